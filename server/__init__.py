@@ -1,0 +1,1 @@
+"""The MCP surface of skilldeck: the server, its tool adapters, transports and the CLI."""

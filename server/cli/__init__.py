@@ -1,0 +1,55 @@
+"""The `skilldeck` command.
+
+Each module in this package adds one subcommand group through ``register(subparsers)``.
+Modules import only argparse at the top; engines are imported inside the handlers so
+``skilldeck serve`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """\
+configuration (highest precedence first): flags, SKILLDECK_* environment variables,
+skilldeck.toml (--config, $SKILLDECK_CONFIG or ./skilldeck.toml, keys as in
+`skilldeck serve --help`, optionally under a [skilldeck] table), defaults.
+State (jobs, caches, logs) lives in $SKILLDECK_HOME (default ~/.local/share/skilldeck).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skilldeck",
+        description="MCP server for Agent Skills with progressive disclosure, plus tools that make LLM work "
+                    "reliable: claim verification, rate-limited batching and LoRA fine-tuning.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{module}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from skilldeck.tools.errors import SkilldeckError
+
+    try:
+        return int(args.func(args) or 0)
+    except SkilldeckError as exc:
+        print(f"skilldeck: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

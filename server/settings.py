@@ -1,0 +1,88 @@
+"""One settings object, read once at start and passed down.
+
+Precedence, highest first: command-line flags, ``SKILLDECK_*`` environment variables, a
+``skilldeck.toml`` file (``--config PATH``, ``$SKILLDECK_CONFIG``, or ``./skilldeck.toml``),
+then the defaults below. List values in the environment are separated by the OS path
+separator (``:`` on POSIX).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from skilldeck.tools.errors import InvalidInputError
+
+__all__ = ["Settings", "load_settings"]
+
+ENV_PREFIX = "SKILLDECK_"
+
+
+class Settings(BaseModel):
+    """Everything configurable about a running server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skills: list[Path] = Field(default_factory=list, description="Extra skill roots, highest precedence first.")
+    project_dir: Path | None = Field(None, description="Project whose .claude/skills/ and skills/ are searched "
+                                     "(default: the MCP client's roots, else the working directory).")
+    user_skills: bool = Field(True, description="Search ~/.claude/skills/.")
+    bundled_skills: bool = Field(True, description="Serve the skills bundled with skilldeck.")
+    catalog_bytes: int = Field(2048, ge=256, le=65536, description="Byte budget of the catalog in the "
+                               "use_skill tool description (Claude Code cuts longer descriptions).")
+    watch: bool = Field(True, description="Hot-reload skills when their files change.")
+    watch_debounce_ms: int = Field(150, ge=0, le=10000, description="Quiet time before a reload.")
+    page_size: int = Field(100, ge=1, le=1000, description="Items per page of resources/list and prompts/list.")
+    max_read_bytes: int = Field(60_000, ge=1000, description="Largest slice read_skill_file returns at once.")
+    host: str = Field("127.0.0.1", description="HTTP bind address (with --http).")
+    port: int = Field(8765, ge=1, le=65535, description="HTTP port (with --http).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Server log level.")
+
+
+def _from_env(environ: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        if name == "skills":
+            values[name] = [p for p in raw.split(os.pathsep) if p]
+        elif field.annotation is bool:
+            values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            values[name] = raw
+    return values
+
+
+def _from_toml(path: Path | None, explicit: bool) -> dict[str, Any]:
+    if path is None or not path.is_file():
+        if explicit:
+            raise InvalidInputError(f"config file {path} does not exist")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInputError(f"cannot read config file {path}: {exc}") from exc
+    section = data.get("skilldeck", data)
+    return {k.replace("-", "_"): v for k, v in section.items()}
+
+
+def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] | None = None,
+                  config: Path | None = None) -> Settings:
+    """Merge defaults, toml, environment and flags (flags win); raise InvalidInputError if invalid."""
+    environ = dict(os.environ if environ is None else environ)
+    explicit = config is not None or "SKILLDECK_CONFIG" in environ
+    config = config or (Path(environ["SKILLDECK_CONFIG"]) if "SKILLDECK_CONFIG" in environ else Path("skilldeck.toml"))
+    merged: dict[str, Any] = {}
+    merged.update(_from_toml(config, explicit))
+    merged.update(_from_env(environ))
+    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInputError(f"invalid settings ({problems})") from exc

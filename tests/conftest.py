@@ -1,0 +1,10 @@
+"""Test-wide settings: all skilldeck state goes to a temporary folder."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def skilldeck_home(tmp_path, monkeypatch):
+    home = tmp_path / "skilldeck-home"
+    monkeypatch.setenv("SKILLDECK_HOME", str(home))
+    return home

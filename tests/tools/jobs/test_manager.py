@@ -1,0 +1,74 @@
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from skilldeck.tools.errors import NotFoundError, StateError
+from skilldeck.tools.jobs import JobManager, JobStatus
+
+
+@pytest.fixture
+def jobs(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return JobManager(tmp_path / "jobs")
+
+
+def test_job_runs_to_success_and_records_result_and_progress(jobs):
+    info = jobs.start("test", "job_entries:count", {"n": 3})
+    done = jobs.wait(info.id, timeout_s=30)
+    assert done.status is JobStatus.SUCCEEDED
+    assert done.result == {"counted": 3, "resumed": False}
+    assert done.progress["done"] == 3 and done.progress["total"] == 3
+    kinds = [e["event"] for _, e in jobs.events(info.id)]
+    assert kinds[0] == "started" and kinds[-1] == "succeeded" and kinds.count("progress") == 3
+
+
+def test_failing_entry_point_is_recorded_as_failed_with_reason(jobs):
+    info = jobs.start("test", "job_entries:boom", {"x": 1})
+    done = jobs.wait(info.id, timeout_s=30)
+    assert done.status is JobStatus.FAILED
+    assert "ValueError: bad spec" in done.error
+
+
+def test_cancel_then_resume_finishes_without_redoing_work(jobs):
+    info = jobs.start("test", "job_entries:count", {"n": 40, "delay": 0.05})
+    deadline = time.monotonic() + 30
+    while jobs.get(info.id).progress.get("done", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    cancelled = jobs.cancel(info.id)
+    assert cancelled.status is JobStatus.CANCELLED
+    resumed = jobs.resume(info.id)
+    done = jobs.wait(resumed.id, timeout_s=60)
+    assert done.status is JobStatus.SUCCEEDED and done.result["resumed"] is True
+    lines = (done.dir / "done.txt").read_text().split()
+    assert lines == [str(i) for i in range(40)]
+
+
+def test_killed_worker_is_reported_interrupted_and_can_resume(jobs):
+    info = jobs.start("test", "job_entries:count", {"n": 30, "delay": 0.05})
+    deadline = time.monotonic() + 30
+    while jobs.get(info.id).progress.get("done", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pid = (jobs.get(info.id).dir / "state.json").read_text()
+    import json
+    os.kill(json.loads(pid)["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while jobs.get(info.id).status is JobStatus.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert jobs.get(info.id).status is JobStatus.INTERRUPTED
+    done = jobs.wait(jobs.resume(info.id).id, timeout_s=60)
+    assert done.status is JobStatus.SUCCEEDED
+    assert (done.dir / "done.txt").read_text().split() == [str(i) for i in range(30)]
+
+
+def test_resuming_a_succeeded_job_is_refused(jobs):
+    info = jobs.wait(jobs.start("test", "job_entries:count", {"n": 1}).id, timeout_s=30)
+    with pytest.raises(StateError, match="already succeeded"):
+        jobs.resume(info.id)
+
+
+def test_unknown_job_id_names_it(jobs):
+    with pytest.raises(NotFoundError, match="No job 'nope'"):
+        jobs.get("nope")

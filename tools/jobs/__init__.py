@@ -1,0 +1,20 @@
+"""One job mechanism for all long-running work (batch runs, training).
+
+A job is a folder under ``$SKILLDECK_HOME/jobs/<id>/`` and a worker process:
+
+    job.json       what to run: id, kind, entry ("package.module:function"), spec
+    state.json     status, pid, progress, error, timestamps (rewritten atomically)
+    events.jsonl   append-only progress and log events, one JSON object per line
+    output.log     the worker's stdout and stderr
+    cancel         present once cancellation was asked for
+
+`JobManager` starts workers (``python -m skilldeck.tools.jobs.worker DIR``), reads their
+state, cancels and resumes them. The worker imports the entry point and calls it with a
+`JobContext`; the entry point reports progress, checks `ctx.cancelled()`, and keeps its own
+durable files (journal, checkpoints) in ``ctx.dir`` so a resumed run can skip finished work.
+"""
+
+from skilldeck.tools.jobs.context import JobCancelled, JobContext
+from skilldeck.tools.jobs.manager import JobInfo, JobManager, JobStatus
+
+__all__ = ["JobCancelled", "JobContext", "JobInfo", "JobManager", "JobStatus"]

@@ -1,0 +1,73 @@
+"""What a job's entry point receives: its folder, its spec, and ways to report and stop."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skilldeck.tools.errors import SkilldeckError
+from skilldeck.tools.jobs.files import append_jsonl, read_json, write_json_atomic
+
+__all__ = ["JobCancelled", "JobContext"]
+
+
+class JobCancelled(SkilldeckError):
+    """Raised by an entry point (or `JobContext.check_cancelled`) to stop after saving its work."""
+
+
+@dataclass
+class JobContext:
+    """Handed to a job's entry point.
+
+    Usage::
+
+        def run(ctx: JobContext) -> dict:
+            for i, item in enumerate(items):
+                ctx.check_cancelled()          # raises JobCancelled once cancel was asked
+                ...
+                ctx.progress(i + 1, len(items), "item done", loss=0.3)
+            return {"summary": ...}           # stored as the job's result
+    """
+
+    dir: Path
+    job_id: str
+    spec: dict[str, Any]
+    resume: bool = False
+    _cancel_flag: bool = field(default=False, repr=False)
+    _last_state_write: float = field(default=0.0, repr=False)
+
+    @property
+    def events_path(self) -> Path:
+        return self.dir / "events.jsonl"
+
+    def cancelled(self) -> bool:
+        """True once cancellation was asked for (cancel file or SIGTERM)."""
+        if not self._cancel_flag and (self.dir / "cancel").exists():
+            self._cancel_flag = True
+        return self._cancel_flag
+
+    def request_cancel(self) -> None:
+        self._cancel_flag = True
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise JobCancelled(f"job {self.job_id} was cancelled")
+
+    def log(self, event: str, **data: Any) -> None:
+        """Append an event to the job's events.jsonl (flushed to disk)."""
+        append_jsonl(self.events_path, {"t": round(time.time(), 3), "event": event, **data})
+
+    def progress(self, done: float, total: float | None, message: str = "", **metrics: Any) -> None:
+        """Record progress; it is logged as an event and mirrored into state.json (throttled)."""
+        self.log("progress", done=done, total=total, message=message, **metrics)
+        now = time.monotonic()
+        if now - self._last_state_write < 0.2 and (total is None or done < total):
+            return
+        self._last_state_write = now
+        state_path = self.dir / "state.json"
+        state = read_json(state_path, {})
+        state["progress"] = {"done": done, "total": total, "message": message, **metrics}
+        state["updated"] = time.time()
+        write_json_atomic(state_path, state)

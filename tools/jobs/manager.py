@@ -1,0 +1,197 @@
+"""Start, watch, cancel and resume job worker processes."""
+
+from __future__ import annotations
+
+import enum
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skilldeck.tools.errors import InvalidInputError, NotFoundError, StateError
+from skilldeck.tools.jobs.files import read_json, read_jsonl, write_json_atomic
+
+__all__ = ["JobInfo", "JobManager", "JobStatus"]
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # the worker died without recording an outcome (killed, crashed)
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A snapshot of one job."""
+
+    id: str
+    kind: str
+    status: JobStatus
+    dir: Path
+    created: float
+    progress: dict[str, Any]
+    error: str | None
+    result: Any
+    spec: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "status": self.status.value, "dir": str(self.dir),
+                "created": self.created, "progress": self.progress, "error": self.error, "result": self.result}
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own finished children
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (another server started it): fall back to a signal probe
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobManager:
+    """Owns the jobs folder. Usage::
+
+        jobs = JobManager(home_dir() / "jobs")
+        info = jobs.start("batch", "skilldeck.tools.batch.job:run", {"tasks": ...})
+        jobs.get(info.id).status      # JobStatus.RUNNING ...
+        jobs.cancel(info.id); jobs.resume(info.id)
+    """
+
+    def __init__(self, root: Path, python: str | None = None) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.python = python or sys.executable
+
+    # -- starting -------------------------------------------------------------------------
+    def start(self, kind: str, entry: str, spec: dict[str, Any], job_id: str | None = None) -> JobInfo:
+        """Create a job folder and start its worker process; return at once."""
+        if ":" not in entry:
+            raise InvalidInputError(f"entry {entry!r} must look like 'package.module:function'")
+        job_id = job_id or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        job_dir = self.root / job_id
+        if job_dir.exists():
+            raise StateError(f"job {job_id!r} already exists; resume it or pick another id")
+        job_dir.mkdir(parents=True)
+        write_json_atomic(job_dir / "job.json", {"id": job_id, "kind": kind, "entry": entry, "spec": spec,
+                                                 "created": time.time()})
+        write_json_atomic(job_dir / "state.json", {"status": JobStatus.QUEUED.value, "progress": {}})
+        self._spawn(job_dir, resume=False)
+        return self.get(job_id)
+
+    def resume(self, job_id: str) -> JobInfo:
+        """Restart a cancelled, failed or interrupted job; its entry point sees ``ctx.resume``."""
+        info = self.get(job_id)
+        if not info.status.finished:
+            raise StateError(f"job {job_id} is still {info.status.value}; cancel it before resuming")
+        if info.status is JobStatus.SUCCEEDED:
+            raise StateError(f"job {job_id} already succeeded; nothing to resume")
+        (info.dir / "cancel").unlink(missing_ok=True)
+        state = read_json(info.dir / "state.json", {})
+        state.update(status=JobStatus.QUEUED.value, error=None)
+        write_json_atomic(info.dir / "state.json", state)
+        self._spawn(info.dir, resume=True)
+        return self.get(job_id)
+
+    def _spawn(self, job_dir: Path, resume: bool) -> None:
+        cmd = [self.python, "-m", "skilldeck.tools.jobs.worker", str(job_dir)] + (["--resume"] if resume else [])
+        with open(job_dir / "output.log", "ab") as out:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        state = read_json(job_dir / "state.json", {})
+        state["pid"] = proc.pid
+        write_json_atomic(job_dir / "state.json", state)
+
+    # -- reading --------------------------------------------------------------------------
+    def get(self, job_id: str) -> JobInfo:
+        job_dir = self.root / job_id
+        job = read_json(job_dir / "job.json")
+        if not job or "/" in job_id or job_id.startswith("."):
+            known = ", ".join(j.id for j in self.list()[:10]) or "none"
+            raise NotFoundError(f"No job {job_id!r}. Recent jobs: {known}.")
+        state = read_json(job_dir / "state.json", {})
+        status = JobStatus(state.get("status", "queued"))
+        if not status.finished and not _pid_alive(state.get("pid")):
+            # Re-read: the worker may have finished between the two reads.
+            state = read_json(job_dir / "state.json", {})
+            status = JobStatus(state.get("status", "queued"))
+            if not status.finished:
+                status = JobStatus.INTERRUPTED
+                state.update(status=status.value, error="the worker process exited without recording an outcome")
+                write_json_atomic(job_dir / "state.json", state)
+        return JobInfo(id=job["id"], kind=job["kind"], status=status, dir=job_dir, created=job.get("created", 0.0),
+                       progress=state.get("progress", {}), error=state.get("error"), result=state.get("result"),
+                       spec=job.get("spec", {}))
+
+    def list(self, kind: str | None = None) -> list[JobInfo]:
+        """All jobs, newest first, optionally of one kind."""
+        infos = []
+        for job_dir in self.root.iterdir() if self.root.exists() else ():
+            if (job_dir / "job.json").exists():
+                info = self.get(job_dir.name)
+                if kind is None or info.kind == kind:
+                    infos.append(info)
+        return sorted(infos, key=lambda i: i.created, reverse=True)
+
+    def events(self, job_id: str, start: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        """Events from line `start` on, as (line index, event)."""
+        return list(read_jsonl(self.get(job_id).dir / "events.jsonl", start))
+
+    # -- stopping -------------------------------------------------------------------------
+    def cancel(self, job_id: str, grace_s: float = 30.0) -> JobInfo:
+        """Ask the worker to stop (cancel file + SIGTERM); it saves its work and exits.
+
+        A worker that ignores the request for `grace_s` seconds is killed; its durable files
+        still let `resume` carry on.
+        """
+        info = self.get(job_id)
+        if info.status.finished:
+            return info
+        (info.dir / "cancel").touch()
+        pid = read_json(info.dir / "state.json", {}).get("pid")
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            info = self.get(job_id)
+            if info.status.finished:
+                return info
+            time.sleep(0.05)
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return self.wait(job_id, timeout_s=5.0)
+
+    def wait(self, job_id: str, timeout_s: float | None = None, poll_s: float = 0.05) -> JobInfo:
+        """Block until the job finishes or `timeout_s` passes; return the latest snapshot."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            info = self.get(job_id)
+            if info.status.finished or (deadline is not None and time.monotonic() >= deadline):
+                return info
+            time.sleep(poll_s)
