@@ -1,0 +1,260 @@
+"""The skill index: discovery across roots, precedence, reload, and progressive disclosure.
+
+Roots are ordered highest precedence first. A name found in two roots resolves to the
+higher one; the other is reported as shadowed. Indexing reads each SKILL.md and nothing
+else; bodies and files are read when asked for, so content is never stale.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skilldeck.tools.errors import NotFoundError, StateError
+from skilldeck.tools.skills.discovery import skill_folders
+from skilldeck.tools.skills.files import FileMap, describe_binary, is_binary, markdown_toc, read_text_slice, resolve_inside
+from skilldeck.tools.skills.search import SkillSearch
+from skilldeck.tools.skills.skill import Skill, SkillRoot, load_skill, read_body
+from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
+
+__all__ = ["SkillCatalog", "Shadowed"]
+
+
+@dataclass(frozen=True)
+class Shadowed:
+    name: str
+    used: Path
+    used_root: str
+    hidden: Path
+    hidden_root: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "used": str(self.used), "used_root": self.used_root,
+                "shadowed": str(self.hidden), "shadowed_root": self.hidden_root}
+
+
+@dataclass
+class _View:
+    """An immutable snapshot of the index, swapped in whole on reload (readers never lock)."""
+
+    skills: dict[str, Skill] = field(default_factory=dict)    # winners, by name
+    ordered: list[Skill] = field(default_factory=list)        # winners sorted by name
+    shadowed: list[Shadowed] = field(default_factory=list)
+    generation: int = 0
+
+
+class SkillCatalog:
+    """Usage::
+
+        catalog = SkillCatalog([SkillRoot(Path("skills"), "bundled")])
+        catalog.search("make a gif for slack", limit=5)
+        catalog.activate("slack-gif-creator")         # body + file map
+        catalog.read_file("slack-gif-creator", "references/colors.md", start_line=1)
+    """
+
+    def __init__(self, roots: Sequence[SkillRoot], max_read_bytes: int = 60_000) -> None:
+        self.max_read_bytes = max_read_bytes
+        self._roots: list[SkillRoot] = list(roots)
+        self._by_dir: dict[Path, Skill] = {}            # every loaded skill, winners and shadowed
+        self._lock = threading.Lock()
+        self._view = _View()
+        self._files = FileMap()
+        self._search: SkillSearch | None = None
+        self._body_tokens: dict[Path, tuple[int, int, int]] = {}
+        self.reload()
+
+    # -- index -----------------------------------------------------------------------------
+    @property
+    def roots(self) -> list[SkillRoot]:
+        return list(self._roots)
+
+    @property
+    def generation(self) -> int:
+        return self._view.generation
+
+    def set_roots(self, roots: Sequence[SkillRoot]) -> bool:
+        """Replace the roots (e.g. when the client's roots arrive); True if the index changed."""
+        with self._lock:
+            self._roots = list(roots)
+        return self.reload()
+
+    def reload(self, changed: Iterable[Path] | None = None) -> bool:
+        """Rescan; with `changed` paths, rescan only the affected entries. True if anything changed."""
+        with self._lock:
+            before = {s.name: (s.dir, s.mtime_ns, s.size) for s in self._view.ordered}
+            if changed is None:
+                self._by_dir = {d: s for r in self._roots for d, s in self._scan(r, None).items()}
+            else:
+                self._rescan_paths(changed)
+            view = self._build_view()
+            after = {s.name: (s.dir, s.mtime_ns, s.size) for s in view.ordered}
+            if before == after and self._view.shadowed == view.shadowed and changed is not None:
+                return self._files_changed(changed)
+            view.generation = self._view.generation + 1
+            self._view = view
+            self._search = None
+            return True
+
+    def _files_changed(self, changed: Iterable[Path]) -> bool:
+        # A reference file edited: the index is unchanged but resources' sizes are not.
+        return any(self._skill_for_path(Path(p)) is not None for p in changed)
+
+    def _scan(self, root: SkillRoot, top: Path | None) -> dict[Path, Skill]:
+        found: dict[Path, Skill] = {}
+        for folder in skill_folders(root.path, top):
+            old = self._by_dir.get(folder)
+            try:
+                st = (folder / "SKILL.md").stat()
+                if old is not None and old.root == root and (old.mtime_ns, old.size) == (st.st_mtime_ns, st.st_size):
+                    found[folder] = old
+                    continue
+            except OSError:
+                pass
+            found[folder] = load_skill(folder, root)
+        return found
+
+    def _rescan_paths(self, changed: Iterable[Path]) -> None:
+        tops: set[tuple[int, Path | None]] = set()
+        for raw in changed:
+            path = Path(raw)
+            for index, root in enumerate(self._roots):
+                rp = root.path
+                if path == rp or rp.is_relative_to(path):
+                    tops.add((index, None))
+                elif path.is_relative_to(rp):
+                    tops.add((index, rp / path.relative_to(rp).parts[0]))
+        for index, top in sorted(tops, key=lambda t: (t[0], str(t[1]))):
+            root = self._roots[index]
+            prefix = root.path if top is None else top
+            stale = [d for d, s in self._by_dir.items() if s.root == root and (d == prefix or d.is_relative_to(prefix))]
+            fresh = self._scan(root, top)
+            for d in stale:
+                self._by_dir.pop(d, None)
+            self._by_dir.update(fresh)
+
+    def _build_view(self) -> _View:
+        view = _View()
+        order = {root: i for i, root in enumerate(self._roots)}
+        ranked = sorted(self._by_dir.values(), key=lambda s: (order.get(s.root, 1 << 30), str(s.dir)))
+        for skill in ranked:
+            if skill.root not in order:
+                continue
+            winner = view.skills.get(skill.name)
+            if winner is None:
+                view.skills[skill.name] = skill
+            else:
+                view.shadowed.append(Shadowed(skill.name, winner.dir, winner.root.label, skill.dir, skill.root.label))
+        view.ordered = sorted(view.skills.values(), key=lambda s: s.name)
+        return view
+
+    # -- lookups ---------------------------------------------------------------------------
+    @property
+    def skills(self) -> list[Skill]:
+        """All visible skills (shadowed ones excluded), sorted by name."""
+        return self._view.ordered
+
+    @property
+    def shadowed(self) -> list[Shadowed]:
+        return list(self._view.shadowed)
+
+    def get(self, name: str) -> Skill:
+        skill = self._view.skills.get(name) if isinstance(name, str) else None
+        if skill is None:
+            names = list(self._view.skills)
+            close = difflib.get_close_matches(str(name), names, n=5, cutoff=0.5)
+            hint = f"Did you mean: {', '.join(close)}? " if close else ""
+            raise NotFoundError(f"No skill named {name!r}. {hint}Call find_skills with a description of the task "
+                                f"to see matching skills ({len(names)} available).")
+        return skill
+
+    def _skill_for_path(self, path: Path) -> Skill | None:
+        for skill in self._view.ordered:
+            if path == skill.dir or path.is_relative_to(skill.dir):
+                return skill
+        return None
+
+    def diagnostics(self) -> list[dict[str, Any]]:
+        """Every skill that has problems, with the problems (for `skilldeck skills` and the user)."""
+        out = [s.summary() for s in sorted(self._by_dir.values(), key=lambda s: str(s.dir)) if s.diagnostics]
+        out += [{"name": sh.name, "path": str(sh.hidden), "root": sh.hidden_root,
+                 "problems": [{"level": "warning", "where": "SKILL.md",
+                               "message": f"shadowed by {sh.used} ({sh.used_root}); not served"}]}
+                for sh in self._view.shadowed]
+        return out
+
+    # -- progressive disclosure ------------------------------------------------------------
+    def activation_tokens(self, skill: Skill) -> int:
+        """Tokens of the SKILL.md body, counted once per version of the file."""
+        cached = self._body_tokens.get(skill.dir)
+        if cached and cached[:2] == (skill.mtime_ns, skill.size):
+            return cached[2]
+        try:
+            tokens = count_tokens(read_body(skill))
+        except OSError:
+            tokens = skill.body_chars // 4
+        self._body_tokens[skill.dir] = (skill.mtime_ns, skill.size, tokens)
+        return tokens
+
+    def search(self, task: str, limit: int = 5) -> list[dict[str, Any]]:
+        index = self._search
+        if index is None:
+            index = self._search = SkillSearch([s for s in self._view.ordered if s.model_invocable])
+        hits = []
+        for hit in index.search(task, limit):
+            hits.append({"name": hit.skill.name, "description": hit.skill.description, "score": round(hit.score, 3),
+                         "why": hit.why, "activation_tokens": self.activation_tokens(hit.skill)})
+        return hits
+
+    def activate(self, name: str, for_model: bool = True) -> dict[str, Any]:
+        """The skill's body (no frontmatter) and the map of its other files, never their contents."""
+        skill = self.get(name)
+        if for_model and not skill.model_invocable:
+            raise StateError(f"Skill {name!r} sets disable-model-invocation: only the user can start it "
+                             "(as the MCP prompt of the same name).")
+        try:
+            body = read_body(skill)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"Skill {name!r} was removed from disk; call find_skills again.") from exc
+        files, problems = self._files.files(skill.dir)
+        result: dict[str, Any] = {
+            "name": skill.name, "folder": str(skill.dir), "body": body,
+            "tokens": count_tokens(body), "tokens_note": ENCODING_NOTE,
+            "files": [f.to_dict() for f in files],
+        }
+        if skill.allowed_tools:
+            result["allowed_tools"] = skill.allowed_tools
+        if problems:
+            result["file_problems"] = problems
+        if files:
+            result["next"] = ("Read a listed file only when the instructions call for it: "
+                              f"read_skill_file(name={skill.name!r}, path=...).")
+        return result
+
+    def read_file(self, name: str, path: str, start_line: int = 1, end_line: int | None = None,
+                  toc: bool = False) -> dict[str, Any]:
+        """One file of a skill, confined to its folder; text is paged, binary is described.
+
+        With `toc`, a markdown file's headings and line numbers come back instead of its text.
+        """
+        skill = self.get(name)
+        target = resolve_inside(skill.dir, path)
+        rel = target.relative_to(skill.dir.resolve()).as_posix()
+        if not target.is_file():
+            listed = [f.path for f in self._files.files(skill.dir)[0]][:15]
+            raise NotFoundError(f"Skill {name!r} has no file {path!r}. Files: {', '.join(listed) or 'none'}.")
+        with open(target, "rb") as fh:
+            head = fh.read(8192)
+        if is_binary(head):
+            return describe_binary(target, rel)
+        if toc:
+            text = target.read_bytes().decode("utf-8", errors="replace")
+            return {"name": skill.name, "path": rel, "total_lines": text.count("\n") + 1,
+                    "file_tokens": count_tokens(text), "tokens_note": ENCODING_NOTE, "toc": markdown_toc(text),
+                    "hint": "Read one section with start_line and end_line taken from the toc."}
+        result: dict[str, Any] = {"name": skill.name, "path": rel}
+        result.update(read_text_slice(target, start_line, end_line, self.max_read_bytes))
+        return result

@@ -1,0 +1,189 @@
+"""One skill as the index knows it: its frontmatter, where it lives, and its problems.
+
+`load_skill(folder, root)` reads only SKILL.md (never reference files) and never raises:
+anything wrong becomes a `Diagnostic` attached to the skill.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from skilldeck.tools.skills.frontmatter import parse_skill_md
+
+__all__ = ["Diagnostic", "Skill", "SkillRoot", "load_skill", "SKILL_FILE", "MAX_SKILL_MD_BYTES"]
+
+SKILL_FILE = "SKILL.md"
+MAX_SKILL_MD_BYTES = 1_000_000
+_HEADING = re.compile(r"^#{1,3}\s+(.+?)(?:\s+#+)?\s*$", re.MULTILINE)
+_SAFE_NAME = re.compile(r"^[^\s/\\]{1,64}$")
+KNOWN_FIELDS = frozenset({
+    "name", "description", "license", "compatibility", "metadata", "allowed-tools", "when_to_use",
+    "when-to-use", "disable-model-invocation", "user-invocable", "argument-hint", "model", "version",
+})
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A problem with a skill, shown to the user; it never stops other skills from loading."""
+
+    level: Literal["error", "warning", "info"]
+    message: str
+    path: str = SKILL_FILE  # relative to the skill's folder
+    line: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        where = self.path + (f":{self.line}" if self.line else "")
+        return {"level": self.level, "where": where, "message": self.message}
+
+
+@dataclass(frozen=True)
+class SkillRoot:
+    """A folder that holds skills; `label` says where it came from (flag, project, user, bundled)."""
+
+    path: Path
+    label: str
+
+
+@dataclass
+class Skill:
+    name: str
+    description: str
+    dir: Path
+    root: SkillRoot
+    when_to_use: str = ""
+    allowed_tools: list[str] = field(default_factory=list)
+    model_invocable: bool = True   # False with `disable-model-invocation: true`
+    user_invocable: bool = True    # False with `user-invocable: false`
+    argument_hint: str = ""
+    license: str = ""
+    compatibility: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    headings: list[str] = field(default_factory=list)
+    body_line: int = 1
+    body_chars: int = 0
+    mtime_ns: int = 0
+    size: int = 0
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def skill_md(self) -> Path:
+        return self.dir / SKILL_FILE
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "root": self.root.label,
+                "path": str(self.dir), "problems": [d.to_dict() for d in self.diagnostics]}
+
+
+def _as_bool(value: Any, default: bool, key: str, diags: list[Diagnostic]) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    diags.append(Diagnostic("warning", f"'{key}' should be true or false, got {value!r}; using {default}"))
+    return default
+
+
+def _as_text(value: Any, key: str, diags: list[Diagnostic]) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    diags.append(Diagnostic("warning", f"'{key}' should be text, got {type(value).__name__}"))
+    return str(value)
+
+
+def _tools(value: Any, diags: list[Diagnostic]) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [t.strip() for t in re.split(r"[,\s]+(?![^()]*\))", value) if t.strip()]
+    if isinstance(value, list):
+        return [str(t).strip() for t in value if str(t).strip()]
+    diags.append(Diagnostic("warning", f"'allowed-tools' should be a list or a string, got {type(value).__name__}"))
+    return []
+
+
+def _metadata(value: Any, diags: list[Diagnostic]) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        diags.append(Diagnostic("warning", f"'metadata' should be a mapping, got {type(value).__name__}; ignored"))
+        return {}
+    out = {}
+    for k, v in value.items():
+        if not isinstance(v, str):
+            diags.append(Diagnostic("info", f"metadata value for {k!r} is {type(v).__name__}, not text; "
+                                    "converted to text"))
+        out[str(k)] = v if isinstance(v, str) else str(v)
+    return out
+
+
+def load_skill(folder: Path, root: SkillRoot) -> Skill:
+    """Read `folder/SKILL.md` leniently and return the skill with its diagnostics."""
+    diags: list[Diagnostic] = []
+    path = folder / SKILL_FILE
+    try:
+        stat = path.stat()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SKILL_MD_BYTES + 1)
+    except OSError as exc:
+        return Skill(name=folder.name, description="", dir=folder, root=root,
+                     diagnostics=[Diagnostic("error", f"cannot read SKILL.md: {exc.strerror or exc}")])
+    if len(raw) > MAX_SKILL_MD_BYTES:
+        raw = raw[:MAX_SKILL_MD_BYTES]
+        diags.append(Diagnostic("error", f"SKILL.md is larger than {MAX_SKILL_MD_BYTES} bytes; only the start is read"))
+    text = raw.decode("utf-8", errors="replace")
+    if "\ufffd" in text and b"\xef\xbf\xbd" not in raw:
+        diags.append(Diagnostic("warning", "SKILL.md is not valid UTF-8; undecodable bytes were replaced"))
+    parsed = parse_skill_md(text)
+    diags += [Diagnostic("warning" if parsed.has_frontmatter else "error", msg, SKILL_FILE, line)
+              for line, msg in parsed.problems]
+    f = parsed.fields
+
+    name = _as_text(f.get("name"), "name", diags)
+    if not name:
+        name = folder.name
+        diags.append(Diagnostic("warning", f"no 'name' in frontmatter; using the folder name {name!r}"))
+    elif not _SAFE_NAME.match(name):
+        diags.append(Diagnostic("error", f"name {name!r} has spaces, slashes or over 64 characters; "
+                                f"using the folder name {folder.name!r}"))
+        name = folder.name
+    description = _as_text(f.get("description"), "description", diags)
+    if not description:
+        diags.append(Diagnostic("error", "no 'description': agents cannot tell when to use this skill"))
+    unknown = sorted(set(f) - KNOWN_FIELDS)
+    if unknown:
+        diags.append(Diagnostic("info", f"fields not in the Agent Skills spec: {', '.join(unknown)}"))
+
+    body = parsed.body
+    return Skill(
+        name=name, description=" ".join(description.split()), dir=folder, root=root,
+        when_to_use=_as_text(f.get("when_to_use", f.get("when-to-use")), "when_to_use", diags),
+        allowed_tools=_tools(f.get("allowed-tools"), diags),
+        model_invocable=not _as_bool(f.get("disable-model-invocation"), False, "disable-model-invocation", diags),
+        user_invocable=_as_bool(f.get("user-invocable"), True, "user-invocable", diags),
+        argument_hint=_as_text(f.get("argument-hint"), "argument-hint", diags),
+        license=_as_text(f.get("license"), "license", diags),
+        compatibility=_as_text(f.get("compatibility"), "compatibility", diags),
+        metadata=_metadata(f.get("metadata"), diags),
+        headings=[h.strip() for h in _HEADING.findall(body)][:40],
+        body_line=parsed.body_line, body_chars=len(body), mtime_ns=stat.st_mtime_ns, size=stat.st_size,
+        diagnostics=diags,
+    )
+
+
+def read_body(skill: Skill) -> str:
+    """Read the current SKILL.md body (without frontmatter) from disk."""
+    with open(skill.skill_md, "rb") as fh:
+        text = fh.read(MAX_SKILL_MD_BYTES).decode("utf-8", errors="replace")
+    return parse_skill_md(text).body
