@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "reliable: claim verification, rate-limited batching and LoRA fine-tuning.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
         importlib.import_module(f"{__name__}.{module}").register(subparsers)
     return parser
 

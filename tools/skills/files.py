@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,7 +19,7 @@ from skilldeck.tools.errors import AccessDeniedError, InvalidInputError, NotFoun
 from skilldeck.tools.skills.skill import SKILL_FILE
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
 
-__all__ = ["FileInfo", "FileMap", "resolve_inside", "read_text_slice", "markdown_toc", "is_binary"]
+__all__ = ["FileInfo", "FileMap", "walk_files", "leaves", "resolve_inside", "read_text_slice", "markdown_toc", "is_binary"]
 
 MAX_FILES = 2000          # files listed per skill; the rest are counted, not listed
 COUNT_TOKENS_UP_TO = 512_000  # larger text files get a character-based estimate
@@ -113,6 +114,24 @@ def _describe(path: Path, rel: str, size: int) -> FileInfo:
     return FileInfo(rel, _kind(rel, False), size, False, lines, tokens, heading)
 
 
+def walk_files(folder: Path) -> Iterator[tuple[str, Path]]:
+    """Yield (posix path relative to `folder`, full path) for every file but SKILL.md, sorted,
+    skipping hidden files and tool folders. Symlinks are yielded; callers check where they lead."""
+    base = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for fname in sorted(filenames):
+            full = Path(dirpath) / fname
+            rel = full.relative_to(base).as_posix()
+            if rel != SKILL_FILE and not fname.startswith("."):
+                yield rel, full
+
+
+def leaves(full: Path, base: Path) -> bool:
+    """True if `full` is a symlink whose target is outside `base`."""
+    return full.is_symlink() and not full.resolve().is_relative_to(base)
+
+
 class FileMap:
     """Lists a skill's files (all but SKILL.md) with sizes and token counts, cached by mtime."""
 
@@ -124,24 +143,18 @@ class FileMap:
         base = folder.resolve()
         infos: list[FileInfo] = []
         problems: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-            for fname in sorted(filenames):
-                full = Path(dirpath) / fname
-                rel = full.relative_to(base).as_posix()
-                if rel == SKILL_FILE or fname.startswith("."):
-                    continue
-                if len(infos) >= MAX_FILES:
-                    problems.append(f"more than {MAX_FILES} files; the rest are not listed")
-                    return infos, problems
-                info = self._info(full, rel, base, problems)
-                if info is not None:
-                    infos.append(info)
+        for rel, full in walk_files(base):
+            if len(infos) >= MAX_FILES:
+                problems.append(f"more than {MAX_FILES} files; the rest are not listed")
+                break
+            info = self._info(full, rel, base, problems)
+            if info is not None:
+                infos.append(info)
         return infos, problems
 
     def _info(self, full: Path, rel: str, base: Path, problems: list[str]) -> FileInfo | None:
         try:
-            if full.is_symlink() and not full.resolve().is_relative_to(base):
+            if leaves(full, base):
                 problems.append(f"{rel}: symlink to a place outside the skill; not served")
                 return None
             st = full.stat()

@@ -1,0 +1,49 @@
+"""`skilldeck serve`: run the MCP server over stdio (default) or Streamable HTTP."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "serve", help="run the MCP server (stdio by default)",
+        description="Run the skilldeck MCP server. Skill roots, highest precedence first: every --skills DIR; "
+                    "the project's .claude/skills/ and skills/ (from the client's roots, else --project-dir or the "
+                    "working directory); ~/.claude/skills/; the bundled skills.",
+        epilog="Each flag has an environment variable SKILLDECK_<NAME> (e.g. SKILLDECK_CATALOG_BYTES=4096; "
+               "SKILLDECK_SKILLS takes ':'-separated folders) and a skilldeck.toml key of the same name.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--http", action="store_true", help="serve Streamable HTTP on --host/--port instead of stdio")
+    p.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="HTTP port (default 8765)")
+    p.add_argument("--skills", action="append", type=Path, default=None, metavar="DIR",
+                   help="add a skill root (repeatable; highest precedence)")
+    p.add_argument("--project-dir", type=Path, default=None, help="project folder whose .claude/skills/ and "
+                   "skills/ are searched (default: the client's roots, else the working directory)")
+    p.add_argument("--no-user-skills", dest="user_skills", action="store_false", default=None,
+                   help="do not load ~/.claude/skills/")
+    p.add_argument("--no-bundled-skills", dest="bundled_skills", action="store_false", default=None,
+                   help="do not load the skills bundled with skilldeck")
+    p.add_argument("--no-watch", dest="watch", action="store_false", default=None, help="disable hot reload")
+    p.add_argument("--catalog-bytes", type=int, default=None, help="byte budget of the skill catalog (default 2048)")
+    p.add_argument("--page-size", type=int, default=None, help="items per page of resource and prompt lists")
+    p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--config", type=Path, default=None, help="skilldeck.toml to read (default ./skilldeck.toml)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from skilldeck.server.app import build_server
+    from skilldeck.server.settings import load_settings
+
+    flags = {k: getattr(args, k) for k in ("host", "port", "skills", "project_dir", "user_skills", "bundled_skills",
+                                            "watch", "catalog_bytes", "page_size", "log_level")}
+    settings = load_settings(flags, config=args.config)
+    server = build_server(settings)
+    if args.http:
+        server.run("streamable-http", host=settings.host, port=settings.port)
+    else:
+        server.run("stdio")
+    return 0

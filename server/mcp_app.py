@@ -1,0 +1,197 @@
+"""SkilldeckServer: MCPServer plus what a server with live content needs.
+
+- list_changed broadcasting to every connected client (handshake-era sessions get
+  ``notifications/*/list_changed``; 2026-07-28 clients get events on ``subscriptions/listen``),
+  callable from any thread (the file watcher runs in one);
+- tool descriptions computed at list time (the skill catalog lives in one);
+- paginated, generated resources and prompts (one source object provides them);
+- hooks for the client's roots and for things with a lifetime (the watcher).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+import anyio
+import mcp.types as types
+from anyio.from_thread import BlockingPortal
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
+
+from skilldeck.tools.errors import NotFoundError, SkilldeckError
+
+__all__ = ["SkilldeckServer", "ContentSource", "encode_cursor", "decode_cursor"]
+
+logger = logging.getLogger("skilldeck")
+
+
+class ContentSource(Protocol):
+    """Provides resources and prompts, generated from live data and paged."""
+
+    def list_resources(self, cursor: int, limit: int) -> tuple[list[types.Resource], int | None]: ...
+    def resource_templates(self) -> list[types.ResourceTemplate]: ...
+    def read_resource(self, uri: str) -> list[types.TextResourceContents | types.BlobResourceContents]: ...
+    def list_prompts(self, cursor: int, limit: int) -> tuple[list[types.Prompt], int | None]: ...
+    def get_prompt(self, name: str, arguments: dict[str, str]) -> types.GetPromptResult: ...
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind == "o" and int(value) >= 0:
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor {cursor!r}; start again without a cursor")
+
+
+class SkilldeckServer(MCPServer):
+    def __init__(self, *, instructions: str, version: str, page_size: int, log_level: str = "WARNING") -> None:
+        self.page_size = page_size
+        self.content: ContentSource | None = None
+        self._describers: dict[str, Callable[[], str]] = {}
+        self._session_hooks: list[Callable[[Any], Awaitable[None]]] = []
+        self._lifetimes: list[Callable[[SkilldeckServer], contextlib.AbstractAsyncContextManager[Any]]] = []
+        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._portal: BlockingPortal | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        super().__init__(name="skilldeck", title="skilldeck", instructions=instructions, version=version,
+                         lifespan=_lifespan, log_level=log_level)  # type: ignore[arg-type]
+        low = self._lowlevel_server
+        make_options = low.create_initialization_options
+
+        def with_list_changed(notification_options: NotificationOptions | None = None, *args: Any, **kw: Any):
+            options = notification_options or NotificationOptions(True, True, True)
+            return make_options(options, *args, **kw)
+
+        low.create_initialization_options = with_list_changed  # type: ignore[method-assign]
+        low.add_notification_handler("notifications/initialized", types.NotificationParams, self._on_initialized)
+        low.add_notification_handler("notifications/roots/list_changed", types.NotificationParams,
+                                     self._on_initialized)
+
+    # -- hooks for adapters ----------------------------------------------------------------
+    def describe_tool(self, name: str, describer: Callable[[], str]) -> None:
+        """Compute `name`'s description each time tools are listed."""
+        self._describers[name] = describer
+
+    def on_session(self, hook: Callable[[Any], Awaitable[None]]) -> None:
+        """Run `hook(session)` in the background when a client finishes initializing or its roots change."""
+        self._session_hooks.append(hook)
+
+    def add_lifetime(self, factory: Callable[[SkilldeckServer], contextlib.AbstractAsyncContextManager[Any]]) -> None:
+        """Enter `factory(server)` while the server runs (start watchers, open clients...)."""
+        self._lifetimes.append(factory)
+
+    # -- change notifications --------------------------------------------------------------
+    async def broadcast_list_changed(self) -> None:
+        """Tell every connected client that tools, resources and prompts changed."""
+        for event in (ToolsListChanged(), ResourcesListChanged(), PromptsListChanged()):
+            await self._subscriptions.publish(event)
+        for session in list(self._sessions):
+            try:
+                await session.send_tool_list_changed()
+                await session.send_resource_list_changed()
+                await session.send_prompt_list_changed()
+            except Exception:  # noqa: BLE001 - a client that went away is dropped, others still hear
+                self._sessions.discard(session)
+
+    def broadcast_list_changed_threadsafe(self) -> None:
+        """Schedule `broadcast_list_changed` from a thread that is not the event loop's."""
+        portal = self._portal
+        if portal is not None:
+            try:
+                portal.start_task_soon(self.broadcast_list_changed)
+            except RuntimeError:  # the server is shutting down
+                pass
+
+    def start_background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        if self._task_group is not None:
+            self._task_group.start_soon(fn, *args)
+
+    async def _on_initialized(self, ctx: Any, params: Any) -> None:
+        self._sessions.add(ctx.session)
+        for hook in self._session_hooks:
+            # In the background: a hook may send requests (roots/list) whose replies this loop reads.
+            self.start_background(_run_hook, hook, ctx.session)
+
+    # -- tools -----------------------------------------------------------------------------
+    async def _handle_list_tools(self, ctx: Any, params: Any) -> types.ListToolsResult:
+        self._sessions.add(ctx.session)
+        return await super()._handle_list_tools(ctx, params)
+
+    async def list_tools(self) -> list[types.Tool]:
+        tools = await super().list_tools()
+        return [t.model_copy(update={"description": self._describers[t.name]()}) if t.name in self._describers else t
+                for t in tools]
+
+    # -- resources and prompts -------------------------------------------------------------
+    async def _handle_list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:
+        if self.content is None:
+            return types.ListResourcesResult(resources=[])
+        offset = decode_cursor(params.cursor if params else None)
+        items, nxt = await anyio.to_thread.run_sync(self.content.list_resources, offset, self.page_size)
+        return types.ListResourcesResult(resources=items, next_cursor=None if nxt is None else encode_cursor(nxt))
+
+    async def _handle_list_resource_templates(self, ctx: Any, params: Any) -> types.ListResourceTemplatesResult:
+        templates = self.content.resource_templates() if self.content else []
+        return types.ListResourceTemplatesResult(resource_templates=templates)
+
+    async def _handle_read_resource(self, ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        if self.content is None:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {params.uri}")
+        try:
+            contents = await anyio.to_thread.run_sync(self.content.read_resource, str(params.uri))
+        except SkilldeckError as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc), data={"uri": str(params.uri)}) from exc
+        return types.ReadResourceResult(contents=contents)
+
+    async def _handle_list_prompts(self, ctx: Any, params: Any) -> types.ListPromptsResult:
+        if self.content is None:
+            return types.ListPromptsResult(prompts=[])
+        offset = decode_cursor(params.cursor if params else None)
+        items, nxt = await anyio.to_thread.run_sync(self.content.list_prompts, offset, self.page_size)
+        return types.ListPromptsResult(prompts=items, next_cursor=None if nxt is None else encode_cursor(nxt))
+
+    async def _handle_get_prompt(self, ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        if self.content is None:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt {params.name!r}")
+        try:
+            return await anyio.to_thread.run_sync(self.content.get_prompt, params.name, dict(params.arguments or {}))
+        except NotFoundError as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from exc
+        except SkilldeckError as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from exc
+
+
+async def _run_hook(hook: Callable[[Any], Awaitable[None]], session: Any) -> None:
+    try:
+        await hook(session)
+    except Exception:  # noqa: BLE001 - a failing hook must not take the server down
+        logger.exception("session hook failed")
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(server: SkilldeckServer) -> AsyncIterator[dict[str, Any]]:
+    async with BlockingPortal() as portal, anyio.create_task_group() as group:
+        server._portal, server._task_group = portal, group
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for factory in server._lifetimes:
+                    await stack.enter_async_context(factory(server))
+                yield {}
+        finally:
+            server._portal = server._task_group = None
+            group.cancel_scope.cancel()

@@ -1,0 +1,120 @@
+"""Skills as MCP resources (``skill://<name>/<path>``) and prompts (one per user-invocable skill)."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import mcp.types as types
+
+from skilldeck.tools.errors import InvalidInputError, NotFoundError
+from skilldeck.tools.skills.catalog import SkillCatalog
+from skilldeck.tools.skills.files import is_binary, leaves, resolve_inside, walk_files
+from skilldeck.tools.skills.skill import SKILL_FILE, read_body
+from skilldeck.tools.tokens import count_tokens
+
+__all__ = ["SkillContent", "skill_uri"]
+
+SCHEME = "skill://"
+
+
+def skill_uri(name: str, path: str) -> str:
+    return f"{SCHEME}{quote(name, safe='')}/{quote(path, safe='/')}"
+
+
+def _mime(path: str) -> str:
+    if path.endswith((".md", ".markdown")):
+        return "text/markdown"
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+class SkillContent:
+    """The `ContentSource` for skills. Listing pages walk only the skills they need."""
+
+    def __init__(self, catalog: SkillCatalog) -> None:
+        self.catalog = catalog
+
+    # -- resources -------------------------------------------------------------------------
+    def list_resources(self, cursor: int, limit: int) -> tuple[list[types.Resource], int | None]:
+        """Resources in a stable order: each skill's SKILL.md, then its files. Cursor = index."""
+        out: list[types.Resource] = []
+        index = 0
+        for skill in self.catalog.skills:
+            paths = [(SKILL_FILE, skill.size)] + _sized_files(skill.dir)
+            if index + len(paths) <= cursor:
+                index += len(paths)
+                continue
+            for rel, size in paths:
+                if index >= cursor:
+                    if len(out) == limit:
+                        return out, index
+                    desc = skill.description if rel == SKILL_FILE else f"File of skill {skill.name}"
+                    out.append(types.Resource(uri=skill_uri(skill.name, rel), name=f"{skill.name}/{rel}",
+                                              description=desc[:300], mime_type=_mime(rel), size=size))
+                index += 1
+        return out, None
+
+    def resource_templates(self) -> list[types.ResourceTemplate]:
+        return [types.ResourceTemplate(
+            uri_template=SCHEME + "{name}/{+path}", name="skill-file",
+            description="A file of a skill: SKILL.md or any path listed by use_skill (e.g. references/guide.md).")]
+
+    def read_resource(self, uri: str) -> list[types.TextResourceContents | types.BlobResourceContents]:
+        if not uri.startswith(SCHEME):
+            raise InvalidInputError(f"Unknown resource {uri!r}: skilldeck serves skill://<name>/<path>")
+        name, _, path = uri[len(SCHEME):].partition("/")
+        name, path = unquote(name), unquote(path)
+        skill = self.catalog.get(name)
+        target = resolve_inside(skill.dir, path or SKILL_FILE)
+        if not target.is_file():
+            raise NotFoundError(f"Skill {name!r} has no file {path!r}")
+        data = target.read_bytes()
+        meta = None
+        if is_binary(data[:8192]):
+            return [types.BlobResourceContents(uri=uri, mime_type=_mime(path),
+                                               blob=base64.b64encode(data).decode())]
+        text = data.decode("utf-8", errors="replace")
+        meta = {"tokens": count_tokens(text), "tokens_note": "estimate (cl100k)"}
+        return [types.TextResourceContents(uri=uri, mime_type=_mime(path), text=text, _meta=meta)]
+
+    # -- prompts ---------------------------------------------------------------------------
+    def _prompt_skills(self):
+        return [s for s in self.catalog.skills if s.user_invocable]
+
+    def list_prompts(self, cursor: int, limit: int) -> tuple[list[types.Prompt], int | None]:
+        skills = self._prompt_skills()
+        page = skills[cursor: cursor + limit]
+        prompts = [types.Prompt(name=s.name, description=s.description[:1024] or None, arguments=[
+            types.PromptArgument(name="request", required=False,
+                                 description=s.argument_hint or "What to apply the skill to (optional)")])
+            for s in page]
+        nxt = cursor + limit if cursor + limit < len(skills) else None
+        return prompts, nxt
+
+    def get_prompt(self, name: str, arguments: dict[str, str]) -> types.GetPromptResult:
+        skill = self.catalog.get(name)
+        if not skill.user_invocable:
+            raise InvalidInputError(f"Skill {name!r} sets user-invocable: false; it is not offered as a prompt")
+        request = (arguments.get("request") or arguments.get("arguments") or "").strip()
+        body = read_body(skill).replace("$ARGUMENTS", request)
+        text = (f"Use the skill '{skill.name}' (folder {skill.dir}). Its instructions follow; read its other files "
+                f"with read_skill_file(name={skill.name!r}, path=...) only when they are needed.\n\n{body.strip()}\n")
+        if request:
+            text += f"\nThe request: {request}\n"
+        return types.GetPromptResult(description=skill.description[:1024] or None, messages=[
+            types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))])
+
+
+def _sized_files(folder: Path) -> list[tuple[str, int]]:
+    """(relative path, size) of a skill's files other than SKILL.md, without reading them."""
+    base = folder.resolve()
+    out = []
+    for rel, full in walk_files(base):
+        try:
+            if not leaves(full, base):
+                out.append((rel, full.stat().st_size))
+        except OSError:  # vanished while listing
+            continue
+    return out

@@ -1,0 +1,123 @@
+"""MCP adapter for skills: the catalog, find_skills, use_skill, read_skill_file, resources,
+prompts, client roots and hot reload."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import unquote, urlparse
+
+import anyio
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
+from skilldeck.server.errors import tool_errors
+from skilldeck.server.mcp_app import SkilldeckServer
+from skilldeck.server.settings import Settings
+from skilldeck.server.skill_content import SkillContent
+from skilldeck.tools.skills.catalog import SkillCatalog
+from skilldeck.tools.skills.listing import render_activation, render_catalog, render_file, render_matches
+from skilldeck.tools.skills.roots import skill_roots
+from skilldeck.tools.skills.watch import SkillWatcher
+
+__all__ = ["register", "SkillsRuntime"]
+
+CATALOG_INTRO = ("Load a skill's instructions by name; call this before starting a task a skill below covers. "
+                 "Returns the SKILL.md body and a map of its other files (not their contents).")
+
+
+class SkillsRuntime:
+    """The catalog plus what keeps it current: client roots and the file watcher."""
+
+    def __init__(self, settings: Settings, server: SkilldeckServer) -> None:
+        self.settings = settings
+        self.server = server
+        projects = [settings.project_dir] if settings.project_dir else [Path.cwd()]
+        self.catalog = SkillCatalog(self._roots(projects), max_read_bytes=settings.max_read_bytes)
+        self.watcher = SkillWatcher(self._on_change, settings.watch_debounce_ms / 1000)
+        self._watch_thread: threading.Thread | None = None
+
+    def _roots(self, projects: list[Path]):
+        s = self.settings
+        return skill_roots(s.skills, projects, user=s.user_skills, bundled=s.bundled_skills)
+
+    def _on_change(self, paths: set[Path]) -> None:
+        if self.catalog.reload(paths):
+            self.server.broadcast_list_changed_threadsafe()
+
+    def describe_catalog(self) -> str:
+        return render_catalog(CATALOG_INTRO, self.catalog.skills, self.settings.catalog_bytes)
+
+    async def adopt_client_roots(self, session: Any) -> None:
+        """Use the client's roots as project folders (unless --project-dir was given)."""
+        caps = session.client_capabilities
+        if self.settings.project_dir or caps is None or caps.roots is None:
+            return
+        listed = await session.list_roots()
+        projects = [Path(unquote(urlparse(str(r.uri)).path)) for r in listed.roots if str(r.uri).startswith("file:")]
+        if not projects:
+            return
+        roots = self._roots(projects)
+        if roots == self.catalog.roots:
+            return
+        await anyio.to_thread.run_sync(self.catalog.set_roots, roots)
+        if self.settings.watch:
+            await anyio.to_thread.run_sync(self.watcher.restart, [r.path for r in roots])
+        await self.server.broadcast_list_changed()
+
+    @contextlib.asynccontextmanager
+    async def watching(self, server: SkilldeckServer) -> AsyncIterator[None]:
+        if not self.settings.watch:
+            yield
+            return
+        # Started in a thread: watching thousands of folders takes a moment start-up should not wait for.
+        self._watch_thread = threading.Thread(target=self.watcher.start, args=([r.path for r in self.catalog.roots],),
+                                              name="skilldeck-watch-start", daemon=True)
+        self._watch_thread.start()
+        try:
+            yield
+        finally:
+            self._watch_thread.join(timeout=10)
+            self.watcher.stop()
+
+
+def register(mcp: SkilldeckServer, services: Any) -> None:
+    runtime = SkillsRuntime(services.settings, mcp)
+    catalog = runtime.catalog
+    services.extras["catalog"] = catalog
+    mcp.content = SkillContent(catalog)
+    mcp.describe_tool("use_skill", runtime.describe_catalog)
+    mcp.on_session(runtime.adopt_client_roots)
+    mcp.add_lifetime(runtime.watching)
+
+    @mcp.tool(meta={"anthropic/alwaysLoad": True})
+    def use_skill(name: Annotated[str, Field(description="Skill name, exactly as listed")]) -> str:
+        """(replaced at list time by the catalog of skills)"""
+        with tool_errors():
+            return render_activation(catalog.activate(name))
+
+    @mcp.tool()
+    def find_skills(
+        task: Annotated[str, Field(min_length=1, max_length=4000, description="The task, in a sentence")],
+        limit: Annotated[int, Field(ge=1, le=25, description="How many matches")] = 5,
+    ) -> str:
+        """Search all skills for ones that fit a task; returns ranked matches with why they matched and the
+        token cost of loading each. Use when the catalog in use_skill does not show a fitting skill."""
+        with tool_errors():
+            return render_matches(task, catalog.search(task, limit))
+
+    @mcp.tool()
+    def read_skill_file(
+        name: Annotated[str, Field(description="Skill name")],
+        path: Annotated[str, Field(description="File path inside the skill, as listed by use_skill")],
+        start_line: Annotated[int, Field(ge=1, description="First line to return")] = 1,
+        end_line: Annotated[int | None, Field(ge=1, description="Last line to return (default: to the end)")] = None,
+        toc: Annotated[bool, Field(description="Return a markdown file's headings with line numbers instead")] = False,
+    ) -> str:
+        """Read one file of a skill (a reference, script or template) when its instructions call for it.
+        Long files come in pages: continue with the start_line given. Binary files are described, not shown."""
+        with tool_errors():
+            return render_file(catalog.read_file(name, path, start_line, end_line, toc))

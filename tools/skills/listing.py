@@ -1,0 +1,97 @@
+"""The catalog text the model sees at session start: names and descriptions within a byte budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from skilldeck.tools.skills.skill import Skill
+
+__all__ = ["render_catalog"]
+
+_MAX_DESC = 160
+
+
+def _line(skill: Skill, width: int) -> str:
+    desc = skill.description or "(no description)"
+    if len(desc) > width:
+        desc = desc[: width - 1].rsplit(" ", 1)[0] + "…"
+    return f"- {skill.name}: {desc}"
+
+
+def render_catalog(intro: str, skills: Sequence[Skill], budget_bytes: int) -> str:
+    """Return `intro` plus one line per skill, cut to fit `budget_bytes` (UTF-8).
+
+    Descriptions are shortened first; if the list still does not fit, it stops early and
+    says how many skills are not shown and that find_skills searches all of them.
+    """
+    visible = [s for s in skills if s.model_invocable]
+    header = f"{intro}\nSkills available ({len(visible)}):"
+    for width in (_MAX_DESC, 100, 60):
+        lines = [_line(s, width) for s in visible]
+        text = "\n".join([header, *lines])
+        if len(text.encode()) <= budget_bytes:
+            return text
+    out = [header]
+    used = len(header.encode())
+    for shown, skill in enumerate(visible):
+        line = _line(skill, 60)
+        tail = (f"\n… and {len(visible) - shown} more not listed here (the list exceeds this description's "
+                "size limit). Call find_skills with the task to search all of them.")
+        if used + len(line.encode()) + 1 + len(tail.encode()) > budget_bytes:
+            return "\n".join(out) + tail
+        out.append(line)
+        used += len(line.encode()) + 1
+    return "\n".join(out)
+
+
+def render_matches(task: str, hits: Sequence[dict]) -> str:
+    """find_skills' answer: ranked skills with score, reason and activation cost."""
+    if not hits:
+        return (f"No skill matches {task!r}. Proceed without a skill, or try other words "
+                "(the names of tools, file types or outcomes involved).")
+    lines = [f"Skills matching {task!r}, best first (activation cost in tokens, estimate):"]
+    for rank, hit in enumerate(hits, start=1):
+        lines.append(f"{rank}. {hit['name']} (score {hit['score']}, ~{hit['activation_tokens']} tokens) — "
+                     f"{hit['description']}\n   why: {hit['why']}")
+    lines.append("Call use_skill(name) on the best match before starting the task.")
+    return "\n".join(lines)
+
+
+def render_activation(result: dict) -> str:
+    """use_skill's answer: the body, then the map of the skill's other files (no contents)."""
+    parts = [f"<skill name=\"{result['name']}\" tokens=\"{result['tokens']}\" "
+             f"note=\"{result['tokens_note']}\">", result["body"].strip(), "</skill>"]
+    files = result.get("files", [])
+    if files:
+        parts.append(f"\nFiles in this skill ({len(files)}; not loaded — read one with "
+                     f"read_skill_file(name=\"{result['name']}\", path=...) only when needed):")
+        for f in files:
+            if f.get("binary"):
+                desc = f"{f['kind']}, binary, {f['bytes']} bytes"
+            else:
+                desc = f"{f['kind']}, {f['lines']} lines, ~{f['tokens']} tokens"
+            heading = f" — {f['heading']}" if f.get("heading") else ""
+            parts.append(f"- {f['path']} ({desc}){heading}")
+    for problem in result.get("file_problems", []):
+        parts.append(f"(note: {problem})")
+    if result.get("allowed_tools"):
+        parts.append(f"Tools this skill expects: {', '.join(result['allowed_tools'])}")
+    return "\n".join(parts)
+
+
+def render_file(result: dict) -> str:
+    """read_skill_file's answer: a header with position and size, then the text."""
+    if result.get("binary"):
+        return (f"{result['path']}: binary file ({result['mime_type']}, {result['bytes']} bytes). "
+                f"{result['note']}")
+    if "toc" in result:
+        lines = [f"{result['path']}: {result['total_lines']} lines, ~{result['file_tokens']} tokens "
+                 f"({result['tokens_note']}). Table of contents:"]
+        lines += [f"{'  ' * (h['level'] - 1)}- {h['title']} (line {h['line']})" for h in result["toc"]]
+        lines.append(result["hint"])
+        return "\n".join(lines)
+    header = (f"{result['path']} lines {result['start_line']}-{result['end_line']} of {result['total_lines']}, "
+              f"~{result['tokens']} tokens ({result['tokens_note']})")
+    if result.get("next_start_line"):
+        header += f"; more follows: call again with start_line={result['next_start_line']}"
+    return f"{header}\n---\n{result['content']}"

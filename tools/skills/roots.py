@@ -1,0 +1,43 @@
+"""Where skills come from, highest precedence first."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+from skilldeck.tools.skills.skill import SkillRoot
+
+__all__ = ["bundled_skills_dir", "skill_roots"]
+
+
+def bundled_skills_dir() -> Path:
+    """The skills shipped with skilldeck (the repo's skills/ or the installed package data)."""
+    spec = importlib.util.find_spec("skilldeck.skills")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[2] / "skills"
+
+
+def skill_roots(extra: Sequence[Path], projects: Sequence[Path], user: bool = True, bundled: bool = True,
+                home: Path | None = None) -> list[SkillRoot]:
+    """Every --skills folder, each project's .claude/skills/ and skills/, ~/.claude/skills/, bundled.
+
+    A folder reached twice keeps its highest place only.
+    """
+    roots = [SkillRoot(Path(p).expanduser(), "--skills") for p in extra]
+    for project in projects:
+        roots += [SkillRoot(Path(project) / ".claude" / "skills", "project"),
+                  SkillRoot(Path(project) / "skills", "project")]
+    if user:
+        roots.append(SkillRoot((home or Path.home()) / ".claude" / "skills", "user"))
+    if bundled:
+        roots.append(SkillRoot(bundled_skills_dir(), "bundled"))
+    seen: set[Path] = set()
+    unique = []
+    for root in roots:
+        key = root.path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(root)
+    return unique

@@ -1,0 +1,96 @@
+"""Watch skill roots and report changed paths in debounced batches (watchdog, in threads)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+__all__ = ["SkillWatcher"]
+
+logger = logging.getLogger("skilldeck.watch")
+
+
+class SkillWatcher:
+    """Calls `on_change(paths)` once the roots have been quiet for `debounce_s` after a change.
+
+    Usage::
+
+        watcher = SkillWatcher(on_change=lambda paths: catalog.reload(paths))
+        watcher.start([root.path for root in catalog.roots])
+        ...
+        watcher.stop()
+    """
+
+    def __init__(self, on_change: Callable[[set[Path]], None], debounce_s: float = 0.15) -> None:
+        self.on_change = on_change
+        self.debounce_s = debounce_s
+        self._pending: set[Path] = set()
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._observer = None
+        self._watched: list[Path] = []
+
+    def start(self, roots: Iterable[Path]) -> None:
+        # Imported here: watchdog starts native observer threads; only a serving process needs it.
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        watcher = self
+
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:  # noqa: ANN001 - watchdog's event type
+                if event.event_type in ("opened", "closed_no_write"):
+                    return
+                paths = [event.src_path, getattr(event, "dest_path", "")]
+                watcher._add(Path(p if isinstance(p, str) else p.decode()) for p in paths if p)
+
+        self._observer = Observer()
+        self._observer.daemon = True
+        handler = _Handler()
+        for root in dict.fromkeys(Path(r) for r in roots):
+            target, recursive = (root, True) if root.is_dir() else (root.parent, False)
+            if not target.is_dir():
+                continue
+            try:
+                self._observer.schedule(handler, str(target), recursive=recursive)
+                self._watched.append(target)
+            except OSError as exc:  # e.g. inotify watch limit reached
+                logger.warning("cannot watch %s for changes: %s", target, exc)
+        self._observer.start()
+
+    def restart(self, roots: Iterable[Path]) -> None:
+        self.stop()
+        self._watched = []
+        self.start(roots)
+
+    def _add(self, paths: Iterable[Path]) -> None:
+        with self._lock:
+            self._pending.update(paths)
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.debounce_s, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            paths, self._pending = self._pending, set()
+            self._timer = None
+        if not paths:
+            return
+        try:
+            self.on_change(paths)
+        except Exception:  # noqa: BLE001 - a bad reload must not kill the watcher thread
+            logger.exception("reloading skills after a change failed")
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
