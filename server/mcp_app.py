@@ -65,7 +65,9 @@ class SkilldeckServer(MCPServer):
         self._describers: dict[str, Callable[[], str]] = {}
         self._session_hooks: list[Callable[[Any], Awaitable[None]]] = []
         self._lifetimes: list[Callable[[SkilldeckServer], contextlib.AbstractAsyncContextManager[Any]]] = []
-        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+        # The SDK builds a ServerSession per request; notifications outside a request go through the
+        # connection it wraps. Keyed weakly by connection, so closed connections drop out by themselves.
+        self._sessions: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._portal: BlockingPortal | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         super().__init__(name="skilldeck", title="skilldeck", instructions=instructions, version=version,
@@ -100,13 +102,14 @@ class SkilldeckServer(MCPServer):
         """Tell every connected client that tools, resources and prompts changed."""
         for event in (ToolsListChanged(), ResourcesListChanged(), PromptsListChanged()):
             await self._subscriptions.publish(event)
-        for session in list(self._sessions):
+        for connection, session in list(self._sessions.items()):
             try:
                 await session.send_tool_list_changed()
                 await session.send_resource_list_changed()
                 await session.send_prompt_list_changed()
             except Exception:  # noqa: BLE001 - a client that went away is dropped, others still hear
-                self._sessions.discard(session)
+                logger.debug("dropping a session that could not be notified", exc_info=True)
+                self._sessions.pop(connection, None)
 
     def broadcast_list_changed_threadsafe(self) -> None:
         """Schedule `broadcast_list_changed` from a thread that is not the event loop's."""
@@ -121,15 +124,20 @@ class SkilldeckServer(MCPServer):
         if self._task_group is not None:
             self._task_group.start_soon(fn, *args)
 
+    def _remember(self, session: Any) -> None:
+        connection = getattr(session, "_connection", None)  # private in mcp 2.3; stable across a connection
+        if connection is not None:
+            self._sessions[connection] = session
+
     async def _on_initialized(self, ctx: Any, params: Any) -> None:
-        self._sessions.add(ctx.session)
+        self._remember(ctx.session)
         for hook in self._session_hooks:
             # In the background: a hook may send requests (roots/list) whose replies this loop reads.
             self.start_background(_run_hook, hook, ctx.session)
 
     # -- tools -----------------------------------------------------------------------------
     async def _handle_list_tools(self, ctx: Any, params: Any) -> types.ListToolsResult:
-        self._sessions.add(ctx.session)
+        self._remember(ctx.session)
         return await super()._handle_list_tools(ctx, params)
 
     async def list_tools(self) -> list[types.Tool]:
