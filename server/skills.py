@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,7 +57,11 @@ class SkillsRuntime:
         caps = session.client_capabilities
         if self.settings.project_dir or caps is None or caps.roots is None:
             return
-        listed = await session.list_roots()
+        with warnings.catch_warnings():
+            # Roots are deprecated for 2026-07-28 clients, yet current clients (Claude Code, VS Code)
+            # still use them to say which project is open.
+            warnings.simplefilter("ignore")
+            listed = await session.list_roots()
         projects = [Path(unquote(urlparse(str(r.uri)).path)) for r in listed.roots if str(r.uri).startswith("file:")]
         if not projects:
             return
