@@ -75,6 +75,8 @@ class SkillsRuntime:
 
     @contextlib.asynccontextmanager
     async def watching(self, server: SkilldeckServer) -> AsyncIterator[None]:
+        # The search index reads every SKILL.md body: build it after start-up, not during it.
+        threading.Thread(target=self.catalog.prepare_search, name="skilldeck-search-index", daemon=True).start()
         if not self.settings.watch:
             yield
             return

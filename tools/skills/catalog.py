@@ -199,10 +199,18 @@ class SkillCatalog:
         self._body_tokens[skill.dir] = (skill.mtime_ns, skill.size, tokens)
         return tokens
 
-    def search(self, task: str, limit: int = 5) -> list[dict[str, Any]]:
+    def _search_index(self) -> SkillSearch:
         index = self._search
         if index is None:
             index = self._search = SkillSearch([s for s in self._view.ordered if s.model_invocable])
+        return index
+
+    def prepare_search(self) -> None:
+        """Build the search index now (it reads SKILL.md bodies for headings): call from a thread."""
+        self._search_index()
+
+    def search(self, task: str, limit: int = 5) -> list[dict[str, Any]]:
+        index = self._search_index()
         hits = []
         for hit in index.search(task, limit):
             hits.append({"name": hit.skill.name, "description": hit.skill.description, "score": round(hit.score, 3),

@@ -17,6 +17,7 @@ import yaml
 __all__ = ["ParsedSkillMd", "parse_skill_md", "split_frontmatter"]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster where present
+_SIMPLE_LINE = re.compile(r"""^([A-Za-z_][\w-]*): ([^\s'"&*!|>%@`{\[#?,:-][^\t]*?)\s*$""")
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:(?:\s(.*)|)$")
 
 
@@ -30,19 +31,46 @@ class ParsedSkillMd:
 
 
 def _normalise(text: str) -> str:
-    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.lstrip("\ufeff")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def split_frontmatter(text: str) -> tuple[str | None, str, int]:
     """Return (frontmatter or None, body, 1-based line where the body starts)."""
     text = _normalise(text)
-    lines = text.split("\n")
-    if not lines or lines[0].strip() != "---":
+    start = text.find("\n") + 1
+    if start == 0 or text[:start].strip() != "---":
         return None, text, 1
-    for i in range(1, len(lines)):
-        if lines[i].strip() in ("---", "..."):
-            return "\n".join(lines[1:i]), "\n".join(lines[i + 1:]), i + 2
-    return None, text, 1  # an opening fence with no closing one: treat it all as body
+    pos = start
+    while True:
+        end = text.find("\n", pos)
+        line = text[pos:] if end == -1 else text[pos:end]
+        if line.strip() in ("---", "..."):
+            front = text[start:pos].removesuffix("\n")
+            body = "" if end == -1 else text[end + 1:]
+            return front, body, text.count("\n", 0, pos) + 2
+        if end == -1:
+            return None, text, 1  # an opening fence with no closing one: treat it all as body
+        pos = end + 1
+
+
+def _simple_fields(front: str) -> dict[str, str] | None:
+    """Fast path for the common case: only ``key: plain text`` lines.
+
+    Returns None unless every line is a key with a plain scalar that YAML would read as the
+    same text (no quotes, block markers, flow collections, anchors, tags or comments), so
+    anything unusual still goes through the real YAML parser.
+    """
+    fields: dict[str, str] = {}
+    for line in front.split("\n"):
+        match = _SIMPLE_LINE.match(line)
+        if not match:
+            return None
+        value = match.group(2)
+        if ": " in value or " #" in value or value.endswith(":"):
+            return None
+        fields[match.group(1)] = value
+    return fields
 
 
 def _fallback_yaml(front: str) -> tuple[dict[str, Any], list[tuple[int, str]]]:
@@ -89,6 +117,9 @@ def parse_skill_md(text: str) -> ParsedSkillMd:
     if front is None:
         return ParsedSkillMd({}, body, body_line, [(1, "no YAML frontmatter (--- ... ---) at the top")], False)
     problems: list[tuple[int, str]] = []
+    simple = _simple_fields(front)
+    if simple is not None:
+        return ParsedSkillMd(simple, body, body_line, problems)
     try:
         data = yaml.load(front, Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
