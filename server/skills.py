@@ -49,6 +49,12 @@ class SkillsRuntime:
         if self.catalog.reload(paths):
             self.server.broadcast_list_changed_threadsafe()
 
+    def _start_watching(self) -> None:
+        self.watcher.start([r.path for r in self.catalog.roots])
+        # Catch up on anything that changed between indexing and the watch taking effect.
+        if self.catalog.reload():
+            self.server.broadcast_list_changed_threadsafe()
+
     def describe_catalog(self) -> str:
         return render_catalog(CATALOG_INTRO, self.catalog.skills, self.settings.catalog_bytes)
 
@@ -81,8 +87,7 @@ class SkillsRuntime:
             yield
             return
         # Started in a thread: watching thousands of folders takes a moment start-up should not wait for.
-        self._watch_thread = threading.Thread(target=self.watcher.start, args=([r.path for r in self.catalog.roots],),
-                                              name="skilldeck-watch-start", daemon=True)
+        self._watch_thread = threading.Thread(target=self._start_watching, name="skilldeck-watch-start", daemon=True)
         self._watch_thread.start()
         try:
             yield

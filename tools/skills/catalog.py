@@ -92,8 +92,8 @@ class SkillCatalog:
                 self._rescan_paths(changed)
             view = self._build_view()
             after = {s.name: (s.dir, s.mtime_ns, s.size) for s in view.ordered}
-            if before == after and self._view.shadowed == view.shadowed and changed is not None:
-                return self._files_changed(changed)
+            if before == after and self._view.shadowed == view.shadowed:
+                return False if changed is None else self._files_changed(changed)
             view.generation = self._view.generation + 1
             self._view = view
             self._search = None
