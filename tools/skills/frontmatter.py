@@ -12,11 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 __all__ = ["ParsedSkillMd", "parse_skill_md", "split_frontmatter"]
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster where present
 _SIMPLE_LINE = re.compile(r"""^([A-Za-z_][\w-]*): ([^\s'"&*!|>%@`{\[#?,:-][^\t]*?)\s*$""")
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:(?:\s(.*)|)$")
 
@@ -120,8 +117,12 @@ def parse_skill_md(text: str) -> ParsedSkillMd:
     simple = _simple_fields(front)
     if simple is not None:
         return ParsedSkillMd(simple, body, body_line, problems)
+    # Imported here: most SKILL.md files take the fast path, and start-up need not pay for PyYAML.
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster where present
     try:
-        data = yaml.load(front, Loader=_Loader)  # noqa: S506 - a safe loader
+        data = yaml.load(front, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 2

@@ -34,15 +34,18 @@ class SkillWatcher:
 
     def start(self, roots: Iterable[Path]) -> None:
         # Imported here: watchdog starts native observer threads; only a serving process needs it.
-        from watchdog.events import FileSystemEventHandler
+        from watchdog import events as ev
         from watchdog.observers import Observer
+
+        # Only changes: opening and listing folders (which the index itself does) would otherwise
+        # flood inotify's queue at thousands of skills and overflow it.
+        wanted = [ev.FileCreatedEvent, ev.FileModifiedEvent, ev.FileDeletedEvent, ev.FileMovedEvent,
+                  ev.FileClosedEvent, ev.DirCreatedEvent, ev.DirDeletedEvent, ev.DirMovedEvent]
 
         watcher = self
 
-        class _Handler(FileSystemEventHandler):
+        class _Handler(ev.FileSystemEventHandler):
             def on_any_event(self, event) -> None:  # noqa: ANN001 - watchdog's event type
-                if event.event_type in ("opened", "closed_no_write"):
-                    return
                 paths = [event.src_path, getattr(event, "dest_path", "")]
                 watcher._add(Path(p if isinstance(p, str) else p.decode()) for p in paths if p)
 
@@ -54,7 +57,7 @@ class SkillWatcher:
             if not target.is_dir():
                 continue
             try:
-                self._observer.schedule(handler, str(target), recursive=recursive)
+                self._observer.schedule(handler, str(target), recursive=recursive, event_filter=wanted)
                 self._watched.append(target)
             except OSError as exc:  # e.g. inotify watch limit reached
                 logger.warning("cannot watch %s for changes: %s", target, exc)
