@@ -127,14 +127,20 @@ def synthesize(source: Path, count: int, dest: Path) -> Path:
     return dest
 
 
-def cold_start(cmd: list[str], cwd: Path, env: dict[str, str], repeats: int) -> tuple[float, dict, dict]:
+def cold_start(cmd: list[str], cwd: Path, env: dict[str, str], repeats: int,
+               fresh_home: bool = False) -> tuple[float, dict, dict]:
+    """Median seconds from spawn to answered initialize + tools/list (a new SKILLDECK_HOME per run
+    with `fresh_home`, so no index cache helps)."""
     times = []
     for _ in range(repeats):
-        client = RawClient(cmd, cwd, env)
+        run_env = dict(env, SKILLDECK_HOME=tempfile.mkdtemp(prefix="skilldeck-home-")) if fresh_home else env
+        client = RawClient(cmd, cwd, run_env)
         init = client.initialize()
         tools = client.request("tools/list")
         times.append(time.perf_counter() - client.started)
         client.close()
+        if fresh_home:
+            shutil.rmtree(run_env["SKILLDECK_HOME"], ignore_errors=True)
     return statistics.median(times), init, tools
 
 
@@ -199,7 +205,8 @@ def main() -> int:
     print(f"\ncold start (spawn -> initialize + tools/list answered), median of {args.repeats}:")
     print(f"  bare MCPServer, one tool      {bare_s * 1000:7.0f} ms")
     for label, path in ((f"{n_corpus} skills", corpus), ("1,000 skills", big[1000]), ("10,000 skills", big[10000])):
-        secs, init, tools = cold_start(skilldeck_cmd(path, "--no-watch"), work, env, args.repeats)
+        cmd = skilldeck_cmd(path, "--no-watch")
+        secs, init, tools = cold_start(cmd, work, env, args.repeats, fresh_home=True)
         print(f"  skilldeck, {label:<19}{secs * 1000:7.0f} ms  (+{(secs - bare_s) * 1000:.0f} ms over bare); "
               f"start-up context {startup_tokens(init, tools)} tokens")
 

@@ -19,7 +19,6 @@ from skilldeck.server.errors import tool_errors
 from skilldeck.server.mcp_app import SkilldeckServer
 from skilldeck.server.settings import Settings
 from skilldeck.server.skill_content import SkillContent
-from skilldeck.tools.home import home_dir
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.listing import render_activation, render_catalog, render_file, render_matches
 from skilldeck.tools.skills.roots import skill_roots
@@ -38,8 +37,7 @@ class SkillsRuntime:
         self.settings = settings
         self.server = server
         projects = [settings.project_dir] if settings.project_dir else [Path.cwd()]
-        self.catalog = SkillCatalog(self._roots(projects), max_read_bytes=settings.max_read_bytes,
-                                    cache_dir=home_dir() / "cache")
+        self.catalog = SkillCatalog(self._roots(projects), max_read_bytes=settings.max_read_bytes)
         self.watcher = SkillWatcher(self._on_change, settings.watch_debounce_ms / 1000)
         self._watch_thread: threading.Thread | None = None
 
@@ -50,10 +48,6 @@ class SkillsRuntime:
     def _on_change(self, paths: set[Path]) -> None:
         if self.catalog.reload(paths):
             self.server.broadcast_list_changed_threadsafe()
-
-    def _after_start(self) -> None:
-        self.catalog.prepare_search()  # reads headings, which the cache then keeps too
-        self.catalog.save_cache()
 
     def _start_watching(self) -> None:
         self.watcher.start([r.path for r in self.catalog.roots])
@@ -88,7 +82,7 @@ class SkillsRuntime:
     @contextlib.asynccontextmanager
     async def watching(self, server: SkilldeckServer) -> AsyncIterator[None]:
         # The search index reads every SKILL.md body: build it after start-up, not during it.
-        threading.Thread(target=self._after_start, name="skilldeck-after-start", daemon=True).start()
+        threading.Thread(target=self.catalog.prepare_search, name="skilldeck-search-index", daemon=True).start()
         if not self.settings.watch:
             yield
             return

@@ -16,7 +16,6 @@ from typing import Any
 
 from skilldeck.tools.errors import NotFoundError, StateError
 from skilldeck.tools.skills.discovery import skill_folders
-from skilldeck.tools.skills.index_cache import IndexCache
 from skilldeck.tools.skills.files import FileMap, describe_binary, is_binary, markdown_toc, read_text_slice, resolve_inside
 from skilldeck.tools.skills.search import SkillSearch
 from skilldeck.tools.skills.skill import Skill, SkillRoot, load_skill, read_body
@@ -57,14 +56,10 @@ class SkillCatalog:
         catalog.read_file("slack-gif-creator", "references/colors.md", start_line=1)
     """
 
-    def __init__(self, roots: Sequence[SkillRoot], max_read_bytes: int = 60_000, cache_dir: Path | None = None) -> None:
+    def __init__(self, roots: Sequence[SkillRoot], max_read_bytes: int = 60_000) -> None:
         self.max_read_bytes = max_read_bytes
         self._roots: list[SkillRoot] = list(roots)
-        self._cache_dir = cache_dir
         self._by_dir: dict[Path, Skill] = {}            # every loaded skill, winners and shadowed
-        self._cached: dict[Path, Skill] = IndexCache(cache_dir, self._roots).load() if cache_dir else {}
-        self._parsed = 0                                 # SKILL.md files parsed since the cache was saved
-        self._saved_headings = sum(1 for s in self._cached.values() if s._headings is not None)
         self._lock = threading.Lock()
         self._view = _View()
         self._files = FileMap()
@@ -108,18 +103,10 @@ class SkillCatalog:
         # A reference file edited: the index is unchanged but resources' sizes are not.
         return any(self._skill_for_path(Path(p)) is not None for p in changed)
 
-    def save_cache(self) -> None:
-        """Snapshot the parsed skills for a faster next start (call off the request path)."""
-        skills = list(self._by_dir.values())
-        headings = sum(1 for s in skills if s._headings is not None)
-        if self._cache_dir is not None and (self._parsed or headings > self._saved_headings):
-            self._parsed, self._saved_headings = 0, headings
-            IndexCache(self._cache_dir, self._roots).save(skills)
-
     def _scan(self, root: SkillRoot, top: Path | None) -> dict[Path, Skill]:
         found: dict[Path, Skill] = {}
         for folder in skill_folders(root.path, top):
-            old = self._by_dir.get(folder) or self._cached.pop(folder, None)
+            old = self._by_dir.get(folder)
             try:
                 st = (folder / "SKILL.md").stat()
                 if old is not None and old.root == root and (old.mtime_ns, old.size) == (st.st_mtime_ns, st.st_size):
@@ -128,7 +115,6 @@ class SkillCatalog:
             except OSError:
                 pass
             found[folder] = load_skill(folder, root)
-            self._parsed += 1
         return found
 
     def _rescan_paths(self, changed: Iterable[Path]) -> None:

@@ -162,27 +162,3 @@ def test_real_world_skill_collection_loads(tmp_path):
     assert len(catalog.skills) >= 3
     assert all(not [d for d in s.diagnostics if d.level == "error"] for s in catalog.skills)
 
-
-def test_index_cache_skips_parsing_unchanged_skills_and_reparses_edited_ones(tmp_path, monkeypatch):
-    root = basic_collection(tmp_path / "skills")
-    first = SkillCatalog([SkillRoot(root, "t")], cache_dir=tmp_path / "cache")
-    first.prepare_search()
-    first.save_cache()
-    make_skill(root, "sql-tuning", "name: sql-tuning\ndescription: Edited since the cache was written.")
-    parsed = []
-    import skilldeck.tools.skills.catalog as catalog_module
-    real = catalog_module.load_skill
-    monkeypatch.setattr(catalog_module, "load_skill", lambda folder, r: parsed.append(folder.name) or real(folder, r))
-    second = SkillCatalog([SkillRoot(root, "t")], cache_dir=tmp_path / "cache")
-    assert parsed == ["sql-tuning"]
-    assert second.get("sql-tuning").description == "Edited since the cache was written."
-    assert second.get("pdf-forms").headings == ["PDF forms"]
-    assert [s.name for s in second.skills] == [s.name for s in first.skills]
-
-
-def test_corrupt_index_cache_is_ignored(tmp_path):
-    root = basic_collection(tmp_path / "skills")
-    SkillCatalog([SkillRoot(root, "t")], cache_dir=tmp_path / "cache").save_cache()
-    for f in (tmp_path / "cache").iterdir():
-        f.write_text("{not json")
-    assert len(SkillCatalog([SkillRoot(root, "t")], cache_dir=tmp_path / "cache").skills) == 3
