@@ -1,0 +1,153 @@
+"""Hard checks that lexical overlap misses: numbers, names, negation, antonyms and attribution.
+
+Each check looks at one claim against the evidence and returns the signals it fired. A
+signal is a short name plus a human-readable detail; `contradicts=True` means the evidence
+says something different (not merely nothing).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from skilldeck.tools.verify.text import STOPWORDS, entities, normalise_quotes, numbers, stem, terms
+
+__all__ = ["Signal", "check_numbers", "check_entities", "check_negation", "check_antonyms", "check_attribution",
+           "attribution_sources", "VAGUE_AUTHORITY"]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One fired check: `name` (stable identifier), `detail` (for people), and whether it contradicts."""
+
+    name: str
+    detail: str
+    contradicts: bool = False
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "detail": self.detail, **({"contradicts": True} if self.contradicts else {})}
+
+
+_APPROX = re.compile(r"\b(?:about|around|approximately|approx\.?|nearly|roughly|almost|over|more than|less than|"
+                     r"under|some|circa|c\.|~)\s*$", re.IGNORECASE)
+
+
+def _matches(value: float, kind: str, surface: str, claim: str, ev_numbers: set[float]) -> bool:
+    if round(value, 6) in ev_numbers:
+        return True
+    pos = claim.find(surface)
+    if pos >= 0 and _APPROX.search(claim[:pos]):
+        # "about 6 km" is consistent with 6.213 km: compare at the claim's own precision.
+        decimals = len(surface.split(".")[1]) if "." in surface else 0
+        tolerance = 0.5 * 10 ** -decimals if decimals else max(0.5, abs(value) * 0.1)
+        return any(abs(e - value) <= tolerance for e in ev_numbers)
+    return False
+
+
+def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evidence_numbers: set[float],
+                  evidence_stems: frozenset[str]) -> list[Signal]:
+    """Every number, quantity or date in the claim must appear in the evidence.
+
+    A number absent from all evidence is `number_absent`; when the best evidence window holds a
+    different number of the same kind (a year for a year, a percentage for a percentage) it is
+    `number_mismatch`, a contradiction.
+    """
+    signals: list[Signal] = []
+    for value, kind, surface in numbers(claim):
+        if _matches(value, kind, surface, claim, evidence_numbers):
+            continue
+        if surface.isalpha() and stem(surface.lower()) in evidence_stems:
+            continue  # "three" written out in both
+        rivals = [s for v, k, s in window_numbers if k == kind and not s.isalpha()]
+        if rivals and not surface.isalpha():
+            signals.append(Signal("number_mismatch", f"claim says {surface!r}; evidence says {rivals[0]!r}", True))
+        else:
+            signals.append(Signal("number_absent", f"{surface!r} is not in the evidence"))
+    return signals
+
+
+def check_entities(claim: str, found: Callable[[str], bool]) -> list[Signal]:
+    """Names in the claim (capitalised runs) whose words are not found (`found(stem)` is false)."""
+    signals: list[Signal] = []
+    for name in entities(claim):
+        words = [stem(w.lower().strip(".,'\"")) for w in re.findall(r"[\w.'-]+", name)]
+        words = [w for w in words if w and w not in STOPWORDS and not w.isdigit()]
+        missing = [w for w in words if not found(w)]
+        if words and len(missing) * 2 > len(words) or (len(words) == 1 and missing):
+            signals.append(Signal("entity_absent", f"{name!r} is not in the evidence"))
+    return signals
+
+
+def check_negation(claim: str, evidence_sentence: str) -> list[Signal]:
+    """A claim and its best evidence that disagree on negation ("did not win" vs "won")."""
+    c, e = terms(claim).negations, terms(evidence_sentence).negations
+    if (c > 0) != (e > 0):
+        side = "claim" if c else "evidence"
+        return [Signal("negation_mismatch", f"the {side} is negated and the other is not", True)]
+    return []
+
+
+_ANTONYMS = [("increase", "decrease"), ("rise", "fall"), ("more", "less"), ("larger", "smaller"),
+             ("higher", "lower"), ("before", "after"), ("first", "last"), ("won", "lost"), ("win", "lose"),
+             ("north", "south"), ("east", "west"), ("male", "female"), ("older", "younger"), ("earlier", "later"),
+             ("maximum", "minimum"), ("true", "false"), ("legal", "illegal"), ("safe", "unsafe"),
+             ("possible", "impossible"), ("alive", "dead"), ("open", "closed"), ("accept", "reject"),
+             ("allow", "forbid"), ("above", "below"), ("majority", "minority"), ("gain", "loss"),
+             ("success", "failure"), ("positive", "negative"), ("born", "died")]
+_OPPOSITE = {stem(a): stem(b) for a, b in _ANTONYMS} | {stem(b): stem(a) for a, b in _ANTONYMS}
+
+
+def check_antonyms(claim: str, evidence_sentence: str) -> list[Signal]:
+    """The claim uses a word whose opposite appears in the evidence and the word itself does not."""
+    c_words = {stem(w) for w in re.findall(r"[a-z]+", claim.lower())}
+    e_words = {stem(w) for w in re.findall(r"[a-z]+", evidence_sentence.lower())}
+    for w in c_words & _OPPOSITE.keys():
+        if _OPPOSITE[w] in e_words and w not in e_words and _OPPOSITE[w] not in c_words:
+            return [Signal("antonym", f"claim says {w!r}, evidence says {_OPPOSITE[w]!r}", True)]
+    return []
+
+
+_ATTRIBUTION = re.compile(
+    r"\baccording to (?:an? |the )?(?P<a>[^,.;:]{2,60})"
+    r"|\b(?:an?|the|one) (?:(?:\d{4}|recent|new|major|landmark|peer-reviewed) )*(?:study|report|survey|paper|"
+    r"analysis|review|article|trial|poll|investigation|white paper)(?: (?:by|from|of|in|at|published (?:in|by)) "
+    r"(?P<b>[^,.;:]{2,60}))?"
+    r"|\b(?P<c>[A-Z][\w.&'-]*(?: [A-Z][\w.&'-]*)*) (?:researchers|scientists|experts|officials) (?:said|say|found|"
+    r"reported|report|showed|show)"
+    r"|\b(?:published|reported|stated|cited) (?:in|by) (?P<d>[^,.;:]{2,60})", re.IGNORECASE)
+VAGUE_AUTHORITY = re.compile(
+    r"\b(?:studies|research|scientists|experts|doctors|researchers|analysts|sources|reports|surveys|data)"
+    r" (?:have )?(?:show|shows|shown|suggest|suggests|say|says|agree|agrees|found|find|confirm|confirms|prove|"
+    r"proves|indicate|indicates)\b|\bit is (?:widely |well |generally )?(?:known|accepted|established|"
+    r"documented|proven)\b|\b(?:widely|commonly) (?:believed|reported|accepted)\b", re.IGNORECASE)
+
+
+def attribution_sources(claim: str) -> list[str]:
+    """The sources a claim attributes itself to ("according to the FDA" -> "the FDA"; "a 2023 study" -> "2023 study")."""
+    out = []
+    for m in _ATTRIBUTION.finditer(normalise_quotes(claim)):
+        named = next((g for g in m.groups() if g), None)
+        out.append((named or m.group()).strip())
+    return out
+
+
+def check_attribution(claim: str, evidence_lowered: str, evidence_stems: frozenset[str]) -> list[Signal]:
+    """An attribution whose source cannot be traced in the evidence, or an appeal to vague authority."""
+    signals: list[Signal] = []
+    for source in attribution_sources(claim):
+        words = [stem(w) for w in re.findall(r"[\w'-]+", source.lower()) if w not in STOPWORDS]
+        words = [w for w in words if w not in _GENERIC_SOURCE]
+        if not words:
+            # A bare "a study" or "a 2023 report": traceable only if the evidence is such a document.
+            words = [w for w in (stem(x) for x in re.findall(r"[a-z]+", source.lower())) if w in _GENERIC_SOURCE]
+        if not words or any(w not in evidence_stems for w in words):
+            signals.append(Signal("attribution_unsourced", f"attributed to {source!r}, which the evidence does not name"))
+    m = VAGUE_AUTHORITY.search(claim)
+    if m and m.group().lower() not in evidence_lowered:
+        signals.append(Signal("vague_authority", f"{m.group()!r} names no traceable source"))
+    return signals
+
+
+_GENERIC_SOURCE = frozenset(stem(w) for w in "study report survey paper analysis review article trial poll new "
+                            "recent major landmark peer-reviewed published investigation".split())

@@ -1,0 +1,252 @@
+"""Evidence: inline strings, {id, source, text} objects, or local text files, cut into sentences.
+
+Every sentence keeps its provenance (evidence id, source, character span in that evidence,
+and for files the line number) so a verdict can cite exactly where its support is.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skilldeck.tools.errors import InvalidInputError, NotFoundError
+from skilldeck.tools.verify.text import Terms, entities, numbers, split_sentences, terms
+
+__all__ = ["EvidenceItem", "Sentence", "EvidenceSet", "load_evidence", "EvidenceLimits"]
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst", ".text", ".csv", ".tsv", ".json", ".jsonl", ".html",
+                           ".htm", ".xml", ".yaml", ".yml", ".log", ""})
+
+
+@dataclass(frozen=True)
+class EvidenceLimits:
+    """Bounds that keep one call cheap: `EvidenceLimits(max_files=200, max_file_bytes=2_000_000)`."""
+
+    max_files: int = 200
+    max_file_bytes: int = 2_000_000
+    max_total_chars: int = 5_000_000
+    max_items: int = 2_000
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One piece of evidence as given: an inline string, an object, or one file."""
+
+    id: str
+    source: str
+    text: str
+    path: str | None = None
+
+
+@dataclass
+class Sentence:
+    """A sentence of evidence with its provenance and its precomputed analysis."""
+
+    item: EvidenceItem
+    position: int  # index of the sentence within its item
+    start: int
+    end: int
+    text: str
+    line: int | None = None
+    terms: Terms = field(init=False)
+    numbers: tuple = field(init=False)
+    lowered: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.terms = terms(self.text)
+        self.numbers = numbers(self.text)
+        self.lowered = self.text.lower()
+
+    def citation(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"evidence_id": self.item.id, "source": self.item.source, "sentence": self.position,
+                               "start": self.start, "end": self.end, "quote": self.text}
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+
+class EvidenceSet:
+    """All sentences of all evidence items, plus what the answer-level checks need."""
+
+    def __init__(self, items: list[EvidenceItem]) -> None:
+        self.items = items
+        self.sentences: list[Sentence] = []
+        for item in items:
+            self.sentences += _sentences(item)
+        self.stems: frozenset[str] = frozenset().union(*(s.terms.stems for s in self.sentences))
+        self.lowered = "\n".join(s.lowered for s in self.sentences)
+        self.number_values = {round(v, 6) for s in self.sentences for v, _, _ in s.numbers}
+        self._entities: set[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    @property
+    def entity_names(self) -> set[str]:
+        if self._entities is None:
+            self._entities = {e.lower() for s in self.sentences for e in entities(s.text)}
+        return self._entities
+
+
+def _sentences(item: EvidenceItem) -> list[Sentence]:
+    text = item.text
+    line_starts = _line_starts(text) if item.path else None
+    out: list[Sentence] = []
+    for a0, b0 in _blocks(text):
+        for a, b in split_sentences(text[a0:b0]):
+            for a2, b2 in _clauses(text, a + a0, b + a0):
+                line = _line_of(line_starts, a2) if line_starts is not None else None
+                out.append(Sentence(item, len(out), a2, b2, text[a2:b2], line))
+    return out
+
+
+def _clauses(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    # A semicolon joins two statements; negation in one must not leak into the other.
+    spans, start = [], a
+    for m in _SEMICOLON.finditer(text, a, b):
+        spans.append((start, m.start()))
+        start = m.end()
+    spans.append((start, b))
+    return [(x, y) for x, y in spans if y > x]
+
+
+_SEMICOLON = re.compile(r";\s+")
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """Lines that stand alone (headings, bullets, table rows) are blocks of their own; prose runs together."""
+    blocks: list[tuple[int, int]] = []
+    pos = 0
+    run: tuple[int, int] | None = None
+    for line in text.splitlines(keepends=True):
+        a, b = pos, pos + len(line.rstrip("\r\n"))
+        pos += len(line)
+        s = line.strip()
+        standalone = s.startswith(("#", "-", "*", "•", "|", ">")) or (s[:1].isdigit() and s[1:3].startswith((".", ")")))
+        if not s or standalone:
+            if run:
+                blocks.append(run)
+                run = None
+            if s:
+                blocks.append((a, b))
+            continue
+        run = (run[0], b) if run else (a, b)
+    if run:
+        blocks.append(run)
+    return blocks
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            starts.append(i + 1)
+    return starts
+
+
+def _line_of(starts: list[int], offset: int) -> int:
+    lo, hi = 0, len(starts) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if starts[mid] <= offset:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo + 1
+
+
+def load_evidence(items: Iterable[Any] | None = None, paths: Iterable[str | os.PathLike] | None = None, *,
+                  base_dir: str | os.PathLike | None = None, limits: EvidenceLimits | None = None) -> EvidenceSet:
+    """Build an `EvidenceSet` from inline items and file paths or globs.
+
+    `items`: strings, or mappings with `text` and optional `id` and `source`. `paths`: files or
+    glob patterns (``docs/**/*.md``) of text files, relative to `base_dir` (default: cwd).
+    Raises InvalidInputError for wrong types, NotFoundError for paths that match nothing.
+    """
+    limits = limits or EvidenceLimits()
+    loaded: list[EvidenceItem] = []
+    if items is not None:
+        if isinstance(items, (str, bytes, Mapping)):
+            items = [items]
+        for i, raw in enumerate(items):
+            loaded.append(_item(raw, i))
+    for path in _expand(paths or [], base_dir, limits):
+        loaded.append(_read_file(path, len(loaded), limits))
+    if len(loaded) > limits.max_items:
+        raise InvalidInputError(f"{len(loaded)} evidence items given; at most {limits.max_items} are accepted. "
+                                "Pass fewer, larger items or narrower globs.")
+    total = sum(len(i.text) for i in loaded)
+    if total > limits.max_total_chars:
+        raise InvalidInputError(f"evidence totals {total:,} characters; the limit is {limits.max_total_chars:,}. "
+                                "Pass only the documents that bear on the answer.")
+    return EvidenceSet(loaded)
+
+
+def _item(raw: Any, index: int) -> EvidenceItem:
+    if isinstance(raw, str):
+        return EvidenceItem(f"e{index + 1}", "inline", raw)
+    if isinstance(raw, Mapping):
+        text = raw.get("text")
+        if not isinstance(text, str):
+            raise InvalidInputError(f"evidence item {index} has no string 'text' (got {type(text).__name__}); "
+                                    "each object needs {'text': str} and may add 'id' and 'source'.")
+        ident = raw.get("id", f"e{index + 1}")
+        source = raw.get("source", "inline")
+        if not isinstance(ident, (str, int)) or not isinstance(source, str):
+            raise InvalidInputError(f"evidence item {index}: 'id' must be a string or integer and 'source' a string.")
+        return EvidenceItem(str(ident), source, text)
+    raise InvalidInputError(f"evidence item {index} is a {type(raw).__name__}; expected a string or an object "
+                            "{'id': ..., 'source': ..., 'text': ...}.")
+
+
+def _expand(paths: Iterable[Any], base_dir: Any, limits: EvidenceLimits) -> list[Path]:
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    base = Path(base_dir) if base_dir else Path.cwd()
+    found: list[Path] = []
+    for raw in paths:
+        if not isinstance(raw, (str, os.PathLike)):
+            raise InvalidInputError(f"evidence path {raw!r} is a {type(raw).__name__}; expected a path string.")
+        pattern = os.path.expanduser(str(raw))
+        full = pattern if os.path.isabs(pattern) else str(base / pattern)
+        if glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+            if not matches:
+                raise NotFoundError(f"evidence glob {raw!r} matches no file under {base}. Check the pattern "
+                                    "(use '**/*.md' to search folders recursively).")
+            found += matches
+        else:
+            p = Path(full)
+            if p.is_dir():
+                found += sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in TEXT_SUFFIXES)
+            elif not p.exists():
+                raise NotFoundError(f"evidence file {raw!r} does not exist (looked at {p}).")
+            else:
+                found.append(p)
+        if len(found) > limits.max_files:
+            raise InvalidInputError(f"evidence paths match more than {limits.max_files} files; narrow the globs.")
+    return found
+
+
+def _read_file(path: Path, index: int, limits: EvidenceLimits) -> EvidenceItem:
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise InvalidInputError(f"evidence file {path} is {size:,} bytes; the limit is {limits.max_file_bytes:,}. "
+                                    "Pass the relevant section instead.")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read evidence file {path}: {exc.strerror or exc}. "
+                                "Check that it exists and is readable.") from exc
+    if b"\x00" in data[:8192]:
+        raise InvalidInputError(f"evidence file {path} looks binary; pass text or markdown files.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    return EvidenceItem(str(path), str(path), text, path=str(path))

@@ -1,0 +1,160 @@
+"""Score one claim against the evidence: retrieve its best window, measure coverage, run the checks.
+
+Coverage is the weighted share of the claim's content words found in the best evidence window
+(up to `window` sentences, chosen greedily for new coverage). Numbers and names weigh more than
+ordinary words, because they are what a fabricated answer gets wrong. Words the question already
+holds are presupposed and count as covered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribution, check_entities, check_negation,
+                                           check_numbers)
+from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
+from skilldeck.tools.verify.text import Terms, terms
+
+__all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher"]
+
+
+@dataclass(frozen=True)
+class SupportConfig:
+    """Knobs of the deterministic backend, calibrated once for all data sets.
+
+    `threshold`: coverage at or above which a claim with no failed check is supported.
+    `window`: evidence sentences combined into one window. `*_weight`: weights of word kinds.
+    `contradiction_min_coverage`: negation and antonym checks only count when the window is about
+    the same thing (coverage at least this).
+    """
+
+    threshold: float = 0.75
+    window: int = 2
+    number_weight: float = 2.0
+    name_weight: float = 1.5
+    short_weight: float = 0.5
+    contradiction_min_coverage: float = 0.6
+    check_entities: bool = True
+    check_negation: bool = True
+
+
+@dataclass
+class ClaimSupport:
+    """The outcome for one claim: verdict, score, fired signals, and the cited evidence sentences."""
+
+    verdict: str  # supported | unsupported | contradicted
+    score: float
+    coverage: float
+    signals: list[Signal] = field(default_factory=list)
+    citations: list[Sentence] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+class Matcher:
+    """Maps a claim word to the evidence words that count as the same word (exact stem or shared prefix)."""
+
+    def __init__(self, evidence: EvidenceSet) -> None:
+        self.evidence = evidence
+        self._by_prefix: dict[str, list[str]] = {}
+        for s in evidence.stems:
+            if len(s) >= 5:
+                self._by_prefix.setdefault(s[:4], []).append(s)
+        self._cache: dict[str, frozenset[str]] = {}
+
+    def variants(self, word: str) -> frozenset[str]:
+        hit = self._cache.get(word)
+        if hit is not None:
+            return hit
+        out = {word} if word in self.evidence.stems else set()
+        if len(word) >= 5:
+            # "america"/"american", "found"/"founder": one stem is a prefix of the other.
+            for cand in self._by_prefix.get(word[:4], ()):
+                if cand != word and (cand.startswith(word) or word.startswith(cand)) and min(len(cand), len(word)) >= 5:
+                    out.add(cand)
+        result = frozenset(out)
+        self._cache[word] = result
+        return result
+
+
+def _weights(claim_terms: Terms, config: SupportConfig) -> dict[str, float]:
+    weights = {}
+    for s in claim_terms.stems:
+        if s[:1].isdigit():
+            weights[s] = config.number_weight
+        elif s in claim_terms.capitalised:
+            weights[s] = config.name_weight
+        elif len(s) <= 3:
+            weights[s] = config.short_weight
+        else:
+            weights[s] = 1.0
+    return weights
+
+
+def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: SupportConfig,
+                given: frozenset[str] = frozenset()) -> ClaimSupport:
+    """Score `claim` against `evidence`; `given` holds stems presupposed by the question."""
+    ct = terms(claim)
+    weights = _weights(ct, config)
+    needed = {w: weights[w] for w in ct.stems if w not in given}
+    total = sum(needed.values())
+    variants = {w: matcher.variants(w) for w in needed}
+    window = _best_window(needed, variants, evidence.sentences, config.window)
+    covered = {w for w in needed if any(variants[w] & s.terms.stems for s in window)}
+    coverage = (sum(needed[w] for w in covered) / total) if total else 1.0
+    def found(word: str) -> bool:
+        return word in given or bool(matcher.variants(word))
+
+    signals = _checks(claim, window, evidence, found, coverage, config)
+    missing = [ct.surface[w] for w in needed if w not in covered]
+    contradicted = any(s.contradicts for s in signals)
+    if contradicted:
+        verdict = "contradicted"
+    elif signals or coverage < config.threshold or not evidence.sentences:
+        verdict = "unsupported"
+    else:
+        verdict = "supported"
+    score = coverage if verdict == "supported" else min(coverage, config.threshold) * (0.5 if signals else 1.0)
+    return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing)
+
+
+def _best_window(needed: dict[str, float], variants: dict[str, frozenset[str]], sentences: list[Sentence],
+                 size: int) -> list[Sentence]:
+    """Greedy: the sentence covering most claim weight, then those adding the most new weight."""
+    useful = {w: v for w, v in variants.items() if v}
+    if not useful or not sentences:
+        return []
+    hits: list[tuple[Sentence, set[str]]] = []
+    for s in sentences:
+        stems = s.terms.stems
+        got = {w for w, v in useful.items() if not v.isdisjoint(stems)}
+        if got:
+            hits.append((s, got))
+    window: list[Sentence] = []
+    covered: set[str] = set()
+    for _ in range(size):
+        best, best_gain = None, 0.0
+        for s, got in hits:
+            gain = sum(needed[w] for w in got - covered)
+            if gain > best_gain:
+                best, best_gain = (s, got), gain
+        if best is None:
+            break
+        window.append(best[0])
+        covered |= best[1]
+    return window
+
+
+def _checks(claim: str, window: list[Sentence], evidence: EvidenceSet, found: Callable[[str], bool],
+            coverage: float, config: SupportConfig) -> list[Signal]:
+    window_numbers = [n for s in window for n in s.numbers]
+    signals = check_numbers(claim, window_numbers, evidence.number_values, evidence.stems)
+    if config.check_entities:
+        signals += check_entities(claim, found)
+    if window and coverage >= config.contradiction_min_coverage:
+        top = window[0].text
+        if config.check_negation:
+            signals += check_negation(claim, top)
+        signals += check_antonyms(claim, top)
+    signals += check_attribution(claim, evidence.lowered, evidence.stems)
+    return signals

@@ -1,0 +1,249 @@
+"""Cheap text analysis shared by the checks: tokens, stems, numbers, names, negation.
+
+Everything here is pure Python and cached, because the verifier runs on every claim of every
+answer and must stay fast on one core (hundreds of claims a second).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "STOPWORDS", "Terms", "terms", "stem", "numbers", "entities", "negations", "NEGATION_CUES",
+    "split_sentences", "normalise_quotes",
+]
+
+STOPWORDS = frozenset("""
+a an the and or but if then else of to in on at by for with from into onto over under about as than
+that this these those there here which who whom whose what when where why how is are was were be been
+being am do does did doing have has had having it its it's itself he him his she her hers they them
+their theirs we us our ours you your yours i me my mine one ones also such so very just only both each
+all any some more most other others own same too can could may might must shall should will would
+not no nor never none neither up down out off again further once during before after above below
+between through until while because since per via upon within without among amongst across along
+around behind beyond toward towards s t d ll m re ve y etc e g ie eg vs
+""".split())
+
+# Wh-words and auxiliaries carry no content of their own in a question.
+QUESTION_WORDS = frozenset("what which who whom whose when where why how name named".split())
+
+NEGATION_CUES = frozenset("not no never none neither nor cannot without nothing nobody nowhere n't "
+                          "lacks lacked lacking absent fails failed unable".split())
+
+_TOKEN = re.compile(r"(?:[A-Za-z]\.){2,}|\d+(?:[.,]\d+)+|[^\W_]+(?:['’\-][^\W_]+)*", re.UNICODE)
+_NUMBER = re.compile(
+    r"(?<![\w.])(?:[$€£¥])?\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:\s?(%|percent|per cent))?"
+    r"(?:\s?(thousand|million|billion|trillion|k|m|bn)\b)?", re.IGNORECASE)
+_SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9, "trillion": 1e12}
+_WORD_NUMBERS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10, "twice": 2, "once": 1, "dozen": 12, "half": 0.5, "single": 1, "double": 2,
+    "triple": 3,
+}
+# Ordinal suffixes ("3rd", "19th") and years are numbers too.
+_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+# A capitalised run: "Media Play News", "Thomas K. Arnold", "U.S. Court of Appeals".
+_CAPS = re.compile(r"(?:[A-Z][\w'’.\-]*|\d{4})(?:\s+(?:(?:of|the|de|van|von|der|da|del|and|for|on)\s+)*[A-Z][\w'’.\-]*)*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|(?<=[a-z)]\.)(?=[A-Z][a-z])")
+_LAST_WORD = re.compile(r"([\w.]+)\.[\"'”’)\]]*$")
+_ABBREVIATIONS = frozenset("mr mrs ms dr prof st jr sr vs etc inc ltd co corp no fig al gen col lt sgt rev "
+                           "jan feb mar apr jun jul aug sep sept oct nov dec u.s e.g i.e approx est".split())
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
+
+
+def normalise_quotes(text: str) -> str:
+    """Map typographic quotes and dashes to ASCII ones (same length, so offsets survive)."""
+    return text.translate(_QUOTES)
+
+
+@functools.lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """A deliberately crude stem: enough to match 'founded'/'founding', 'companies'/'company'."""
+    w = word.lower().replace("'", "").replace("’", "")
+    if len(w) <= 3 or w.isdigit():
+        return w
+    for suffix, keep in (("ational", "ate"), ("ization", "ize"), ("iness", "y"), ("ies", "y"), ("ied", "y"),
+                         ("ing", ""), ("edly", ""), ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            if suffix == "s" and w.endswith(("ss", "us", "is")):
+                return w
+            if suffix == "es" and not w.endswith(("ches", "shes", "sses", "xes", "zes", "oes")):
+                w = w[:-1]
+                break
+            w = w[: len(w) - len(suffix)] + keep
+            break
+    if len(w) > 4 and w[-1] == w[-2] and w[-1] not in "lsz":
+        w = w[:-1]  # "stopp" -> "stop"
+    if w.endswith("e") and len(w) > 4:
+        w = w[:-1]  # "create"/"creat" agree
+    return w
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The content of a piece of text: stems with the surface form they came from."""
+
+    stems: frozenset[str]
+    surface: dict[str, str]
+    capitalised: frozenset[str]  # stems seen capitalised away from the sentence start
+    negations: int
+
+
+@functools.lru_cache(maxsize=50_000)
+def terms(text: str) -> Terms:
+    """Content stems of `text` (stopwords dropped), which were capitalised, and how many negations."""
+    stems: dict[str, str] = {}
+    caps: set[str] = set()
+    neg = 0
+    text = normalise_quotes(text)
+    for i, m in enumerate(_TOKEN.finditer(text)):
+        tok = m.group()
+        low = tok.lower()
+        if low in NEGATION_CUES or low.endswith("n't"):
+            neg += 1
+            continue
+        for part in (low.split("-") if "-" in low else (low,)):
+            part = part.rstrip(".")
+            if part.endswith("'s"):
+                part = part[:-2]
+            if not part or part in STOPWORDS:
+                continue
+            if part[0].isdigit():
+                part = part.replace(",", "")
+            s = stem(part)
+            stems.setdefault(s, tok)
+            if tok[0].isupper() and (i > 0 and not _after_sentence_break(text, m.start())):
+                caps.add(s)
+    return Terms(frozenset(stems), stems, frozenset(caps), neg)
+
+
+def _after_sentence_break(text: str, start: int) -> bool:
+    before = text[max(0, start - 3):start].rstrip()
+    return not before or before[-1] in ".!?:\n•-*#|"
+
+
+def negations(text: str) -> int:
+    """How many negation cues `text` has."""
+    return terms(text).negations
+
+
+@functools.lru_cache(maxsize=50_000)
+def numbers(text: str) -> tuple[tuple[float, str, str], ...]:
+    """Numbers in `text` as (value, kind, surface); kind is 'year', 'percent' or 'number'.
+
+    "1,200", "1.2 million", "45%", "19th" and small number words ("three") are understood,
+    so "three" in a claim matches "3" in the evidence.
+    """
+    text = normalise_quotes(text)
+    found: list[tuple[float, str, str]] = []
+    for m in _NUMBER.finditer(text):
+        whole, frac, pct, scale = m.group(1), m.group(2), m.group(3), m.group(4)
+        end = m.end()
+        if text[end:end + 2].lower() in ("st", "nd", "rd", "th") and not text[end + 2:end + 3].isalpha():
+            pct = None
+        elif end < len(text) and text[end].isalpha() and not scale:
+            continue  # part of a code like "A320" or "3D"
+        value = float(whole.replace(",", "") + ("." + frac if frac else ""))
+        if scale:
+            value *= _SCALES[scale.lower()]
+        kind = "percent" if pct else ("year" if not frac and not scale and "," not in whole
+                                      and 1000 <= value <= 2100 and len(whole) == 4 else "number")
+        found.append((value, kind, m.group().strip()))
+    for m in _TOKEN.finditer(text):
+        low = m.group().lower()
+        if low in _WORD_NUMBERS and low not in ("one", "once", "single", "second", "half"):
+            # "one"/"second"/"half" are too often not quantities ("one of", "a second album").
+            found.append((float(_WORD_NUMBERS[low]), "number", m.group()))
+        elif _ORDINAL.match(low):
+            pass  # already caught above
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=50_000)
+def entities(text: str) -> tuple[str, ...]:
+    """Capitalised names in `text` that are not just a capitalised first word of a sentence."""
+    text = normalise_quotes(text)
+    out: list[str] = []
+    for m in _CAPS.finditer(text):
+        span = m.group().strip(" .-'")
+        if not span or span.isdigit():
+            continue
+        at_start = _after_sentence_break(text, m.start())
+        for i, part in enumerate(_split_at_periods(span)):
+            name = _entity(part, at_start or i > 0)
+            if name:
+                out.append(name)
+    return tuple(out)
+
+
+def _split_at_periods(span: str) -> list[str]:
+    # "Germany. Recently" is two sentences; "Thomas K. Arnold" and "Dr. Smith" are one name.
+    parts, current = [], []
+    for word in span.split():
+        current.append(word)
+        if word.endswith(".") and len(word.rstrip(".")) > 1 and word.lower().rstrip(".") not in _ABBREVIATIONS \
+                and "." not in word[:-1]:
+            parts.append(" ".join(current).rstrip("."))
+            current = []
+    if current:
+        parts.append(" ".join(current))
+    return parts
+
+
+def _entity(span: str, at_start: bool) -> str:
+    words = [w for w in span.split() if w.lower().strip(".'") not in STOPWORDS and not w.isdigit()]
+    if at_start and words and (words[0].lower().strip(".'") in _COMMON_STARTS
+                               or words[0].lower() in QUESTION_WORDS):
+        words = words[1:]
+    if at_start and len(words) == 1 and len(span.split()) == 1 and words[0].lower() in _COMMON_WORDS:
+        return ""
+    if not words or not words[0][:1].isupper():
+        return ""
+    if all(w.lower() in QUESTION_WORDS for w in words):
+        return ""
+    return " ".join(words)
+
+
+# Sentence-initial words that are ordinary words, not names ("The", "Honey", ...): a small list
+# of frequent openers; anything else capitalised at a sentence start is treated as a possible name.
+_COMMON_WORDS = frozenset("a an the this that these those it its there here yes no note however but and or so "
+                          "if when while although though because since after before during in on at for with "
+                          "from by to of as all some many most several both each every any one two three "
+                          "first second third then also finally overall today recently currently now".split())
+
+
+# Capitalised only because they open a sentence; never names by themselves.
+_COMMON_STARTS = frozenset("however yes note moreover also although though after before during in on at "
+                           "according overall today recently currently finally first second third then "
+                           "while when because since many most some several other another these those this "
+                           "there here it its his her their our we they he she you i".split())
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences in `text` (abbreviations like 'Dr.' do not end one)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        cut = m.start()
+        prev = _LAST_WORD.search(text, max(start, cut - 40), cut)
+        if prev and (prev.group(1).lower() in _ABBREVIATIONS or len(prev.group(1)) == 1):
+            continue  # "Dr. Smith", "Thomas K. Arnold"
+        spans.append((start, cut))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out

@@ -1,0 +1,196 @@
+"""verify_answer: claims -> evidence -> per-claim verdicts -> answer-level signals -> risk decision.
+
+    report = verify_answer("Paris has 2.1 million people.", evidence=["Paris has 2.1 million residents."])
+    report.status            # "supported"
+    report.claims[0].citations[0].citation()   # {"evidence_id": "e1", "quote": ..., "start": 0, ...}
+
+Risk `normal` reports per claim and overall. Risk `high` fails closed: any check-worthy claim
+that is not supported, any answer-level signal, no evidence, unreadable evidence or no claims
+gives status `rejected` with reasons. Both return a grounded rewrite.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from skilldeck.tools.errors import InvalidInputError, NotFoundError
+from skilldeck.tools.verify.checks import Signal
+from skilldeck.tools.verify.claims import Claim, split_claims
+from skilldeck.tools.verify.errors import AnswerTooLargeError
+from skilldeck.tools.verify.evidence import EvidenceLimits, EvidenceSet, load_evidence
+from skilldeck.tools.verify.report import ClaimResult, VerificationReport, grounded_rewrite
+from skilldeck.tools.verify.signals import drift, fabricated_specifics, unanchored_time, unsourced_authority
+from skilldeck.tools.verify.support import Matcher, SupportConfig, score_claim
+from skilldeck.tools.verify.text import terms
+
+__all__ = ["VerifyOptions", "ClaimJudge", "extract_claims", "verify_answer", "prepare", "finish", "RISKS"]
+
+RISKS = ("normal", "high")
+# Checks whose failure no judge can overrule: the evidence simply lacks the specific.
+HARD_SIGNALS = frozenset({"number_mismatch", "number_absent", "entity_absent", "attribution_unsourced"})
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """How to verify: `VerifyOptions(risk="high", rewrite="remove", max_answer_chars=100_000)`.
+
+    `rewrite`: "mark" tags unsupported sentences, "remove" drops them (default: mark in normal
+    risk, remove in high). `support`: the deterministic backend's calibrated knobs.
+    """
+
+    risk: str = "normal"
+    rewrite: str | None = None
+    max_answer_chars: int = 100_000
+    support: SupportConfig = field(default_factory=SupportConfig)
+    limits: EvidenceLimits = field(default_factory=EvidenceLimits)
+
+
+class ClaimJudge(Protocol):
+    """An optional second opinion per claim (a classifier); returns (verdict, confidence) per pair."""
+
+    name: str
+
+    def judge(self, pairs: list[tuple[str, str]]) -> list[tuple[str, float]]: ...
+
+
+def _check_text(value: Any, name: str, limit: int | None = None) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}.")
+    if limit is not None and len(value) > limit:
+        raise AnswerTooLargeError(f"{name} is {len(value):,} characters; the limit is {limit:,}. "
+                                  "Verify it in parts (for example one section at a time).")
+    return value
+
+
+def extract_claims(answer: str, max_chars: int = 100_000) -> list[Claim]:
+    """Split `answer` into claims with offsets, marking those that are not check-worthy."""
+    return split_claims(_check_text(answer, "answer", max_chars))
+
+
+@dataclass
+class Prepared:
+    """An answer split into claims, its evidence, and the lexical verdicts (before any judge)."""
+
+    answer: str
+    question: str
+    options: VerifyOptions
+    evidence: EvidenceSet
+    results: list[ClaimResult]
+    evidence_error: str = ""
+
+
+def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[str | os.PathLike] | None = None,
+            question: str | None = None, options: VerifyOptions | None = None,
+            base_dir: str | os.PathLike | None = None) -> Prepared:
+    """Validate input, load evidence, split claims and score each one with the deterministic backend."""
+    options = options or VerifyOptions()
+    if options.risk not in RISKS:
+        raise InvalidInputError(f"risk {options.risk!r} is not one of {', '.join(RISKS)}.")
+    if options.rewrite not in (None, "mark", "remove"):
+        raise InvalidInputError(f"rewrite {options.rewrite!r} is not 'mark' or 'remove'.")
+    answer = _check_text(answer, "answer", options.max_answer_chars)
+    question = _check_text(question or "", "question", 10_000)
+    error = ""
+    try:
+        ev = load_evidence(evidence, paths, base_dir=base_dir, limits=options.limits)
+    except (NotFoundError, InvalidInputError) as exc:
+        # Fail closed, not loud, in high risk: a missing file is a reason to reject the answer.
+        if options.risk != "high" or isinstance(exc, AnswerTooLargeError) or "expected" in str(exc):
+            raise
+        ev, error = EvidenceSet([]), str(exc)
+    given = frozenset(terms(question).stems) if question else frozenset()
+    matcher = Matcher(ev)
+    results = []
+    for claim in split_claims(answer):
+        if not claim.check_worthy:
+            results.append(ClaimResult(claim, "not_check_worthy"))
+            continue
+        s = score_claim(claim.text, ev, matcher, options.support, given)
+        results.append(ClaimResult(claim, s.verdict, s.score, s.coverage, s.signals, s.citations, s.missing))
+    return Prepared(answer, question, options, ev, results, error)
+
+
+def apply_judgements(prepared: Prepared, judgements: dict[int, tuple[str, float]], judge_name: str) -> None:
+    """Replace lexical verdicts with a judge's, except where a hard check already failed."""
+    for r in prepared.results:
+        if r.claim.index not in judgements:
+            continue
+        verdict, confidence = judgements[r.claim.index]
+        r.judged_by = judge_name
+        if any(s.name in HARD_SIGNALS for s in r.signals) or not r.citations:
+            continue
+        r.verdict = verdict
+        r.score = round(confidence if verdict == "supported" else 1.0 - confidence, 4)
+        if verdict == "supported":
+            r.signals = [s for s in r.signals if s.name in HARD_SIGNALS]
+
+
+def finish(prepared: Prepared, backend: str = "lexical") -> VerificationReport:
+    """Add answer-level signals, decide the status for the risk mode, and build the rewrite."""
+    p, options = prepared, prepared.options
+    signals: list[tuple[int | None, Signal]] = []
+    for r in p.results:
+        signals += [(r.claim.index, s) for s in unanchored_time(r.claim.text)] if r.claim.check_worthy else []
+    signals += [(None, s) for s in fabricated_specifics(p.answer, p.evidence, p.question)]
+    signals += [(None, s) for s in unsourced_authority(p.answer, p.evidence)]
+    signals += [(None, s) for s in drift(p.answer, p.question)]
+    checkable = [r for r in p.results if r.claim.check_worthy]
+    supported = [r for r in checkable if r.verdict == "supported"]
+    score = round(sum(r.score for r in checkable) / len(checkable), 4) if checkable else 0.0
+    reasons = _reasons(p, checkable, signals)
+    if options.risk == "high":
+        status = "accepted" if not reasons else "rejected"
+    elif not checkable:
+        status = "no_claims"
+    elif len(supported) == len(checkable):
+        status = "supported"
+    else:
+        status = "unsupported" if not supported else "partially_supported"
+    mode = options.rewrite or ("remove" if options.risk == "high" else "mark")
+    return VerificationReport(options.risk, status, score, p.results, signals, reasons,
+                              grounded_rewrite(p.answer, p.results, mode), backend)
+
+
+def _reasons(p: Prepared, checkable: list[ClaimResult], signals: list[tuple[int | None, Signal]]) -> list[str]:
+    reasons = []
+    if p.evidence_error:
+        reasons.append(f"evidence could not be read: {p.evidence_error}")
+    elif not p.evidence.sentences:
+        reasons.append("no evidence was given, so no claim can be supported")
+    if not checkable:
+        reasons.append("the answer has no check-worthy claim")
+    for r in checkable:
+        if r.verdict != "supported":
+            why = "; ".join(s.detail for s in r.signals) or f"only {r.coverage:.0%} of its terms are in the evidence"
+            reasons.append(f"claim {r.claim.index} is {r.verdict}: {why}")
+    seen = set()
+    for _, s in signals:
+        if s.name not in seen:
+            seen.add(s.name)
+            reasons.append(f"{s.name.replace('_', ' ')}: {s.detail}")
+    return reasons
+
+
+def verify_answer(answer: str, evidence: Iterable[Any] | None = None,
+                  paths: Iterable[str | os.PathLike] | None = None, question: str | None = None,
+                  options: VerifyOptions | None = None, *, judge: ClaimJudge | None = None,
+                  base_dir: str | os.PathLike | None = None) -> VerificationReport:
+    """Check each claim of `answer` against the evidence and return a `VerificationReport`.
+
+    `evidence`: strings or {id, source, text} objects; `paths`: text/markdown files or globs.
+    `judge`: an optional classifier (see `skilldeck.tools.verify.nli`) consulted for claims
+    the hard checks did not already fail.
+    """
+    prepared = prepare(answer, evidence, paths, question, options, base_dir)
+    backend = "lexical"
+    if judge is not None:
+        todo = [r for r in prepared.results if r.claim.check_worthy and r.citations]
+        pairs = [(" ".join(c.text for c in r.citations), r.claim.text) for r in todo]
+        if pairs:
+            out = judge.judge(pairs)
+            apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, judge.name)
+        backend = f"lexical+{judge.name}"
+    return finish(prepared, backend)
