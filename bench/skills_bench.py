@@ -130,7 +130,7 @@ def synthesize(source: Path, count: int, dest: Path) -> Path:
 def cold_start(cmd: list[str], cwd: Path, env: dict[str, str], repeats: int,
                fresh_home: bool = False) -> tuple[float, dict, dict]:
     """Median seconds from spawn to answered initialize + tools/list (a new SKILLDECK_HOME per run
-    with `fresh_home`, so no index cache helps)."""
+    with `fresh_home`, so no state from an earlier run is reused)."""
     times = []
     for _ in range(repeats):
         run_env = dict(env, SKILLDECK_HOME=tempfile.mkdtemp(prefix="skilldeck-home-")) if fresh_home else env
