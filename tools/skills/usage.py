@@ -1,0 +1,215 @@
+"""Usage statistics: which skills were searched, activated, and which of their files were read.
+
+Every event is kept in memory and appended as one JSON line to a log (by default
+``home_dir()/usage.jsonl``), so `report` covers earlier runs and other server processes too.
+
+Figures per skill (see `UsageStats.report`):
+
+- ``searches``: searches whose results included the skill; ``top_hits``: of those, ranked first.
+- ``activations``: times the skill was loaded (``use_skill``); ``sessions``: distinct sessions.
+- ``tokens_loaded``: tokens that actually entered a context: every activation's SKILL.md body plus
+  the tokens returned by every file read of the skill.
+- ``relevance_ratio``: over all activations, the share of the skill's *offered* tokens that were
+  used. An activation offers its body plus every file it listed; it uses its body plus each listed
+  file that was read (any part of it, at the file's listed size) in the same session after that
+  activation and before the skill's next activation in that session::
+
+      relevance_ratio = sum(body + tokens of listed files read) / sum(body + tokens of all listed files)
+
+  1.0 means everything the skill ships was needed every time; a low ratio means most of its
+  files ride along unread. None when the skill was never activated.
+- ``files``: per listed file, its tokens, how often it was offered and how often it was read.
+- ``dead_weight``: files offered in at least one activation and never read after any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skilldeck.tools.home import home_dir
+
+__all__ = ["UsageStats", "LOG_NAME"]
+
+LOG_NAME = "usage.jsonl"
+logger = logging.getLogger("skilldeck.usage")
+
+
+@dataclass
+class _Activation:
+    body: int
+    files: dict[str, int]
+    read: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _SkillFigures:
+    name: str
+    searches: int = 0
+    top_hits: int = 0
+    activations: list[_Activation] = field(default_factory=list)
+    sessions: set[str] = field(default_factory=set)
+    read_tokens: int = 0
+    reads: dict[str, int] = field(default_factory=dict)    # path -> read calls
+    last_used: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        offered = sum(a.body + sum(a.files.values()) for a in self.activations)
+        used = sum(a.body + sum(a.files[p] for p in a.read) for a in self.activations)
+        files: dict[str, dict[str, int]] = {}
+        for act in self.activations:
+            for path, tokens in act.files.items():
+                entry = files.setdefault(path, {"tokens": tokens, "offered": 0, "read_after_activation": 0})
+                entry["tokens"] = tokens  # the latest size wins
+                entry["offered"] += 1
+                entry["read_after_activation"] += path in act.read
+        body = self.activations[-1].body if self.activations else None
+        return {
+            "name": self.name,
+            "searches": self.searches,
+            "top_hits": self.top_hits,
+            "activations": len(self.activations),
+            "sessions": len(self.sessions),
+            "body_tokens": body,
+            "tokens_loaded": sum(a.body for a in self.activations) + self.read_tokens,
+            "tokens_offered": offered,
+            "relevance_ratio": round(used / offered, 3) if offered else (1.0 if self.activations else None),
+            "reads": dict(sorted(self.reads.items())),
+            "files": [{"path": p, **v} for p, v in sorted(files.items())],
+            "dead_weight": sorted(p for p, v in files.items() if v["read_after_activation"] == 0),
+            "last_used": self.last_used or None,
+        }
+
+
+class UsageStats:
+    """Records skill usage and reports it per skill.
+
+    Usage::
+
+        stats = UsageStats(home_dir() / "usage.jsonl")   # or UsageStats(None): the default log
+        stats.record_search("s1", "make a gif", ["slack-gif-creator", "canvas-design"])
+        stats.record_activation("s1", "slack-gif-creator", 1800, {"reference/colors.md": 400})
+        stats.record_read("s1", "slack-gif-creator", "reference/colors.md", 400)
+        stats.report("slack-gif-creator")
+
+    `log_path=None` means the default log, ``home_dir()/usage.jsonl``; `persist=False` keeps
+    events in memory only. Writing the log never raises: a failed write is logged and skipped,
+    because statistics must not break a tool call.
+    """
+
+    def __init__(self, log_path: Path | None = None, *, persist: bool = True) -> None:
+        self.log_path: Path | None = (Path(log_path) if log_path else home_dir() / LOG_NAME) if persist else None
+        self._events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    # -- recording ---------------------------------------------------------------------------
+    def record_search(self, session: str, query: str, names: list[str]) -> None:
+        """A search for `query` returned `names`, best first."""
+        self._record({"event": "search", "session": session, "query": query, "names": list(names)})
+
+    def record_activation(self, session: str, name: str, body_tokens: int, files: dict[str, int | None]) -> None:
+        """Skill `name` was loaded: its body cost `body_tokens`; `files` maps each listed file to its tokens
+        (None for binary files, counted as 0)."""
+        clean = {str(p): int(t or 0) for p, t in files.items()}
+        self._record({"event": "activation", "session": session, "name": name,
+                      "body_tokens": int(body_tokens), "files": clean})
+
+    def record_read(self, session: str, name: str, path: str, tokens: int) -> None:
+        """`tokens` of file `path` of skill `name` were returned to the model."""
+        self._record({"event": "read", "session": session, "name": name, "path": _clean_path(path),
+                      "tokens": int(tokens)})
+
+    def _record(self, event: dict[str, Any]) -> None:
+        event = {"t": round(time.time(), 3), **event}
+        line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._events.append(event)
+            if self.log_path is None:
+                return
+            try:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                # One write per line in append mode: lines from concurrent servers do not interleave.
+                with open(self.log_path, "a", encoding="utf-8") as fh:
+                    fh.write(line)
+            except OSError as exc:
+                logger.warning("cannot append to usage log %s: %s", self.log_path, exc)
+
+    # -- reporting ---------------------------------------------------------------------------
+    def events(self) -> list[dict[str, Any]]:
+        """All events: the log's (which includes this process's) or, without a log, the in-memory ones."""
+        with self._lock:
+            if self.log_path is None or not self.log_path.exists():
+                return list(self._events)
+        return list(_read_log(self.log_path))
+
+    def report(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Figures per skill (one skill with `name`), most activated first; see the module docstring."""
+        figures = aggregate(self.events())
+        rows = [f.to_dict() for f in figures.values() if name is None or f.name == name]
+        return sorted(rows, key=lambda r: (-r["activations"], -r["searches"], r["name"]))
+
+
+def _clean_path(path: str) -> str:
+    # The model may write "./references/a.md" or a Windows separator for the listed "references/a.md".
+    path = str(path).strip().replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
+def _read_log(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a crash: skip it, keep the rest
+                if isinstance(event, dict):
+                    yield event
+    except OSError as exc:
+        logger.warning("cannot read usage log %s: %s", path, exc)
+
+
+def aggregate(events: Iterable[dict[str, Any]]) -> dict[str, _SkillFigures]:
+    """Fold events (in order) into figures per skill name."""
+    skills: dict[str, _SkillFigures] = {}
+    current: dict[tuple[str, str], _Activation] = {}   # (session, skill) -> its latest activation
+
+    def get(skill_name: str) -> _SkillFigures:
+        return skills.setdefault(skill_name, _SkillFigures(skill_name))
+
+    for ev in events:
+        try:
+            kind, session, t = ev.get("event"), str(ev.get("session", "")), float(ev.get("t", 0))
+            if kind == "search":
+                for rank, hit in enumerate(ev.get("names") or []):
+                    fig = get(str(hit))
+                    fig.searches += 1
+                    fig.top_hits += rank == 0
+            elif kind == "activation":
+                fig = get(str(ev["name"]))
+                act = _Activation(int(ev.get("body_tokens") or 0),
+                                  {str(p): int(n or 0) for p, n in (ev.get("files") or {}).items()})
+                fig.activations.append(act)
+                fig.sessions.add(session)
+                fig.last_used = max(fig.last_used, t)
+                current[(session, fig.name)] = act
+            elif kind == "read":
+                fig = get(str(ev["name"]))
+                path = str(ev["path"])
+                fig.read_tokens += int(ev.get("tokens") or 0)
+                fig.reads[path] = fig.reads.get(path, 0) + 1
+                fig.last_used = max(fig.last_used, t)
+                act = current.get((session, fig.name))
+                if act is not None and path in act.files:
+                    act.read.add(path)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # a malformed event from a foreign or older writer: skip it
+    return skills
