@@ -4,6 +4,7 @@ prompts, client roots and hot reload."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import warnings
 from collections.abc import AsyncIterator
@@ -26,6 +27,8 @@ from skilldeck.tools.skills.watch import SkillWatcher
 
 __all__ = ["register", "SkillsRuntime"]
 
+logger = logging.getLogger("skilldeck")
+
 CATALOG_INTRO = ("Load a skill's instructions by name; call this before starting a task a skill below covers. "
                  "Returns the SKILL.md body and a map of its other files (not their contents).")
 
@@ -39,6 +42,10 @@ class SkillsRuntime:
         projects = [settings.project_dir] if settings.project_dir else [Path.cwd()]
         self.catalog = SkillCatalog(self._roots(projects), max_read_bytes=settings.max_read_bytes)
         self.watcher = SkillWatcher(self._on_change, settings.watch_debounce_ms / 1000)
+        problems = self.catalog.diagnostics()
+        if problems:
+            logger.warning("%d skill(s) have problems (%s); run `skilldeck skills` to see them", len(problems),
+                           ", ".join(sorted({p["name"] for p in problems}))[:300])
         self._watch_thread: threading.Thread | None = None
 
     def _roots(self, projects: list[Path]):

@@ -235,6 +235,9 @@ class SkillCatalog:
         }
         if skill.allowed_tools:
             result["allowed_tools"] = skill.allowed_tools
+        problems_here = [d.to_dict() for d in skill.diagnostics if d.level != "info"]
+        if problems_here:
+            result["skill_problems"] = problems_here
         if problems:
             result["file_problems"] = problems
         if files:

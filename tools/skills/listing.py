@@ -74,6 +74,8 @@ def render_activation(result: dict) -> str:
             parts.append(f"- {f['path']} ({desc}){heading}")
     for problem in result.get("file_problems", []):
         parts.append(f"(note: {problem})")
+    for problem in result.get("skill_problems", []):
+        parts.append(f"(skill {problem['level']} at {problem['where']}: {problem['message']})")
     if result.get("allowed_tools"):
         parts.append(f"Tools this skill expects: {', '.join(result['allowed_tools'])}")
     return "\n".join(parts)
