@@ -125,8 +125,8 @@ def print_table(title: str, table: dict[str, dict[str, float]]) -> float:
     return mean
 
 
-GRID = {"threshold": [0.6, 0.7, 0.75, 0.8, 0.85, 0.9], "window": [1, 2, 3], "contradiction_min_coverage": [0.5, 0.7],
-        "check_negation": [True, False]}
+GRID = {"threshold": [0.45, 0.5, 0.55, 0.6, 0.65], "window": [2, 3], "light_weight": [0.3, 0.6],
+        "name_weight": [1.5, 2.5], "contradiction_min_coverage": [0.6, 0.8]}
 
 
 def calibrate(items: list[Item]) -> SupportConfig:

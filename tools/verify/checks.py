@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from skilldeck.tools.verify.text import STOPWORDS, entities, normalise_quotes, numbers, stem, terms
+from skilldeck.tools.verify.text import NEGATION_CUES, STOPWORDS, entities, normalise_quotes, numbers, stem, terms
 
 __all__ = ["Signal", "check_numbers", "check_entities", "check_negation", "check_antonyms", "check_attribution",
            "attribution_sources", "VAGUE_AUTHORITY"]
@@ -80,12 +80,35 @@ def check_entities(claim: str, found: Callable[[str], bool]) -> list[Signal]:
 
 
 def check_negation(claim: str, evidence_sentence: str) -> list[Signal]:
-    """A claim and its best evidence that disagree on negation ("did not win" vs "won")."""
-    c, e = terms(claim).negations, terms(evidence_sentence).negations
-    if (c > 0) != (e > 0):
-        side = "claim" if c else "evidence"
+    """A claim and its best evidence that disagree on negation ("did not win" vs "won").
+
+    Only a negation next to a word both sides share counts: "no" in an unrelated part of
+    the evidence sentence says nothing about the claim.
+    """
+    c_tokens, e_tokens = _words(claim), _words(evidence_sentence)
+    shared = {w for w in c_tokens if w not in STOPWORDS} & {w for w in e_tokens if w not in STOPWORDS}
+    c_neg, e_neg = _local_negation(c_tokens, shared), _local_negation(e_tokens, shared)
+    if c_neg != e_neg and (terms(claim).negations > 0) != (terms(evidence_sentence).negations > 0):
+        side = "claim" if c_neg else "evidence"
         return [Signal("negation_mismatch", f"the {side} is negated and the other is not", True)]
     return []
+
+
+def _words(text: str) -> list[str]:
+    out = []
+    for w in re.findall(r"[a-z0-9]+(?:'t)?", normalise_quotes(text).lower()):
+        out.append("not" if w.endswith("n't") or w == "cannot" else stem(w))
+    return out
+
+
+_NEG_STEMS = frozenset(stem(w) for w in NEGATION_CUES) | {"not"}
+
+
+def _local_negation(tokens: list[str], shared: set[str], reach: int = 3) -> bool:
+    for i, w in enumerate(tokens):
+        if w in _NEG_STEMS and any(t in shared for t in tokens[i + 1:i + 1 + reach] + tokens[max(0, i - 1):i]):
+            return True
+    return False
 
 
 _ANTONYMS = [("increase", "decrease"), ("rise", "fall"), ("more", "less"), ("larger", "smaller"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribution, check_entities, check_negation,
                                            check_numbers)
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
-from skilldeck.tools.verify.text import Terms, terms
+from skilldeck.tools.verify.text import LIGHT_WORDS, Terms, stem, terms
 
 __all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher"]
 
@@ -29,12 +29,13 @@ class SupportConfig:
     the same thing (coverage at least this).
     """
 
-    threshold: float = 0.75
+    threshold: float = 0.6
     window: int = 2
     number_weight: float = 2.0
-    name_weight: float = 1.5
+    name_weight: float = 2.5
     short_weight: float = 0.5
-    contradiction_min_coverage: float = 0.6
+    light_weight: float = 0.3
+    contradiction_min_coverage: float = 0.8
     check_entities: bool = True
     check_negation: bool = True
 
@@ -77,6 +78,9 @@ class Matcher:
         return result
 
 
+_LIGHT = frozenset(stem(w) for w in LIGHT_WORDS)
+
+
 def _weights(claim_terms: Terms, config: SupportConfig) -> dict[str, float]:
     weights = {}
     for s in claim_terms.stems:
@@ -84,6 +88,8 @@ def _weights(claim_terms: Terms, config: SupportConfig) -> dict[str, float]:
             weights[s] = config.number_weight
         elif s in claim_terms.capitalised:
             weights[s] = config.name_weight
+        elif s in _LIGHT:
+            weights[s] = config.light_weight
         elif len(s) <= 3:
             weights[s] = config.short_weight
         else:

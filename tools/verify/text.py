@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "STOPWORDS", "Terms", "terms", "stem", "numbers", "entities", "negations", "NEGATION_CUES",
+    "STOPWORDS", "LIGHT_WORDS", "Terms", "terms", "stem", "numbers", "entities", "negations", "NEGATION_CUES",
     "split_sentences", "normalise_quotes",
 ]
 
@@ -24,6 +24,22 @@ all any some more most other others own same too can could may might must shall 
 not no nor never none neither up down out off again further once during before after above below
 between through until while because since per via upon within without among amongst across along
 around behind beyond toward towards s t d ll m re ve y etc e g ie eg vs
+""".split())
+
+# Frequent, generic content words: they carry little of a claim's meaning, so missing them from
+# the evidence costs little ("served", "various", "wide range", "known as").
+LIGHT_WORDS = frozenset("""
+make made makes making use used uses using include includes included including known know become became
+becomes serve served serves serving various variety several many much wide range type types kind kinds way ways
+well good great important major main large small big high low long short new old different same
+certain particular specific general common usually often typically generally mainly mostly largely also
+previously later early late currently recently former formerly take took taken takes give gave given gives get got
+place placed part parts number numbers lot lots thing things people person time times year years day days
+able help helps helped provide provides provided providing show shows showed shown consider considered
+refer refers referred call called calls name named names remain remained remains continue continued
+hold held holds set based work works worked working play played plays role roles one ones first
+fact facts form forms formed level levels area areas group groups result results due order case cases
+began begin begins start started starts end ended ends following follow followed mean means meaning
 """.split())
 
 # Wh-words and auxiliaries carry no content of their own in a question.
@@ -81,8 +97,8 @@ def stem(word: str) -> str:
             break
     if len(w) > 4 and w[-1] == w[-2] and w[-1] not in "lsz":
         w = w[:-1]  # "stopp" -> "stop"
-    if w.endswith("e") and len(w) > 4:
-        w = w[:-1]  # "create"/"creat" agree
+    if w.endswith("e") and len(w) > 3:
+        w = w[:-1]  # "create"/"creat", "gase"/"gas" agree
     return w
 
 
