@@ -63,6 +63,8 @@ class SkilldeckServer(MCPServer):
         self.page_size = page_size
         self.content: ContentSource | None = None
         self._describers: dict[str, Callable[[], str]] = {}
+        self.toolsets: dict[str, list[str]] = {}      # toolset -> tool names
+        self.enabled: set[str] = set()               # toolsets whose tools are listed
         self._session_hooks: list[Callable[[Any], Awaitable[None]]] = []
         self._lifetimes: list[Callable[[SkilldeckServer], contextlib.AbstractAsyncContextManager[Any]]] = []
         # The SDK builds a ServerSession per request; notifications outside a request go through the
@@ -140,8 +142,12 @@ class SkilldeckServer(MCPServer):
         self._remember(ctx.session)
         return await super()._handle_list_tools(ctx, params)
 
+    def hidden_tools(self) -> set[str]:
+        return {name for toolset, names in self.toolsets.items() if toolset not in self.enabled for name in names}
+
     async def list_tools(self) -> list[types.Tool]:
-        tools = await super().list_tools()
+        hidden = self.hidden_tools()
+        tools = [t for t in await super().list_tools() if t.name not in hidden]
         return [t.model_copy(update={"description": self._describers[t.name]()}) if t.name in self._describers else t
                 for t in tools]
 

@@ -38,6 +38,8 @@ class Settings(BaseModel):
     watch_debounce_ms: int = Field(150, ge=0, le=10000, description="Quiet time before a reload.")
     page_size: int = Field(100, ge=1, le=1000, description="Items per page of resources/list and prompts/list.")
     max_read_bytes: int = Field(60_000, ge=1000, description="Largest slice read_skill_file returns at once.")
+    toolsets: list[str] = Field(default_factory=lambda: ["skills"], description="Tool groups listed from the "
+                                "start ('all' for every group); the others load on demand through enable_tools.")
     host: str = Field("127.0.0.1", description="HTTP bind address (with --http).")
     port: int = Field(8765, ge=1, le=65535, description="HTTP port (with --http).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Server log level.")
@@ -51,6 +53,8 @@ def _from_env(environ: dict[str, str]) -> dict[str, Any]:
             continue
         if name == "skills":
             values[name] = [p for p in raw.split(os.pathsep) if p]
+        elif name == "toolsets":
+            values[name] = [p.strip() for p in raw.split(",") if p.strip()]
         elif field.annotation is bool:
             values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
         else:

@@ -29,6 +29,8 @@ __all__ = ["register", "SkillsRuntime"]
 
 logger = logging.getLogger("skilldeck")
 
+TOOLSET = "find, load and read Agent Skills (always loaded)"
+
 CATALOG_INTRO = ("Load a skill's instructions by name; call this before starting a task a skill below covers. "
                  "Returns the SKILL.md body and a map of its other files (not their contents).")
 

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="do not load ~/.claude/skills/")
     p.add_argument("--no-bundled-skills", dest="bundled_skills", action="store_false", default=None,
                    help="do not load the skills bundled with skilldeck")
+    p.add_argument("--toolsets", type=lambda v: [t.strip() for t in v.split(",") if t.strip()], default=None,
+                   metavar="A,B", help="tool groups listed from the start, or 'all' (default: skills; the others "
+                   "load on demand through the enable_tools tool)")
     p.add_argument("--no-watch", dest="watch", action="store_false", default=None, help="disable hot reload")
     p.add_argument("--catalog-bytes", type=int, default=None, help="byte budget of the skill catalog (default 2048)")
     p.add_argument("--page-size", type=int, default=None, help="items per page of resource and prompt lists")
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from skilldeck.server.settings import load_settings
 
     flags = {k: getattr(args, k) for k in ("host", "port", "skills", "project_dir", "user_skills", "bundled_skills",
-                                            "watch", "catalog_bytes", "page_size", "log_level")}
+                                            "watch", "catalog_bytes", "page_size", "log_level", "toolsets")}
     settings = load_settings(flags, config=args.config)
     server = build_server(settings)
     if args.http:
