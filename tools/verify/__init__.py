@@ -10,10 +10,10 @@ from skilldeck.tools.verify.errors import AnswerTooLargeError, JudgeError, Verif
 from skilldeck.tools.verify.evidence import EvidenceLimits, EvidenceSet, load_evidence
 from skilldeck.tools.verify.report import ClaimResult, VerificationReport, render_text
 from skilldeck.tools.verify.support import SupportConfig
-from skilldeck.tools.verify.verifier import RISKS, VerifyOptions, extract_claims, verify_answer
+from skilldeck.tools.verify.verifier import RISKS, VerifyOptions, extract_claims, verify_answer, verify_answer_async
 
 __all__ = [
     "AnswerTooLargeError", "Claim", "ClaimResult", "EvidenceLimits", "EvidenceSet", "JudgeError", "RISKS",
     "SupportConfig", "VerificationReport", "VerifyError", "VerifyOptions", "extract_claims", "load_evidence",
-    "render_text", "split_claims", "verify_answer",
+    "render_text", "split_claims", "verify_answer", "verify_answer_async",
 ]

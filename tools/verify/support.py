@@ -104,8 +104,11 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     weights = _weights(ct, config)
     needed = {w: weights[w] for w in ct.stems if w not in given}
     total = sum(needed.values())
-    variants = {w: matcher.variants(w) for w in needed}
-    window = _best_window(needed, variants, evidence.sentences, config.window)
+    variants = {w: matcher.variants(w) for w in ct.stems}
+    # Words the question holds still guide retrieval, a little, so the cited sentence is the one
+    # that says the whole thing rather than any sentence naming the answer.
+    guide = {w: needed.get(w, 0.2 * weights[w]) for w in ct.stems}
+    window = _best_window(guide, variants, evidence.sentences, config.window)
     covered = {w for w in needed if any(variants[w] & s.terms.stems for s in window)}
     coverage = (sum(needed[w] for w in covered) / total) if total else 1.0
     def found(word: str) -> bool:

@@ -26,7 +26,7 @@ from skilldeck.tools.verify.signals import drift, fabricated_specifics, unanchor
 from skilldeck.tools.verify.support import Matcher, SupportConfig, score_claim
 from skilldeck.tools.verify.text import terms
 
-__all__ = ["VerifyOptions", "ClaimJudge", "extract_claims", "verify_answer", "prepare", "finish", "RISKS"]
+__all__ = ["VerifyOptions", "ClaimJudge", "extract_claims", "verify_answer", "verify_answer_async", "prepare", "finish", "RISKS"]
 
 RISKS = ("normal", "high")
 # Checks whose failure no judge can overrule: the evidence simply lacks the specific.
@@ -194,3 +194,18 @@ def verify_answer(answer: str, evidence: Iterable[Any] | None = None,
             apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, judge.name)
         backend = f"lexical+{judge.name}"
     return finish(prepared, backend)
+
+
+async def verify_answer_async(answer: str, evidence: Iterable[Any] | None = None,
+                              paths: Iterable[str | os.PathLike] | None = None, question: str | None = None,
+                              options: VerifyOptions | None = None, *, judge: Any = None,
+                              base_dir: str | os.PathLike | None = None) -> VerificationReport:
+    """Like `verify_answer`, with an async judge (`skilldeck.tools.verify.judge.LLMJudge`)."""
+    prepared = prepare(answer, evidence, paths, question, options, base_dir)
+    if judge is None:
+        return finish(prepared)
+    todo = [r for r in prepared.results if r.claim.check_worthy and r.citations]
+    if todo:
+        out = await judge.judge([(" ".join(c.text for c in r.citations), r.claim.text) for r in todo])
+        apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, judge.name)
+    return finish(prepared, f"lexical+{judge.name}")
