@@ -147,9 +147,15 @@ class SkilldeckServer(MCPServer):
 
     async def list_tools(self) -> list[types.Tool]:
         hidden = self.hidden_tools()
-        tools = [t for t in await super().list_tools() if t.name not in hidden]
-        return [t.model_copy(update={"description": self._describers[t.name]()}) if t.name in self._describers else t
-                for t in tools]
+        tools = []
+        for tool in await super().list_tools():
+            if tool.name in hidden:
+                continue
+            update: dict[str, Any] = {"input_schema": _without_titles(tool.input_schema)}
+            if tool.name in self._describers:
+                update["description"] = self._describers[tool.name]()
+            tools.append(tool.model_copy(update=update))
+        return tools
 
     # -- resources and prompts -------------------------------------------------------------
     async def _handle_list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:
@@ -188,6 +194,17 @@ class SkilldeckServer(MCPServer):
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from exc
         except SkilldeckError as exc:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from exc
+
+
+def _without_titles(schema: Any) -> Any:
+    """Drop the "title" entries pydantic puts on every schema and property: they repeat the names
+    and cost start-up tokens in every client."""
+    if isinstance(schema, dict):
+        return {k: _without_titles(v) for k, v in schema.items()
+                if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [_without_titles(v) for v in schema]
+    return schema
 
 
 async def _run_hook(hook: Callable[[Any], Awaitable[None]], session: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import warnings
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from skilldeck.server.skill_content import SkillContent
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.listing import render_activation, render_catalog, render_file, render_matches
 from skilldeck.tools.skills.roots import skill_roots
+from skilldeck.tools.skills.usage import UsageStats
 from skilldeck.tools.skills.watch import SkillWatcher
 
 __all__ = ["register", "SkillsRuntime"]
@@ -105,35 +107,50 @@ class SkillsRuntime:
             self.watcher.stop()
 
 
+def session_key(ctx: Context) -> str:
+    """A stable id for the client connection behind a request (the SDK makes a session object per request)."""
+    connection = getattr(ctx.session, "_connection", ctx.session)
+    return f"{os.getpid()}-{id(connection):x}"
+
+
 def register(mcp: SkilldeckServer, services: Any) -> None:
     runtime = SkillsRuntime(services.settings, mcp)
     catalog = runtime.catalog
+    usage = UsageStats()
     services.extras["catalog"] = catalog
+    services.extras["usage"] = usage
     mcp.content = SkillContent(catalog)
     mcp.describe_tool("use_skill", runtime.describe_catalog)
     mcp.on_session(runtime.adopt_client_roots)
     mcp.add_lifetime(runtime.watching)
 
     @mcp.tool(meta={"anthropic/alwaysLoad": True})
-    def use_skill(name: Annotated[str, Field(description="Skill name, exactly as listed")]) -> str:
+    def use_skill(name: Annotated[str, Field(description="Skill name, exactly as listed")], ctx: Context) -> str:
         """(replaced at list time by the catalog of skills)"""
         with tool_errors():
-            return render_activation(catalog.activate(name))
+            result = catalog.activate(name)
+            usage.record_activation(session_key(ctx), result["name"], result["tokens"],
+                                    {f["path"]: f.get("tokens") for f in result["files"]})
+            return render_activation(result)
 
     @mcp.tool()
     def find_skills(
         task: Annotated[str, Field(min_length=1, max_length=4000, description="The task, in a sentence")],
+        ctx: Context,
         limit: Annotated[int, Field(ge=1, le=25, description="How many matches")] = 5,
     ) -> str:
         """Search all skills for ones that fit a task; returns ranked matches with why they matched and the
         token cost of loading each. Use when the catalog in use_skill does not show a fitting skill."""
         with tool_errors():
-            return render_matches(task, catalog.search(task, limit))
+            hits = catalog.search(task, limit)
+            usage.record_search(session_key(ctx), task, [h["name"] for h in hits])
+            return render_matches(task, hits)
 
     @mcp.tool()
     def read_skill_file(
         name: Annotated[str, Field(description="Skill name")],
         path: Annotated[str, Field(description="File path inside the skill, as listed by use_skill")],
+        ctx: Context,
         start_line: Annotated[int, Field(ge=1, description="First line to return")] = 1,
         end_line: Annotated[int | None, Field(ge=1, description="Last line to return (default: to the end)")] = None,
         toc: Annotated[bool, Field(description="Return a markdown file's headings with line numbers instead")] = False,
@@ -141,4 +158,6 @@ def register(mcp: SkilldeckServer, services: Any) -> None:
         """Read one file of a skill (a reference, script or template) when its instructions call for it.
         Long files come in pages: continue with the start_line given. Binary files are described, not shown."""
         with tool_errors():
-            return render_file(catalog.read_file(name, path, start_line, end_line, toc))
+            result = catalog.read_file(name, path, start_line, end_line, toc)
+            usage.record_read(session_key(ctx), name, result["path"], result.get("tokens", 0))
+            return render_file(result)

@@ -36,7 +36,7 @@ async def test_tools_list_carries_the_catalog_and_always_load_meta(skills_dir, t
         assert len(use.description.encode()) <= 2048
 
 
-async def test_find_use_read_flow(skills_dir, tmp_path):
+async def test_find_use_read_flow(skills_dir, tmp_path, skilldeck_home):
     async with connect(*serve_args(skills_dir), cwd=tmp_path) as (session, _):
         found = text_of(await session.call_tool("find_skills", {"task": "my sql query is slow", "limit": 2}))
         assert found.splitlines()[1].startswith("1. sql-tuning") and "tokens" in found
@@ -47,6 +47,8 @@ async def test_find_use_read_flow(skills_dir, tmp_path):
         read = text_of(await session.call_tool("read_skill_file", {"name": "pdf-forms", "path": "references/fields.md",
                                                                    "start_line": 3, "end_line": 4}))
         assert read.startswith("references/fields.md lines 3-4 of 401") and read.endswith("line 1\nline 2\n")
+    events = [json.loads(line) for line in (skilldeck_home / "usage.jsonl").read_text().splitlines()]
+    assert [e.get("event", e.get("type")) for e in events] == ["search", "activation", "read"]
 
 
 async def test_traversal_attempt_is_refused_with_a_clear_error(skills_dir, tmp_path):
