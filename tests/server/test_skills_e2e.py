@@ -127,3 +127,23 @@ async def test_bundled_skills_are_served_by_default(tmp_path):
     async with connect("--no-user-skills", cwd=tmp_path) as (session, _):
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert "Skills available (0)" not in tools["use_skill"].description
+
+
+async def test_tool_groups_load_on_demand_and_announce_themselves(skills_dir, tmp_path):
+    async with connect(*serve_args(skills_dir), cwd=tmp_path) as (session, notes):
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        assert "verify_answer" not in tools and "verify:" in tools["enable_tools"].description
+        seen = len(notes.methods)
+        loaded = await session.call_tool("enable_tools", {"toolset": "verify"})
+        assert "verify_answer" in text_of(loaded)
+        await notes.wait_for("notifications/tools/list_changed", after=seen)
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        assert "verify_answer" in tools and "verify:" not in tools["enable_tools"].description
+        bad = await session.call_tool("enable_tools", {"toolset": "nope"})
+        assert bad.is_error and "No tool group 'nope'" in text_of(bad)
+
+
+async def test_toolsets_all_lists_every_group_at_start(skills_dir, tmp_path):
+    async with connect(*serve_args(skills_dir, "--toolsets", "all"), cwd=tmp_path) as (session, _):
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert {"use_skill", "verify_answer"} <= names and "enable_tools" not in names
