@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from skilldeck.tools.errors import InvalidInputError, SkilldeckError
 
-__all__ = ["VerifyError", "AnswerTooLargeError", "JudgeError"]
+__all__ = ["VerifyError", "AnswerTooLargeError", "EvidenceReadError", "JudgeError"]
 
 
 class VerifyError(SkilldeckError):
@@ -17,3 +17,7 @@ class AnswerTooLargeError(VerifyError, InvalidInputError):
 
 class JudgeError(VerifyError):
     """An optional judge backend (classifier or LLM) failed or returned something unusable."""
+
+
+class EvidenceReadError(VerifyError, InvalidInputError):
+    """An evidence file exists but cannot be used (unreadable, binary, too large)."""

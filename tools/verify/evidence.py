@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
+from skilldeck.tools.verify.errors import EvidenceReadError
 from skilldeck.tools.verify.text import Terms, entities, numbers, split_sentences, terms
 
 __all__ = ["EvidenceItem", "Sentence", "EvidenceSet", "load_evidence", "EvidenceLimits"]
@@ -237,14 +238,14 @@ def _read_file(path: Path, index: int, limits: EvidenceLimits) -> EvidenceItem:
     try:
         size = path.stat().st_size
         if size > limits.max_file_bytes:
-            raise InvalidInputError(f"evidence file {path} is {size:,} bytes; the limit is {limits.max_file_bytes:,}. "
+            raise EvidenceReadError(f"evidence file {path} is {size:,} bytes; the limit is {limits.max_file_bytes:,}. "
                                     "Pass the relevant section instead.")
         data = path.read_bytes()
     except OSError as exc:
-        raise InvalidInputError(f"cannot read evidence file {path}: {exc.strerror or exc}. "
+        raise EvidenceReadError(f"cannot read evidence file {path}: {exc.strerror or exc}. "
                                 "Check that it exists and is readable.") from exc
     if b"\x00" in data[:8192]:
-        raise InvalidInputError(f"evidence file {path} looks binary; pass text or markdown files.")
+        raise EvidenceReadError(f"evidence file {path} looks binary; pass text or markdown files.")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
 from skilldeck.tools.verify.checks import Signal
 from skilldeck.tools.verify.claims import Claim, split_claims
-from skilldeck.tools.verify.errors import AnswerTooLargeError
+from skilldeck.tools.verify.errors import AnswerTooLargeError, EvidenceReadError
 from skilldeck.tools.verify.evidence import EvidenceLimits, EvidenceSet, load_evidence
 from skilldeck.tools.verify.report import ClaimResult, VerificationReport, grounded_rewrite
 from skilldeck.tools.verify.signals import drift, fabricated_specifics, unanchored_time, unsourced_authority
@@ -96,9 +96,10 @@ def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[
     error = ""
     try:
         ev = load_evidence(evidence, paths, base_dir=base_dir, limits=options.limits)
-    except (NotFoundError, InvalidInputError) as exc:
-        # Fail closed, not loud, in high risk: a missing file is a reason to reject the answer.
-        if options.risk != "high" or isinstance(exc, AnswerTooLargeError) or "expected" in str(exc):
+    except (NotFoundError, EvidenceReadError) as exc:
+        # Fail closed, not loud, in high risk: a missing or unreadable file is a reason to reject
+        # the answer. Wrong argument types still raise: they are the caller's bug.
+        if options.risk != "high":
             raise
         ev, error = EvidenceSet([]), str(exc)
     given = frozenset(terms(question).stems) if question else frozenset()

@@ -1,0 +1,97 @@
+"""Each check on small hand-written cases: supported, number changed, entity swapped, negated,
+antonym, attribution, and the answer-level signals (fabricated specifics, authority, drift, time)."""
+
+from skilldeck.tools.verify import verify_answer
+
+EVIDENCE = ["The Golden Gate Bridge opened in 1937 in San Francisco. Joseph Strauss was its chief engineer. "
+            "The bridge is 2,737 metres long. It was not the longest suspension bridge after 1964."]
+
+
+def only_claim(answer, evidence=EVIDENCE, **kw):
+    report = verify_answer(answer, evidence, **kw)
+    checkable = [c for c in report.claims if c.claim.check_worthy]
+    assert len(checkable) == 1
+    return checkable[0]
+
+
+def names(result):
+    return {s.name for s in result.signals}
+
+
+def test_paraphrased_claim_is_supported_with_a_citation():
+    c = only_claim("The Golden Gate Bridge in San Francisco opened in 1937.")
+    assert c.verdict == "supported" and c.signals == []
+    assert c.citations[0].text == "The Golden Gate Bridge opened in 1937 in San Francisco."
+
+
+def test_changed_number_is_contradicted():
+    c = only_claim("The Golden Gate Bridge opened in 1938 in San Francisco.")
+    assert c.verdict == "contradicted" and "number_mismatch" in names(c)
+
+
+def test_changed_quantity_is_contradicted_but_an_approximation_is_not():
+    assert only_claim("The bridge is 3,000 metres long.").verdict == "contradicted"
+    assert only_claim("The bridge is about 2,700 metres long.").verdict == "supported"
+    assert only_claim("The bridge is 2737 metres long.").verdict == "supported"
+
+
+def test_swapped_entity_is_unsupported():
+    c = only_claim("John Roebling was the chief engineer of the Golden Gate Bridge.")
+    assert c.verdict != "supported" and "entity_absent" in names(c)
+
+
+def test_negated_claim_is_contradicted():
+    c = only_claim("The Golden Gate Bridge did not open in 1937 in San Francisco.")
+    assert c.verdict == "contradicted" and "negation_mismatch" in names(c)
+    c = only_claim("It was the longest suspension bridge after 1964.")
+    assert c.verdict == "contradicted" and "negation_mismatch" in names(c)
+
+
+def test_antonym_is_contradicted():
+    c = only_claim("The bridge was the longest suspension bridge after 1964.",
+                   ["The bridge was the longest suspension bridge before 1964."])
+    assert c.verdict == "contradicted" and "antonym" in names(c)
+
+
+def test_attribution_to_an_untraceable_source_is_unsupported():
+    c = only_claim("According to a 2019 Caltrans report, the bridge opened in 1937.")
+    assert c.verdict != "supported" and "attribution_unsourced" in names(c)
+    traced = only_claim("According to the Caltrans report, the bridge opened in 1937.",
+                        ["The Caltrans report says the bridge opened in 1937."])
+    assert traced.verdict == "supported"
+
+
+def test_unsourced_authority_is_an_answer_level_signal():
+    report = verify_answer("Studies show the bridge opened in 1937.", EVIDENCE)
+    assert "vague_authority" in {s.name for _, s in report.signals}
+
+
+def test_fabricated_specifics_are_listed():
+    answer = ("The bridge opened in 1937 (Smith et al., 2011). See https://example.org/gg and doi 10.1234/abc.99. "
+              "Engineer Leon Moisseiff designed 42 towers.")
+    found = {s.name for _, s in verify_answer(answer, EVIDENCE).signals}
+    assert {"fabricated_citation", "fabricated_link", "fabricated_number", "fabricated_name"} <= found
+
+
+def test_drift_fires_when_the_answer_misses_the_question():
+    evidence = ["Honey is mostly sugar and raises blood glucose. Honey contains trace minerals and antioxidants."]
+    q = "Can diabetics replace sugar with honey?"
+    drifted = verify_answer("Honey contains minerals and antioxidants.", evidence, question=q)
+    assert "drift" in {s.name for _, s in drifted.signals}
+    on_topic = verify_answer("No: honey is mostly sugar and raises blood glucose, so diabetics cannot "
+                             "replace sugar with it.", evidence, question=q)
+    assert "drift" not in {s.name for _, s in on_topic.signals}
+    assert "drift" not in {s.name for _, s in verify_answer("Joseph Strauss.", EVIDENCE,
+                                                            question="Who was the chief engineer?").signals}
+
+
+def test_unanchored_time_words_fire_only_without_a_date():
+    loose = verify_answer("Recently the bridge was repainted.", ["The bridge was repainted in 2024."])
+    assert "unanchored_time" in {s.name for _, s in loose.signals}
+    anchored = verify_answer("In 2024 the bridge was recently repainted.", ["The bridge was repainted in 2024."])
+    assert "unanchored_time" not in {s.name for _, s in anchored.signals}
+
+
+def test_unrelated_evidence_leaves_a_claim_unsupported():
+    c = only_claim("The Eiffel Tower is painted every seven years.")
+    assert c.verdict == "unsupported" and c.coverage < 0.5
