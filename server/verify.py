@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import anyio
 import mcp.types as types
 from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import NoBackChannelError
 from pydantic import BaseModel, Field
 
 from skilldeck.server.errors import tool_errors
@@ -113,10 +114,16 @@ def register(mcp: Any, services: Any) -> None:
                 if ctx is not None and _client_samples(ctx):
                     llm = LLMJudge(sampling_completer(ctx), name="client-llm")
                     todo = [r for r in prepared.results if r.claim.check_worthy and r.citations]
-                    if todo:
-                        out = await llm.judge([(" ".join(c.text for c in r.citations), r.claim.text) for r in todo])
-                        apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, llm.name)
-                    backend = "lexical+client-llm"
+                    try:
+                        if todo:
+                            out = await llm.judge([(" ".join(c.text for c in r.citations), r.claim.text)
+                                                   for r in todo])
+                            apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, llm.name)
+                        backend = "lexical+client-llm"
+                    except NoBackChannelError:
+                        # 2026-07-28 connections forbid server-initiated requests; sampling there needs
+                        # the multi-round-trip flow, which this adapter does not implement yet.
+                        note = "this connection cannot carry sampling requests; used the deterministic backend only"
                 else:
                     note = "the client does not support sampling; used the deterministic backend only"
             report = finish(prepared, backend).to_dict()

@@ -1,0 +1,112 @@
+"""The verify adapter over the real protocol: in-process client, client sampling, CLI, and `skilldeck serve`."""
+
+import json
+
+import anyio
+import mcp.types as types
+import pytest
+from mcp import Client
+
+from skilldeck.server.app import build_server
+from skilldeck.server.cli import main as cli_main
+from skilldeck.server.settings import Settings
+from tests.server.mcp_client import connect, text_of
+
+pytestmark = pytest.mark.anyio
+
+EVIDENCE = "The Hubble Space Telescope was launched in 1990 aboard Space Shuttle Discovery."
+ANSWER = "Hubble was launched in 1990 aboard Space Shuttle Discovery. It was launched by Russia in 1985."
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def server():
+    return build_server(Settings(watch=False, toolsets=["verify"], user_skills=False, bundled_skills=False))
+
+
+def data(result):
+    assert not result.is_error, text_of(result)
+    return result.structured_content or json.loads(text_of(result))
+
+
+async def test_extract_claims_lists_claims_with_offsets():
+    async with Client(server()) as client:
+        out = data(await client.call_tool("extract_claims", {"answer": "It rained. Is it sunny?"}))
+    assert out["count"] == 2 and out["check_worthy"] == 1
+    assert out["claims"][1]["reason"] == "question" and out["claims"][0]["end"] == 10
+
+
+async def test_verify_answer_reports_verdicts_citations_and_rewrite():
+    async with Client(server()) as client:
+        out = data(await client.call_tool("verify_answer", {
+            "answer": ANSWER, "evidence": [{"id": "nasa", "source": "nasa.gov", "text": EVIDENCE}]}))
+    assert out["status"] == "partially_supported"
+    assert out["claims"][0]["verdict"] == "supported"
+    assert out["claims"][0]["citations"][0]["evidence_id"] == "nasa"
+    assert out["claims"][1]["verdict"] == "contradicted"
+    assert out["rewrite"].endswith("[contradicted by the evidence]")
+
+
+async def test_high_risk_without_evidence_is_rejected_and_bad_input_is_a_tool_error():
+    async with Client(server()) as client:
+        out = data(await client.call_tool("verify_answer", {"answer": ANSWER, "risk": "high"}))
+        assert out["status"] == "rejected" and "no evidence" in out["reasons"][0]
+        bad = await client.call_tool("verify_answer", {"answer": ANSWER, "paths": ["no/such/file.md"]})
+        assert bad.is_error and "no/such/file.md" in text_of(bad) and "does not exist" in text_of(bad)
+
+
+async def test_client_judge_uses_sampling_when_the_client_offers_it():
+    asked = []
+
+    async def sampling(context, params: types.CreateMessageRequestParams):
+        asked.append(params.messages[0].content.text)
+        verdicts = [{"claim": 0, "verdict": "contradicted", "confidence": 0.7}]
+        return types.CreateMessageResult(role="assistant", model="test-model",
+                                         content=types.TextContent(type="text", text=json.dumps({"verdicts": verdicts})))
+
+    args = {"answer": "Hubble was launched aboard Space Shuttle Discovery.", "evidence": [EVIDENCE], "judge": "client"}
+    async with Client(server(), mode="legacy", sampling_callback=sampling) as client:
+        out = data(await client.call_tool("verify_answer", args))
+    assert asked and "Claim 0: Hubble was launched aboard Space Shuttle Discovery." in asked[0]
+    assert out["backend"] == "lexical+client-llm" and out["claims"][0]["verdict"] == "contradicted"
+    async with Client(server(), mode="legacy") as client:
+        plain = data(await client.call_tool("verify_answer", args))
+    assert plain["backend"] == "lexical" and "does not support sampling" in plain["note"]
+    assert plain["claims"][0]["verdict"] == "supported"
+    async with Client(server(), sampling_callback=sampling) as client:  # a modern connection: no back-channel
+        modern = data(await client.call_tool("verify_answer", args))
+    assert modern["backend"] == "lexical" and "note" in modern
+
+
+def test_cli_prints_a_report_and_exits_by_verdict(tmp_path, capsys):
+    (tmp_path / "ev.md").write_text(f"# Hubble\n\n{EVIDENCE}\n")
+    (tmp_path / "answer.txt").write_text(ANSWER)
+    code = cli_main(["verify", "--answer", str(tmp_path / "answer.txt"), "--evidence", str(tmp_path / "*.md")])
+    out = capsys.readouterr().out
+    assert code == 1 and out.startswith("verdict: partially_supported")
+    assert "ev.md:3" in out and "claim says '1985'" in out
+    code = cli_main(["verify", "--answer", str(tmp_path / "answer.txt"), "--evidence", str(tmp_path / "ev.md"),
+                     "--risk", "high", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["status"] == "rejected"
+    assert report["rewrite"] == "Hubble was launched in 1990 aboard Space Shuttle Discovery."
+
+
+def test_cli_names_an_unreadable_answer_file(tmp_path, capsys):
+    assert cli_main(["verify", "--answer", str(tmp_path / "missing.txt"), "--evidence", "x.md"]) == 2
+    assert "cannot read the answer file" in capsys.readouterr().err
+
+
+async def test_skilldeck_serve_exposes_verify_tools_end_to_end(tmp_path):
+    (tmp_path / "ev.md").write_text(EVIDENCE)
+    async with connect("--toolsets", "verify", "--no-user-skills", "--no-bundled-skills", "--no-watch",
+                       "--project-dir", str(tmp_path), cwd=tmp_path) as (session, _):
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert {"extract_claims", "verify_answer"} <= names
+        with anyio.fail_after(30):
+            result = await session.call_tool("verify_answer", {"answer": ANSWER, "paths": ["ev.md"]})
+        out = json.loads(text_of(result))
+    assert out["claims"][0]["citations"][0]["line"] == 1 and out["status"] == "partially_supported"
