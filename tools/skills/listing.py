@@ -18,19 +18,27 @@ def _line(skill: Skill, width: int) -> str:
     return f"- {skill.name}: {desc}"
 
 
+def _size_note(size_bytes: int) -> str:
+    # tiktoken is not loaded for tools/list (it costs start-up time), so this one figure is a
+    # bytes/4 estimate; bodies and files report tiktoken counts.
+    return f"\n(this list: ~{-(-size_bytes // 4)} tokens, estimated as bytes/4)"
+
+
 def render_catalog(intro: str, skills: Sequence[Skill], budget_bytes: int) -> str:
     """Return `intro` plus one line per skill, cut to fit `budget_bytes` (UTF-8).
 
     Descriptions are shortened first; if the list still does not fit, it stops early and
-    says how many skills are not shown and that find_skills searches all of them.
+    says how many skills are not shown and that find_skills searches all of them. The text ends
+    with its own size in tokens.
     """
     visible = [s for s in skills if s.model_invocable]
     header = f"{intro}\nSkills available ({len(visible)}):"
     for width in (_MAX_DESC, 100, 60):
         lines = [_line(s, width) for s in visible]
         text = "\n".join([header, *lines])
-        if len(text.encode()) <= budget_bytes:
-            return text
+        if len(text.encode()) + len(_size_note(budget_bytes)) <= budget_bytes:
+            return text + _size_note(len(text.encode()))
+    budget_bytes -= len(_size_note(budget_bytes))
     out = [header]
     used = len(header.encode())
     for shown, skill in enumerate(visible):
@@ -38,7 +46,8 @@ def render_catalog(intro: str, skills: Sequence[Skill], budget_bytes: int) -> st
         tail = (f"\n… and {len(visible) - shown} more not listed here (the list exceeds this description's "
                 "size limit). Call find_skills with the task to search all of them.")
         if used + len(line.encode()) + 1 + len(tail.encode()) > budget_bytes:
-            return "\n".join(out) + tail
+            text = "\n".join(out) + tail
+            return text + _size_note(len(text.encode()))
         out.append(line)
         used += len(line.encode()) + 1
     return "\n".join(out)
