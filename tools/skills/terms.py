@@ -1,0 +1,183 @@
+"""Words to index terms for skill search: splitting, stemming and a compact synonym table.
+
+`terms(text)` lower-cases, splits camelCase, hyphenated, dotted and snake_case names into
+words, drops stop words and reduces each word to a stem so that plurals and verb forms meet
+("creating", "created", "creates" and "create" all become ``creat``). The stemmer is a small
+Porter-style suffix stripper: it only has to map a word's forms to one key consistently, not to
+produce real words. `SYNONYMS` maps a stem to related stems, used to widen a query.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+__all__ = ["stem", "words", "terms", "synonyms", "STOP_WORDS"]
+
+_WORD = re.compile(r"[a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_VOWEL = re.compile(r"[aeiouy]")
+_ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
+
+STOP_WORDS = frozenset("""a an and are as at be been being but by can could did do does doing done for from
+had has have having how i if in into is it its just me my myself of off on or our ours out over own please so
+some such than that the their them then there these they this those to too up us use used uses using very want
+wants was we were what when where which while who whom why will with would you your yours should shall may
+might must any all also via get gets got need needs let lets like make makes made one ones thing things
+something anything skill skills claude user users help helps""".split())
+
+# Irregular forms the suffix rules cannot reach.
+_IRREGULAR = {
+    "built": "build", "wrote": "write", "written": "write", "ran": "run", "made": "make", "drew": "draw",
+    "drawn": "draw", "began": "begin", "begun": "begin", "chose": "choose", "chosen": "choose", "sent": "send",
+    "spent": "spend", "taught": "teach", "thought": "think", "bought": "buy", "found": "find", "kept": "keep",
+    "left": "leave", "lost": "lose", "broke": "break", "broken": "break", "children": "child", "people": "person",
+    "analyses": "analysis", "indices": "index", "matrices": "matrix", "data": "data", "media": "media",
+}
+# Suffix rewrites, longest first; each applies only if the stem left has a vowel and 3+ letters.
+_DERIVED = (("isation", "ize"), ("ization", "ize"), ("ational", "ate"), ("ation", "ate"), ("ition", "ite"),
+            ("ative", "ate"), ("ness", ""), ("ise", "ize"), ("iser", "ize"), ("izer", "ize"), ("fully", "ful"),
+            ("ful", ""), ("ator", "ate"), ("ive", ""))
+_UNDOUBLE = frozenset("bdfgmnprt")
+
+
+def _has_stem(word: str, cut: int, minimum: int = 3) -> bool:
+    rest = word[: len(word) - cut]
+    return len(rest) >= minimum and bool(_VOWEL.search(rest))
+
+
+@functools.lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Reduce a lower-case word to its search key (plural, verb and derived forms meet)."""
+    if word in _IRREGULAR:
+        word = _IRREGULAR[word]
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    # Plurals and third person.
+    if word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("our") and len(word) >= 6:
+        word = word[:-2] + "r"  # British spelling: colour -> color, behaviour -> behavior
+    # Verb forms: -ing, -ed (not "need", "speed": an "e" before "ed" belongs to the word).
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and _has_stem(word, len(suffix)) and not word.endswith("eed"):
+            word = word[: -len(suffix)]
+            if len(word) > 3 and word[-1] == word[-2] and word[-1] in _UNDOUBLE:
+                word = word[:-1]  # running -> run, mapped -> map
+            elif word.endswith("i"):
+                word = word[:-1] + "y"  # applied -> apply
+            break
+    for suffix, repl in _DERIVED:
+        if word.endswith(suffix) and _has_stem(word, len(suffix)):
+            word = word[: -len(suffix)] + repl
+            break
+    if word.endswith("er") and _has_stem(word, 2, 5):
+        word = word[:-2]  # builder -> build, designer -> design (not poster, user, paper)
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    if word.endswith("y") and len(word) > 3:
+        word = word[:-1] + "i"
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of `text`, with camelCase, hyphenated, dotted and snake_case names split."""
+    lower = text.lower()
+    if lower == text:  # nothing to split on case: skip the two substitutions (index build time)
+        return _WORD.findall(text)
+    return _WORD.findall(_CAMEL.sub(" ", _ACRONYM_PLURAL.sub(r"\1", text)).lower())
+
+
+def terms(text: str) -> list[str]:
+    """Stems of the words of `text` that carry meaning (stop words and 1-letter words dropped)."""
+    return [stem(w) for w in words(text) if len(w) > 1 and w not in STOP_WORDS]
+
+
+# Each line: words that name the same thing in a task description. Kept to common software and
+# office vocabulary; the ranking gives a synonym a fraction of an exact match's weight.
+_GROUPS = """
+gif animation animated animate looping loop
+image picture photo photograph png jpg jpeg graphic illustration
+poster flyer banner print artwork painting
+art artistic artwork aesthetic
+visual visually look appearance styling style design
+colour color palette hue
+font typeface typography lettering
+theme themes styling
+slides slide deck presentation pptx powerpoint keynote
+document doc docx word
+spreadsheet excel xlsx workbook sheet csv
+pdf acrobat
+test testing tests qa e2e verify check validate
+browser headless playwright selenium puppeteer chromium
+screenshot capture snapshot
+webapp website web site page frontend ui interface
+dashboard panel console admin
+component widget element
+api endpoint rest http sdk library client
+llm model ai gpt claude anthropic chatbot
+server service backend daemon
+tool tools integration connector plugin
+write draft compose author
+report summary update newsletter announcement memo bulletin
+incident outage postmortem downtime
+status progress update
+email mail message
+meeting minutes notes transcript agenda
+bug defect error issue broken crash fails failing
+debug troubleshoot diagnose investigate fix
+fast speed slow performance latency quick
+optimize optimise improve tune speedup
+repo repository git github commit
+database db sql postgres postgresql mysql sqlite query
+deploy deployment release ship publish rollout
+chart graph plot visualize visualization diagram
+docs documentation readme guide manual reference
+summarize summarise summary tldr digest
+translate translation localize localise i18n
+kubernetes k8s
+javascript js node nodejs
+typescript ts
+python py
+price pricing cost costs billing budget spend
+company organization organisation org corporate enterprise team
+brand branding identity logo
+migrate migration upgrade port convert
+generate create build produce scaffold
+random randomness seed seeded noise procedural generative
+particles particle flow field
+template boilerplate starter skeleton
+prompt prompting instruction
+cache caching memoize
+stream streaming realtime
+agent agents assistant
+finetune fine-tune finetuning training train lora
+embedding embeddings vector semantic
+classify classification categorize label labeling
+extract extraction parse scrape
+batch batching bulk
+evaluate evaluation eval evals benchmark measure metrics
+rate throttle quota limit
+security vulnerability secure auth authentication login
+interactive slider sliders knobs controls parameters tweak
+emoji emoticon reaction sticker
+"""
+
+
+@functools.cache
+def _synonym_table() -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {}
+    for line in _GROUPS.strip().splitlines():
+        stems = {stem(w) for w in words(line)}
+        for s in stems:
+            table.setdefault(s, set()).update(stems - {s})
+    return {k: frozenset(v) for k, v in table.items()}
+
+
+def synonyms(term: str) -> frozenset[str]:
+    """Stems that name the same thing as the stem `term` (empty if none are known)."""
+    return _synonym_table().get(term, frozenset())
