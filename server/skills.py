@@ -51,6 +51,7 @@ class SkillsRuntime:
             logger.warning("%d skill(s) have problems (%s); run `skilldeck skills` to see them", len(problems),
                            ", ".join(sorted({p["name"] for p in problems}))[:300])
         self._watch_thread: threading.Thread | None = None
+        self._described: tuple[int, str] = (-1, "")
 
     def _roots(self, projects: list[Path]):
         s = self.settings
@@ -67,7 +68,11 @@ class SkillsRuntime:
             self.server.broadcast_list_changed_threadsafe()
 
     def describe_catalog(self) -> str:
-        return render_catalog(CATALOG_INTRO, self.catalog.skills, self.settings.catalog_bytes)
+        generation = self.catalog.generation
+        if self._described[0] != generation:
+            self._described = (generation, render_catalog(CATALOG_INTRO, self.catalog.skills,
+                                                          self.settings.catalog_bytes))
+        return self._described[1]
 
     async def adopt_client_roots(self, session: Any) -> None:
         """Use the client's roots as project folders (unless --project-dir was given)."""

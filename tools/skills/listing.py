@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from skilldeck.tools.skills.skill import Skill
 
 __all__ = ["render_catalog"]
 
-_MAX_DESC = 160
+_MAX_DESC = 300
+_MIN_WIDTH = 40
+
+
+_TRIGGER = re.compile(r"\b(use (?:this|it)?\s*(?:skill\s*)?(?:when|whenever|for|if)|trigger)", re.IGNORECASE)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rsplit(" ", 1)[0] + "…"
+
+
+def shorten_description(desc: str, width: int) -> str:
+    """Fit a description in `width` characters, keeping its "Use when ..." clause if it has one:
+    that clause is what tells a model when to pick the skill."""
+    if len(desc) <= width:
+        return desc
+    match = _TRIGGER.search(desc)
+    if not match or match.start() < 20:
+        return _cut(desc, width)
+    head = _cut(desc[: match.start()].rstrip(" .,;"), int(width * 0.45))
+    return f"{head.rstrip('…')}… {_cut(desc[match.start():], width - len(head) - 2)}"
 
 
 def _line(skill: Skill, width: int) -> str:
-    desc = skill.description or "(no description)"
-    if len(desc) > width:
-        desc = desc[: width - 1].rsplit(" ", 1)[0] + "…"
-    return f"- {skill.name}: {desc}"
+    return f"- {skill.name}: {shorten_description(skill.description or '(no description)', width)}"
 
 
 def _size_note(size_bytes: int) -> str:
@@ -33,16 +51,25 @@ def render_catalog(intro: str, skills: Sequence[Skill], budget_bytes: int) -> st
     """
     visible = [s for s in skills if s.model_invocable]
     header = f"{intro}\nSkills available ({len(visible)}):"
-    for width in (_MAX_DESC, 100, 60):
-        lines = [_line(s, width) for s in visible]
-        text = "\n".join([header, *lines])
-        if len(text.encode()) + len(_size_note(budget_bytes)) <= budget_bytes:
+    room = budget_bytes - len(_size_note(budget_bytes))
+
+    def full_list(width: int) -> str:
+        return "\n".join([header, *(_line(s, width) for s in visible)])
+
+    # Cheap lower bound first: at thousands of skills no width fits, so skip the search.
+    if len(header) + sum(len(s.name) + 5 + _MIN_WIDTH for s in visible) <= room:
+        lo, hi = _MIN_WIDTH, _MAX_DESC  # the widest descriptions that still fit, by bisection
+        if len(full_list(lo).encode()) <= room:
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if len(full_list(mid).encode()) <= room else (lo, mid - 1)
+            text = full_list(lo)
             return text + _size_note(len(text.encode()))
     budget_bytes -= len(_size_note(budget_bytes))
     out = [header]
     used = len(header.encode())
     for shown, skill in enumerate(visible):
-        line = _line(skill, 60)
+        line = _line(skill, 80)
         tail = (f"\n… and {len(visible) - shown} more not listed here (the list exceeds this description's "
                 "size limit). Call find_skills with the task to search all of them.")
         if used + len(line.encode()) + 1 + len(tail.encode()) > budget_bytes:
