@@ -1,0 +1,87 @@
+"""Per-record checks of instruction data: vague instructions, output formats, labels, tokens."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from skilldeck.tools.finetune.records import Record
+
+__all__ = ["is_vague", "output_format", "token_stats", "label_counts"]
+
+_VAGUE = re.compile(
+    r"^\s*(please\s+)?(handle|do|fix|process|deal with|take care of|work on|look at|sort out|help with)"
+    r"\s+(this|that|it|the thing|these|stuff|things?|everything)\b"
+    r"|^\s*(do|make|fix)\s+(it|the thing|something)\b"
+    r"|^\s*(you know what to do|as usual|same as before|the usual|whatever|something|stuff|etc\.?)\s*[.!?]?\s*$",
+    re.IGNORECASE)
+_LIST_LINE = re.compile(r"^\s*([-*•]|\d+[.)])\s+\S")
+
+
+def is_vague(record: Record) -> bool:
+    """True for instructions that do not say what to do: "handle this", "do the thing", one word."""
+    text = record.instruction.strip()
+    if _VAGUE.search(text):
+        return True
+    # Two words or fewer and no input to give them meaning ("Summarise." is fine with an input).
+    return len(text.split()) <= 2 and not record.input.strip() and len(record.prompt) <= 1 and len(text) < 20
+
+
+def output_format(text: str) -> str:
+    """Classify an output: json, json-invalid (looks like JSON, does not parse), code, list, or prose."""
+    s = text.strip()
+    if s[:1] in "{[":
+        try:
+            json.loads(s)
+            return "json"
+        except ValueError:
+            return "json-invalid"
+    if s.startswith("```"):
+        return "code"
+    lines = [ln for ln in s.splitlines() if ln.strip()]
+    if len(lines) >= 2 and sum(bool(_LIST_LINE.match(ln)) for ln in lines) >= 0.6 * len(lines):
+        return "list"
+    return "prose"
+
+
+def label_counts(records: Sequence[Record]) -> Counter[str] | None:
+    """Output counts when a task looks like classification (few short distinct outputs), else None."""
+    outputs = Counter(r.completion.strip().lower() for r in records)
+    if len(records) < 20 or len(outputs) > 20 or len(outputs) < 2:
+        return None
+    if any(len(o) > 40 for o in outputs) or len(outputs) > 0.2 * len(records):
+        return None
+    return outputs
+
+
+def _percentile(sorted_values: Sequence[int], q: float) -> int:
+    if not sorted_values:
+        return 0
+    return sorted_values[min(len(sorted_values) - 1, int(q * (len(sorted_values) - 1) + 0.5))]
+
+
+def token_stats(lengths: Sequence[int], max_seq_len: int, counter: str) -> dict:
+    """Summary of per-example token counts."""
+    values = sorted(lengths)
+    return {"count": len(values), "min": values[0] if values else 0, "median": _percentile(values, 0.5),
+            "p95": _percentile(values, 0.95), "max": values[-1] if values else 0,
+            "mean": round(sum(values) / len(values), 1) if values else 0.0,
+            "over_limit": sum(v > max_seq_len for v in values), "max_seq_len": max_seq_len, "counter": counter}
+
+
+def make_counter(tokenizer_path: str | None) -> tuple[Callable[[str], int], str]:
+    """A token counter: the model's own tokenizer.json when given, else the cl100k estimate."""
+    if tokenizer_path:
+        from pathlib import Path
+
+        # `tokenizers` is light (a Rust extension, no torch); imported here since it is optional.
+        from tokenizers import Tokenizer
+
+        path = Path(tokenizer_path)
+        tok = Tokenizer.from_file(str(path / "tokenizer.json" if path.is_dir() else path))
+        return (lambda text: len(tok.encode(text, add_special_tokens=False).ids)), f"tokenizer {path.name}"
+    from skilldeck.tools.tokens import count_tokens
+
+    return count_tokens, "cl100k estimate"
