@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import inspect
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -138,6 +139,19 @@ class SkilldeckServer(MCPServer):
             self.start_background(_run_hook, hook, ctx.session)
 
     # -- tools -----------------------------------------------------------------------------
+    def tool(self, *args: Any, structured_output: bool | None = None, **kwargs: Any) -> Callable[[Any], Any]:
+        """Like MCPServer.tool, except that a tool returning plain text gets no output schema:
+        wrapping the text in structured content would send every result to the model twice."""
+        if structured_output is not None:
+            return super().tool(*args, structured_output=structured_output, **kwargs)
+
+        def decorator(fn: Any) -> Any:
+            returns = inspect.signature(fn).return_annotation
+            plain = returns in (str, "str")
+            return MCPServer.tool(self, *args, structured_output=False if plain else None, **kwargs)(fn)
+
+        return decorator
+
     async def _handle_list_tools(self, ctx: Any, params: Any) -> types.ListToolsResult:
         self._remember(ctx.session)
         return await super()._handle_list_tools(ctx, params)
@@ -151,7 +165,9 @@ class SkilldeckServer(MCPServer):
         for tool in await super().list_tools():
             if tool.name in hidden:
                 continue
-            update: dict[str, Any] = {"input_schema": _without_titles(tool.input_schema)}
+            update: dict[str, Any] = {"input_schema": _without_titles(tool.input_schema),
+                                      "output_schema": _without_titles(tool.output_schema),
+                                      "description": inspect.cleandoc(tool.description or "")}
             if tool.name in self._describers:
                 update["description"] = self._describers[tool.name]()
             tools.append(tool.model_copy(update=update))
