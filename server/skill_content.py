@@ -70,8 +70,10 @@ class SkillContent:
         target = resolve_inside(skill.dir, path or SKILL_FILE)
         if not target.is_file():
             raise NotFoundError(f"Skill {name!r} has no file {path!r}")
-        data = target.read_bytes()
-        meta = None
+        try:
+            data = target.read_bytes()
+        except OSError as exc:  # removed or made unreadable between the check and the read
+            raise NotFoundError(f"Skill {name!r} file {path!r} cannot be read now: {exc.strerror or exc}") from exc
         if is_binary(data[:8192]):
             return [types.BlobResourceContents(uri=uri, mime_type=_mime(path),
                                                blob=base64.b64encode(data).decode())]
@@ -98,7 +100,10 @@ class SkillContent:
         if not skill.user_invocable:
             raise InvalidInputError(f"Skill {name!r} sets user-invocable: false; it is not offered as a prompt")
         request = (arguments.get("request") or arguments.get("arguments") or "").strip()
-        body = read_body(skill).replace("$ARGUMENTS", request)
+        try:
+            body = read_body(skill).replace("$ARGUMENTS", request)
+        except OSError as exc:
+            raise NotFoundError(f"Skill {name!r} was removed or cannot be read: {exc.strerror or exc}") from exc
         text = (f"Use the skill '{skill.name}' (folder {skill.dir}). Its instructions follow; read its other files "
                 f"with read_skill_file(name={skill.name!r}, path=...) only when they are needed.\n\n{body.strip()}\n")
         if request:

@@ -162,3 +162,14 @@ def test_real_world_skill_collection_loads(tmp_path):
     assert len(catalog.skills) >= 3
     assert all(not [d for d in s.diagnostics if d.level == "error"] for s in catalog.skills)
 
+
+
+def test_files_vanishing_between_index_and_read_give_clear_errors(catalog, tmp_path):
+    folder = tmp_path / "skills" / "pdf-forms"
+    (folder / "references" / "fields.md").unlink()
+    with pytest.raises(NotFoundError, match="no file 'references/fields.md'"):
+        catalog.read_file("pdf-forms", "references/fields.md")
+    assert "references/fields.md" not in [f["path"] for f in catalog.activate("pdf-forms")["files"]]
+    (folder / "SKILL.md").unlink()
+    with pytest.raises(NotFoundError, match="removed from disk"):
+        catalog.activate("pdf-forms")
