@@ -46,7 +46,7 @@ class SkillsRuntime:
         projects = [settings.project_dir] if settings.project_dir else [Path.cwd()]
         self.catalog = SkillCatalog(self._roots(projects), max_read_bytes=settings.max_read_bytes)
         self.watcher = SkillWatcher(self._on_change, settings.watch_debounce_ms / 1000)
-        problems = self.catalog.diagnostics()
+        problems = [d for d in self.catalog.diagnostics() if any(p["level"] != "info" for p in d["problems"])]
         if problems:
             logger.warning("%d skill(s) have problems (%s); run `skilldeck skills` to see them", len(problems),
                            ", ".join(sorted({p["name"] for p in problems}))[:300])
