@@ -29,18 +29,25 @@ class Signal:
         return {"name": self.name, "detail": self.detail, **({"contradicts": True} if self.contradicts else {})}
 
 
-_APPROX = re.compile(r"\b(?:about|around|approximately|approx\.?|nearly|roughly|almost|over|more than|less than|"
-                     r"under|some|circa|c\.|~)\s*$", re.IGNORECASE)
+_APPROX = re.compile(r"\b(?:about|around|approximately|approx\.?|nearly|roughly|almost|some|circa|c\.|~)\s*$",
+                     re.IGNORECASE)
+_AT_LEAST = re.compile(r"\b(?:over|more than|above|at least|exceeding|upwards of)\s*$", re.IGNORECASE)
+_AT_MOST = re.compile(r"\b(?:under|less than|fewer than|below|at most|up to)\s*$", re.IGNORECASE)
 
 
 def _matches(value: float, kind: str, surface: str, claim: str, ev_numbers: set[float]) -> bool:
     if round(value, 6) in ev_numbers:
         return True
     pos = claim.find(surface)
-    if pos >= 0 and _APPROX.search(claim[:pos]):
+    before = claim[:pos] if pos >= 0 else ""
+    if _AT_LEAST.search(before):
+        return any(value < e <= value * 1.5 for e in ev_numbers)  # "over 400" fits 440, not 4,000
+    if _AT_MOST.search(before):
+        return any(value * 0.5 <= e < value for e in ev_numbers)
+    if _APPROX.search(before):
         # "about 6 km" is consistent with 6.213 km: compare at the claim's own precision.
         decimals = len(surface.split(".")[1]) if "." in surface else 0
-        tolerance = 0.5 * 10 ** -decimals if decimals else max(0.5, abs(value) * 0.1)
+        tolerance = 0.5 * 10 ** -decimals if decimals else max(0.5, abs(value) * 0.05)
         return any(abs(e - value) <= tolerance for e in ev_numbers)
     return False
 
@@ -74,7 +81,7 @@ def check_entities(claim: str, found: Callable[[str], bool]) -> list[Signal]:
         words = [stem(w.lower().strip(".,'\"")) for w in re.findall(r"[\w.'-]+", name)]
         words = [w for w in words if w and w not in STOPWORDS and not w.isdigit()]
         missing = [w for w in words if not found(w)]
-        if words and len(missing) * 2 > len(words) or (len(words) == 1 and missing):
+        if missing and (len(missing) * 2 > len(words) or len(words) == 1):
             signals.append(Signal("entity_absent", f"{name!r} is not in the evidence"))
     return signals
 

@@ -36,6 +36,7 @@ class SupportConfig:
     short_weight: float = 0.5
     light_weight: float = 0.3
     contradiction_min_coverage: float = 0.8
+
     check_entities: bool = True
     check_negation: bool = True
 
@@ -115,7 +116,8 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
         return word in given or bool(matcher.variants(word))
 
     signals = _checks(claim, window, evidence, found, coverage, config)
-    if not any(s.name.startswith("number_") for s in signals):
+    numbers_ok = not any(s.name.startswith("number_") for s in signals)
+    if numbers_ok:
         # The number check matched every number (perhaps "about 2,700" against "2,737"): count them covered.
         covered |= {w for w in needed if w[:1].isdigit()}
         coverage = (sum(needed[w] for w in covered) / total) if total else 1.0
@@ -123,7 +125,7 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     contradicted = any(s.contradicts for s in signals)
     if contradicted:
         verdict = "contradicted"
-    elif signals or coverage < config.threshold or not evidence.sentences:
+    elif (signals or coverage < config.threshold or not evidence.sentences):
         verdict = "unsupported"
     else:
         verdict = "supported"

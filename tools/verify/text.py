@@ -65,7 +65,7 @@ _WORD_NUMBERS = {
 # Ordinal suffixes ("3rd", "19th") and years are numbers too.
 _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 # A capitalised run: "Media Play News", "Thomas K. Arnold", "U.S. Court of Appeals".
-_CAPS = re.compile(r"(?:[A-Z][\w'’.\-]*|\d{4})(?:\s+(?:(?:of|the|de|van|von|der|da|del|and|for|on)\s+)*[A-Z][\w'’.\-]*)*")
+_CAPS = re.compile(r"(?:[A-Z][\w'’.\-]*|\d{4})(?:\s+(?:(?:of|the|de|van|von|der|da|del|for|on)\s+)*[A-Z][\w'’.\-]*)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|(?<=[a-z)]\.)(?=[A-Z][a-z])")
 _LAST_WORD = re.compile(r"([\w.]+)\.[\"'”’)\]]*$")
 _ABBREVIATIONS = frozenset("mr mrs ms dr prof st jr sr vs etc inc ltd co corp no fig al gen col lt sgt rev "
@@ -218,14 +218,18 @@ def _entity(span: str, at_start: bool) -> str:
     if at_start and words and (words[0].lower().strip(".'") in _COMMON_STARTS
                                or words[0].lower() in QUESTION_WORDS):
         words = words[1:]
-    if at_start and len(words) == 1 and len(span.split()) == 1 and words[0].lower() in _COMMON_WORDS:
-        return ""
+    if at_start and len(words) == 1 and len(span.split()) == 1 and (
+            words[0].lower() in _COMMON_WORDS or _WORD_SHAPE.search(words[0].lower())):
+        return ""  # "Meadows are ...", "Compressed air ...": an opener shaped like an ordinary word
     if not words or not words[0][:1].isupper():
         return ""
     if all(w.lower() in QUESTION_WORDS for w in words):
         return ""
     return " ".join(words)
 
+
+# Endings of plurals, participles and abstract nouns: names rarely end so.
+_WORD_SHAPE = re.compile(r"(?:[^s]s|ing|ed|tion|sion|ness|ment|ity|ly|ers|ies|ous|ive|able|ance|ence|ism|ist)$")
 
 # Sentence-initial words that are ordinary words, not names ("The", "Honey", ...): a small list
 # of frequent openers; anything else capitalised at a sentence start is treated as a possible name.

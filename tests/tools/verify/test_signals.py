@@ -95,3 +95,17 @@ def test_unanchored_time_words_fire_only_without_a_date():
 def test_unrelated_evidence_leaves_a_claim_unsupported():
     c = only_claim("The Eiffel Tower is painted every seven years.")
     assert c.verdict == "unsupported" and c.coverage < 0.5
+
+
+def test_bounds_in_a_claim_are_checked_against_the_evidence_value():
+    evidence = ["The shopping centre has 440 stores."]
+    assert only_claim("The shopping centre has over 400 stores.", evidence).verdict == "supported"
+    assert only_claim("The shopping centre has over 450 stores.", evidence).verdict != "supported"
+    assert only_claim("The shopping centre has fewer than 500 stores.", evidence).verdict == "supported"
+
+
+def test_a_capitalised_opener_shaped_like_a_word_is_not_taken_for_a_name():
+    from skilldeck.tools.verify.text import entities
+
+    assert entities("Meadows are home to bellflowers.") == ()
+    assert entities("Mumbai is a city in India.") == ("Mumbai", "India")
