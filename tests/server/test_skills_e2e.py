@@ -43,7 +43,7 @@ async def test_find_use_read_flow(skills_dir, tmp_path, skilldeck_home):
         used = await session.call_tool("use_skill", {"name": "pdf-forms"})
         body = text_of(used)
         assert not used.is_error and "# PDF forms" in body and "name: pdf-forms" not in body
-        assert "- references/fields.md (reference, 401 lines, ~" in body and "line 7" not in body
+        assert "- references/fields.md (reference, 401 lines, 3.4 KB, ~" in body and "line 7" not in body
         read = text_of(await session.call_tool("read_skill_file", {"name": "pdf-forms", "path": "references/fields.md",
                                                                    "start_line": 3, "end_line": 4}))
         assert read.startswith("references/fields.md lines 3-4 of 401") and read.endswith("line 1\nline 2\n")

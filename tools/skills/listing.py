@@ -93,6 +93,10 @@ def render_matches(task: str, hits: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1048576:.1f} MB"
+
+
 def render_activation(result: dict) -> str:
     """use_skill's answer: the body, then the map of the skill's other files (no contents)."""
     parts = [f"<skill name=\"{result['name']}\" tokens=\"{result['tokens']}\" "
@@ -103,9 +107,9 @@ def render_activation(result: dict) -> str:
                      f"read_skill_file(name=\"{result['name']}\", path=...) only when needed):")
         for f in files:
             if f.get("binary"):
-                desc = f"{f['kind']}, binary, {f['bytes']} bytes"
+                desc = f"{f['kind']}, binary, {_size(f['bytes'])}"
             else:
-                desc = f"{f['kind']}, {f['lines']} lines, ~{f['tokens']} tokens"
+                desc = f"{f['kind']}, {f['lines']} lines, {_size(f['bytes'])}, ~{f['tokens']} tokens"
             heading = f" — {f['heading']}" if f.get("heading") else ""
             parts.append(f"- {f['path']} ({desc}){heading}")
     for problem in result.get("file_problems", []):
