@@ -1,0 +1,197 @@
+"""Progressive-disclosure rules: body length, activation budget, links, dead weight, depth, tables of contents.
+
+A file is *mentioned* by a text when the text names its path (``references/api.md``, ``./scripts/x.py``),
+its name (``api.md``), its module (``core.gif_builder``, ``import gif_builder``) or a folder above it
+(``themes/``, ``./canvas-fonts``). Files mentioned by SKILL.md are one level deep; files reached only
+through other files are deeper; files reached by nothing are dead weight.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+from skilldeck.tools.skills.lint.model import Finding, LintConfig
+from skilldeck.tools.skills.lint.source import SkillFile, SkillSource
+from skilldeck.tools.tokens import count_tokens
+
+__all__ = ["check_leanness", "links", "reachability", "body_lines"]
+
+_LINK = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'][^\"'\n]*[\"'])?\s*\)")
+_CODE_PATH = re.compile(r"`\.?/?((?:[\w.-]+/)+[\w.-]+\.[A-Za-z0-9]{1,6})`")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_TOC_HEADING = re.compile(r"^#{1,6}\s+(table of contents|contents|toc|index|on this page|sections|quick "
+                          r"(navigation|links|reference))\b", re.I)
+_ANCHOR_ITEM = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+\[[^\]]+\]\(#[^)]+\)")
+_HEADING = re.compile(r"^#{1,6}\s+\S")
+# Files that tooling uses without SKILL.md naming them.
+_INFRA = re.compile(r"(^|/)(license[^/]*|licence[^/]*|notice[^/]*|requirements[^/]*\.txt|__init__\.py|"
+                    r"package(-lock)?\.json|[^/]*\.lock|pyproject\.toml|setup\.(py|cfg)|conftest\.py|"
+                    r"tsconfig\.json|\.gitignore|[^/]*-ofl\.txt|ofl\.txt)$", re.I)
+_DOC_SUFFIXES = (".md", ".markdown", ".mdx")
+
+
+def body_lines(body: str) -> int:
+    body = body.strip("\n")
+    return body.count("\n") + 1 if body else 0
+
+
+def check_leanness(src: SkillSource, config: LintConfig) -> list[Finding]:
+    out = _length(src, config)
+    out += _broken_links(src)
+    reach, via = reachability(src)
+    for f in src.files:
+        if f.rel not in reach and not _INFRA.search(f.rel):
+            out.append(Finding("dead-reference", "warning", f"{f.rel} is never mentioned by SKILL.md (nor by a file "
+                               "it mentions), so an agent will not know to read it; link it where it is needed "
+                               "or delete it", path=f.rel))
+        elif reach.get(f.rel, 0) > 1 and f.rel.lower().endswith(_DOC_SUFFIXES):
+            parent, line = via[f.rel]
+            out.append(Finding("reference-depth", "warning", f"{f.rel} is reached only through {parent}: agents "
+                               "may read nested references partially; link it from SKILL.md (one level deep)",
+                               path=parent, line=line))
+    out += _tables_of_contents(src, config)
+    return out
+
+
+def _length(src: SkillSource, config: LintConfig) -> list[Finding]:
+    out = []
+    lines = body_lines(src.body)
+    if lines > config.line_error:
+        out.append(Finding("body-lines", "error", f"SKILL.md body is {lines} lines (error above "
+                           f"{config.line_error}); move detail into reference files", line=src.parsed.body_line))
+    elif lines > config.max_lines:
+        out.append(Finding("body-lines", "warning", f"SKILL.md body is {lines} lines (aim for {config.max_lines} "
+                           "or fewer); keep a map in SKILL.md and move detail into reference files",
+                           line=src.parsed.body_line))
+    tokens = count_tokens(src.body)
+    if tokens > config.budget_tokens:
+        out.append(Finding("activation-budget", "error", f"activating this skill loads {tokens} tokens "
+                           f"(budget {config.budget_tokens}); split the body into references read on demand",
+                           line=src.parsed.body_line))
+    return out
+
+
+def _unfenced(text: str) -> list[tuple[int, str]]:
+    """(0-based line index, line) outside fenced code blocks."""
+    out, fenced = [], False
+    for index, line in enumerate(text.split("\n")):
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            out.append((index, line))
+    return out
+
+
+def links(text: str) -> list[tuple[int, str]]:
+    """(0-based line index, target) of relative markdown links outside code blocks."""
+    found = []
+    for index, line in _unfenced(text):
+        for match in _LINK.finditer(line):
+            target = match.group(1).split("#", 1)[0].split("?", 1)[0]
+            if target and not re.match(r"^[a-zA-Z][\w+.-]*:", target) and not target.startswith(("/", "~")):
+                found.append((index, target))
+    return found
+
+
+def _resolve(src: SkillSource, base: str, target: str) -> str | None:
+    """Normalised path of `target` relative to the folder of file `base`, or None if it leaves the skill."""
+    parts: list[str] = list(PurePosixPath(base).parent.parts)
+    for part in PurePosixPath(target.replace("\\", "/")).parts:
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return "/".join(parts)
+
+
+def _exists(src: SkillSource, rel: str) -> bool:
+    return rel in src.by_rel or rel in src.unreadable or (src.dir / rel).exists()
+
+
+def _broken_links(src: SkillSource) -> list[Finding]:
+    out = []
+    dirs = {PurePosixPath(f.rel).parts[0] for f in src.files if "/" in f.rel}
+    for index, target in links(src.body):
+        rel = _resolve(src, "SKILL.md", target)
+        if rel is not None and not _exists(src, rel):
+            out.append(Finding("broken-link", "error", f"link to {target!r}, which does not exist in the skill",
+                               line=src.parsed.body_line + index))
+    for index, line in _unfenced(src.body):
+        for match in _CODE_PATH.finditer(line):
+            rel = match.group(1)
+            # Only paths into a folder the skill has: others are usually files the task creates.
+            if rel.split("/", 1)[0] in dirs and not _exists(src, rel):
+                out.append(Finding("broken-link", "error", f"`{rel}` is named as a file of the skill but does "
+                                   "not exist", line=src.parsed.body_line + index))
+    return out
+
+
+def _patterns(f: SkillFile) -> tuple[list[re.Pattern[str]], re.Pattern[str] | None]:
+    """How texts mention file `f`: by path, name, module or a folder above it; and, for code, by import."""
+    path = PurePosixPath(f.rel)
+    needles = [f.rel, path.name, str(path.with_suffix("")).replace("/", ".")]
+    for parent in path.parents:
+        if str(parent) != ".":
+            needles += [f"{parent}/", f"`{parent}`", f"./{parent}"]
+    patterns = [re.compile(r"(?<![\w-])" + re.escape(n) + (r"(?![\w-])" if n[-1].isalnum() else ""))
+                for n in dict.fromkeys(needles)]
+    imports = None
+    if path.suffix in (".py", ".js", ".ts", ".mjs"):
+        imports = re.compile(r"\b(?:import|from|require\()\s*['\"]?\.{0,2}/?" + re.escape(path.stem) + r"\b")
+    return patterns, imports
+
+
+def _mentions(text: str, patterns: tuple[list[re.Pattern[str]], re.Pattern[str] | None], code: bool) -> int | None:
+    """0-based index of the first line of `text` that mentions the file, or None."""
+    found = [m.start() for p in patterns[0] if (m := p.search(text))]
+    if code and patterns[1] is not None and (m := patterns[1].search(text)):
+        found.append(m.start())
+    return text.count("\n", 0, min(found)) if found else None
+
+
+def reachability(src: SkillSource) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
+    """Depth of each file reachable from SKILL.md through mentions, and for each the first file
+    (with line) that mentions it."""
+    depth: dict[str, int] = {}
+    via: dict[str, tuple[str, int]] = {}
+    frontier: list[tuple[str, str, int]] = [("SKILL.md", src.body, src.parsed.body_line)]
+    patterns = {f.rel: _patterns(f) for f in src.files}
+    level = 0
+    while frontier:
+        level += 1
+        found: list[tuple[str, str, int]] = []
+        for name, text, first_line in frontier:
+            code = not name.lower().endswith(_DOC_SUFFIXES + (".txt",))
+            for f in src.files:
+                if f.rel in depth or f.rel == name:
+                    continue
+                index = _mentions(text, patterns[f.rel], code)
+                if index is not None:
+                    depth[f.rel] = level
+                    via[f.rel] = (name, first_line + index)
+                    if f.text is not None:
+                        found.append((f.rel, f.text, 1))
+        frontier = found
+    return depth, via
+
+
+def _has_toc(text: str) -> bool:
+    lines = text.split("\n")[:60]
+    anchors = sum(bool(_ANCHOR_ITEM.match(line)) for line in lines)
+    return anchors >= 3 or any(_TOC_HEADING.match(line) for line in lines)
+
+
+def _tables_of_contents(src: SkillSource, config: LintConfig) -> list[Finding]:
+    out = []
+    for f in src.files:
+        if f.text is None or not f.rel.lower().endswith(_DOC_SUFFIXES) or f.lines <= config.toc_lines:
+            continue
+        headings = sum(bool(_HEADING.match(line)) for _, line in _unfenced(f.text))
+        if headings >= 3 and not _has_toc(f.text):
+            out.append(Finding("reference-toc", "warning", f"{f.lines} lines and no table of contents at the top: "
+                               f"an agent previewing it cannot see what it holds; add a '## Contents' list of its "
+                               f"{headings} sections", path=f.rel, line=1))
+    return out

@@ -1,0 +1,76 @@
+"""Routing rules: descriptions that say when to use the skill, in the third person, without XML,
+and pairs of skills whose descriptions overlap so much that a router will confuse them."""
+
+from __future__ import annotations
+
+import math
+import re
+from itertools import combinations
+
+from skilldeck.tools.skills.lint.model import Finding
+from skilldeck.tools.skills.lint.source import SkillSource
+from skilldeck.tools.skills.terms import terms
+
+__all__ = ["check_description", "description_terms", "overlapping_pairs"]
+
+_WHEN = re.compile(r"\b(when|whenever|trigger\w*|use (it |this (skill )?)?(for|to|if|on|with|before|during|after)|"
+                   r"if (the )?(user|someone|asked|you)|asks? (for|to|about))\b", re.I)
+_PERSON = re.compile(r"\b(I|I'm|I'll|I've|me|my|mine|we|we're|we'll|our|ours|us|you|you're|you'll|your|yours)\b")
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»|`[^`]*`")
+_XML = re.compile(r"<\s*/?\s*[A-Za-z][\w:.-]*(\s[^<>]*)?/?>")
+# Words nearly every description uses; they say nothing about which skill fits.
+_GENERIC = frozenset(terms("""create creates build make use used help helps file files task tasks work tool tools
+data new existing any other various etc including such like want need way also provide provides guide guidance
+support supports skill skills user users request requests ask asks"""))
+
+
+def check_description(src: SkillSource) -> list[Finding]:
+    desc = src.fields.get("description")
+    if not isinstance(desc, str) or not desc.strip():
+        return []  # the spec rules report it
+    line = src.line_of("description")
+    out = []
+    if not _WHEN.search(desc):
+        out.append(Finding("description-when", "warning", "the description never says when to use the skill; "
+                           "end it with 'Use when ...' naming the tasks, files or words that should trigger it",
+                           line=line))
+    unquoted = _QUOTED.sub(" ", desc)  # quoted user requests ("make me a gif") are fine
+    people = sorted({m.group(0) for m in _PERSON.finditer(unquoted) if m.group(0) != "US"}, key=str.lower)
+    if people:
+        out.append(Finding("description-person", "warning", f"the description speaks in the first or second "
+                           f"person ({', '.join(people)}); write it in the third person ('Extracts tables "
+                           "from PDFs. Use when ...'): it is read as part of the agent's system prompt", line=line))
+    tags = sorted({m.group(0) for m in _XML.finditer(desc)})
+    if tags:
+        out.append(Finding("description-xml", "error", f"XML tags in the description ({', '.join(tags[:3])}); "
+                           "clients reject them; describe the content in words", line=line))
+    return out
+
+
+def description_terms(name: str, description: str) -> set[str]:
+    return {t for t in terms(name.replace("-", " ") + " " + description) if t not in _GENERIC}
+
+
+def overlapping_pairs(sources: list[tuple[str, SkillSource]], threshold: float) -> list[dict]:
+    """Pairs of skills whose name + description terms have a cosine similarity of `threshold` or more."""
+    vectors = []
+    for name, src in sources:
+        desc = src.fields.get("description")
+        vectors.append((name, src, description_terms(name, desc if isinstance(desc, str) else "")))
+    pairs = []
+    for (a, src_a, ta), (b, src_b, tb) in combinations(vectors, 2):
+        if not ta or not tb:
+            continue
+        shared = ta & tb
+        similarity = len(shared) / math.sqrt(len(ta) * len(tb))
+        if similarity >= threshold:
+            pairs.append({"skills": [a, b], "paths": [str(src_a.dir), str(src_b.dir)],
+                          "similarity": round(similarity, 2), "shared_terms": sorted(shared)})
+    return sorted(pairs, key=lambda p: -p["similarity"])
+
+
+def overlap_finding(pair: dict, this: str, src: SkillSource) -> Finding:
+    other = pair["skills"][1] if pair["skills"][0] == this else pair["skills"][0]
+    return Finding("description-overlap", "warning", f"description overlaps with skill {other!r} (similarity "
+                   f"{pair['similarity']}; shared: {', '.join(pair['shared_terms'][:12])}); a router will confuse "
+                   "them: say what sets each apart, or merge them", line=src.line_of("description"))

@@ -1,0 +1,88 @@
+"""Lint skill folders: find them under the given paths, run every rule, add overlapping pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from skilldeck.tools.errors import InvalidInputError
+from skilldeck.tools.skills.discovery import skill_folders
+from skilldeck.tools.skills.lint.leanness import body_lines, check_leanness
+from skilldeck.tools.skills.lint.model import Figures, LintConfig, LintReport, SkillReport
+from skilldeck.tools.skills.lint.portability import check_portability
+from skilldeck.tools.skills.lint.routing import check_description, overlap_finding, overlapping_pairs
+from skilldeck.tools.skills.lint.source import SkillSource, load_source
+from skilldeck.tools.skills.lint.spec import check_spec
+from skilldeck.tools.skills.skill import SKILL_FILE
+from skilldeck.tools.tokens import count_tokens
+
+__all__ = ["lint_paths", "lint_folders", "find_skill_folders"]
+
+_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def find_skill_folders(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
+    """Skill folders under each path (a skill folder, its SKILL.md, or a root of skills) and problems."""
+    folders: dict[Path, None] = {}
+    problems = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_file() and path.name == SKILL_FILE:
+            path = path.parent
+        if not path.exists():
+            problems.append(f"{raw}: no such file or folder")
+            continue
+        found = list(skill_folders(path))
+        if not found:
+            problems.append(f"{raw}: no SKILL.md here or in the folders below (up to two levels)")
+        folders.update(dict.fromkeys(found))
+    return list(folders), problems
+
+
+def lint_paths(paths: Iterable[Path], config: LintConfig | None = None) -> LintReport:
+    """Lint every skill under `paths`; raises InvalidInputError if none is found."""
+    folders, problems = find_skill_folders(paths)
+    if not folders:
+        raise InvalidInputError("No skills to lint: " + "; ".join(problems) + ". Give a skill folder (with "
+                                "SKILL.md) or a folder of skills.")
+    report = lint_folders(folders, config)
+    report.problems = problems
+    return report
+
+
+def _name(src: SkillSource) -> str:
+    name = src.fields.get("name")
+    return name.strip() if isinstance(name, str) and name.strip() else src.dir.name
+
+
+def _figures(src: SkillSource) -> Figures:
+    texts = [f for f in src.files if f.text is not None]
+    return Figures(body_lines=body_lines(src.body), activation_tokens=count_tokens(src.body),
+                   reference_tokens=sum(f.tokens for f in texts), references=len(texts),
+                   files=len(src.files) + 1, bytes=sum(f.size for f in src.files) + len(src.text.encode()))
+
+
+def lint_folders(folders: list[Path], config: LintConfig | None = None) -> LintReport:
+    config = config or LintConfig()
+    report = LintReport()
+    sources: list[tuple[str, SkillSource]] = []
+    for folder in folders:
+        try:
+            src = load_source(folder)
+        except OSError as exc:
+            report.problems.append(f"{folder}: cannot read SKILL.md ({exc.strerror or exc})")
+            continue
+        name = _name(src)
+        findings = check_spec(src) + check_description(src) + check_leanness(src, config) + \
+            check_portability(src, config)
+        report.skills.append(SkillReport(name, folder, _figures(src), findings))
+        sources.append((name, src))
+    report.pairs = overlapping_pairs(sources, config.overlap)
+    by_name = {r.name: (r, src) for r, (_, src) in zip(report.skills, sources)}
+    for pair in report.pairs:
+        for name in pair["skills"]:
+            skill_report, src = by_name[name]
+            skill_report.findings.append(overlap_finding(pair, name, src))
+    for skill_report in report.skills:
+        skill_report.findings.sort(key=lambda f: (_ORDER[f.level], f.path != SKILL_FILE, f.path, f.line or 0))
+    return report
