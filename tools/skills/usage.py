@@ -35,7 +35,7 @@ from typing import Any
 
 from skilldeck.tools.home import home_dir
 
-__all__ = ["UsageStats", "LOG_NAME"]
+__all__ = ["UsageStats", "LOG_NAME", "render_report"]
 
 LOG_NAME = "usage.jsonl"
 logger = logging.getLogger("skilldeck.usage")
@@ -213,3 +213,33 @@ def aggregate(events: Iterable[dict[str, Any]]) -> dict[str, _SkillFigures]:
         except (KeyError, TypeError, ValueError, AttributeError):
             continue  # a malformed event from a foreign or older writer: skip it
     return skills
+
+
+def render_report(rows: list[dict[str, Any]], log_path: Path | None = None) -> str:
+    """A readable table of `UsageStats.report` rows, then each skill's unread files."""
+    if not rows:
+        where = f" in {log_path}" if log_path else ""
+        return (f"No skill usage recorded yet{where}. The server records searches, activations and file reads "
+                "as agents use skills.")
+    table = [("skill", "searches", "top-1", "activations", "sessions", "tokens loaded", "relevance")]
+    for r in rows:
+        ratio = "-" if r["relevance_ratio"] is None else f"{r['relevance_ratio']:.0%}"
+        table.append((r["name"], str(r["searches"]), str(r["top_hits"]), str(r["activations"]), str(r["sessions"]),
+                      str(r["tokens_loaded"]), ratio))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = []
+    for index, row in enumerate(table):
+        lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    dead = [(r["name"], r["dead_weight"], r["files"], r["activations"]) for r in rows if r["dead_weight"]]
+    if dead:
+        lines.append("\nFiles offered on activation and never read (dead weight):")
+        for name, paths, files, activations in dead:
+            tokens = {f["path"]: f["tokens"] for f in files}
+            listed = ", ".join(f"{p} ({tokens.get(p, 0)} tokens)" for p in paths[:8])
+            more = f" and {len(paths) - 8} more" if len(paths) > 8 else ""
+            lines.append(f"  {name} (over {activations} activation{'s' * (activations != 1)}): {listed}{more}")
+    lines.append("\nrelevance: share of the tokens offered on activation (body + listed files) that were used "
+                 "(body + files read afterwards in the same session).")
+    return "\n".join(lines)

@@ -15,6 +15,10 @@ def _k(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
 def render_table(report: LintReport, show_info: bool = False) -> str:
     out: list[str] = []
     for problem in report.problems:
@@ -53,7 +57,7 @@ def render_table(report: LintReport, show_info: bool = False) -> str:
             out.append("  ".join("-" * w for w in widths))
     infos = report.count("info")
     hidden = f", {infos} notes (--verbose shows them)" if infos and not show_info else ""
-    out.append(f"\n{len(report.skills)} skills: {report.count('error')} errors, {report.count('warning')} warnings"
-               f"{hidden}. lines and act.tok: SKILL.md body loaded on activation; ref.tok: tokens in the "
+    out.append(f"\n{_n(len(report.skills), 'skill')}: {_n(report.count('error'), 'error')}, "
+               f"{_n(report.count('warning'), 'warning')}{hidden}. lines and act.tok: SKILL.md body loaded on activation; ref.tok: tokens in the "
                "skill's other text files.")
     return "\n".join(out)
