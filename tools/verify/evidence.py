@@ -167,7 +167,8 @@ def load_evidence(items: Iterable[Any] | None = None, paths: Iterable[str | os.P
 
     `items`: strings, or mappings with `text` and optional `id` and `source`. `paths`: files or
     glob patterns (``docs/**/*.md``) of text files, relative to `base_dir` (default: cwd).
-    Raises InvalidInputError for wrong types, NotFoundError for paths that match nothing.
+    Raises InvalidInputError for wrong types and limits, NotFoundError for paths that match
+    nothing, EvidenceReadError for files that cannot be used (unreadable, binary, too large).
     """
     limits = limits or EvidenceLimits()
     loaded: list[EvidenceItem] = []

@@ -72,7 +72,7 @@ class Matcher:
         if len(word) >= 5:
             # "america"/"american", "found"/"founder": one stem is a prefix of the other.
             for cand in self._by_prefix.get(word[:4], ()):
-                if cand != word and (cand.startswith(word) or word.startswith(cand)) and min(len(cand), len(word)) >= 5:
+                if cand != word and min(len(cand), len(word)) >= 5 and (cand.startswith(word) or word.startswith(cand)):
                     out.add(cand)
         result = frozenset(out)
         self._cache[word] = result
