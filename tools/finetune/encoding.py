@@ -1,0 +1,202 @@
+"""Turning records into training sequences: one chat template, completion-only labels, EOS kept.
+
+Every example is rendered with the tokenizer's chat template (or, when it has none, one fixed
+fallback template) in two parts: the prompt, rendered with the generation prompt, and the
+completion, which is the rest of the full conversation. Labels are -100 on the prompt and the
+completion's own ids after it, always ending with the EOS token, so the model learns to stop.
+
+`check_loss_mask` decodes which tokens actually carry loss in real batches before training
+starts; it is what catches the classic bug of padding with EOS and then masking every pad
+(which also masks the real EOS and trains a model that never stops).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from skilldeck.tools.finetune.errors import DatasetError, LossMaskError
+from skilldeck.tools.finetune.records import Record
+
+__all__ = ["Encoded", "ChatFormatter", "encode_records", "check_loss_mask", "pad_batch", "pack_examples",
+           "IGNORE_INDEX", "FALLBACK_TEMPLATE"]
+
+IGNORE_INDEX = -100
+
+# Used only when the tokenizer has no chat template; the same template then serves training,
+# evaluation and the model card, so the tuned model is prompted the way it was trained.
+FALLBACK_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}### System:\n{{ m['content'] }}\n\n"
+    "{% elif m['role'] == 'user' %}### User:\n{{ m['content'] }}\n\n"
+    "{% else %}### Assistant:\n{{ m['content'] }}{{ eos_token }}\n\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}### Assistant:\n{% endif %}")
+
+
+@dataclass
+class Encoded:
+    """One tokenised example: ids, labels (-100 on the prompt) and where it came from."""
+
+    input_ids: list[int]
+    labels: list[int]
+    where: str
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class ChatFormatter:
+    """Renders prompts and completions with one template for the whole run."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        if tokenizer.eos_token_id is None:
+            raise LossMaskError("The tokenizer has no EOS token, so the model could never learn to stop; "
+                                "use a tokenizer that defines eos_token.")
+        self.template_source = "tokenizer" if getattr(tokenizer, "chat_template", None) else "fallback"
+        if self.template_source == "fallback":
+            tokenizer.chat_template = FALLBACK_TEMPLATE
+
+    def prompt_text(self, messages: Sequence[dict[str, str]]) -> str:
+        return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
+    def split(self, record: Record) -> tuple[str, str]:
+        """(prompt text, completion text) of a record; the completion is what gets loss."""
+        prompt = self.prompt_text(record.prompt)
+        full = self.tokenizer.apply_chat_template(
+            [*record.prompt, {"role": "assistant", "content": record.completion}], tokenize=False)
+        if not full.startswith(prompt):
+            raise DatasetError(f"{record.where()}: the chat template renders the prompt differently with and "
+                               "without the answer, so the answer cannot be isolated for the loss.")
+        return prompt, full[len(prompt):]
+
+    def encode(self, record: Record) -> Encoded:
+        prompt, completion = self.split(record)
+        tok = self.tokenizer
+        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        c_ids = tok(completion, add_special_tokens=False)["input_ids"]
+        # Templates end a turn in different ways (EOS then a newline, an end-of-turn token ...):
+        # cut anything after the last EOS, and add one if the template put none.
+        eos = tok.eos_token_id
+        if eos in c_ids:
+            c_ids = c_ids[:len(c_ids) - c_ids[::-1].index(eos)]
+        else:
+            c_ids = c_ids + [eos]
+        if tok.bos_token_id is not None and getattr(tok, "add_bos_token", False) and p_ids[:1] != [tok.bos_token_id]:
+            p_ids = [tok.bos_token_id] + p_ids
+        return Encoded(p_ids + c_ids, [IGNORE_INDEX] * len(p_ids) + c_ids, record.where())
+
+
+def encode_records(formatter: ChatFormatter, records: Iterable[Record], max_seq_len: int) -> tuple[list[Encoded], list[str]]:
+    """Encode records; those longer than `max_seq_len` are dropped (a cut answer would lose its EOS)."""
+    kept, dropped = [], []
+    for r in records:
+        enc = formatter.encode(r)
+        (kept if len(enc) <= max_seq_len else dropped).append(enc if len(enc) <= max_seq_len else r.where())
+    return kept, dropped
+
+
+def pad_batch(examples: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
+    """Right-padded batch; labels stay -100 on padding, whatever the pad token is."""
+    import torch  # deferred: encoding is imported by code that must not load torch
+
+    width = max(len(e) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def pack_examples(examples: Sequence[Encoded], max_seq_len: int) -> list[list[Encoded]]:
+    """Group examples into rows of at most `max_seq_len` tokens (first-fit decreasing)."""
+    rows: list[list[Encoded]] = []
+    room: list[int] = []
+    for e in sorted(examples, key=len, reverse=True):
+        for i, free in enumerate(room):
+            if len(e) <= free:
+                rows[i].append(e)
+                room[i] -= len(e)
+                break
+        else:
+            rows.append([e])
+            room.append(max_seq_len - len(e))
+    return rows
+
+
+def packed_batch(rows: Sequence[Sequence[Encoded]], pad_id: int) -> dict[str, Any]:
+    """Packed rows with position ids restarting per example and no attention mask.
+
+    transformers reads the restarts in `position_ids` as example boundaries and keeps attention
+    inside each example (block-diagonal causal mask), so packing does not mix examples.
+    """
+    import torch
+
+    width = max(sum(len(e) for e in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    pos = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        at = 0
+        for e in row:
+            n = len(e)
+            ids[i, at:at + n] = torch.tensor(e.input_ids)
+            labels[i, at:at + n] = torch.tensor(e.labels)
+            pos[i, at:at + n] = torch.arange(n)
+            at += n
+        if at < width:
+            pos[i, at:] = torch.arange(width - at)
+    return {"input_ids": ids, "labels": labels, "position_ids": pos}
+
+
+def _segments(labels: list[int], positions: list[int] | None) -> list[tuple[int, int]]:
+    if positions is None:
+        return [(0, len(labels))]
+    starts = [i for i, p in enumerate(positions) if p == 0] + [len(labels)]
+    return list(zip(starts, starts[1:]))
+
+
+def check_loss_mask(batches: Iterable[dict[str, Any]], tokenizer: Any, max_batches: int = 4,
+                    decode: Callable[[list[int]], str] | None = None) -> dict[str, Any]:
+    """Verify, on real batches, that every example trains its answer and its final EOS.
+
+    Returns a sample of the decoded loss-carrying text for the job log; raises LossMaskError
+    naming the first bad example otherwise.
+    """
+    eos = tokenizer.eos_token_id
+    decode = decode or (lambda ids: tokenizer.decode(ids))
+    checked, sample = 0, None
+    for b_index, batch in enumerate(batches):
+        if b_index >= max_batches:
+            break
+        ids, labels = batch["input_ids"].tolist(), batch["labels"].tolist()
+        positions = batch["position_ids"].tolist() if "position_ids" in batch else None
+        for row in range(len(ids)):
+            for start, end in _segments(labels[row], positions[row] if positions else None):
+                seg_labels, seg_ids = labels[row][start:end], ids[row][start:end]
+                trained = [t for t in seg_labels if t != IGNORE_INDEX]
+                if not trained:
+                    if all(t == tokenizer.pad_token_id for t in seg_ids):
+                        continue  # the padding tail of a packed row
+                    raise LossMaskError(f"batch {b_index} row {row}: no token carries loss, so the example "
+                                        "teaches nothing; check that the answer is not masked with the prompt.")
+                if trained[-1] != eos:
+                    raise LossMaskError(
+                        f"batch {b_index} row {row}: the last token carrying loss is {decode(trained[-1:])!r}, not "
+                        f"EOS {tokenizer.eos_token!r}; the model would never learn to stop. Typical cause: padding "
+                        "with the EOS token and masking every pad (which masks the real EOS too). Loss is on: "
+                        f"{decode(trained)[-120:]!r}")
+                if len(trained) == len(seg_ids):
+                    raise LossMaskError(f"batch {b_index} row {row}: every token carries loss, prompt included; "
+                                        "train on the completion only.")
+                checked += 1
+                if sample is None:
+                    sample = decode(trained)
+    if not checked:
+        raise LossMaskError("no example to check: the training set is empty after encoding.")
+    return {"examples_checked": checked, "loss_text_sample": (sample or "")[-300:]}

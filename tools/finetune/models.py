@@ -1,0 +1,126 @@
+"""Loading the base model and tokenizer and wrapping the model for LoRA, QLoRA or full training.
+
+Imported only by job worker processes: torch, transformers and peft are imported inside the
+functions (never at module top) so a stray import cannot slow the server's start.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from skilldeck.tools.finetune.config import TrainConfig
+from skilldeck.tools.finetune.errors import FinetuneError, TrainingUnavailableError
+
+__all__ = ["require_stack", "device_and_dtype", "load_tokenizer", "load_base_model", "prepare_model",
+           "stack_versions", "trainable_state", "load_trainable_state"]
+
+
+def require_stack() -> None:
+    """Fail early, with the install command, when the training libraries are missing."""
+    missing = [m for m in ("torch", "transformers", "peft") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise TrainingUnavailableError(f"Training needs {', '.join(missing)}; install the extra with "
+                                       "`pip install 'skilldeck[train]'` (a CUDA build of torch for GPUs).")
+
+
+def stack_versions() -> dict[str, str]:
+    import peft
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
+
+
+def device_and_dtype(precision: str) -> tuple[str, Any]:
+    """Pick the device and the compute dtype (bf16 on a GPU that supports it, else fp32)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    if precision in ("bf16", "fp16") and not cuda:
+        raise TrainingUnavailableError(f"precision {precision!r} needs a CUDA GPU; none is visible. Use 'auto' or "
+                                       "'fp32' on CPU.")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+    return ("cuda" if cuda else "cpu"), dtype
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise FinetuneError(f"Cannot load the tokenizer of {name!r}: {exc}. Pass a local model folder or a hub id "
+                            "that is cached (the job has no network if the machine has none).") from exc
+    if tok.pad_token_id is None:
+        # Padding with EOS is safe here: labels are built explicitly, never from pad positions.
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_base_model(name: str, dtype: Any, device: str, quantize_4bit: bool = False,
+                    trust_remote_code: bool = False) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    if quantize_4bit:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype if dtype != torch.float32 else torch.bfloat16)
+        kwargs["device_map"] = {"": 0}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise FinetuneError(f"Cannot load the model {name!r}: {exc}. Pass a local model folder or a cached hub id.") \
+            from exc
+    return model if quantize_4bit else model.to(device)
+
+
+def _check_qlora(device: str) -> None:
+    if device != "cuda":
+        raise TrainingUnavailableError("QLoRA needs a CUDA GPU and none is visible; use method 'lora' on CPU.")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise TrainingUnavailableError("QLoRA needs bitsandbytes: `pip install bitsandbytes`, or use method 'lora'.")
+
+
+def prepare_model(cfg: TrainConfig, device: str, dtype: Any) -> Any:
+    """Load the base model and make the right parameters trainable."""
+    if cfg.method == "qlora":
+        _check_qlora(device)
+    model = load_base_model(cfg.base_model, dtype, device, cfg.method == "qlora", cfg.trust_remote_code)
+    model.config.use_cache = False  # the KV cache is useless in training and costs memory
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    if cfg.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.method == "qlora":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def trainable_state(model: Any, method: str) -> dict[str, Any]:
+    """The weights a checkpoint must keep: the adapters for LoRA, everything for full training."""
+    if method == "full":
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().cpu() for k, v in get_peft_model_state_dict(model).items()}
+
+
+def load_trainable_state(model: Any, method: str, state: dict[str, Any]) -> None:
+    if method == "full":
+        model.load_state_dict(state)
+        return
+    from peft import set_peft_model_state_dict
+
+    set_peft_model_state_dict(model, state)
