@@ -59,38 +59,57 @@ def unsourced_authority(answer: str, evidence: EvidenceSet) -> list[Signal]:
 
 _YES_NO_START = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have|had|may|must)\b",
                            re.IGNORECASE)
+_WH = re.compile(r"\b(how (?:many|much|long|far|old|big|tall|large|often)|when|who|whom|whose|where|why|what|which|"
+                 r"how)\b", re.IGNORECASE)
+_QUANTITY_NOUN = re.compile(r"^(?:\w+ ){0,3}?(?:length|population|number|size|height|distance|age|amount|"
+                            r"percentage|cost|price|capacity|weight|speed|depth|width|total|budget|salary|score)\b")
+_TIME_NOUN = re.compile(r"^(?:\w+ ){0,2}?(?:year|date|time|decade|century|month|day|era|period)\b")
+_PLACE_NOUN = re.compile(r"^(?:\w+ ){0,2}?(?:city|country|state|place|town|region|continent|county|province|island|"
+                         r"location|village|district)\b")
 
 
 def expected_answer_type(question: str) -> str:
-    """The kind of answer a question asks for: person, time, quantity, place, reason, yes_no, name or other."""
-    q = question.lower()
-    if re.search(r"\bhow (?:many|much|long|far|old|big|tall|large|often)\b", q):
-        return "quantity"
-    if re.search(r"\bwhen\b|\bwhat (?:year|date|time|decade|century)\b|\bwhich year\b", q):
-        return "time"
-    if re.search(r"\bwho(?:m|se)?\b", q):
-        return "person"
-    if re.search(r"\bwhere\b|\b(?:what|which) (?:city|country|state|place|town|region|continent)\b", q):
-        return "place"
-    if re.search(r"\bwhy\b", q):
-        return "reason"
+    """The kind of answer a question asks for: quantity, time, person, place, reason, yes_no, choice, name, other.
+
+    The opening question word decides ("What is the length of the track where ..." asks for a quantity).
+    """
+    q = question.strip().lower()
     if _YES_NO_START.match(q):
-        return "yes_no"
-    if re.search(r"\b(?:what|which)\b", q):
-        return "name"
-    return "other"
+        return "choice" if re.search(r"\bor\b", q) else "yes_no"
+    found = list(_WH.finditer(q))
+    if not found:
+        return "other"
+    # A question that opens with its question word asks that; otherwise the last one is the real
+    # ask ("... a driver who retired in what year?").
+    m = found[0] if found[0].start() == 0 else found[-1]
+    word, rest = m.group(1), q[m.end():].strip()
+    rest = re.sub(r"^(?:is|was|are|were|the|a|an|of)\s+", "", re.sub(r"^(?:is|was|are|were)\s+", "", rest))
+    if word.startswith("how ") or (word in ("what", "which") and _QUANTITY_NOUN.match(rest)):
+        return "quantity"
+    if word == "when" or (word in ("what", "which") and _TIME_NOUN.match(rest)):
+        return "time"
+    if word in ("who", "whom", "whose"):
+        return "person"
+    if word == "where" or (word in ("what", "which") and _PLACE_NOUN.match(rest)):
+        return "place"
+    if word == "why":
+        return "reason"
+    return "name" if word in ("what", "which") else "other"
 
 
 def _has_type(answer: str, kind: str) -> bool:
     if kind == "quantity":
         return bool(numbers(answer))
     if kind == "time":
-        return bool(_DATE_ANCHOR.search(answer) or numbers(answer) or _TIME_WORDS.search(answer))
+        return bool(_DATE_ANCHOR.search(answer) or numbers(answer) or _TIME_WORDS.search(answer) or entities(answer)
+                    or re.search(r"\b(?:era|age|century|decade|period|dynasty|reign)\b", answer, re.IGNORECASE))
     if kind in ("person", "place"):
         return bool(entities(answer)) or bool(re.match(r"\s*[A-Z]", answer))
     if kind == "reason":
         return bool(re.search(r"\b(?:because|due to|since|as a result|so that|in order to|caused by|reason)\b",
                               answer, re.IGNORECASE))
+    if kind == "choice":
+        return True  # picking one of the options is judged by the overlap below
     if kind == "yes_no":
         return bool(re.search(r"\b(?:yes|no|not|never|can|cannot|can't|should|shouldn't|does|doesn't|do|don't|is|"
                               r"isn't|are|aren't|was|wasn't|will|won't)\b", answer, re.IGNORECASE))
@@ -106,9 +125,11 @@ def drift(answer: str, question: str) -> list[Signal]:
     overlap = len(q_terms & a_terms) / len(q_terms) if q_terms else 1.0
     kind = expected_answer_type(question)
     typed = _has_type(answer, kind)
-    if kind in ("yes_no", "reason"):
-        # Yes/no and why questions: a relevant answer usually repeats some of their terms too.
-        drifted = not typed or overlap < 0.2
+    if kind == "yes_no" and re.match(r"\s*(?:yes|no)\b", answer, re.IGNORECASE):
+        drifted = False  # a plain yes or no answers a yes/no question
+    elif kind in ("yes_no", "reason", "choice"):
+        # A relevant answer to these repeats some of the question's terms (or names an option).
+        drifted = not typed or overlap == 0
     else:
         drifted = not typed and overlap < 0.5
     if not drifted:

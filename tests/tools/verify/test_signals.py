@@ -109,3 +109,14 @@ def test_a_capitalised_opener_shaped_like_a_word_is_not_taken_for_a_name():
 
     assert entities("Meadows are home to bellflowers.") == ()
     assert entities("Mumbai is a city in India.") == ("Mumbai", "India")
+
+
+def test_expected_answer_type_reads_the_real_question_word():
+    from skilldeck.tools.verify.signals import drift, expected_answer_type
+
+    assert expected_answer_type("What is the length of the track where the race was staged?") == "quantity"
+    assert expected_answer_type("The race was won by a driver who retired in what year?") == "time"
+    assert expected_answer_type("Are both bands American?") == "yes_no"
+    assert expected_answer_type("Is Lyon or Paris larger?") == "choice"
+    assert drift("no", "Are both bands American?") == []
+    assert drift("Paris", "Is Lyon or Paris larger?") == []
