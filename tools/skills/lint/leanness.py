@@ -19,6 +19,7 @@ __all__ = ["check_leanness", "links", "reachability", "body_lines"]
 
 _LINK = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'][^\"'\n]*[\"'])?\s*\)")
 _CODE_PATH = re.compile(r"`\.?/?((?:[\w.-]+/)+[\w.-]+\.[A-Za-z0-9]{1,6})`")
+_GLOB = re.compile(r"`([^`\s]*(?:\*|\{\w+\})[^`\s]*)`")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _TOC_HEADING = re.compile(r"^#{1,6}\s+(table of contents|contents|toc|index|on this page|sections|quick "
                           r"(navigation|links|reference))\b", re.I)
@@ -133,11 +134,12 @@ def _patterns(f: SkillFile) -> tuple[list[re.Pattern[str]], re.Pattern[str] | No
     """How texts mention file `f`: by path, name, module or a folder above it; and, for code, by import."""
     path = PurePosixPath(f.rel)
     needles = [f.rel, path.name, str(path.with_suffix("")).replace("/", ".")]
+    patterns = [re.compile(r"(?<![\w-])" + re.escape(n) + r"(?![\w-])") for n in dict.fromkeys(needles)]
     for parent in path.parents:
         if str(parent) != ".":
-            needles += [f"{parent}/", f"`{parent}`", f"./{parent}"]
-    patterns = [re.compile(r"(?<![\w-])" + re.escape(n) + (r"(?![\w-])" if n[-1].isalnum() else ""))
-                for n in dict.fromkeys(needles)]
+            # The folder itself ("themes/", "`fonts`", "./fonts"), not another path inside it.
+            p = re.escape(str(parent))
+            patterns.append(re.compile(rf"(?<![\w/.-])(?:\./)?{p}/(?![\w.-])|`(?:\./)?{p}/?`|(?<![\w/.-])\./{p}(?![\w/.-])"))
     imports = None
     if path.suffix in (".py", ".js", ".ts", ".mjs"):
         imports = re.compile(r"\b(?:import|from|require\()\s*['\"]?\.{0,2}/?" + re.escape(path.stem) + r"\b")
@@ -150,6 +152,16 @@ def _mentions(text: str, patterns: tuple[list[re.Pattern[str]], re.Pattern[str] 
     if code and patterns[1] is not None and (m := patterns[1].search(text)):
         found.append(m.start())
     return text.count("\n", 0, min(found)) if found else None
+
+
+def _globs(text: str) -> list[tuple[int, re.Pattern[str]]]:
+    """Wildcard paths such as `shared/managed-agents-*.md` or `{lang}/README.md`, as (line index, regex)."""
+    out = []
+    for match in _GLOB.finditer(text):
+        pattern = re.escape(match.group(1).lstrip("./"))
+        pattern = re.sub(r"\\\{[^}/]*\\\}", "[^/]+", pattern).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+        out.append((text.count("\n", 0, match.start()), re.compile(pattern)))
+    return out
 
 
 def reachability(src: SkillSource) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
@@ -165,10 +177,13 @@ def reachability(src: SkillSource) -> tuple[dict[str, int], dict[str, tuple[str,
         found: list[tuple[str, str, int]] = []
         for name, text, first_line in frontier:
             code = not name.lower().endswith(_DOC_SUFFIXES + (".txt",))
+            globs = _globs(text)
             for f in src.files:
                 if f.rel in depth or f.rel == name:
                     continue
                 index = _mentions(text, patterns[f.rel], code)
+                if index is None:
+                    index = next((i for i, g in globs if g.fullmatch(f.rel)), None)
                 if index is not None:
                     depth[f.rel] = level
                     via[f.rel] = (name, first_line + index)

@@ -10,7 +10,7 @@ from skilldeck.tools.skills.lint.source import SkillSource
 __all__ = ["check_portability"]
 
 # C:\x, or a\b.ext with word characters on both sides of each backslash (not regex escapes like \d+\.\w).
-_WINDOWS = re.compile(r"(?<![\w\\])(?:[A-Za-z]:\\[\w .-]+|(?:[A-Za-z_][\w.-]*\\)+[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4})(?![\w\\])")
+_WINDOWS = re.compile(r"(?<![\w\\])(?:[A-Za-z]:\\[\w.\\-]*|(?:[A-Za-z_][\w.-]*\\)+[\w-]+\.[A-Za-z][A-Za-z0-9]{0,4}(?![\w\\]))")
 
 
 def check_portability(src: SkillSource, config: LintConfig) -> list[Finding]:

@@ -17,7 +17,7 @@ _WHEN = re.compile(r"\b(when|whenever|trigger\w*|use (it |this (skill )?)?(for|t
                    r"if (the )?(user|someone|asked|you)|asks? (for|to|about))\b", re.I)
 _PERSON = re.compile(r"\b(I|I'm|I'll|I've|me|my|mine|we|we're|we'll|our|ours|us|you|you're|you'll|your|yours)\b")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»|`[^`]*`")
-_XML = re.compile(r"<\s*/?\s*[A-Za-z][\w:.-]*(\s[^<>]*)?/?>")
+_XML = re.compile(r"</?[A-Za-z][\w:.-]*(\s+[\w:-]+(=(\"[^\"]*\"|'[^']*'|[^\s>]+))?)*\s*/?>")
 # Words nearly every description uses; they say nothing about which skill fits.
 _GENERIC = frozenset(terms("""create creates build make use used help helps file files task tasks work tool tools
 data new existing any other various etc including such like want need way also provide provides guide guidance
