@@ -1,0 +1,99 @@
+"""The batch run as a job: ``JobManager.start("batch", ENTRY, spec)`` runs `run` in a worker.
+
+The job folder holds ``tasks.jsonl`` (a copy taken at the first start, so a resume never sees
+an edited file), ``journal.jsonl`` (results and request usage) and, once every task is
+answered, ``results.jsonl`` in task order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from skilldeck.tools.batch.errors import BatchError
+from skilldeck.tools.batch.journal import Journal
+from skilldeck.tools.batch.limits import RateLimiter
+from skilldeck.tools.batch.report import summarize
+from skilldeck.tools.batch.runner import BatchRunner, RunOutcome
+from skilldeck.tools.batch.spec import RunSpec
+from skilldeck.tools.batch.tasks import Task, load_tasks
+from skilldeck.tools.jobs import JobContext
+
+__all__ = ["ENTRY", "run", "write_results", "JOURNAL", "TASKS", "RESULTS"]
+
+ENTRY = "skilldeck.tools.batch.job:run"
+JOURNAL, TASKS, RESULTS = "journal.jsonl", "tasks.jsonl", "results.jsonl"
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    """Job entry point: answer every task in the job's copy of the task file."""
+    spec = RunSpec.model_validate(ctx.spec)
+    tasks = _job_tasks(ctx.dir, spec)
+    journal = Journal(ctx.dir / JOURNAL)
+    ctx.log("batch-start", tasks=len(tasks), already_done=sum(journal.done(t.id) for t in tasks), resume=ctx.resume)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 0.5:
+            return  # progress events are fsynced; a few per second is plenty
+        last[0] = now
+        reqs = journal.state.requests
+        ctx.progress(done, total, f"{done}/{total} tasks answered", requests=len(reqs),
+                     rate_limited=sum(r.get("status") == "rate_limit" for r in reqs))
+
+    outcome = asyncio.run(_run(spec, tasks, journal, progress, ctx.cancelled))
+    report = summarize(journal.state, tasks, spec.model, batch_api=spec.batch_api, prices=spec.prices,
+                       elapsed_s=outcome.elapsed_s)
+    report["planned"] = outcome.planned
+    if outcome.fatal:
+        raise BatchError(f"the provider refused the run: {outcome.fatal}. Fix the cause, then resume job {ctx.job_id}.")
+    if outcome.finished:
+        write_results(ctx.dir, tasks, journal)
+        report["results_path"] = str(ctx.dir / RESULTS)
+    return report
+
+
+async def _run(spec: RunSpec, tasks: list[Task], journal: Journal, progress: Any, cancelled: Any) -> RunOutcome:
+    import httpx2  # the worker process is the only place that talks to the provider
+
+    limits = spec.limits()
+    pool = httpx2.Limits(max_connections=limits.concurrency * 2, max_keepalive_connections=limits.concurrency * 2)
+    async with httpx2.AsyncClient(limits=pool, timeout=spec.timeout_s) as client:
+        from skilldeck.tools.batch.providers import make_provider
+
+        runner = BatchRunner(make_provider(spec.provider_config(), client), spec.prompt_spec(), spec.plan_options(),
+                             RateLimiter(limits), journal, spec.retry_policy(), progress, cancelled)
+        return await runner.run(tasks)
+
+
+def _job_tasks(job_dir: Path, spec: RunSpec) -> list[Task]:
+    copy = job_dir / TASKS
+    if not copy.exists():
+        if not spec.tasks_path:
+            raise BatchError("the job spec names no tasks_path; start the run with a task file.")
+        tasks = load_tasks(spec.tasks_path)  # refuse a bad file before copying it
+        tmp = copy.with_suffix(".tmp")
+        shutil.copyfile(spec.tasks_path, tmp)
+        os.replace(tmp, copy)
+        return tasks
+    return load_tasks(copy)
+
+
+def write_results(job_dir: Path, tasks: list[Task], journal: Journal) -> Path:
+    """Write results.jsonl in task order (atomically)."""
+    path = job_dir / RESULTS
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for task in tasks:
+            r = journal.state.results.get(task.id)
+            if r is not None:
+                fh.write(json.dumps({k: r.get(k) for k in ("id", "status", "output", "reason", "attempts")},
+                                    ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path

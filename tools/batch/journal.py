@@ -1,0 +1,82 @@
+"""The run's durable journal: append-only JSONL, one fsync per response, read back on resume.
+
+Lines are ``{"type": "result", "id", "status", "output", "reason", "attempts"}`` (one per
+finished task, never two for one id) and ``{"type": "request", ...}`` (usage of every request
+sent, so a resumed run still reports the tokens and cost of the whole job). A torn last line
+from a crash is skipped on reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Journal", "JournalState"]
+
+
+@dataclass
+class JournalState:
+    """What a journal holds: finished results by id and every request's record."""
+
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Journal:
+    """Append-only record of a batch run in ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.state = self.read(self.path)
+
+    @staticmethod
+    def read(path: Path) -> JournalState:
+        state = JournalState()
+        for record in _records(Path(path)):
+            if record.get("type") == "result" and isinstance(record.get("id"), str):
+                state.results.setdefault(record["id"], record)   # the first answer for an id wins
+            elif record.get("type") == "request":
+                state.requests.append(record)
+        return state
+
+    def done(self, task_id: str) -> bool:
+        return task_id in self.state.results
+
+    def append(self, results: list[dict[str, Any]], request: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Write new results (ids already finished are dropped) and a request record; flush and fsync."""
+        fresh = []
+        for result in results:
+            if result["id"] not in self.state.results:
+                record = {"type": "result", **result}
+                self.state.results[result["id"]] = record
+                fresh.append(record)
+        lines = fresh + ([{"type": "request", **request}] if request else [])
+        if lines:
+            text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in lines)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if request:
+                self.state.requests.append(lines[-1])
+        return fresh
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a torn line from a crash mid-write
+            if isinstance(record, dict):
+                yield record

@@ -1,0 +1,148 @@
+"""Batch prompts: a shared header written once, explicit task blocks, and a strict JSON contract.
+
+The model must answer with one object ``{"results": [...]}`` holding one item per task id,
+each with a status of ``ok`` or ``INSUFFICIENT_DATA``, so one broken task cannot poison the batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skilldeck.tools.batch.tasks import Task
+from skilldeck.tools.tokens import TokenCounter
+
+__all__ = ["PromptSpec", "BatchPrompt", "build_prompt", "results_schema", "strict_schema", "task_block",
+           "DEFAULT_OUTPUT_SCHEMA", "STATUSES"]
+
+STATUSES = ("ok", "INSUFFICIENT_DATA")
+DEFAULT_OUTPUT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"answer": {"type": "string"}}}
+# Tokens of JSON around each item ({"id": .., "status": .., "output": .., "reason": ..}) and the root.
+ITEM_OVERHEAD_TOKENS = 24
+ROOT_OVERHEAD_TOKENS = 8
+MESSAGE_OVERHEAD_TOKENS = 4
+
+_counter = TokenCounter(maxsize=65536)
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """What every batch of a run shares.
+
+    Usage::
+
+        PromptSpec(instructions="Classify the sentiment of each review.",
+                   output_schema={"type": "object", "properties": {"label": {"type": "string",
+                                  "enum": ["positive", "negative", "neutral"]}}},
+                   output_tokens_per_task=20)
+    """
+
+    instructions: str = "Complete each task."
+    rules: tuple[str, ...] = ()
+    output_schema: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_OUTPUT_SCHEMA))
+    output_tokens_per_task: int = 150
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"instructions": self.instructions, "rules": list(self.rules), "output_schema": self.output_schema,
+                "output_tokens_per_task": self.output_tokens_per_task}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PromptSpec:
+        return cls(instructions=data.get("instructions") or "Complete each task.",
+                   rules=tuple(data.get("rules") or ()),
+                   output_schema=data.get("output_schema") or copy.deepcopy(DEFAULT_OUTPUT_SCHEMA),
+                   output_tokens_per_task=int(data.get("output_tokens_per_task") or 150))
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema as strict structured output needs it: every property required, no extras."""
+    schema = copy.deepcopy(schema)
+    if schema.get("type") == "object" or "properties" in schema:
+        props = schema.setdefault("properties", {})
+        schema["type"] = "object"
+        schema["required"] = list(props)
+        schema["additionalProperties"] = False
+        for name, sub in props.items():
+            props[name] = strict_schema(sub)
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        schema["items"] = strict_schema(schema["items"])
+    return schema
+
+
+def results_schema(output_schema: dict[str, Any]) -> dict[str, Any]:
+    """The root contract: ``{"results": [{"id", "status", "output", "reason"}]}``, strict-mode ready."""
+    item = {"type": "object",
+            "properties": {"id": {"type": "string"}, "status": {"type": "string", "enum": list(STATUSES)},
+                           "output": {"anyOf": [strict_schema(output_schema), {"type": "null"}]},
+                           "reason": {"type": "string"}},
+            "required": ["id", "status", "output", "reason"], "additionalProperties": False}
+    return {"type": "object", "properties": {"results": {"type": "array", "items": item}},
+            "required": ["results"], "additionalProperties": False}
+
+
+def _field_line(name: str, value: Any) -> str:
+    # One line per field, so a value can never fake a task boundary ("### TASK ...").
+    text = value if isinstance(value, str) and "\n" not in value and "\r" not in value else json.dumps(
+        value, ensure_ascii=False)
+    return f"{name}: {text}"
+
+
+def task_block(task: Task) -> str:
+    """The block one task occupies in the user message."""
+    return "\n".join([f"### TASK {task.id}", *(_field_line(k, v) for k, v in task.fields.items())])
+
+
+def header_text(spec: PromptSpec) -> str:
+    """The shared header (system message): instructions, rules, output contract."""
+    rules = [
+        "Answer every task exactly once, in the order given, copying its id exactly.",
+        "Treat each task on its own: never use one task's content in another task's answer.",
+        'If a task lacks the input it needs: status "INSUFFICIENT_DATA", output null, and a short reason. '
+        'Otherwise status "ok" and reason "".',
+        *spec.rules,
+    ]
+    item_schema = json.dumps(strict_schema(spec.output_schema), separators=(",", ":"))
+    return "\n".join([
+        "You process several independent tasks in one request. Output valid JSON only: no Markdown, no commentary.",
+        "", spec.instructions.strip(), "", "Rules:", *(f"- {r}" for r in rules), "",
+        'Return one JSON object: {"results": [{"id": "<task id>", "status": "ok" or "INSUFFICIENT_DATA", '
+        '"output": <object or null>, "reason": "<string>"}]}',
+        f"Each output object must match this JSON schema: {item_schema}",
+    ])
+
+
+@dataclass(frozen=True)
+class BatchPrompt:
+    """One request's prompt with its token estimate and max_tokens."""
+
+    system: str
+    user: str
+    task_ids: tuple[str, ...]
+    schema: dict[str, Any]
+    input_tokens: int
+    max_tokens: int
+
+
+def expected_output_tokens(spec: PromptSpec, task_ids: Sequence[str]) -> int:
+    """max_tokens for a batch: each item's output budget plus its JSON wrapper."""
+    return ROOT_OVERHEAD_TOKENS + sum(spec.output_tokens_per_task + ITEM_OVERHEAD_TOKENS + _counter(t)
+                                      for t in task_ids)
+
+
+def build_prompt(spec: PromptSpec, tasks: Sequence[Task], header: str | None = None) -> BatchPrompt:
+    """The prompt for `tasks`; the input estimate counts both messages and the schema."""
+    header = header if header is not None else header_text(spec)
+    user = f"TASKS ({len(tasks)}):\n\n" + "\n\n".join(task_block(t) for t in tasks)
+    schema = results_schema(spec.output_schema)
+    ids = tuple(t.id for t in tasks)
+    input_tokens = (_counter(header) + _counter(user) + 2 * MESSAGE_OVERHEAD_TOKENS
+                    + _counter(json.dumps(schema, separators=(",", ":"))))
+    return BatchPrompt(header, user, ids, schema, input_tokens, expected_output_tokens(spec, ids))
+
+
+def count(text: str) -> int:
+    """Cached token count (tiktoken cl100k)."""
+    return _counter(text)

@@ -1,0 +1,247 @@
+"""Providers: OpenAI-compatible Chat Completions and the Anthropic Messages API over httpx2.
+
+A provider turns a `BatchPrompt` into an HTTP request and the response into a `Completion`,
+raising `ProviderFault` with a kind the runner's one retry layer acts on. The HTTP client is
+injected, so tests pass one with a mock transport; API keys come from the environment only
+and are redacted from every message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx2
+
+from skilldeck.tools.batch.errors import ProviderConfigError
+from skilldeck.tools.batch.limits import LimitSnapshot, parse_anthropic_headers, parse_openai_headers
+from skilldeck.tools.batch.prompt import BatchPrompt
+
+__all__ = ["ProviderConfig", "Provider", "OpenAIChat", "AnthropicMessages", "Completion", "ProviderFault",
+           "make_provider", "PRESETS"]
+
+FaultKind = Literal["rate_limit", "transient", "overflow", "fatal", "bad_request"]
+
+# name -> (api, base URL, API key variable, structured output mode)
+PRESETS: dict[str, tuple[str, str, str | None, str]] = {
+    "openai": ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "json_schema"),
+    "anthropic": ("anthropic", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY", "tool"),
+    "deepseek": ("openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "json_object"),
+    "vllm": ("openai", "http://127.0.0.1:8000/v1", None, "json_schema"),
+    "llamacpp": ("openai", "http://127.0.0.1:8080/v1", None, "json_schema"),
+    "ollama": ("openai", "http://127.0.0.1:11434/v1", None, "json_schema"),
+    "litellm": ("openai", "http://127.0.0.1:4000/v1", "LITELLM_API_KEY", "json_schema"),
+    "openai-compatible": ("openai", "http://127.0.0.1:8000/v1", None, "json_schema"),
+}
+_OVERFLOW_HINTS = ("context_length_exceeded", "maximum context length", "prompt is too long", "too many tokens",
+                   "context window", "reduce the length")
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Where and how to send requests. The key itself is never stored, only its variable's name.
+
+    Usage: ``ProviderConfig(provider="openai", model="gpt-4o-mini")`` or
+    ``ProviderConfig(provider="vllm", model="qwen", base_url="http://gpu-box:8000/v1")``.
+    """
+
+    provider: str
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    structured: Literal["json_schema", "json_object", "tool", "none"] | None = None
+    temperature: float = 0.0
+
+    def resolved(self) -> tuple[str, str, str | None, str]:
+        if self.provider not in PRESETS:
+            raise ProviderConfigError(f"unknown provider {self.provider!r}; known: {', '.join(PRESETS)}. "
+                                      "Any OpenAI-compatible server works as 'openai-compatible' with a base URL.")
+        api, base, key_env, mode = PRESETS[self.provider]
+        return api, (self.base_url or base).rstrip("/"), self.api_key_env or key_env, self.structured or mode
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"provider": self.provider, "model": self.model, "base_url": self.base_url,
+                "api_key_env": self.api_key_env, "structured": self.structured, "temperature": self.temperature}
+
+
+@dataclass
+class Completion:
+    """A provider's answer: the JSON text (or already-parsed tool input), usage and rate-limit state."""
+
+    text: str | None
+    data: Any | None
+    truncated: bool
+    input_tokens: int | None
+    output_tokens: int | None
+    cached_input_tokens: int
+    limits: LimitSnapshot = field(default_factory=LimitSnapshot)
+
+
+class ProviderFault(Exception):
+    """A request that did not produce a completion; `kind` tells the retry layer what to do."""
+
+    def __init__(self, kind: FaultKind, message: str, status: int | None = None,
+                 limits: LimitSnapshot | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.limits = limits or LimitSnapshot()
+
+
+class Provider:
+    """Shared request/response plumbing; subclasses build bodies and read answers."""
+
+    api = "base"
+
+    def __init__(self, config: ProviderConfig, client: httpx2.AsyncClient, environ: dict[str, str] | None = None):
+        self.config = config
+        self.client = client
+        api, self.base_url, key_env, self.structured = config.resolved()
+        env = os.environ if environ is None else environ
+        self._key = env.get(key_env, "") if key_env else ""
+        if key_env and not self._key and config.base_url is None and config.provider in ("openai", "anthropic",
+                                                                                         "deepseek"):
+            raise ProviderConfigError(f"the API key variable {key_env} is not set; export it (the key is read "
+                                      "from the environment only and never written anywhere).")
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    def headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def body(self, prompt: BatchPrompt) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse(self, data: dict[str, Any], limits: LimitSnapshot) -> Completion:
+        raise NotImplementedError
+
+    def snapshot(self, headers: httpx2.Headers) -> LimitSnapshot:
+        raise NotImplementedError
+
+    async def complete(self, prompt: BatchPrompt, timeout_s: float) -> Completion:
+        """Send one batch; return its completion or raise `ProviderFault`."""
+        try:
+            response = await self.client.post(self.url(), json=self.body(prompt), headers=self.headers(),
+                                              timeout=timeout_s)
+        except httpx2.TimeoutException as exc:
+            raise ProviderFault("transient", f"timed out after {timeout_s:g}s ({type(exc).__name__})") from exc
+        except httpx2.TransportError as exc:
+            raise ProviderFault("transient", f"connection failed: {type(exc).__name__}: "
+                                f"{self.redact(str(exc))[:200]}") from exc
+        limits = self.snapshot(response.headers)
+        if response.status_code != 200:
+            raise self._fault(response, limits)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise ProviderFault("transient", "the response body is not JSON", 200, limits) from exc
+        return self.parse(data, limits)
+
+    def _fault(self, response: httpx2.Response, limits: LimitSnapshot) -> ProviderFault:
+        status = response.status_code
+        text = self.redact(response.text[:500])
+        if status == 429:
+            return ProviderFault("rate_limit", f"429 rate limited: {text[:200]}", status, limits)
+        if status in (400, 413) and any(h in text.lower() for h in _OVERFLOW_HINTS):
+            return ProviderFault("overflow", f"{status} context overflow: {text[:200]}", status, limits)
+        if status in (401, 403, 404):
+            return ProviderFault("fatal", f"{status} from {self.url()}: {text[:300]}", status, limits)
+        if status >= 500 or status in (408, 409, 425):
+            return ProviderFault("transient", f"{status} server error: {text[:200]}", status, limits)
+        return ProviderFault("bad_request", f"{status}: {text[:300]}", status, limits)
+
+
+class OpenAIChat(Provider):
+    """OpenAI-compatible Chat Completions (OpenAI, DeepSeek, vLLM, llama.cpp, Ollama, LiteLLM)."""
+
+    api = "openai"
+
+    def url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key}"} if self._key else {}
+
+    def body(self, prompt: BatchPrompt) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.config.model, "temperature": self.config.temperature,
+            "messages": [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}],
+        }
+        # OpenAI's own API wants max_completion_tokens; compatible servers still read max_tokens.
+        body["max_completion_tokens" if self.config.provider == "openai" else "max_tokens"] = prompt.max_tokens
+        if self.structured == "json_schema":
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "batch_results", "strict": True, "schema": prompt.schema}}
+        elif self.structured == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    def snapshot(self, headers: httpx2.Headers) -> LimitSnapshot:
+        return parse_openai_headers(headers)
+
+    def parse(self, data: dict[str, Any], limits: LimitSnapshot) -> Completion:
+        try:
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ProviderFault("transient", "the response has no choices[0].message", 200, limits) from exc
+        usage = data.get("usage") or {}
+        details = usage.get("prompt_tokens_details") or {}
+        return Completion(text=text, data=None, truncated=choice.get("finish_reason") == "length",
+                          input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
+                          cached_input_tokens=int(details.get("cached_tokens") or 0), limits=limits)
+
+
+class AnthropicMessages(Provider):
+    """The Anthropic Messages API; structured output through one forced tool."""
+
+    api = "anthropic"
+    TOOL = "record_results"
+
+    def url(self) -> str:
+        return f"{self.base_url}/messages"
+
+    def headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": "2023-06-01"}
+        if self._key:
+            headers["x-api-key"] = self._key
+        return headers
+
+    def body(self, prompt: BatchPrompt) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.config.model, "max_tokens": prompt.max_tokens,
+                                "temperature": self.config.temperature, "system": prompt.system,
+                                "messages": [{"role": "user", "content": prompt.user}]}
+        if self.structured == "tool":
+            body["tools"] = [{"name": self.TOOL, "description": "Record the result of every task.",
+                              "input_schema": prompt.schema}]
+            body["tool_choice"] = {"type": "tool", "name": self.TOOL}
+        return body
+
+    def snapshot(self, headers: httpx2.Headers) -> LimitSnapshot:
+        return parse_anthropic_headers(headers)
+
+    def parse(self, data: dict[str, Any], limits: LimitSnapshot) -> Completion:
+        blocks = data.get("content")
+        if not isinstance(blocks, list):
+            raise ProviderFault("transient", "the response has no content blocks", 200, limits)
+        tool_input = next((b.get("input") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"), None)
+        text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+        usage = data.get("usage") or {}
+        cached = int(usage.get("cache_read_input_tokens") or 0)
+        input_tokens = usage.get("input_tokens")
+        return Completion(text=text, data=tool_input if isinstance(tool_input, dict) else None,
+                          truncated=data.get("stop_reason") == "max_tokens",
+                          input_tokens=None if input_tokens is None else int(input_tokens) + cached,
+                          output_tokens=usage.get("output_tokens"), cached_input_tokens=cached, limits=limits)
+
+
+def make_provider(config: ProviderConfig, client: httpx2.AsyncClient,
+                  environ: dict[str, str] | None = None) -> Provider:
+    """The provider class for `config` (raises `ProviderConfigError` for unknown names or missing keys)."""
+    api = config.resolved()[0]
+    return (AnthropicMessages if api == "anthropic" else OpenAIChat)(config, client, environ)

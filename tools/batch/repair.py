@@ -1,0 +1,217 @@
+"""JSON repair and per-item validation of a batch answer.
+
+`extract_json` recovers the answer from code fences, prose around it, trailing commas and
+truncation (complete items before the cut are kept). `validate_items` checks every item
+against the batch's task ids and the output schema, so only bad or missing tasks are re-queued.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skilldeck.tools.batch.prompt import STATUSES
+
+__all__ = ["extract_json", "validate_items", "ItemCheck", "schema_errors", "RepairError"]
+
+
+class RepairError(ValueError):
+    """The text holds no JSON that can be recovered."""
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|$)", re.S)
+
+
+def _scan(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """Walk JSON text, returning the points where a value inside a container ended, with the open stack."""
+    stack: list[str] = []
+    ends: list[tuple[int, list[str]]] = []
+    in_string = escaped = False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+        elif ch in "}]":
+            if not stack:
+                break
+            stack.pop()
+            ends.append((i + 1, list(stack)))
+            if not stack:
+                break
+    return ends, stack
+
+
+def _strip_trailing_commas(text: str) -> str:
+    out, in_string, escaped = [], False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            escaped = (ch == "\\") and not escaped
+            if ch == '"' and not escaped:
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == ",":
+            rest = text[i + 1:].lstrip()
+            if rest[:1] in ("}", "]"):
+                continue
+        out.append(ch)
+    return "".join(out)
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(_strip_trailing_commas(text))
+
+
+def _close_truncated(text: str) -> Any:
+    """Keep everything up to the last complete value inside a container and close the rest."""
+    ends, _ = _scan(text)
+    for pos, stack in reversed(ends):
+        candidate = _strip_trailing_commas(text[:pos].rstrip().rstrip(",")) + "".join(reversed(stack))
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    raise RepairError("truncated JSON with no complete item")
+
+
+def extract_json(text: str) -> tuple[Any, list[str]]:
+    """Parse the JSON in a model's answer; return (value, repairs applied). Raise `RepairError` if none."""
+    repairs: list[str] = []
+    body = text.strip()
+    try:
+        return json.loads(body), repairs
+    except ValueError:
+        pass
+    fence = _FENCE.search(body)
+    if fence:
+        body = fence.group(1).strip()
+        repairs.append("code fence")
+    start = min([i for i in (body.find("{"), body.find("[")) if i >= 0], default=-1)
+    if start < 0:
+        raise RepairError("no JSON object or array in the answer")
+    if start > 0:
+        repairs.append("prose before")
+    body = body[start:]
+    ends, stack = _scan(body)
+    if not stack and ends:
+        if ends[-1][0] < len(body.rstrip()):
+            repairs.append("prose after")
+        complete = body[:ends[-1][0]]
+        try:
+            value = json.loads(complete)
+        except ValueError:
+            value = _loads(complete)
+            repairs.append("trailing commas")
+        return value, repairs
+    repairs.append("truncation")
+    return _close_truncated(body), repairs
+
+
+def schema_errors(value: Any, schema: dict[str, Any], path: str = "output") -> list[str]:
+    """Check `value` against the subset of JSON Schema the output contract uses."""
+    if "anyOf" in schema:
+        options = [schema_errors(value, s, path) for s in schema["anyOf"]]
+        return [] if any(not o for o in options) else options[0]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{path}: {value!r} is not one of {schema['enum']}"]
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if kind else []
+    checks = {"string": lambda v: isinstance(v, str), "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              "boolean": lambda v: isinstance(v, bool), "null": lambda v: v is None,
+              "object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list)}
+    if kinds and not any(checks.get(k, lambda v: True)(value) for k in kinds):
+        return [f"{path}: expected {' or '.join(kinds)}, got {type(value).__name__}"]
+    errors: list[str] = []
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        for name in schema.get("required", list(props) if kind == "object" else []):
+            if name not in value:
+                errors.append(f"{path}.{name}: missing")
+        for name, sub in props.items():
+            if name in value:
+                errors += schema_errors(value[name], sub, f"{path}.{name}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            errors += schema_errors(item, schema["items"], f"{path}[{i}]")
+    return errors
+
+
+@dataclass
+class ItemCheck:
+    """The outcome of checking one answer against the batch it answers."""
+
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)   # id -> {status, output, reason}
+    invalid: dict[str, str] = field(default_factory=dict)               # id -> why
+    missing: list[str] = field(default_factory=list)
+    foreign: int = 0                                                    # items naming ids not in the batch
+
+
+def _items_of(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        if isinstance(value.get("results"), list):
+            return value["results"]
+        lists = [v for v in value.values() if isinstance(v, list)]
+        if len(lists) == 1:
+            return lists[0]
+        if "id" in value:
+            return [value]
+    raise RepairError("the answer has no \"results\" array")
+
+
+def validate_items(value: Any, task_ids: Sequence[str], output_schema: dict[str, Any]) -> ItemCheck:
+    """Match items to task ids and validate each; an id answered twice differently is not trusted."""
+    wanted = set(task_ids)
+    check = ItemCheck()
+    seen: dict[str, Any] = {}
+    for item in _items_of(value):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), (str, int)) or isinstance(item.get("id"), bool):
+            continue
+        task_id = str(item["id"]).strip()
+        if task_id not in wanted:
+            check.foreign += 1
+            continue
+        if task_id in seen:
+            if seen[task_id] != item:
+                check.accepted.pop(task_id, None)
+                check.invalid[task_id] = "answered more than once with different content"
+            continue
+        seen[task_id] = item
+        problem = _item_problem(item, output_schema)
+        if problem:
+            check.invalid[task_id] = problem
+        else:
+            status = item["status"]
+            check.accepted[task_id] = {"status": status, "output": item.get("output") if status == "ok" else None,
+                                       "reason": str(item.get("reason") or "")}
+    check.missing = [t for t in task_ids if t not in seen]
+    return check
+
+
+def _item_problem(item: dict[str, Any], output_schema: dict[str, Any]) -> str | None:
+    status = item.get("status")
+    if status not in STATUSES:
+        return f"status {status!r} is not one of {list(STATUSES)}"
+    if status == "INSUFFICIENT_DATA":
+        return None
+    if item.get("output") is None:
+        return "status ok but output is null"
+    errors = schema_errors(item["output"], output_schema)
+    return "; ".join(errors[:3]) if errors else None

@@ -1,0 +1,72 @@
+"""`RunSpec`: everything a batch run needs, validated once at the boundary (MCP, CLI, job spec).
+
+It never holds an API key, only the name of the environment variable that does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from skilldeck.tools.batch.limits import RateLimits
+from skilldeck.tools.batch.plan import PlanOptions
+from skilldeck.tools.batch.prompt import PromptSpec
+from skilldeck.tools.batch.providers import ProviderConfig
+from skilldeck.tools.batch.runner import RetryPolicy
+
+__all__ = ["RunSpec"]
+
+
+class RunSpec(BaseModel):
+    """A batch run's settings; the job stores it as its spec."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks_path: str | None = Field(None, description="JSONL task file (one object with an 'id' per line)")
+    provider: str = Field("openai", description="openai, anthropic, deepseek, vllm, llamacpp, ollama, litellm or "
+                          "openai-compatible")
+    model: str = Field("gpt-4o-mini", description="Model name as the provider spells it")
+    base_url: str | None = Field(None, description="API base URL (default: the provider's)")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key (default: the "
+                                    "provider's, e.g. OPENAI_API_KEY)")
+    structured: Literal["json_schema", "json_object", "tool", "none"] | None = Field(
+        None, description="Structured output mode (default: json_schema for OpenAI-compatible, tool for Anthropic)")
+    instructions: str = Field("Complete each task.", description="What to do with each task (written once per batch)")
+    rules: list[str] = Field(default_factory=list, description="Extra rules for every task")
+    output_schema: dict[str, Any] | None = Field(None, description="JSON schema of one task's output object "
+                                                 "(default {answer: string})")
+    output_tokens_per_task: int = Field(150, ge=1, le=32_000, description="Expected output tokens per task")
+    batch_size: int = Field(20, ge=1, le=500, description="Most tasks per request")
+    max_input_tokens: int = Field(16_000, ge=100, description="Input token budget per request")
+    max_output_tokens: int = Field(4096, ge=16, description="max_tokens ceiling per request")
+    context_window: int = Field(128_000, ge=1000, description="The model's context window")
+    rpm: float | None = Field(None, gt=0, description="Requests per minute")
+    itpm: float | None = Field(None, gt=0, description="Input tokens per minute")
+    otpm: float | None = Field(None, gt=0, description="Output tokens per minute")
+    tpm: float | None = Field(None, gt=0, description="Combined tokens per minute (OpenAI-style)")
+    concurrency: int = Field(4, ge=1, le=256, description="Requests in flight at once")
+    max_attempts: int = Field(4, ge=1, le=20, description="Failed sends per task before it is reported failed")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout")
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_cap_s: float = Field(30.0, ge=0)
+    prices: dict[str, dict[str, float]] | None = Field(None, description="Price overrides per model: "
+                                                       "{input, cached_input, output} USD per 1M tokens")
+    batch_api: bool = Field(False, description="Price at the batch-API discount")
+
+    def provider_config(self) -> ProviderConfig:
+        return ProviderConfig(self.provider, self.model, self.base_url, self.api_key_env, self.structured)
+
+    def prompt_spec(self) -> PromptSpec:
+        return PromptSpec.from_dict({"instructions": self.instructions, "rules": self.rules,
+                                     "output_schema": self.output_schema,
+                                     "output_tokens_per_task": self.output_tokens_per_task})
+
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions(self.batch_size, self.max_input_tokens, self.max_output_tokens, self.context_window)
+
+    def limits(self) -> RateLimits:
+        return RateLimits(self.rpm, self.itpm, self.otpm, self.tpm, self.concurrency)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, 30, self.backoff_base_s, self.backoff_cap_s, self.timeout_s)

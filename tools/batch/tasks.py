@@ -1,0 +1,86 @@
+"""Tasks: records with an id and fields, read from JSONL with line-numbered errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skilldeck.tools.batch.errors import TaskFileError
+
+__all__ = ["Task", "load_tasks", "parse_tasks", "tasks_from_records"]
+
+MAX_ID_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Task:
+    """One small LLM task: an id and the fields the prompt shows for it."""
+
+    id: str
+    fields: dict[str, Any]
+
+    @property
+    def shape(self) -> tuple[str, ...]:
+        """Tasks with the same field names share a batch (same prompt layout, same output)."""
+        return tuple(sorted(self.fields))
+
+
+def _task_from(record: Any, where: str, seen: dict[str, str]) -> Task:
+    if not isinstance(record, dict):
+        raise TaskFileError(f"{where}: expected a JSON object like {{\"id\": \"t1\", \"text\": \"...\"}}, "
+                            f"got {type(record).__name__}.")
+    raw_id = record.get("id")
+    if raw_id is None or isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or str(raw_id).strip() == "":
+        raise TaskFileError(f"{where}: missing or empty \"id\" (a string or integer). Give every task a unique id.")
+    task_id = str(raw_id).strip()
+    if len(task_id) > MAX_ID_CHARS or "\n" in task_id:
+        raise TaskFileError(f"{where}: id {task_id[:40]!r}... is longer than {MAX_ID_CHARS} characters or "
+                            "spans lines; use short ids.")
+    if task_id in seen:
+        raise TaskFileError(f"{where}: duplicate id {task_id!r} (first seen at {seen[task_id]}). Ids must be unique.")
+    seen[task_id] = where
+    fields = {k: v for k, v in record.items() if k != "id"}
+    if not fields:
+        raise TaskFileError(f"{where}: task {task_id!r} has no fields besides its id; add the input to work on.")
+    return Task(task_id, fields)
+
+
+def parse_tasks(lines: Iterable[str], source: str = "tasks") -> list[Task]:
+    """Parse JSONL task lines; raise `TaskFileError` naming the first bad line."""
+    seen: dict[str, str] = {}
+    tasks = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{source} line {number}"
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise TaskFileError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}). "
+                                "Each line must be one JSON object.") from exc
+        tasks.append(_task_from(record, where, seen))
+    if not tasks:
+        raise TaskFileError(f"{source} holds no tasks; write one JSON object per line with an \"id\".")
+    return tasks
+
+
+def load_tasks(path: str | Path) -> list[Task]:
+    """Read a JSONL task file; raise `TaskFileError` with the line number of the first problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskFileError(f"cannot read task file {path}: {exc}. Pass a UTF-8 JSONL file.") from exc
+    return parse_tasks(text.splitlines(), source=str(path))
+
+
+def tasks_from_records(records: list[dict[str, Any]]) -> list[Task]:
+    """Tasks given inline (MCP arguments); errors name the item index."""
+    seen: dict[str, str] = {}
+    tasks = [_task_from(r, f"task #{i}", seen) for i, r in enumerate(records)]
+    if not tasks:
+        raise TaskFileError("no tasks given; pass a list of objects with an \"id\".")
+    return tasks
