@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["StepResult", "TrainingLoop", "make_optimizer", "make_scheduler", "gpu_memory_gb"]
+__all__ = ["StepResult", "TrainingLoop", "make_optimizer", "make_scheduler", "gpu_memory_gb", "mean_loss"]
 
 
 @dataclass
@@ -101,21 +101,29 @@ class TrainingLoop:
 
     def evaluate(self, batches: Sequence[dict[str, Any]]) -> dict[str, float]:
         """Mean loss per target token over `batches`, and its perplexity."""
-        import torch
+        return mean_loss(self.model, batches, self.device, self.dtype)
 
-        self.model.eval()
-        loss_sum, count = 0.0, 0
-        with torch.no_grad():
-            for batch in batches:
-                n = int((batch["labels"][:, 1:] != -100).sum())
-                if not n:
-                    continue
-                with self._context():
-                    out = self.model(**self._to_device(batch), num_items_in_batch=torch.tensor(n, device=self.device))
-                loss_sum += float(out.loss) * n
-                count += n
-        mean = loss_sum / max(count, 1)
-        return {"loss": round(mean, 5), "perplexity": round(math.exp(min(mean, 50.0)), 4), "tokens": count}
+
+def mean_loss(model: Any, batches: Sequence[dict[str, Any]], device: str, dtype: Any) -> dict[str, float]:
+    """Token-weighted mean loss on the labelled tokens of `batches`, with perplexity."""
+    import torch
+
+    model.eval()
+    autocast = dtype in (torch.bfloat16, torch.float16)
+    loss_sum, count = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            n = int((batch["labels"][:, 1:] != -100).sum())
+            if not n:
+                continue
+            ctx = torch.autocast(device_type=device, dtype=dtype) if autocast else contextlib.nullcontext()
+            with ctx:
+                out = model(**{k: v.to(device) for k, v in batch.items()},
+                            num_items_in_batch=torch.tensor(n, device=device))
+            loss_sum += float(out.loss) * n
+            count += n
+    mean = loss_sum / max(count, 1)
+    return {"loss": round(mean, 5), "perplexity": round(math.exp(min(mean, 50.0)), 4), "tokens": count}
 
 
 def _real_tokens(batch: dict[str, Any]) -> int:

@@ -13,7 +13,7 @@ from skilldeck.tools.finetune.config import TrainConfig
 from skilldeck.tools.finetune.errors import FinetuneError, TrainingUnavailableError
 
 __all__ = ["require_stack", "device_and_dtype", "load_tokenizer", "load_base_model", "prepare_model",
-           "stack_versions", "trainable_state", "load_trainable_state"]
+           "stack_versions", "quiet_progress_bars", "trainable_state", "load_trainable_state"]
 
 
 def require_stack() -> None:
@@ -22,6 +22,13 @@ def require_stack() -> None:
     if missing:
         raise TrainingUnavailableError(f"Training needs {', '.join(missing)}; install the extra with "
                                        "`pip install 'skilldeck[train]'` (a CUDA build of torch for GPUs).")
+
+
+def quiet_progress_bars() -> None:
+    """Loading bars would fill a job's output.log with carriage returns; progress goes to events."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def stack_versions() -> dict[str, str]:

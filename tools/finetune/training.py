@@ -229,19 +229,12 @@ class _Run:
         return write_outputs(self, stack_versions())
 
 
-def _quiet_progress_bars() -> None:
-    # Download/loading bars would fill output.log with carriage returns; progress goes to events.
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-
-
 def run(ctx: JobContext) -> dict[str, Any]:
     """Job entry point: train, export, and return where the outputs went and the final metrics."""
-    from skilldeck.tools.finetune.models import require_stack
+    from skilldeck.tools.finetune.models import quiet_progress_bars, require_stack
 
     require_stack()
-    _quiet_progress_bars()
+    quiet_progress_bars()
     started = time.time()
     job = _Run(ctx)
     job.prepare_data()

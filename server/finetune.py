@@ -1,0 +1,200 @@
+"""MCP adapter for fine-tuning: advice, dataset validation, training jobs, evaluation.
+
+Training and evaluation run as jobs (one worker process each) so the server stays responsive;
+the start tools can wait a little and send progress notifications meanwhile, and
+training_status reports the same figures later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
+from skilldeck.server.errors import tool_errors
+from skilldeck.server.jobs import follow_job
+from skilldeck.tools.errors import InvalidInputError
+
+__all__ = ["register", "TOOLSET"]
+
+TOOLSET = "decide whether to fine-tune, validate instruction data, run LoRA training jobs, evaluate tuned vs base"
+
+WaitS = Annotated[float, Field(ge=0, le=600, description="Seconds to wait for progress before returning "
+                                                        "(progress notifications are sent meanwhile); 0 returns at once")]
+
+
+def register(mcp: Any, services: Any) -> None:
+    base_dir = services.settings.project_dir or Path.cwd()
+
+    def path(p: str | None) -> str | None:
+        return None if p is None else str((base_dir / Path(p).expanduser()).resolve())
+
+    def service():
+        from skilldeck.tools.finetune.service import FinetuneService
+
+        return FinetuneService(services.jobs)
+
+    @mcp.tool()
+    def finetune_advice(
+        examples: Annotated[int, Field(ge=0, description="How many good labelled examples you have")],
+        task_change: Annotated[Literal["stable", "monthly", "weekly", "daily"], Field(
+            description="How often the task's rules, facts or format change")] = "stable",
+        gap: Annotated[Literal["behaviour", "knowledge", "both", "unknown"], Field(
+            description="What the base model lacks: behaviour (format, style, consistency) or knowledge (facts)")]
+        = "unknown",
+        model_params_b: Annotated[float, Field(gt=0, description="Base model size, billions of parameters")] = 7.0,
+        gpu_memory_gb: Annotated[float | None, Field(ge=0, description="Training GPU memory in GB (0: none)")] = None,
+        can_evaluate: Annotated[bool, Field(description="Whether a held-out evaluation set exists")] = True,
+    ) -> dict:
+        """Decide whether to fine-tune at all: prompting + retrieval, few-shot, LoRA, QLoRA or full fine-tuning.
+
+        Call this before collecting data or starting a run. Returns the approach, the reasons,
+        starting hyper-parameters, memory estimates per method, cautions and next steps.
+        """
+        from skilldeck.tools.finetune.advisor import AdviceRequest, advise
+
+        with tool_errors():
+            return advise(AdviceRequest(examples=examples, task_change=task_change, gap=gap,
+                                        model_params_b=model_params_b, gpu_memory_gb=gpu_memory_gb,
+                                        can_evaluate=can_evaluate)).to_dict()
+
+    @mcp.tool()
+    def validate_dataset(
+        train_path: Annotated[str, Field(description="Training JSONL: {task, instruction, input, output} or "
+                                                     "{messages: [...]} per line")],
+        val_path: Annotated[str | None, Field(description="Validation JSONL (checked for leakage)")] = None,
+        test_path: Annotated[str | None, Field(description="Test JSONL (checked for leakage)")] = None,
+        max_seq_len: Annotated[int, Field(ge=16, description="Training sequence length, for truncation "
+                                                             "warnings")] = 2048,
+        tokenizer: Annotated[str | None, Field(description="Model folder or tokenizer.json for exact token "
+                                                           "counts (default: cl100k estimate)")] = None,
+        write_splits_to: Annotated[str | None, Field(description="Folder to write clean, de-duplicated, "
+                                                                 "group-aware train/val/test splits into")] = None,
+    ) -> dict:
+        """Check instruction data before training and report problems with file:line locations.
+
+        Finds schema errors, exact and near duplicates, one prompt with conflicting outputs,
+        leakage between train/val/test, task and label imbalance, vague instructions, output
+        formats that drift within a task, and examples over max_seq_len. With write_splits_to,
+        also writes clean splits (duplicates and conflicts removed, groups kept in one split).
+        """
+        from skilldeck.tools.finetune import validate, write_splits
+
+        with tool_errors():
+            files = {k: path(v) for k, v in (("train", train_path), ("val", val_path), ("test", test_path)) if v}
+            report = validate(files, max_seq_len=max_seq_len, tokenizer=path(tokenizer))
+            out = {"summary": report.render(), **report.to_dict()}
+            if write_splits_to:
+                out["splits"] = write_splits(files, path(write_splits_to)).to_dict()
+            return out
+
+    @mcp.tool()
+    async def start_training(
+        ctx: Context,
+        base_model: Annotated[str | None, Field(description="Local model folder or cached Hugging Face hub id "
+                                                            "(required unless resume_job)")] = None,
+        train_path: Annotated[str | None, Field(description="Training JSONL, validated first (required unless "
+                                                            "resume_job)")] = None,
+        val_path: Annotated[str | None, Field(description="Validation JSONL for eval loss and early stopping")]
+        = None,
+        method: Annotated[Literal["lora", "qlora", "full"], Field(description="lora (default), qlora (4-bit base, "
+                                                                              "CUDA + bitsandbytes) or full")] = "lora",
+        max_steps: Annotated[int | None, Field(ge=1, description="Stop after N optimiser steps")] = None,
+        num_epochs: Annotated[float, Field(gt=0, description="Passes over the data if max_steps is unset")] = 3.0,
+        learning_rate: Annotated[float | None, Field(gt=0, description="Default 2e-4 (LoRA), 1e-5 (full)")] = None,
+        options: Annotated[dict[str, Any] | None, Field(description="Other TrainConfig fields: lora_r (16), "
+                           "lora_alpha (32), lora_dropout (0.05), target_modules ('all-linear'), batch_size (4), "
+                           "grad_accum, max_seq_len (2048), packing, eval_every, save_every, "
+                           "early_stopping_patience, warmup_ratio, lr_scheduler, precision, seed, output_dir")] = None,
+        resume_job: Annotated[str | None, Field(description="Resume this cancelled or interrupted training job "
+                                                            "from its last checkpoint instead of starting one")] = None,
+        wait_s: WaitS = 0.0,
+    ) -> dict:
+        """Start a supervised fine-tuning job (LoRA by default) in the background and return its id.
+
+        Loss is on the answer only and every answer ends with EOS, checked on real batches before
+        training. Poll training_status (loss, eval loss, lr, tokens/s, GPU memory); the result
+        names the adapter folder, exact config, metrics and model card. Then call evaluate_model.
+        """
+        from skilldeck.tools.finetune.service import summary
+
+        with tool_errors():
+            svc = service()
+            if resume_job:
+                info = await anyio.to_thread.run_sync(svc.resume, resume_job)
+                job_id = info["id"]
+            else:
+                if not base_model or not train_path:
+                    raise InvalidInputError("start_training needs base_model and train_path (or resume_job to "
+                                            "continue a cancelled run).")
+                spec = {**(options or {}), "base_model": base_model, "train_path": path(train_path),
+                        "val_path": path(val_path), "method": method, "max_steps": max_steps,
+                        "num_epochs": num_epochs, "learning_rate": learning_rate}
+                if spec.get("output_dir"):
+                    spec["output_dir"] = path(spec["output_dir"])
+                if Path(base_model).expanduser().exists() or base_model.startswith((".", "/", "~")):
+                    spec["base_model"] = path(base_model)
+                job_id = (await anyio.to_thread.run_sync(svc.start_training, spec)).id
+            return summary(await follow_job(ctx, services.jobs, job_id, wait_s))
+
+    @mcp.tool()
+    async def training_status(
+        ctx: Context,
+        job_id: Annotated[str, Field(description="Training or evaluation job id")],
+        wait_s: WaitS = 0.0,
+        events: Annotated[int, Field(ge=0, le=50, description="Recent events to include (evals, checkpoints, "
+                                                              "early stop, failure)")] = 5,
+    ) -> dict:
+        """Status of a fine-tuning or evaluation job: progress (step, loss, eval loss, lr, tokens/s, GPU memory),
+        recent events and, once finished, the result (adapter path, metrics, or the evaluation)."""
+        with tool_errors():
+            svc = service()
+            await anyio.to_thread.run_sync(svc.status, job_id, 0)  # unknown ids fail before waiting
+            await follow_job(ctx, services.jobs, job_id, wait_s)
+            return await anyio.to_thread.run_sync(svc.status, job_id, events)
+
+    @mcp.tool()
+    def cancel_training(job_id: Annotated[str, Field(description="The job to cancel")]) -> dict:
+        """Cancel a training or evaluation job. Training saves a checkpoint first; resume it with
+        start_training(resume_job=...)."""
+        with tool_errors():
+            return service().cancel(job_id)
+
+    @mcp.tool()
+    def list_trainings() -> dict:
+        """List fine-tuning and evaluation jobs, newest first, with status, progress and adapter path."""
+        with tool_errors():
+            jobs = service().list()
+            return {"count": len(jobs), "jobs": jobs}
+
+    @mcp.tool()
+    async def evaluate_model(
+        ctx: Context,
+        test_path: Annotated[str, Field(description="Held-out JSONL in the training format")],
+        training_job: Annotated[str | None, Field(description="A succeeded training job: its base model and "
+                                                              "adapter are compared")] = None,
+        base_model: Annotated[str | None, Field(description="Base model (when not using training_job)")] = None,
+        tuned_path: Annotated[str | None, Field(description="Adapter or model folder (when not using "
+                                                            "training_job)")] = None,
+        max_examples: Annotated[int, Field(ge=1, le=5000, description="Examples scored (the first N)")] = 200,
+        max_new_tokens: Annotated[int, Field(ge=1, le=4096, description="Generation budget per answer")] = 256,
+        wait_s: WaitS = 0.0,
+    ) -> dict:
+        """Compare the tuned model with its base on held-out data, as a background job.
+
+        Scores loss/perplexity on the reference answers, then greedy answers for exact match,
+        ROUGE-L and (for JSON references) JSON pass rate and match. Poll training_status for the result.
+        """
+        with tool_errors():
+            spec: dict[str, Any] = {"test_path": path(test_path), "max_examples": max_examples,
+                                    "max_new_tokens": max_new_tokens}
+            if base_model:
+                spec["base_model"] = path(base_model) if Path(base_model).expanduser().exists() else base_model
+            if tuned_path:
+                spec["tuned_path"] = path(tuned_path)
+            info = await anyio.to_thread.run_sync(service().start_evaluation, spec, training_job)
+            return await anyio.to_thread.run_sync(service().status, (await follow_job(ctx, services.jobs, info.id,
+                                                                                    wait_s)).id, 3)

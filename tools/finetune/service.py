@@ -1,0 +1,131 @@
+"""Training and evaluation jobs as the server and CLI see them: start, watch, cancel, list.
+
+Usage::
+
+    service = FinetuneService(JobManager(home_dir() / "jobs"))
+    info = service.start_training({"base_model": "./tiny", "train_path": "train.jsonl"})
+    service.status(info.id)["progress"]
+
+Nothing here imports torch: specs are validated with pydantic and the heavy work runs in the
+job's worker process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from skilldeck.tools.errors import InvalidInputError, NotFoundError, StateError
+from skilldeck.tools.finetune.config import EvalConfig, TrainConfig
+from skilldeck.tools.finetune.errors import TrainingUnavailableError
+from skilldeck.tools.jobs import JobInfo, JobManager
+
+__all__ = ["FinetuneService", "TRAIN_KIND", "EVAL_KIND", "TRAIN_ENTRY", "EVAL_ENTRY"]
+
+TRAIN_KIND, EVAL_KIND = "finetune", "finetune-eval"
+TRAIN_ENTRY = "skilldeck.tools.finetune.training:run"
+EVAL_ENTRY = "skilldeck.tools.finetune.evaluation:run"
+EVENT_KINDS = ("loss_mask_check", "model_ready", "eval", "checkpoint", "early_stop", "resumed",
+               "dropped_long_examples", "failed", "cancelled", "succeeded")
+
+
+def _parse(model: type[BaseModel], spec: dict[str, Any]) -> BaseModel:
+    try:
+        return model(**spec)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'spec'}: {e['msg']}" for e in exc.errors()[:5])
+        raise InvalidInputError(f"Invalid {model.__name__}: {problems}.") from None
+
+
+def _require_file(path: str | None, what: str) -> None:
+    if path and not Path(path).is_file():
+        raise InvalidInputError(f"{what} {path!r} is not a file; pass the path of a JSONL dataset.")
+
+
+def _stack_missing() -> list[str]:
+    return [m for m in ("torch", "transformers", "peft") if importlib.util.find_spec(m) is None]
+
+
+class FinetuneService:
+    """Starts and inspects fine-tuning jobs on the shared job mechanism."""
+
+    def __init__(self, jobs: JobManager) -> None:
+        self.jobs = jobs
+
+    def _check_stack(self) -> None:
+        missing = _stack_missing()
+        if missing:
+            raise TrainingUnavailableError(f"Training needs {', '.join(missing)} in the server's environment; "
+                                           "install them with `pip install 'skilldeck[train]'`.")
+
+    def start_training(self, spec: dict[str, Any]) -> JobInfo:
+        """Validate a TrainConfig spec and start a training job; returns at once."""
+        cfg = _parse(TrainConfig, spec)
+        _require_file(cfg.train_path, "train_path")
+        _require_file(cfg.val_path, "val_path")
+        self._check_stack()
+        return self.jobs.start(TRAIN_KIND, TRAIN_ENTRY, cfg.model_dump(exclude_none=True))
+
+    def start_evaluation(self, spec: dict[str, Any], training_job: str | None = None) -> JobInfo:
+        """Start an evaluation job; `training_job` fills in the base model and adapter of a finished run."""
+        spec = dict(spec)
+        if training_job:
+            info = self._training(training_job)
+            if info.status.value != "succeeded" or not info.result:
+                raise StateError(f"training job {training_job} is {info.status.value}; evaluate it once it has "
+                                 "succeeded (resume it if it was cancelled).")
+            spec.setdefault("base_model", info.spec["base_model"])
+            spec.setdefault("tuned_path", info.result["weights"])
+        cfg = _parse(EvalConfig, spec)
+        _require_file(cfg.test_path, "test_path")
+        self._check_stack()
+        return self.jobs.start(EVAL_KIND, EVAL_ENTRY, cfg.model_dump())
+
+    def _training(self, job_id: str) -> JobInfo:
+        info = self.jobs.get(job_id)
+        if info.kind not in (TRAIN_KIND, EVAL_KIND):
+            raise NotFoundError(f"Job {job_id!r} is a {info.kind} job, not a fine-tuning job; list_trainings "
+                                "shows those.")
+        return info
+
+    def status(self, job_id: str, events: int = 5) -> dict[str, Any]:
+        """Status, latest progress (loss, eval loss, lr, tokens/s, GPU memory), recent events, result."""
+        info = self._training(job_id)
+        out = summary(info)
+        recent = [e for _, e in self.jobs.events(job_id) if e.get("event") in EVENT_KINDS]
+        out["events"] = [{k: v for k, v in e.items() if k != "traceback"} for e in recent[-events:]] if events else []
+        out["result"] = info.result
+        return out
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a running job; training saves a checkpoint first so resume can continue."""
+        self._training(job_id)
+        return summary(self.jobs.cancel(job_id))
+
+    def resume(self, job_id: str) -> dict[str, Any]:
+        self._training(job_id)
+        return summary(self.jobs.resume(job_id))
+
+    def list(self) -> list[dict[str, Any]]:
+        infos = self.jobs.list(TRAIN_KIND) + self.jobs.list(EVAL_KIND)
+        return [summary(i) for i in sorted(infos, key=lambda i: i.created, reverse=True)]
+
+
+def summary(info: JobInfo) -> dict[str, Any]:
+    """A compact view of a job for tool results."""
+    spec = info.spec
+    out: dict[str, Any] = {"id": info.id, "kind": info.kind, "status": info.status.value,
+                           "progress": info.progress, "error": info.error,
+                           "base_model": spec.get("base_model")}
+    if info.kind == TRAIN_KIND:
+        out["method"] = spec.get("method", "lora")
+        out["train_path"] = spec.get("train_path")
+    if info.result and isinstance(info.result, dict):
+        if "weights" in info.result:
+            out["weights"] = info.result["weights"]
+        if "delta" in info.result:
+            out["delta"] = info.result["delta"]
+    return out
