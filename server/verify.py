@@ -49,6 +49,16 @@ def sampling_completer(ctx: Context, max_tokens: int = 1024):
     return complete
 
 
+def _sized(payload: dict) -> dict:
+    """Add the payload's size in tokens (an estimate), as every skilldeck payload reports it."""
+    import json
+
+    from skilldeck.tools.tokens import count_tokens
+
+    payload["tokens"] = count_tokens(json.dumps(payload, ensure_ascii=False))
+    return payload
+
+
 def _client_samples(ctx: Context) -> bool:
     caps = getattr(ctx.session, "client_capabilities", None)
     return bool(caps and getattr(caps, "sampling", None))
@@ -70,8 +80,8 @@ def register(mcp: Any, services: Any) -> None:
 
         with tool_errors():
             claims = extract(answer)
-            return {"count": len(claims), "check_worthy": sum(c.check_worthy for c in claims),
-                    "claims": [c.to_dict() for c in claims]}
+            return _sized({"count": len(claims), "check_worthy": sum(c.check_worthy for c in claims),
+                           "claims": [c.to_dict() for c in claims]})
 
     @mcp.tool()
     async def verify_answer(
@@ -129,4 +139,4 @@ def register(mcp: Any, services: Any) -> None:
             report = finish(prepared, backend).to_dict()
             if note:
                 report["note"] = note
-            return report
+            return _sized(report)

@@ -35,7 +35,7 @@ def data(result):
 async def test_extract_claims_lists_claims_with_offsets():
     async with Client(server()) as client:
         out = data(await client.call_tool("extract_claims", {"answer": "It rained. Is it sunny?"}))
-    assert out["count"] == 2 and out["check_worthy"] == 1
+    assert out["count"] == 2 and out["check_worthy"] == 1 and out["tokens"] > 20
     assert out["claims"][1]["reason"] == "question" and out["claims"][0]["end"] == 10
 
 
