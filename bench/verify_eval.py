@@ -125,7 +125,7 @@ def print_table(title: str, table: dict[str, dict[str, float]]) -> float:
     return mean
 
 
-GRID = {"threshold": [0.45, 0.5, 0.55, 0.6, 0.65], "window": [2, 3], "light_weight": [0.3, 0.6],
+GRID = {"threshold": [0.5, 0.55, 0.6, 0.65], "window": [2, 3], "min_gain": [0.0, 0.5], "light_weight": [0.3, 0.6],
         "name_weight": [1.5, 2.5], "contradiction_min_coverage": [0.6, 0.8]}
 
 

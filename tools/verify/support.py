@@ -24,13 +24,15 @@ class SupportConfig:
     """Knobs of the deterministic backend, calibrated once for all data sets.
 
     `threshold`: coverage at or above which a claim with no failed check is supported.
-    `window`: evidence sentences combined into one window. `*_weight`: weights of word kinds.
+    `window`: evidence sentences combined into one window; `min_gain`: weight a further sentence
+    must add to join it. `*_weight`: weights of word kinds.
     `contradiction_min_coverage`: negation and antonym checks only count when the window is about
     the same thing (coverage at least this).
     """
 
     threshold: float = 0.6
     window: int = 2
+    min_gain: float = 0.5
     number_weight: float = 2.0
     name_weight: float = 2.5
     short_weight: float = 0.5
@@ -109,32 +111,35 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     # Words the question holds still guide retrieval, a little, so the cited sentence is the one
     # that says the whole thing rather than any sentence naming the answer.
     guide = {w: needed.get(w, 0.2 * weights[w]) for w in ct.stems}
-    window = _best_window(guide, variants, evidence.sentences, config.window)
+    window = _best_window(guide, variants, evidence.sentences, config.window, config.min_gain)
     covered = {w for w in needed if any(variants[w] & s.terms.stems for s in window)}
-    coverage = (sum(needed[w] for w in covered) / total) if total else 1.0
-    def found(word: str) -> bool:
-        return word in given or bool(matcher.variants(word))
-
-    signals = _checks(claim, window, evidence, found, coverage, config)
-    numbers_ok = not any(s.name.startswith("number_") for s in signals)
-    if numbers_ok:
+    coverage = _share(needed, covered, total)
+    signals = _checks(claim, window, evidence, lambda w: w in given or bool(variants.get(w) or matcher.variants(w)),
+                      coverage, config)
+    if not any(s.name.startswith("number_") for s in signals):
         # The number check matched every number (perhaps "about 2,700" against "2,737"): count them covered.
         covered |= {w for w in needed if w[:1].isdigit()}
-        coverage = (sum(needed[w] for w in covered) / total) if total else 1.0
+        coverage = _share(needed, covered, total)
     missing = [ct.surface[w] for w in needed if w not in covered]
-    contradicted = any(s.contradicts for s in signals)
-    if contradicted:
-        verdict = "contradicted"
-    elif (signals or coverage < config.threshold or not evidence.sentences):
-        verdict = "unsupported"
-    else:
-        verdict = "supported"
+    verdict = _verdict(signals, coverage, config, bool(evidence.sentences))
     score = coverage if verdict == "supported" else min(coverage, config.threshold) * (0.5 if signals else 1.0)
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing)
 
 
+def _share(needed: dict[str, float], covered: set[str], total: float) -> float:
+    return sum(needed[w] for w in covered) / total if total else 1.0
+
+
+def _verdict(signals: list[Signal], coverage: float, config: SupportConfig, has_evidence: bool) -> str:
+    if any(s.contradicts for s in signals):
+        return "contradicted"
+    if signals or coverage < config.threshold or not has_evidence:
+        return "unsupported"
+    return "supported"
+
+
 def _best_window(needed: dict[str, float], variants: dict[str, frozenset[str]], sentences: list[Sentence],
-                 size: int) -> list[Sentence]:
+                 size: int, min_gain: float) -> list[Sentence]:
     """Greedy: the sentence covering most claim weight, then those adding the most new weight."""
     useful = {w: v for w, v in variants.items() if v}
     if not useful or not sentences:
@@ -148,7 +153,8 @@ def _best_window(needed: dict[str, float], variants: dict[str, frozenset[str]], 
     window: list[Sentence] = []
     covered: set[str] = set()
     for _ in range(size):
-        best, best_gain = None, 0.0
+        # A further sentence must add at least one full word of support to be worth citing.
+        best, best_gain = None, (min_gain if window else 0.0)
         for s, got in hits:
             gain = sum(needed[w] for w in got - covered)
             if gain > best_gain:
