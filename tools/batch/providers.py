@@ -97,13 +97,19 @@ class Provider:
     def __init__(self, config: ProviderConfig, client: httpx2.AsyncClient, environ: dict[str, str] | None = None):
         self.config = config
         self.client = client
-        api, self.base_url, key_env, self.structured = config.resolved()
+        _, self.base_url, _, self.structured = config.resolved()
+        self._key = self.check_key(config, environ)
+
+    @staticmethod
+    def check_key(config: ProviderConfig, environ: dict[str, str] | None = None) -> str:
+        """The API key from the environment; a cloud provider without one is a config error."""
+        key_env = config.resolved()[2]
         env = os.environ if environ is None else environ
-        self._key = env.get(key_env, "") if key_env else ""
-        if key_env and not self._key and config.base_url is None and config.provider in ("openai", "anthropic",
-                                                                                         "deepseek"):
+        key = env.get(key_env, "") if key_env else ""
+        if key_env and not key and config.base_url is None and config.provider in ("openai", "anthropic", "deepseek"):
             raise ProviderConfigError(f"the API key variable {key_env} is not set; export it (the key is read "
                                       "from the environment only and never written anywhere).")
+        return key
 
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text

@@ -1,0 +1,101 @@
+"""What the CLI and the MCP adapter call: dry runs, starting runs as jobs, status and results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from skilldeck.tools.batch.errors import BatchError
+from skilldeck.tools.batch.job import ENTRY, JOURNAL, TASKS
+from skilldeck.tools.batch.journal import Journal
+from skilldeck.tools.batch.plan import make_plan
+from skilldeck.tools.batch.prices import PRICE_TABLE, cost_of
+from skilldeck.tools.batch.prompt import build_prompt
+from skilldeck.tools.batch.spec import RunSpec
+from skilldeck.tools.batch.tasks import Task, load_tasks
+from skilldeck.tools.errors import InvalidInputError, NotFoundError
+from skilldeck.tools.jobs import JobInfo, JobManager
+
+__all__ = ["dry_run", "start_run", "job_view", "results_page", "KIND"]
+
+KIND = "batch"
+
+
+def dry_run(spec: RunSpec, tasks: list[Task] | None = None, preview_chars: int = 1200) -> dict[str, Any]:
+    """Plan without sending: batches, tokens, input saved, cost estimate, time the limits allow."""
+    tasks = tasks if tasks is not None else load_tasks(_tasks_path(spec))
+    prompt_spec = spec.prompt_spec()
+    plan = make_plan(tasks, prompt_spec, spec.plan_options(), spec.limits())
+    out = plan.summary(spec.limits())
+    out["estimated_cost"] = cost_of(spec.model, plan.input_tokens, plan.max_output_tokens, 0, spec.batch_api,
+                                    spec.prices)
+    out["estimated_cost"]["note"] = out["estimated_cost"].get("note") or \
+        "output priced at each batch's max_tokens: an upper bound"
+    spec.provider_config().resolved()  # an unknown provider fails here, not in the job
+    if plan.batches:
+        first = build_prompt(prompt_spec, plan.batches[0].tasks)
+        out["first_batch_preview"] = {"system": first.system[:preview_chars], "user": first.user[:preview_chars],
+                                      "input_tokens": first.input_tokens, "max_tokens": first.max_tokens}
+    return out
+
+
+def _tasks_path(spec: RunSpec) -> Path:
+    if not spec.tasks_path:
+        raise InvalidInputError("no task file given; pass the path of a JSONL file (one {\"id\": ...} per line).")
+    return Path(spec.tasks_path)
+
+
+def start_run(jobs: JobManager, spec: RunSpec) -> JobInfo:
+    """Check the tasks, plan and provider now (errors before any job exists), then start the job."""
+    path = _tasks_path(spec).resolve()
+    spec = spec.model_copy(update={"tasks_path": str(path)})
+    make_plan(load_tasks(path), spec.prompt_spec(), spec.plan_options(), spec.limits())
+    from skilldeck.tools.batch.providers import Provider
+
+    Provider.check_key(spec.provider_config())
+    return jobs.start(KIND, ENTRY, spec.model_dump(exclude_none=True))
+
+
+def _batch_job(jobs: JobManager, job_id: str) -> JobInfo:
+    info = jobs.get(job_id)
+    if info.kind != KIND:
+        raise NotFoundError(f"job {job_id!r} is a {info.kind} job, not a batch run. "
+                            f"Batch runs: {', '.join(j.id for j in jobs.list(KIND)[:10]) or 'none'}.")
+    return info
+
+
+def job_view(jobs: JobManager, job_id: str) -> dict[str, Any]:
+    """Status, progress and (once finished) the run's report."""
+    info = _batch_job(jobs, job_id)
+    out = {"job_id": info.id, "status": info.status.value, "progress": info.progress, "error": info.error,
+           "dir": str(info.dir)}
+    if info.result is not None:
+        out["report"] = info.result
+    if info.status.value in ("cancelled", "failed", "interrupted"):
+        out["next_step"] = f"resume with run_batches(resume='{info.id}') or `skilldeck batch run --resume {info.id}`"
+    return out
+
+
+def results_page(jobs: JobManager, job_id: str, offset: int = 0, limit: int = 50,
+                 status: str | None = None) -> dict[str, Any]:
+    """Results in task order, paged; `status` filters (ok, INSUFFICIENT_DATA, failed)."""
+    info = _batch_job(jobs, job_id)
+    if offset < 0 or limit < 1:
+        raise InvalidInputError(f"offset {offset} / limit {limit} invalid; use offset >= 0 and limit >= 1.")
+    task_file = info.dir / TASKS
+    if not task_file.exists():
+        raise BatchError(f"job {job_id} has not read its tasks yet (status {info.status.value}); try again shortly.")
+    state = Journal.read(info.dir / JOURNAL)
+    rows = [state.results[t.id] for t in load_tasks(task_file) if t.id in state.results]
+    if status:
+        rows = [r for r in rows if r.get("status") == status]
+    page = [{k: r.get(k) for k in ("id", "status", "output", "reason", "attempts")} for r in rows[offset:offset + limit]]
+    nxt = offset + limit if offset + limit < len(rows) else None
+    return {"job_id": job_id, "status": info.status.value, "total_answered": len(rows), "offset": offset,
+            "results": page, "next_offset": nxt}
+
+
+def price_table() -> dict[str, Any]:
+    from skilldeck.tools.batch.prices import PRICES
+
+    return {**PRICE_TABLE, "models": {name: p.to_dict() for name, p in PRICES.items()}}
