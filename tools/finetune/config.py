@@ -57,6 +57,8 @@ class TrainConfig(BaseModel):
     output_dir: str | None = Field(None, description="Where the adapter, config, metrics and model card go "
                                    "(default: the job folder's output/).")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (only for models you trust).")
+    cpu_threads: int | None = Field(None, ge=1, description="Threads for CPU work (default: torch's choice); 1 "
+                                    "avoids stalls when other processes share the cores.")
 
     def resolved_learning_rate(self) -> float:
         if self.learning_rate is not None:
@@ -78,3 +80,4 @@ class EvalConfig(BaseModel):
     batch_size: int = Field(8, ge=1, description="Examples per forward pass.")
     include_base: bool = Field(True, description="Also score the base model for comparison.")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub.")
+    cpu_threads: int | None = Field(None, ge=1, description="Threads for CPU work (default: torch's choice).")

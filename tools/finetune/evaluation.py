@@ -85,7 +85,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     if not Path(cfg.tuned_path).exists():
         raise DatasetError(f"No tuned model at {cfg.tuned_path!r}; pass the adapter folder a training job wrote "
                            "(its result's 'weights').")
-    device, dtype = device_and_dtype("auto")
+    device, dtype = device_and_dtype("auto", cfg.cpu_threads)
     tok_source = cfg.tuned_path if (Path(cfg.tuned_path) / "tokenizer_config.json").exists() else cfg.base_model
     tokenizer = load_tokenizer(tok_source, cfg.trust_remote_code)
     formatter = ChatFormatter(tokenizer)  # the tuned model's saved template: prompts match training

@@ -39,9 +39,12 @@ def stack_versions() -> dict[str, str]:
     return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
 
 
-def device_and_dtype(precision: str) -> tuple[str, Any]:
+def device_and_dtype(precision: str, cpu_threads: int | None = None) -> tuple[str, Any]:
     """Pick the device and the compute dtype (bf16 on a GPU that supports it, else fp32)."""
     import torch
+
+    if cpu_threads:
+        torch.set_num_threads(cpu_threads)
 
     cuda = torch.cuda.is_available()
     if precision == "auto":

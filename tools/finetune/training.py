@@ -95,7 +95,7 @@ class _Run:
         from skilldeck.tools.finetune.models import device_and_dtype, load_tokenizer
 
         cfg = self.cfg
-        self.device, self.dtype = device_and_dtype(cfg.precision)
+        self.device, self.dtype = device_and_dtype(cfg.precision, cfg.cpu_threads)
         self.packing = cfg.packing if cfg.packing is not None else self.device == "cuda"
         self.tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
         self.formatter = ChatFormatter(self.tokenizer)

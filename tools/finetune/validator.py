@@ -94,7 +94,11 @@ def _duplicate_findings(a: Analysis) -> list[Finding]:
     prompt_splits: dict[str, set[str]] = defaultdict(set)
     for i, p in enumerate(a.prompts):
         prompt_splits[p].add(s[i])
-    cross_prompt = [i for i, p in enumerate(a.prompts) if len(prompt_splits[p]) > 1 and i not in leaked_text]
+    cross_prompt: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(a.prompts):
+        if len(prompt_splits[p]) > 1:
+            cross_prompt[p].append(i)
+    cross_prompt = {p: g for p, g in cross_prompt.items() if not set(g) <= leaked_text}
     out = []
     if same_exact:
         extra = sum(len(g) - 1 for g in same_exact)
@@ -108,7 +112,7 @@ def _duplicate_findings(a: Analysis) -> list[Finding]:
                            [f"{r[p.a].where()} ~ {r[p.b].where()} ({p.similarity:.2f})" for p in same_near[:MAX_LOCATIONS]]))
     leaks = [" = ".join(_where(r, g[:4])) for g in cross_exact] + \
             [f"{r[p.a].where()} ~ {r[p.b].where()} ({p.similarity:.2f})" for p in cross_near] + \
-            [f"{r[i].where()} (same prompt in {'/'.join(sorted(prompt_splits[a.prompts[i]]))})" for i in cross_prompt]
+            [" = ".join(_where(r, g[:4])) + " (same prompt, different answer)" for g in cross_prompt.values()]
     if leaks:
         out.append(Finding("leakage", "error", f"{len(leaks)} example(s) appear in more than one split (exact, near "
                            "or same prompt): validation scores would be inflated. Write group-aware splits.",
