@@ -1,27 +1,32 @@
 """MCP adapter for claim verification: extract_claims and verify_answer.
 
 `verify_answer(judge="client")` asks the client's own model, through MCP sampling, to judge the
-claims the deterministic checks did not already fail; without sampling support it falls back to
-the deterministic backend and says so.
+claims the deterministic checks did not already fail. The sampling requests come from resolvers
+(`Resolve` / `Sample` of the SDK), so they work on both kinds of connection: mid-call requests on
+handshake-era ones, the input-required round trip on 2026-07-28 ones. A reply that breaks the
+JSON contract gets one repair request. Without sampling support, or when the client's model
+fails the contract twice, the deterministic verdicts stand and the report says so in `note`.
 """
 
-from __future__ import annotations
-
-import warnings
+# No `from __future__ import annotations` here: the tool's `Resolve(...)` annotations name
+# resolvers local to register(), which only eager evaluation can see.
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
 import mcp.types as types
-from mcp.server.mcpserver import Context
-from mcp.shared.exceptions import NoBackChannelError
+from mcp.server.mcpserver import Context, Resolve, Sample
 from pydantic import BaseModel, Field
 
 from skilldeck.server.errors import tool_errors
 
-__all__ = ["register", "EvidenceObject", "sampling_completer", "TOOLSET"]
+__all__ = ["register", "EvidenceObject", "TOOLSET"]
 
 TOOLSET = "check an answer's claims against evidence, with citations; fail closed in high-risk mode"
+# Claims sent to the client's model in one sampling request; the rest keep deterministic verdicts.
+MAX_JUDGED_CLAIMS = 40
+NO_SAMPLING = "the client does not support sampling; used the deterministic backend only"
 
 
 class EvidenceObject(BaseModel):
@@ -32,40 +37,78 @@ class EvidenceObject(BaseModel):
     source: str | None = Field(None, description="Where it came from: URL, title or file")
 
 
-def sampling_completer(ctx: Context, max_tokens: int = 1024):
-    """A `complete(system, prompt)` function that asks the client's model through MCP sampling."""
-
-    async def complete(system: str, prompt: str) -> str:
-        with warnings.catch_warnings():
-            # Sampling is deprecated from protocol 2026-07-28 on, yet it is how today's clients lend
-            # their model to a server; the warning must not turn into an error here.
-            warnings.simplefilter("ignore")
-            result = await ctx.session.create_message(
-                [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
-                max_tokens=max_tokens, system_prompt=system, temperature=0.0)
-        content = result.content
-        return content.text if isinstance(content, types.TextContent) else ""
-
-    return complete
-
-
 def _sized(payload: dict) -> dict:
     """Add the payload's size in tokens (an estimate), as every skilldeck payload reports it."""
-    import json
-
     from skilldeck.tools.tokens import count_tokens
 
     payload["tokens"] = count_tokens(json.dumps(payload, ensure_ascii=False))
     return payload
 
 
-def _client_samples(ctx: Context) -> bool:
-    caps = getattr(ctx.session, "client_capabilities", None)
-    return bool(caps and getattr(caps, "sampling", None))
+def _client_samples(ctx: Context | None) -> bool:
+    caps = ctx.client_capabilities if ctx is not None else None
+    return bool(caps and caps.sampling)
+
+
+def _reply_text(result: Any) -> str:
+    content = getattr(result, "content", None)
+    return content.text if isinstance(content, types.TextContent) else ""
+
+
+def _sample(prompt: str) -> Sample:
+    from skilldeck.tools.verify.judge import SYSTEM_PROMPT
+
+    message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))
+    return Sample([message], max_tokens=2048, system_prompt=SYSTEM_PROMPT, temperature=0.0)
 
 
 def register(mcp: Any, services: Any) -> None:
     base_dir = services.settings.project_dir or Path.cwd()
+
+    def prepared_for(answer: str, evidence: list | None, paths: list[str] | None, question: str | None,
+                     risk: str, rewrite: str | None) -> Any:
+        from skilldeck.tools.verify import VerifyOptions
+        from skilldeck.tools.verify.verifier import prepare
+
+        items = [e.model_dump(exclude_none=True) if isinstance(e, EvidenceObject) else e for e in evidence or []]
+        return prepare(answer, items or None, paths, question, VerifyOptions(risk=risk, rewrite=rewrite), base_dir)
+
+    def judge_pairs(answer: str, evidence: list | None, paths: list[str] | None, question: str | None,
+                    risk: str, rewrite: str | None) -> list[tuple[str, str]]:
+        from skilldeck.tools.errors import SkilldeckError
+        from skilldeck.tools.verify.verifier import judge_targets
+
+        try:
+            return judge_targets(prepared_for(answer, evidence, paths, question, risk, rewrite), MAX_JUDGED_CLAIMS)[1]
+        except SkilldeckError:
+            return []  # the tool body reports the error itself
+
+    def ask_client(ctx: Context, answer: str, evidence: list | None = None, paths: list[str] | None = None,
+                   question: str | None = None, risk: str = "normal", judge: str = "none",
+                   rewrite: str | None = None) -> Sample | None:
+        """First sampling request: the claims and their evidence, under the JSON contract."""
+        from skilldeck.tools.verify.judge import build_prompt
+
+        if judge != "client" or not _client_samples(ctx):
+            return None
+        pairs = judge_pairs(answer, evidence, paths, question, risk, rewrite)
+        return _sample(build_prompt(pairs)) if pairs else None
+
+    def repair_client(first: Annotated[types.CreateMessageResult | None, Resolve(ask_client)], answer: str,
+                      evidence: list | None = None, paths: list[str] | None = None, question: str | None = None,
+                      risk: str = "normal", rewrite: str | None = None) -> Sample | None:
+        """Second request, only when the first reply broke the contract: name the problem, ask again."""
+        from skilldeck.tools.verify.judge import build_prompt, parse_verdicts
+
+        if first is None:
+            return None
+        pairs = judge_pairs(answer, evidence, paths, question, risk, rewrite)
+        try:
+            parse_verdicts(_reply_text(first), len(pairs))
+            return None
+        except ValueError as exc:
+            return _sample(f"{build_prompt(pairs)}\n\nYour previous reply broke the JSON contract: {exc}. "
+                           f"Previous reply:\n{_reply_text(first)[:2000]}\n\nReply again with ONLY the JSON object.")
 
     @mcp.tool()
     def extract_claims(
@@ -86,6 +129,8 @@ def register(mcp: Any, services: Any) -> None:
     @mcp.tool()
     async def verify_answer(
         answer: Annotated[str, Field(description="The answer to check, as it would be shown to the user")],
+        first_reply: Annotated[types.CreateMessageResult | None, Resolve(ask_client)],
+        second_reply: Annotated[types.CreateMessageResult | None, Resolve(repair_client)],
         evidence: Annotated[list[str | EvidenceObject] | None, Field(
             description="Evidence texts: plain strings or {text, id, source} objects")] = None,
         paths: Annotated[list[str] | None, Field(
@@ -109,33 +154,25 @@ def register(mcp: Any, services: Any) -> None:
         words without a date); a status; and a grounded rewrite without the unsupported claims.
         Give evidence inline or as file paths; use risk='high' for medical, legal or financial answers.
         """
-        from skilldeck.tools.verify import VerifyOptions
-        from skilldeck.tools.verify.judge import LLMJudge
-        from skilldeck.tools.verify.verifier import apply_judgements, finish, prepare
+        from skilldeck.tools.verify.judge import parse_verdicts
+        from skilldeck.tools.verify.verifier import apply_judgements, finish, judge_targets
 
-        items = [e.model_dump(exclude_none=True) if isinstance(e, EvidenceObject) else e for e in evidence or []]
-        options = VerifyOptions(risk=risk, rewrite=rewrite)
         with tool_errors():
             prepared = await anyio.to_thread.run_sync(
-                lambda: prepare(answer, items or None, paths, question, options, base_dir))
-            note = ""
-            backend = "lexical"
-            if judge == "client":
-                if ctx is not None and _client_samples(ctx):
-                    llm = LLMJudge(sampling_completer(ctx), name="client-llm")
-                    todo = [r for r in prepared.results if r.claim.check_worthy and r.citations]
-                    try:
-                        if todo:
-                            out = await llm.judge([(" ".join(c.text for c in r.citations), r.claim.text)
-                                                   for r in todo])
-                            apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, llm.name)
-                        backend = "lexical+client-llm"
-                    except NoBackChannelError:
-                        # 2026-07-28 connections forbid server-initiated requests; sampling there needs
-                        # the multi-round-trip flow, which this adapter does not implement yet.
-                        note = "this connection cannot carry sampling requests; used the deterministic backend only"
+                lambda: prepared_for(answer, evidence, paths, question, risk, rewrite))
+            note, backend = "", "lexical"
+            reply = second_reply or first_reply
+            if judge == "client" and reply is None and not _client_samples(ctx):
+                note = NO_SAMPLING
+            elif reply is not None:
+                todo, pairs = judge_targets(prepared, MAX_JUDGED_CLAIMS)
+                try:
+                    verdicts = parse_verdicts(_reply_text(reply), len(pairs))
+                except ValueError as exc:
+                    note = f"the client's model broke the JSON contract twice ({exc}); deterministic verdicts only"
                 else:
-                    note = "the client does not support sampling; used the deterministic backend only"
+                    apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, verdicts)}, "client-llm")
+                    backend = "lexical+client-llm"
             report = finish(prepared, backend).to_dict()
             if note:
                 report["note"] = note

@@ -58,27 +58,51 @@ async def test_high_risk_without_evidence_is_rejected_and_bad_input_is_a_tool_er
         assert bad.is_error and "no/such/file.md" in text_of(bad) and "does not exist" in text_of(bad)
 
 
-async def test_client_judge_uses_sampling_when_the_client_offers_it():
+def sampler(*replies):
+    """A client sampling callback that answers with `replies` in turn and records the prompts."""
     asked = []
 
     async def sampling(context, params: types.CreateMessageRequestParams):
         asked.append(params.messages[0].content.text)
-        verdicts = [{"claim": 0, "verdict": "contradicted", "confidence": 0.7}]
+        text = replies[min(len(asked), len(replies)) - 1]
         return types.CreateMessageResult(role="assistant", model="test-model",
-                                         content=types.TextContent(type="text", text=json.dumps({"verdicts": verdicts})))
+                                         content=types.TextContent(type="text", text=text))
 
-    args = {"answer": "Hubble was launched aboard Space Shuttle Discovery.", "evidence": [EVIDENCE], "judge": "client"}
-    async with Client(server(), mode="legacy", sampling_callback=sampling) as client:
-        out = data(await client.call_tool("verify_answer", args))
-    assert asked and "Claim 0: Hubble was launched aboard Space Shuttle Discovery." in asked[0]
+    return sampling, asked
+
+
+CONTRADICTED = json.dumps({"verdicts": [{"claim": 0, "verdict": "contradicted", "confidence": 0.7}]})
+JUDGED = {"answer": "Hubble was launched aboard Space Shuttle Discovery.", "evidence": [EVIDENCE], "judge": "client"}
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])  # mid-call request; 2026-07-28 input-required round trip
+async def test_client_judge_samples_the_clients_model_on_both_kinds_of_connection(mode):
+    sampling, asked = sampler(CONTRADICTED)
+    async with Client(server(), mode=mode, sampling_callback=sampling) as client:
+        out = data(await client.call_tool("verify_answer", JUDGED))
+    assert len(asked) == 1 and "Claim 0: Hubble was launched aboard Space Shuttle Discovery." in asked[0]
     assert out["backend"] == "lexical+client-llm" and out["claims"][0]["verdict"] == "contradicted"
-    async with Client(server(), mode="legacy") as client:
-        plain = data(await client.call_tool("verify_answer", args))
+    assert out["claims"][0]["judged_by"] == "client-llm"
+
+
+async def test_a_broken_reply_gets_one_repair_request_then_the_deterministic_verdict_stands():
+    sampling, asked = sampler("Looks supported to me!", CONTRADICTED)
+    async with Client(server(), sampling_callback=sampling) as client:
+        out = data(await client.call_tool("verify_answer", JUDGED))
+    assert len(asked) == 2 and "broke the JSON contract: not valid JSON" in asked[1]
+    assert out["claims"][0]["verdict"] == "contradicted"
+    sampling, asked = sampler("no", "still no")
+    async with Client(server(), sampling_callback=sampling) as client:
+        out = data(await client.call_tool("verify_answer", JUDGED))
+    assert len(asked) == 2 and out["backend"] == "lexical" and "broke the JSON contract twice" in out["note"]
+    assert out["claims"][0]["verdict"] == "supported"
+
+
+async def test_without_client_sampling_the_judge_falls_back_and_says_so():
+    async with Client(server()) as client:
+        plain = data(await client.call_tool("verify_answer", JUDGED))
     assert plain["backend"] == "lexical" and "does not support sampling" in plain["note"]
     assert plain["claims"][0]["verdict"] == "supported"
-    async with Client(server(), sampling_callback=sampling) as client:  # a modern connection: no back-channel
-        modern = data(await client.call_tool("verify_answer", args))
-    assert modern["backend"] == "lexical" and "note" in modern
 
 
 def test_cli_prints_a_report_and_exits_by_verdict(tmp_path, capsys):

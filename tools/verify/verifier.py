@@ -26,7 +26,8 @@ from skilldeck.tools.verify.signals import drift, fabricated_specifics, unanchor
 from skilldeck.tools.verify.support import Matcher, SupportConfig, score_claim
 from skilldeck.tools.verify.text import terms
 
-__all__ = ["VerifyOptions", "ClaimJudge", "extract_claims", "verify_answer", "verify_answer_async", "prepare", "finish", "RISKS"]
+__all__ = ["VerifyOptions", "ClaimJudge", "extract_claims", "verify_answer", "verify_answer_async", "prepare", "finish",
+           "judge_targets", "apply_judgements", "RISKS"]
 
 RISKS = ("normal", "high")
 # Checks whose failure no judge can overrule: the evidence simply lacks the specific.
@@ -114,6 +115,12 @@ def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[
     return Prepared(answer, question, options, ev, results, error)
 
 
+def judge_targets(prepared: Prepared, limit: int | None = None) -> tuple[list[ClaimResult], list[tuple[str, str]]]:
+    """The claims a judge should see (check-worthy, with evidence found) and their (evidence, claim) pairs."""
+    todo = [r for r in prepared.results if r.claim.check_worthy and r.citations][:limit]
+    return todo, [(" ".join(c.text for c in r.citations), r.claim.text) for r in todo]
+
+
 def apply_judgements(prepared: Prepared, judgements: dict[int, tuple[str, float]], judge_name: str) -> None:
     """Replace lexical verdicts with a judge's, except where a hard check already failed."""
     for r in prepared.results:
@@ -188,8 +195,7 @@ def verify_answer(answer: str, evidence: Iterable[Any] | None = None,
     prepared = prepare(answer, evidence, paths, question, options, base_dir)
     backend = "lexical"
     if judge is not None:
-        todo = [r for r in prepared.results if r.claim.check_worthy and r.citations]
-        pairs = [(" ".join(c.text for c in r.citations), r.claim.text) for r in todo]
+        todo, pairs = judge_targets(prepared)
         if pairs:
             out = judge.judge(pairs)
             apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, judge.name)
@@ -205,8 +211,8 @@ async def verify_answer_async(answer: str, evidence: Iterable[Any] | None = None
     prepared = prepare(answer, evidence, paths, question, options, base_dir)
     if judge is None:
         return finish(prepared)
-    todo = [r for r in prepared.results if r.claim.check_worthy and r.citations]
+    todo, pairs = judge_targets(prepared)
     if todo:
-        out = await judge.judge([(" ".join(c.text for c in r.citations), r.claim.text) for r in todo])
+        out = await judge.judge(pairs)
         apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, judge.name)
     return finish(prepared, f"lexical+{judge.name}")
