@@ -43,7 +43,8 @@ _HEDGE = re.compile(r"\b(?:i think|i believe|i guess|i'm not sure|i am not sure|
 _OPINION = re.compile(r"\b(?:in my opinion|i feel|i recommend|i suggest|we recommend|you should|you can|you may|"
                       r"let me|i hope|i'd|i would|feel free|great question|happy to help|hope this helps|"
                       r"best of luck|good luck)\b", re.IGNORECASE)
-_CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|\s+(?:whereas|while)\s+", re.IGNORECASE)
+_CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|\s+(?:whereas|while)\s+|"
+                           r"\s+and\s+(?=(?:he|she|it|they|we|his|her|its|their|this|these|those|the)\s)", re.IGNORECASE)
 # A clause states its own fact when it has a finite verb of its own.
 _VERB = re.compile(r"\b(?:is|are|was|were|has|have|had|will|would|can|could|did|does|do|became|become|"
                    r"won|lost|made|began|led|went|came|took|gave|held|wrote|said|told|found|built|"

@@ -24,6 +24,9 @@ def test_semicolon_and_comma_and_split_separate_facts_but_not_lists():
     assert [c.text for c in facts] == ["Obama was born in Hawaii", "he served two terms as president."]
     listing = split_claims("She speaks French, German and Italian.")
     assert len(listing) == 1
+    subjects = split_claims("Obama was born in Hawaii and he served two terms.")
+    assert [c.text for c in subjects] == ["Obama was born in Hawaii", "he served two terms."]
+    assert len(split_claims("He studied physics and the arts in Paris.")) == 1
 
 
 def test_questions_hedges_opinions_and_meta_lines_are_not_check_worthy():
