@@ -51,6 +51,10 @@ _VERB = re.compile(r"\b(?:is|are|was|were|has|have|had|will|would|can|could|did|
                    r"[a-z]{3,}ed|[a-z]{3,}s)\b")
 
 
+_STRONG_VERB = re.compile(r"\b(?:is|are|was|were|has|have|had|will|would|can|could|did|does|became|won|lost|made|"
+                          r"began|led|went|came|took|gave|held|wrote|said|told|found|built|[a-z]{3,}ed)\b")
+
+
 def split_claims(text: str) -> list[Claim]:
     """Split `text` into claims with offsets into `text`; mark the ones that cannot be checked."""
     claims: list[Claim] = []
@@ -114,8 +118,10 @@ def _clauses(text: str, a: int, b: int) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     start = 0
     for m in cuts:
-        left, right = piece[start:m.start()], piece[m.end():]
-        if _is_clause(left) and _is_clause(right.split(";")[0]):
+        left, right = piece[start:m.start()], piece[m.end():].split(";")[0]
+        # A bare "and" needs an unmistakable verb on its right: "and the arts" is a list, not a clause.
+        bare_and = m.group().strip().lower() == "and"
+        if _is_clause(left) and _is_clause(right) and (not bare_and or _STRONG_VERB.search(right)):
             out.append((start, m.start()))
             start = m.end()
     out.append((start, len(piece)))
