@@ -74,12 +74,12 @@ class Outcome:
     cited_gold: int
 
 
-def run(items: list[Item], config: SupportConfig) -> Outcome:
+def run(items: list[Item], config: SupportConfig, judge=None) -> Outcome:
     options = VerifyOptions(support=config)
     preds, claims, cited, cited_gold = [], 0, 0, 0
     start = time.process_time()
     for it in items:
-        report = verify_answer(it.answer, it.evidence, question=it.question or None, options=options)
+        report = verify_answer(it.answer, it.evidence, question=it.question or None, options=options, judge=judge)
         preds.append(int(report.status == "supported"))
         checkable = [c for c in report.claims if c.claim.check_worthy]
         claims += len(checkable)
@@ -146,14 +146,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("data", type=Path, help="folder holding the three .jsonl sets")
     ap.add_argument("--calibrate", action="store_true", help="grid-search the config on the calibration split first")
     ap.add_argument("--split", choices=["report", "calibration", "all"], default="report")
+    ap.add_argument("--nli", metavar="DIR", default=None,
+                    help="also judge claims with a local sequence-classification model (optional backend)")
     args = ap.parse_args(argv)
     items = load(args.data)
     config = SupportConfig()
     if args.calibrate:
         config = calibrate([it for it in items if split_of(it) == "calibration"])
     chosen = items if args.split == "all" else [it for it in items if split_of(it) == args.split]
-    out = run(chosen, config)
-    print_table(f"skilldeck verify (lexical backend), {args.split} split", scores(chosen, out.predictions))
+    judge = None
+    if args.nli:
+        from skilldeck.tools.verify.nli import NliJudge
+
+        judge = NliJudge(args.nli)
+    out = run(chosen, config, judge)
+    backend = "lexical" + ("+nli" if judge else "")
+    print_table(f"skilldeck verify ({backend} backend), {args.split} split", scores(chosen, out.predictions))
     print(f"  claims/s on one core: {out.claims / out.seconds:.0f} ({out.claims} claims in {out.seconds:.2f} s CPU)")
     precision = out.cited_gold / out.cited if out.cited else 0.0
     print(f"  WiCE citation precision: {precision:.3f} ({out.cited_gold}/{out.cited} cited sentences are gold)")
