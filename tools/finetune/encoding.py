@@ -133,7 +133,8 @@ def packed_batch(rows: Sequence[Sequence[Encoded]], pad_id: int) -> dict[str, An
     """Packed rows with position ids restarting per example and no attention mask.
 
     transformers reads the restarts in `position_ids` as example boundaries and keeps attention
-    inside each example (block-diagonal causal mask), so packing does not mix examples.
+    inside each example (block-diagonal causal mask), so packing does not mix examples. That
+    detection needs no KV cache: training runs with ``use_cache=False``.
     """
     import torch
 
