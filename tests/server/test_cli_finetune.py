@@ -1,0 +1,35 @@
+"""`skilldeck finetune ...` from the shell side: exit codes and what is printed."""
+
+import json
+
+from skilldeck.server.cli import main
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+ROWS = [{"instruction": "Give the capital of the country as one word.", "input": country, "output": capital}
+        for country, capital in [("France", "Paris"), ("Japan", "Tokyo"), ("Kenya", "Nairobi"), ("Peru", "Lima")]]
+
+
+def test_advise_prints_the_approach_and_starting_point(capsys):
+    assert main(["finetune", "advise", "--examples", "600", "--gpu-memory-gb", "24", "--model-params-b", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("lora:") and "r=16" in out and "lora_alpha=32" in out
+
+
+def test_validate_exits_one_on_errors_and_writes_clean_splits(tmp_path, capsys):
+    train = _write(tmp_path / "train.jsonl", ROWS + [dict(ROWS[0], output="Lyon")])
+    assert main(["finetune", "validate", str(train), "--write-splits", str(tmp_path / "clean")]) == 1
+    out = capsys.readouterr().out
+    assert "conflicting_outputs" in out and "train.jsonl:1 vs train.jsonl:5" in out
+    assert main(["finetune", "validate", str(tmp_path / "clean" / "train.jsonl")]) == 0
+
+
+def test_status_without_jobs_and_train_without_arguments(capsys):
+    assert main(["finetune", "status"]) == 0
+    assert "no fine-tuning jobs yet" in capsys.readouterr().out
+    assert main(["finetune", "train"]) == 2
+    assert "--base-model and --train" in capsys.readouterr().err

@@ -1,0 +1,97 @@
+"""Fine-tuning tools over MCP: `skilldeck serve` in a subprocess, driven by the client SDK."""
+
+import json
+
+import anyio
+import pytest
+
+from tests.server.mcp_client import connect, text_of
+
+pytestmark = pytest.mark.anyio
+
+LEAKY_TRAIN = [{"instruction": "Summarise the text in one sentence.", "input": f"Report {i}: the river rose "
+                f"{i} centimetres overnight near bridge number {i * 7}.", "output": f"The river rose {i} cm."}
+               for i in range(6)]
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _data(result):
+    assert not result.is_error, text_of(result)
+    return result.structured_content if result.structured_content is not None else json.loads(text_of(result))
+
+
+def serve_args(*extra):
+    return ("--no-user-skills", "--no-bundled-skills", "--no-watch", "--toolsets", "all", *extra)
+
+
+async def test_advice_validation_and_errors_over_mcp(tmp_path):
+    _write(tmp_path / "train.jsonl", LEAKY_TRAIN)
+    _write(tmp_path / "val.jsonl", LEAKY_TRAIN[:2])
+    async with connect(*serve_args(), cwd=tmp_path) as (session, _):
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert {"finetune_advice", "validate_dataset", "start_training", "training_status", "cancel_training",
+                "list_trainings", "evaluate_model"} <= names
+        advice = _data(await session.call_tool("finetune_advice", {"examples": 40}))
+        assert advice["approach"] == "few_shot"
+        # Relative paths resolve against the project folder (the server's working directory here).
+        report = _data(await session.call_tool("validate_dataset", {"train_path": "train.jsonl",
+                                                                    "val_path": "val.jsonl"}))
+        assert not report["ok"] and report["findings"][0]["kind"] == "leakage"
+        assert "train.jsonl:1 = val.jsonl:1" in report["findings"][0]["locations"]
+        missing = await session.call_tool("validate_dataset", {"train_path": "nope.jsonl"})
+        assert missing.is_error and "does not exist" in text_of(missing)
+        unknown = await session.call_tool("training_status", {"job_id": "finetune-nope"})
+        assert unknown.is_error and "No job 'finetune-nope'" in text_of(unknown)
+        empty = await session.call_tool("start_training", {})
+        assert empty.is_error and "base_model and train_path" in text_of(empty)
+        assert _data(await session.call_tool("list_trainings", {}))["count"] == 0
+
+
+async def test_train_and_evaluate_through_the_mcp_tools(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("peft")
+    from tests.tools.finetune.tiny import build_tiny, sentiment_rows
+
+    build_tiny(tmp_path / "model")
+    _write(tmp_path / "train.jsonl", sentiment_rows(32))
+    _write(tmp_path / "val.jsonl", sentiment_rows(6, offset=300))
+    progress: list[float] = []
+
+    async def on_progress(done, total, message):
+        progress.append(done)
+
+    async with connect(*serve_args(), cwd=tmp_path) as (session, _):
+        started = _data(await session.call_tool(
+            "start_training", {"base_model": "model", "train_path": "train.jsonl", "val_path": "val.jsonl",
+                               "max_steps": 6, "learning_rate": 5e-3,
+                               "options": {"batch_size": 8, "eval_every": 3, "log_every": 1, "cpu_threads": 1},
+                               "wait_s": 40}, progress_callback=on_progress))
+        job_id = started["id"]
+        with anyio.fail_after(200):
+            status = _data(await session.call_tool("training_status", {"job_id": job_id, "wait_s": 40}))
+            while status["status"] in ("queued", "running"):
+                status = _data(await session.call_tool("training_status", {"job_id": job_id, "wait_s": 40}))
+        assert status["status"] == "succeeded", status["error"]
+        assert progress and max(progress) >= 1
+        assert status["result"]["metrics"]["steps"] == 6
+        assert any(e["event"] == "eval" for e in status["events"])
+        listed = _data(await session.call_tool("list_trainings", {}))
+        assert listed["jobs"][0]["id"] == job_id and listed["jobs"][0]["weights"].endswith("adapter")
+        ev = _data(await session.call_tool("evaluate_model", {"test_path": "val.jsonl", "training_job": job_id,
+                                                              "max_new_tokens": 6, "wait_s": 40}))
+        with anyio.fail_after(200):
+            while ev["status"] in ("queued", "running"):
+                ev = _data(await session.call_tool("training_status", {"job_id": ev["id"], "wait_s": 40}))
+        assert ev["status"] == "succeeded", ev["error"]
+        assert ev["result"]["tuned"]["loss"] < ev["result"]["base"]["loss"]
+        done = _data(await session.call_tool("cancel_training", {"job_id": job_id}))
+        assert done["status"] == "succeeded"  # cancelling a finished job changes nothing
