@@ -292,10 +292,10 @@ class RateLimiter:
     def pause(self, seconds: float) -> float:
         """One shared pause after a 429, with jitter so the restart is not a stampede."""
         seconds = max(0.05, seconds) * (1.0 + 0.1 * self._rng.random()) + 0.05 * self._rng.random()
-        until = self._clock() + seconds
-        if until > self._pause_until:
-            self._pause_until = until
-            self.pauses += 1
+        now = self._clock()
+        if now >= self._pause_until:
+            self.pauses += 1  # 429s answered while a pause is on join it rather than start their own
+        self._pause_until = max(self._pause_until, now + seconds)
         return seconds
 
     def pause_for_429(self, snap: LimitSnapshot) -> float:

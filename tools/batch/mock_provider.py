@@ -163,7 +163,8 @@ class MockProvider:
     # -- the model ----------------------------------------------------------------------
     async def _complete(self, api: str, data: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
         system, user = _texts(api, data)
-        input_tokens = count_tokens(system) + count_tokens(user)
+        # Like the real services, the schema (response_format or tool definition) is billed as input.
+        input_tokens = count_tokens(system) + count_tokens(user) + _schema_tokens(api, data) + 8
         max_tokens = int(data.get("max_tokens") or data.get("max_completion_tokens") or 4096)
         self.stats["requests"] += 1
         if input_tokens + max_tokens > self.config.context_window:
@@ -273,6 +274,15 @@ def _texts(api: str, data: dict[str, Any]) -> tuple[str, str]:
         text_of(m.get("content")) for m in messages if m.get("role") == "system")
     user = "".join(text_of(m.get("content")) for m in messages if m.get("role") != "system")
     return system, user
+
+
+def _schema_tokens(api: str, data: dict[str, Any]) -> int:
+    try:
+        schema = data["response_format"]["json_schema"]["schema"] if api == "openai" else data["tools"][0][
+            "input_schema"]
+    except (KeyError, IndexError, TypeError):
+        return 0
+    return count_tokens(json.dumps(schema, separators=(",", ":")))
 
 
 def _tasks(user: str) -> list[tuple[str, list[tuple[str, str]]]]:

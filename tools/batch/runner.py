@@ -133,8 +133,10 @@ class BatchRunner:
         self._stop.set()
 
     async def _worker(self) -> None:
-        while True:
+        while not self._stop.is_set():
             unit = await self._queue.get()
+            if self._stop.is_set():  # stopped while waiting: leave the unit for a resumed run
+                return
             await self._send(unit)
 
     # -- one request --------------------------------------------------------------------

@@ -1,0 +1,102 @@
+import asyncio
+import json
+
+import httpx2
+import pytest
+
+from skilldeck.tools.batch import PromptSpec, ProviderConfig, ProviderConfigError, Task, make_provider
+from skilldeck.tools.batch.prompt import build_prompt
+from skilldeck.tools.batch.providers import ProviderFault
+
+KEY = "sk-test-secret-123"
+PROMPT = build_prompt(PromptSpec(), [Task("a", {"text": "hello"})])
+ANSWER = {"results": [{"id": "a", "status": "ok", "output": {"answer": "hi"}, "reason": ""}]}
+
+
+def call(config, handler, environ=None):
+    async def main():
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as client:
+            provider = make_provider(config, client, environ if environ is not None else
+                                     {"OPENAI_API_KEY": KEY, "ANTHROPIC_API_KEY": KEY})
+            return await provider.complete(PROMPT, 5.0)
+
+    return asyncio.run(main())
+
+
+def test_openai_request_uses_strict_json_schema_and_bearer_key():
+    seen = {}
+
+    def handler(request):
+        seen["body"], seen["auth"], seen["url"] = json.loads(request.content), request.headers["authorization"], \
+            str(request.url)
+        return httpx2.Response(200, json={"choices": [{"message": {"content": json.dumps(ANSWER)},
+                                                       "finish_reason": "stop"}],
+                                          "usage": {"prompt_tokens": 50, "completion_tokens": 20,
+                                                    "prompt_tokens_details": {"cached_tokens": 10}}},
+                               headers={"x-ratelimit-remaining-requests": "9", "x-ratelimit-reset-tokens": "1.5s"})
+
+    out = call(ProviderConfig("openai", "gpt-4o-mini"), handler)
+    fmt = seen["body"]["response_format"]
+    assert seen["url"] == "https://api.openai.com/v1/chat/completions" and seen["auth"] == f"Bearer {KEY}"
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+    assert seen["body"]["max_completion_tokens"] == PROMPT.max_tokens
+    assert json.loads(out.text) == ANSWER and not out.truncated
+    assert (out.input_tokens, out.output_tokens, out.cached_input_tokens) == (50, 20, 10)
+    assert out.limits.remaining == {"requests": 9} and out.limits.reset_s == {"tokens": 1.5}
+
+
+def test_anthropic_request_forces_one_tool_and_reads_its_input():
+    seen = {}
+
+    def handler(request):
+        seen["body"], seen["headers"] = json.loads(request.content), request.headers
+        return httpx2.Response(200, json={"content": [{"type": "tool_use", "name": "record_results", "input": ANSWER}],
+                                          "stop_reason": "tool_use",
+                                          "usage": {"input_tokens": 40, "output_tokens": 30,
+                                                    "cache_read_input_tokens": 5}})
+
+    out = call(ProviderConfig("anthropic", "claude-haiku-4-5"), handler)
+    body = seen["body"]
+    assert body["tool_choice"] == {"type": "tool", "name": "record_results"}
+    assert body["tools"][0]["input_schema"] == PROMPT.schema and body["system"] == PROMPT.system
+    assert seen["headers"]["x-api-key"] == KEY and seen["headers"]["anthropic-version"]
+    assert out.data == ANSWER and out.input_tokens == 45 and out.cached_input_tokens == 5
+
+
+@pytest.mark.parametrize("status, body, kind", [
+    (429, {"error": {"message": "slow down"}}, "rate_limit"),
+    (500, {"error": {"message": "boom"}}, "transient"),
+    (503, {"error": {"message": "overloaded"}}, "transient"),
+    (400, {"error": {"code": "context_length_exceeded", "message": "maximum context length is 8192"}}, "overflow"),
+    (400, {"error": {"message": "bad temperature"}}, "bad_request"),
+    (401, {"error": {"message": f"Incorrect API key provided: {KEY}"}}, "fatal"),
+])
+def test_error_statuses_map_to_fault_kinds_and_never_echo_the_key(status, body, kind):
+    def handler(request):
+        return httpx2.Response(status, json=body, headers={"retry-after-ms": "1500"})
+
+    with pytest.raises(ProviderFault) as info:
+        call(ProviderConfig("openai", "gpt-4o-mini"), handler)
+    assert info.value.kind == kind and KEY not in str(info.value)
+    if kind == "rate_limit":
+        assert info.value.limits.retry_after_s == 1.5
+
+
+def test_connection_errors_and_timeouts_are_transient():
+    def reset(request):
+        raise httpx2.RemoteProtocolError("peer closed connection", request=request)
+
+    def slow(request):
+        raise httpx2.ReadTimeout("timed out", request=request)
+
+    for handler in (reset, slow):
+        with pytest.raises(ProviderFault) as info:
+            call(ProviderConfig("openai", "m"), handler)
+        assert info.value.kind == "transient"
+
+
+def test_cloud_provider_without_its_key_variable_is_a_config_error():
+    with pytest.raises(ProviderConfigError, match="OPENAI_API_KEY is not set"):
+        call(ProviderConfig("openai", "gpt-4o-mini"), lambda r: httpx2.Response(200), environ={})
+    with pytest.raises(ProviderConfigError, match="unknown provider 'nope'"):
+        call(ProviderConfig("nope", "m"), lambda r: httpx2.Response(200), environ={})
