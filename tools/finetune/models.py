@@ -75,6 +75,9 @@ def load_base_model(name: str, dtype: Any, device: str, quantize_4bit: bool = Fa
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    if device == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        # Variable-length kernels: packed examples stay apart without building a mask.
+        kwargs["attn_implementation"] = "flash_attention_2"
     if quantize_4bit:
         import torch
         from transformers import BitsAndBytesConfig
