@@ -41,7 +41,7 @@ from typing import Any
 from skilldeck.tools.batch.limits import RateLimits, TokenBucket
 from skilldeck.tools.tokens import count_tokens
 
-__all__ = ["MockConfig", "MockProvider", "serve_in_thread", "FAULTS", "parse_faults", "expected_answer"]
+__all__ = ["MockConfig", "MockProvider", "serve_in_thread", "FAULTS", "parse_faults", "expected_answer", "mock_answer"]
 
 FAULTS = ("error_500", "reset", "hang", "malformed", "truncate", "missing")
 _TASK = re.compile(r"^### TASK (.+)$", re.M)
@@ -192,8 +192,7 @@ class MockProvider:
             if fault == "error_500":
                 return 500, {}, {"error": {"type": "api_error", "message": "Internal server error"}}
             return 0, {}, None
-        items = [_answer(tid, fields, _item_schema(api, data), self.config.answer_words)
-                 for tid, fields in _tasks(user)]
+        items = json.loads(mock_answer(user, _item_schema(api, data), self.config.answer_words))["results"]
         if fault == "missing" and items:
             items.pop(self._rng.randrange(len(items)))
         text = json.dumps({"results": items}, ensure_ascii=False)
@@ -332,6 +331,12 @@ def _answer(task_id: str, fields: list[tuple[str, str]], schema: dict[str, Any],
         return {"id": task_id, "status": "INSUFFICIENT_DATA", "output": None, "reason": f"{empty[0]} is empty"}
     first = fields[0][1] if fields else ""
     return {"id": task_id, "status": "ok", "output": _value(schema, task_id, first, words), "reason": ""}
+
+
+def mock_answer(user: str, item_schema: dict[str, Any], words: int = 8) -> str:
+    """The JSON text the mock answers (without faults) for a batch prompt's user message."""
+    return json.dumps({"results": [_answer(tid, fields, item_schema, words) for tid, fields in _tasks(user)]},
+                      ensure_ascii=False)
 
 
 def _cut_tokens(text: str, max_tokens: int) -> str:
