@@ -152,7 +152,8 @@ def packed_batch(rows: Sequence[Sequence[Encoded]], pad_id: int) -> dict[str, An
             at += n
         if at < width:
             pos[i, at:] = torch.arange(width - at)
-    return {"input_ids": ids, "labels": labels, "position_ids": pos}
+    # num_tokens (padding excluded) is for throughput figures; the training loop removes it.
+    return {"input_ids": ids, "labels": labels, "position_ids": pos, "num_tokens": sum(len(e) for r in rows for e in r)}
 
 
 def _segments(labels: list[int], positions: list[int] | None) -> list[tuple[int, int]]:

@@ -87,7 +87,7 @@ class TrainingLoop:
         tokens = sum(_real_tokens(b) for b in micro_batches)
         total = torch.zeros((), device=self.device)
         for batch in micro_batches:
-            batch = self._to_device(batch)
+            batch = self._to_device({k: v for k, v in batch.items() if k != "num_tokens"})
             with self._context():
                 out = self.model(**batch, num_items_in_batch=torch.tensor(max(targets, 1), device=self.device))
             out.loss.backward()
@@ -118,7 +118,7 @@ def mean_loss(model: Any, batches: Sequence[dict[str, Any]], device: str, dtype:
                 continue
             ctx = torch.autocast(device_type=device, dtype=dtype) if autocast else contextlib.nullcontext()
             with ctx:
-                out = model(**{k: v.to(device) for k, v in batch.items()},
+                out = model(**{k: v.to(device) for k, v in batch.items() if k != "num_tokens"},
                             num_items_in_batch=torch.tensor(n, device=device))
             loss_sum += float(out.loss) * n
             count += n
@@ -127,7 +127,8 @@ def mean_loss(model: Any, batches: Sequence[dict[str, Any]], device: str, dtype:
 
 
 def _real_tokens(batch: dict[str, Any]) -> int:
+    if "num_tokens" in batch:
+        return int(batch["num_tokens"])
     if "attention_mask" in batch:
         return int(batch["attention_mask"].sum())
-    # Packed rows: everything but the padding tail is real; count positions of non-pad rows.
     return int(batch["input_ids"].numel())

@@ -132,3 +132,20 @@ def test_bad_specs_are_rejected_without_starting_a_job(world):
         svc.start_training({"base_model": world["model"], "train_path": str(world["root"] / "missing.jsonl")})
     with pytest.raises(InvalidInputError, match="Extra inputs|extra"):
         svc.start_training({"base_model": world["model"], "train_path": world["train"], "epochz": 2})
+
+
+def test_packed_training_stops_early_and_ships_the_best_weights(world):
+    svc = world["service"]
+    info = svc.start_training({**FAST, "base_model": world["model"], "train_path": world["train"],
+                               "val_path": world["val"], "packing": True, "max_seq_len": 256, "max_steps": 40, "eval_every": 1,
+                               "early_stopping_patience": 2, "learning_rate": 0.3})
+    done = svc.jobs.wait(info.id, timeout_s=240)
+    assert done.status.value == "succeeded", done.error
+    metrics = done.result["metrics"]
+    assert metrics["stopped_early"] and metrics["steps"] < 40
+    evals = {e["step"]: e["eval_loss"] for e in metrics["evals"]}
+    assert metrics["best_eval_loss"] == min(evals.values()) == evals[metrics["best_step"]]
+    assert metrics["best_step"] < metrics["steps"] and _events(svc, info.id, "early_stop")
+    config = json.loads(open(f"{done.result['output_dir']}/training_config.json").read())
+    assert config["packing"] is True
+    assert "stopped early" in open(done.result["model_card"]).read()
