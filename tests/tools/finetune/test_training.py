@@ -149,3 +149,15 @@ def test_packed_training_stops_early_and_ships_the_best_weights(world):
     config = json.loads(open(f"{done.result['output_dir']}/training_config.json").read())
     assert config["packing"] is True
     assert "stopped early" in open(done.result["model_card"]).read()
+
+
+def test_qlora_without_cuda_fails_with_the_alternative(world):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this checks the CPU message")
+    svc = world["service"]
+    info = svc.start_training({**FAST, "base_model": world["model"], "train_path": world["train"],
+                               "method": "qlora", "max_steps": 2})
+    done = svc.jobs.wait(info.id, timeout_s=240)
+    assert done.status.value == "failed" and "QLoRA needs a CUDA GPU" in done.error and "'lora'" in done.error

@@ -147,3 +147,27 @@ def test_written_splits_are_clean_and_keep_groups_together(tmp_path):
     assert all(len(s) == 1 for s in groups.values()) and len(groups) == 10
     again = write_splits({"train": src}, tmp_path / "again", seed=1)
     assert again.counts == result.counts
+
+
+def test_token_counts_can_use_the_model_tokenizer_file(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    tok.save(str(tmp_path / "tokenizer.json"))
+    report = validate({"train": _write(tmp_path / "t.jsonl", [_row(0)])}, tokenizer=str(tmp_path))
+    row = _row(0)
+    expected = len((row["instruction"] + "\n\n" + row["input"] + row["output"]).replace(".", " . ").replace(":", " : ").split())
+    assert report.token_stats["counter"] == f"tokenizer {tmp_path.name}"
+    assert report.token_stats["max"] == expected
+
+
+def test_engine_imports_stay_free_of_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, skilldeck.tools.finetune, skilldeck.tools.finetune.service, skilldeck.tools.finetune.training,"
+            " skilldeck.tools.finetune.evaluation; print(sorted(m for m in ('torch', 'transformers', 'peft', 'numpy')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
