@@ -195,6 +195,7 @@ def register(mcp: Any, services: Any) -> None:
                 spec["base_model"] = path(base_model) if Path(base_model).expanduser().exists() else base_model
             if tuned_path:
                 spec["tuned_path"] = path(tuned_path)
-            info = await anyio.to_thread.run_sync(service().start_evaluation, spec, training_job)
-            return await anyio.to_thread.run_sync(service().status, (await follow_job(ctx, services.jobs, info.id,
-                                                                                    wait_s)).id, 3)
+            svc = service()
+            info = await anyio.to_thread.run_sync(svc.start_evaluation, spec, training_job)
+            await follow_job(ctx, services.jobs, info.id, wait_s)
+            return await anyio.to_thread.run_sync(svc.status, info.id, 3)
