@@ -24,7 +24,7 @@ TasksArg = Annotated[list[dict[str, Any]] | None, Field(
     description="Tasks inline: objects with a unique 'id' and the fields to work on. Use tasks_path for many.")]
 TasksPathArg = Annotated[str | None, Field(description="JSONL task file (one {\"id\": ..., fields} per line), "
                                                        "relative to the project folder")]
-InstructionsArg = Annotated[str, Field(description="What to do with each task; written once per batch")]
+InstructionsArg = Annotated[str | None, Field(description="What to do with each task; written once per batch")]
 SchemaArg = Annotated[dict[str, Any] | None, Field(
     description="JSON schema of ONE task's output object, e.g. {\"type\": \"object\", \"properties\": "
                 "{\"label\": {\"type\": \"string\"}}} (default: {answer: string})")]
@@ -44,6 +44,7 @@ def register(mcp: Any, services: Any) -> None:
     def spec_of(tasks: list[dict[str, Any]] | None, tasks_path: str | None, fields: dict[str, Any],
                 options: dict[str, Any] | None):
         from skilldeck.tools.batch import RunSpec, TaskFileError, tasks_from_records
+        from skilldeck.tools.errors import InvalidInputError
         from skilldeck.tools.home import data_path
 
         if (tasks is None) == (tasks_path is None):
@@ -55,16 +56,16 @@ def register(mcp: Any, services: Any) -> None:
         else:
             path = (base_dir / tasks_path).resolve()
         values = {**(options or {}), **{k: v for k, v in fields.items() if v is not None}, "tasks_path": str(path)}
+        if not values.get("instructions"):
+            raise InvalidInputError("instructions are required: say what to do with each task.")
         try:
             return RunSpec.model_validate(values)
         except ValueError as exc:
-            from skilldeck.tools.errors import InvalidInputError
-
             raise InvalidInputError(f"invalid batch settings: {exc}") from exc
 
     @mcp.tool()
     def plan_batches(
-        instructions: InstructionsArg, tasks: TasksArg = None, tasks_path: TasksPathArg = None,
+        instructions: InstructionsArg = None, tasks: TasksArg = None, tasks_path: TasksPathArg = None,
         output_schema: SchemaArg = None, provider: ProviderArg = "openai", model: ModelArg = "gpt-4o-mini",
         rpm: LimitArg = None, itpm: LimitArg = None, otpm: LimitArg = None,
         concurrency: Annotated[int | None, Field(ge=1, le=256, description="Requests in flight")] = None,
@@ -84,24 +85,32 @@ def register(mcp: Any, services: Any) -> None:
 
     @mcp.tool()
     async def run_batches(
-        instructions: InstructionsArg, tasks: TasksArg = None, tasks_path: TasksPathArg = None,
+        instructions: InstructionsArg = None, tasks: TasksArg = None, tasks_path: TasksPathArg = None,
         output_schema: SchemaArg = None, provider: ProviderArg = "openai", model: ModelArg = "gpt-4o-mini",
         rpm: LimitArg = None, itpm: LimitArg = None, otpm: LimitArg = None,
         concurrency: Annotated[int | None, Field(ge=1, le=256, description="Requests in flight")] = None,
         options: OptionsArg = None,
         wait_s: Annotated[float, Field(ge=0, le=600, description="Seconds to wait here, with progress "
                                                                   "notifications, before returning")] = 0,
+        resume: Annotated[str | None, Field(description="Job id of a cancelled, failed or interrupted run to "
+                                                        "continue (other arguments are then ignored)")] = None,
         ctx: Context = None,  # type: ignore[assignment]
     ) -> dict:
         """Run tasks through an LLM provider as a background job: batched, paced to the rate limits,
         retried and repaired, one result per task (ok, INSUFFICIENT_DATA or failed with the reason).
         API keys come from the server's environment (OPENAI_API_KEY, ANTHROPIC_API_KEY ...), never
         from arguments. Returns the job id at once (or after wait_s); follow with batch_status and
-        read answers with batch_results.
+        read answers with batch_results. Pass resume=JOB to continue a stopped run without redoing
+        answered tasks.
         """
-        from skilldeck.tools.batch.service import job_view, start_run
+        from skilldeck.tools.batch.service import job_view, resume_run, start_run
 
         with tool_errors():
+            if resume:
+                info = await anyio.to_thread.run_sync(lambda: resume_run(services.jobs, resume))
+                if wait_s > 0:
+                    await follow_job(ctx, services.jobs, info.id, wait_s)
+                return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, info.id))
             spec = spec_of(tasks, tasks_path, {"instructions": instructions, "output_schema": output_schema,
                                                "provider": provider, "model": model, "rpm": rpm, "itpm": itpm,
                                                "otpm": otpm, "concurrency": concurrency}, options)
@@ -144,8 +153,8 @@ def register(mcp: Any, services: Any) -> None:
 
     @mcp.tool()
     async def cancel_batch(job_id: Annotated[str, Field(description="The batch run's job id")]) -> dict:
-        """Stop a batch run. Finished results are kept; resume later with the CLI
-        (`skilldeck batch run --resume JOB`), which redoes nothing already answered."""
+        """Stop a batch run. Finished results are kept; run_batches(resume=JOB) continues it later
+        without redoing anything already answered."""
         from skilldeck.tools.batch.service import job_view
 
         with tool_errors():

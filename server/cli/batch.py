@@ -138,14 +138,14 @@ def run_cmd(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from skilldeck.tools.batch.service import job_view, start_run
+    from skilldeck.tools.batch.service import job_view, resume_run, start_run
     from skilldeck.tools.errors import InvalidInputError
     from skilldeck.tools.home import home_dir
     from skilldeck.tools.jobs import JobManager
 
     jobs = JobManager(home_dir() / "jobs")
     if args.resume:
-        info = jobs.resume(job_view(jobs, args.resume)["job_id"])
+        info = resume_run(jobs, args.resume)
     elif args.tasks:
         info = start_run(jobs, _spec(args))
     else:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skilldeck.tools.batch.errors import BatchError, PlanError
+from skilldeck.tools.batch.errors import PlanError
 from skilldeck.tools.batch.journal import Journal
 from skilldeck.tools.batch.limits import Cost, Grant, RateLimiter
 from skilldeck.tools.batch.plan import PlanOptions, make_plan
@@ -25,6 +25,8 @@ from skilldeck.tools.batch.repair import ItemCheck, RepairError, extract_json, v
 from skilldeck.tools.batch.tasks import Task
 
 __all__ = ["RetryPolicy", "BatchRunner", "RunOutcome"]
+
+DRAIN_S = 20.0  # longest wait for in-flight requests after a cancel (the job manager's grace is 30 s)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class BatchRunner:
         self._stop = asyncio.Event()
         self._fatal: str | None = None
         self._later: set[asyncio.Task[None]] = set()
+        self._busy: set[asyncio.Task[Any] | None] = set()
 
     async def run(self, tasks: Sequence[Task]) -> RunOutcome:
         """Answer every task not yet in the journal; return when all are resolved or the run stops."""
@@ -122,6 +125,13 @@ class BatchRunner:
         watcher = asyncio.create_task(self._watch_cancel())
         try:
             await self._stop.wait()
+            # A cancelled run lets requests already in flight land (their answers are paid for);
+            # idle workers and units waiting out a backoff stop at once.
+            busy = [w for w in workers if w in self._busy]
+            for task in [*(w for w in workers if w not in self._busy), watcher, *self._later]:
+                task.cancel()
+            if busy:
+                await asyncio.wait(busy, timeout=min(self.policy.timeout_s + 1.0, DRAIN_S))
         finally:
             for task in [*workers, watcher, *self._later]:
                 task.cancel()
@@ -153,12 +163,16 @@ class BatchRunner:
         first = unit.first and unit.sends == 0
         unit.sends += 1
         began = time.monotonic()
-        async with self.limiter.slot():
-            try:
+        worker = asyncio.current_task()
+        self._busy.add(worker)
+        try:
+            async with self.limiter.slot():
                 completion = await self.provider.complete(prompt, self.policy.timeout_s)
-            except ProviderFault as fault:
-                self._on_fault(unit, prompt, grant, fault, first, time.monotonic() - began)
-                return
+        except ProviderFault as fault:
+            self._on_fault(unit, prompt, grant, fault, first, time.monotonic() - began)
+            return
+        finally:
+            self._busy.discard(worker)
         self._on_completion(unit, prompt, grant, completion, first, time.monotonic() - began)
 
     def _record(self, prompt: BatchPrompt, first: bool, status: str, latency: float,
@@ -192,7 +206,8 @@ class BatchRunner:
             # The provider may have read the prompt; its output budget is free again.
             self.limiter.reconcile(grant, prompt.input_tokens, 0)
             unit.transient += 1
-            rest = self._charge(unit.tasks, str(fault), record)
+            rest, failed = self._charge(unit.tasks, str(fault))
+            self._write(failed, record)
             if rest:
                 self._later_put(_Unit(rest, first=False, transient=unit.transient),
                                 self.policy.backoff(unit.transient, self._rng))
@@ -214,16 +229,15 @@ class BatchRunner:
         bad = {tid: check.invalid.get(tid, problem) for tid in prompt.task_ids if tid not in check.accepted}
         record = self._record(prompt, first, "ok", latency, completion, repairs=repairs, accepted=len(results),
                               requeued=len(bad), truncated=completion.truncated, foreign=check.foreign)
-        self._open -= len(self.journal.append(results, None))
         by_id = {t.id: t for t in unit.tasks}
-        rest = self._charge([by_id[t] for t in bad], bad, record)
+        rest, failed = self._charge([by_id[t] for t in bad], bad)
+        self._write(results + failed, record)
         if rest:
             again = _Unit(rest, first=False)
             if completion.truncated or len(rest) == len(unit.tasks):
                 self._split(again)
             else:
                 self._queue.put_nowait(again)
-        self._report()
 
     def _check(self, completion: Completion, prompt: BatchPrompt) -> tuple[ItemCheck, list[str], str]:
         """Validate the answer; `problem` is the reason given to tasks it does not answer."""
@@ -238,8 +252,8 @@ class BatchRunner:
             return ItemCheck(missing=list(prompt.task_ids)), repairs, f"unusable answer: {exc}"
 
     # -- bookkeeping ----------------------------------------------------------------------
-    def _charge(self, tasks: list[Task], reason: str | dict[str, str], record: dict[str, Any]) -> list[Task]:
-        """Count a failed attempt against each task; fail those out of attempts, return the rest."""
+    def _charge(self, tasks: list[Task], reason: str | dict[str, str]) -> tuple[list[Task], list[dict[str, Any]]]:
+        """Count a failed attempt against each task; return those left to retry and the failures."""
         rest, failed = [], []
         for task in tasks:
             self._attempts[task.id] = self._attempts.get(task.id, 0) + 1
@@ -248,17 +262,19 @@ class BatchRunner:
                 failed.append(self._failure(task, why))
             else:
                 rest.append(task)
-        self._open -= len(self.journal.append(failed, record))
-        self._done_check()
-        return rest
+        return rest, failed
+
+    def _write(self, results: list[dict[str, Any]], record: dict[str, Any] | None) -> None:
+        """One journal append (one fsync) per response; only ids not yet finished count."""
+        self._open -= len(self.journal.append(results, record))
+        self._report()
 
     def _failure(self, task: Task, reason: str) -> dict[str, Any]:
         return {"id": task.id, "status": "failed", "output": None, "attempts": self._attempts.get(task.id, 0),
                 "reason": f"failed after {self._attempts.get(task.id, 0)} attempt(s): {reason}"}
 
     def _fail(self, tasks: list[Task], reason: str, record: dict[str, Any] | None) -> None:
-        self._open -= len(self.journal.append([self._failure(t, reason) for t in tasks], record))
-        self._report()
+        self._write([self._failure(t, reason) for t in tasks], record)
 
     def _split(self, unit: _Unit) -> None:
         half = (len(unit.tasks) + 1) // 2
@@ -283,10 +299,3 @@ class BatchRunner:
         if self._open <= 0:
             self._stop.set()
 
-
-def run_tasks(runner: BatchRunner, tasks: Sequence[Task]) -> RunOutcome:
-    """Run synchronously (a fresh event loop); raises `BatchError` on a fatal provider error."""
-    outcome = asyncio.run(runner.run(tasks))
-    if outcome.fatal:
-        raise BatchError(f"the provider refused the run: {outcome.fatal}. Fix the cause and resume the job.")
-    return outcome

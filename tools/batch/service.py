@@ -16,7 +16,7 @@ from skilldeck.tools.batch.tasks import Task, load_tasks
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
 from skilldeck.tools.jobs import JobInfo, JobManager
 
-__all__ = ["dry_run", "start_run", "job_view", "results_page", "KIND"]
+__all__ = ["dry_run", "start_run", "resume_run", "job_view", "results_page", "price_table", "KIND"]
 
 KIND = "batch"
 
@@ -56,6 +56,11 @@ def start_run(jobs: JobManager, spec: RunSpec) -> JobInfo:
     return jobs.start(KIND, ENTRY, spec.model_dump(exclude_none=True))
 
 
+def resume_run(jobs: JobManager, job_id: str) -> JobInfo:
+    """Continue a cancelled, failed or interrupted run; answered tasks are not sent again."""
+    return jobs.resume(_batch_job(jobs, job_id).id)
+
+
 def _batch_job(jobs: JobManager, job_id: str) -> JobInfo:
     info = jobs.get(job_id)
     if info.kind != KIND:
@@ -72,7 +77,8 @@ def job_view(jobs: JobManager, job_id: str) -> dict[str, Any]:
     if info.result is not None:
         out["report"] = info.result
     if info.status.value in ("cancelled", "failed", "interrupted"):
-        out["next_step"] = f"resume with run_batches(resume='{info.id}') or `skilldeck batch run --resume {info.id}`"
+        out["next_step"] = (f"resume with run_batches(resume='{info.id}') or `skilldeck batch run --resume "
+                            f"{info.id}`")
     return out
 
 

@@ -83,3 +83,17 @@ def test_a_bad_task_file_is_refused_before_a_job_starts(tmp_path, jobs):
     with pytest.raises(Exception, match="line 2: duplicate id 'a'"):
         start_run(jobs, spec(path, "http://127.0.0.1:9/v1"))
     assert jobs.list() == []
+
+
+def test_cancelled_run_keeps_its_results_and_resumes_to_completion(tmp_path, jobs):
+    from skilldeck.tools.batch.service import resume_run
+
+    with serve_in_thread(MockConfig(limits=RateLimits(60_000), latency_s=0.08)) as mock:
+        info = start_run(jobs, spec(task_file(tmp_path, 90), mock.base_url, batch_size=3, concurrency=1))
+        wait_until(lambda: (jobs.get(info.id).progress.get("done") or 0) >= 9)
+        cancelled = jobs.cancel(info.id)
+        assert cancelled.status is JobStatus.CANCELLED and cancelled.result["answered"] < 90
+        assert "resume with run_batches(resume=" in job_view(jobs, info.id)["next_step"]
+        done = jobs.wait(resume_run(jobs, info.id).id, timeout_s=60)
+    assert done.status is JobStatus.SUCCEEDED and done.result["answered"] == 90
+    assert max(mock.answered.values()) == 1  # nothing answered before the cancel was asked again
