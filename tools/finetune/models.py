@@ -26,9 +26,13 @@ def require_stack() -> None:
 
 def quiet_progress_bars() -> None:
     """Loading bars would fill a job's output.log with carriage returns; progress goes to events."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    # peft 0.21 reads a transformers property that transformers 5 deprecated; noise in every job log.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def stack_versions() -> dict[str, str]:

@@ -113,6 +113,12 @@ def test_full_fine_tuning_writes_a_whole_model(world):
     assert done.status.value == "succeeded", done.error
     assert done.result["weights"].endswith("/model")
     assert done.result["metrics"]["params"]["trainable"] == done.result["metrics"]["params"]["total"]
+    ev = svc.start_evaluation({"base_model": world["model"], "tuned_path": done.result["weights"],
+                               "test_path": world["val"], "max_new_tokens": 4, "include_base": False,
+                               "cpu_threads": 1})
+    scored = svc.jobs.wait(ev.id, timeout_s=240)
+    assert scored.status.value == "succeeded", scored.error
+    assert "base" not in scored.result and scored.result["tuned"]["examples"] == 8
 
 
 def test_examples_longer_than_the_limit_fail_the_job_before_training(world):
