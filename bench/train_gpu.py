@@ -67,7 +67,11 @@ def build_model(config, dtype, device, seed: int = 0):
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention(device)).to(device)
+    try:
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention(device))
+    except TypeError:  # transformers < 4.56 calls it torch_dtype
+        model = AutoModelForCausalLM.from_config(config, torch_dtype=dtype, attn_implementation=attention(device))
+    model = model.to(device)
     model.config.use_cache = False
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
     return get_peft_model(model, lora)

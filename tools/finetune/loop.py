@@ -66,6 +66,7 @@ class TrainingLoop:
         self.dtype = dtype
         self.max_grad_norm = max_grad_norm
         self.params = [p for p in model.parameters() if p.requires_grad]
+        self.items_kwarg = True
 
     def _context(self) -> Any:
         import torch
@@ -76,6 +77,20 @@ class TrainingLoop:
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def _loss(self, batch: dict[str, Any], targets: int) -> Any:
+        """Sum of token losses in `batch` divided by the targets of the whole step."""
+        import torch
+
+        if self.items_kwarg:
+            try:
+                return self.model(**batch, num_items_in_batch=torch.tensor(targets, device=self.device)).loss
+            except TypeError as exc:
+                if "num_items_in_batch" not in str(exc):
+                    raise
+                self.items_kwarg = False  # transformers < 4.46: scale the per-batch mean instead
+        mine = int((batch["labels"][:, 1:] != -100).sum())
+        return self.model(**batch).loss * (mine / targets)
 
     def step(self, micro_batches: Sequence[dict[str, Any]]) -> StepResult:
         """One optimiser step over `micro_batches`; returns the mean loss per target token."""
@@ -89,9 +104,9 @@ class TrainingLoop:
         for batch in micro_batches:
             batch = self._to_device({k: v for k, v in batch.items() if k != "num_tokens"})
             with self._context():
-                out = self.model(**batch, num_items_in_batch=torch.tensor(max(targets, 1), device=self.device))
-            out.loss.backward()
-            total += out.loss.detach()
+                loss = self._loss(batch, max(targets, 1))
+            loss.backward()
+            total += loss.detach()
         torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()

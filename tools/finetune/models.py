@@ -13,7 +13,7 @@ from skilldeck.tools.finetune.config import TrainConfig
 from skilldeck.tools.finetune.errors import FinetuneError, TrainingUnavailableError
 
 __all__ = ["require_stack", "device_and_dtype", "load_tokenizer", "load_base_model", "prepare_model",
-           "stack_versions", "quiet_progress_bars", "trainable_state", "load_trainable_state"]
+           "stack_versions", "quiet_progress_bars", "packing_supported", "trainable_state", "load_trainable_state"]
 
 
 def require_stack() -> None:
@@ -96,6 +96,18 @@ def load_base_model(name: str, dtype: Any, device: str, quantize_4bit: bool = Fa
         raise FinetuneError(f"Cannot load the model {name!r}: {exc}. Pass a local model folder or a cached hub id.") \
             from exc
     return model if quantize_4bit else model.to(device)
+
+
+def packing_supported(device: str) -> bool:
+    """Whether packed rows keep examples apart: FlashAttention-2 on CUDA, or a transformers
+    recent enough to turn restarting position ids into a block-diagonal mask (4.53+)."""
+    if device == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        return True
+    try:
+        from transformers.masking_utils import find_packed_sequence_indices  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _check_qlora(device: str) -> None:

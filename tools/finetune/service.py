@@ -28,7 +28,7 @@ __all__ = ["FinetuneService", "TRAIN_KIND", "EVAL_KIND", "TRAIN_ENTRY", "EVAL_EN
 TRAIN_KIND, EVAL_KIND = "finetune", "finetune-eval"
 TRAIN_ENTRY = "skilldeck.tools.finetune.training:run"
 EVAL_ENTRY = "skilldeck.tools.finetune.evaluation:run"
-EVENT_KINDS = ("loss_mask_check", "model_ready", "eval", "checkpoint", "early_stop", "resumed",
+EVENT_KINDS = ("loss_mask_check", "packing_disabled", "model_ready", "eval", "checkpoint", "early_stop", "resumed",
                "dropped_long_examples", "failed", "cancelled", "succeeded")
 
 

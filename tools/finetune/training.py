@@ -92,11 +92,15 @@ class _Run:
     # -- set-up ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
         from skilldeck.tools.finetune.encoding import ChatFormatter, check_loss_mask
-        from skilldeck.tools.finetune.models import device_and_dtype, load_tokenizer
+        from skilldeck.tools.finetune.models import device_and_dtype, load_tokenizer, packing_supported
 
         cfg = self.cfg
         self.device, self.dtype = device_and_dtype(cfg.precision, cfg.cpu_threads)
         self.packing = cfg.packing if cfg.packing is not None else self.device == "cuda"
+        if self.packing and not packing_supported(self.device):
+            # Without either, packed examples would attend to each other: train unpacked instead.
+            self.ctx.log("packing_disabled", reason="needs FlashAttention-2 or transformers >= 4.53")
+            self.packing = False
         self.tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
         self.formatter = ChatFormatter(self.tokenizer)
         train = _load_split(self.formatter, cfg.train_path, cfg.max_seq_len, self.ctx, "train")
