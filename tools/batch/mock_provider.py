@@ -167,6 +167,31 @@ class MockProvider:
         input_tokens = count_tokens(system) + count_tokens(user) + _schema_tokens(api, data) + 8
         max_tokens = int(data.get("max_tokens") or data.get("max_completion_tokens") or 4096)
         self.stats["requests"] += 1
+        refusal = self._admit(api, input_tokens, max_tokens)
+        if refusal is not None:
+            return refusal
+        fault = self._draw_fault()
+        if fault in ("error_500", "reset", "hang"):
+            self._credit_output(max_tokens)
+            self.stats[fault] += 1
+            await asyncio.sleep(self.config.hang_s if fault == "hang" else self.config.latency_s)
+            if fault == "error_500":
+                return 500, {}, {"error": {"type": "api_error", "message": "Internal server error"}}
+            return 0, {}, None
+        text, truncated, items = self._answer_text(api, data, user, fault)
+        out_tokens = count_tokens(text)
+        if out_tokens > max_tokens:
+            text, truncated, out_tokens = _cut_tokens(text, max_tokens), True, max_tokens
+        await asyncio.sleep(self.config.latency_s + out_tokens * self.config.per_output_token_s)
+        self._credit_output(max_tokens - out_tokens)
+        if not truncated and fault != "malformed":
+            self.answered.update(item["id"] for item in items)
+        self.stats["ok"] += 1
+        return 200, self._limit_headers(api), _response(api, data, text, truncated, input_tokens, out_tokens,
+                                                        fault is None and not truncated)
+
+    def _admit(self, api: str, input_tokens: int, max_tokens: int) -> tuple[int, dict[str, str], Any] | None:
+        """Charge the buckets, or return the 400 (context overflow) or 429 the request gets."""
         if input_tokens + max_tokens > self.config.context_window:
             self.stats["overflow"] += 1
             msg = ("prompt is too long" if api == "anthropic" else "This model's maximum context length is "
@@ -184,14 +209,11 @@ class MockProvider:
         for dim, bucket in self._buckets.items():
             bucket.take(amounts[dim])
         self.stats["admitted"] += 1
-        fault = self._draw_fault()
-        if fault in ("error_500", "reset", "hang"):
-            self._credit_output(max_tokens)
-            self.stats[fault] += 1
-            await asyncio.sleep(self.config.hang_s if fault == "hang" else self.config.latency_s)
-            if fault == "error_500":
-                return 500, {}, {"error": {"type": "api_error", "message": "Internal server error"}}
-            return 0, {}, None
+        return None
+
+    def _answer_text(self, api: str, data: dict[str, Any], user: str,
+                     fault: str | None) -> tuple[str, bool, list[dict[str, Any]]]:
+        """The answer's text, whether it was cut short, and the items it was built from."""
         items = json.loads(mock_answer(user, _item_schema(api, data), self.config.answer_words))["results"]
         if fault == "missing" and items:
             items.pop(self._rng.randrange(len(items)))
@@ -201,18 +223,9 @@ class MockProvider:
             text = self._malform(text)
         elif fault == "truncate":
             text, truncated = text[: int(len(text) * self._rng.uniform(0.3, 0.8))], True
-        out_tokens = count_tokens(text)
-        if out_tokens > max_tokens:
-            text, truncated, out_tokens = _cut_tokens(text, max_tokens), True, max_tokens
         if fault:
             self.stats[fault] += 1
-        await asyncio.sleep(self.config.latency_s + out_tokens * self.config.per_output_token_s)
-        self._credit_output(max_tokens - out_tokens)
-        if not truncated and fault not in ("malformed",):
-            self.answered.update(item["id"] for item in items)
-        self.stats["ok"] += 1
-        return 200, self._limit_headers(api), _response(api, data, text, truncated, input_tokens, out_tokens,
-                                                        fault is None and not truncated)
+        return text, truncated, items
 
     def _draw_fault(self) -> str | None:
         roll = self._rng.random()
