@@ -22,7 +22,7 @@ __all__ = ["INSTRUCTIONS", "Services", "build_server"]
 # One adapter module per engine; each exposes register(mcp, services) and a one-line TOOLSET
 # summary. Each module's tools form a toolset; only "skills" and those named in
 # settings.toolsets are listed at start, the rest load through enable_tools.
-ADAPTERS = ("skills", "verify", "finetune", "batch")
+ADAPTERS = ("skills", "skill_quality", "verify", "finetune", "batch")
 
 # Sent to the client at initialize; kept under 2 KB, most important first.
 INSTRUCTIONS = """\

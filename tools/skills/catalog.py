@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,8 @@ class SkillCatalog:
         self._view = _View()
         self._files = FileMap()
         self._search: SkillSearch | None = None
+        # Optional: skills -> semantic scorer for hybrid search (set by the skill_quality adapter).
+        self.semantic: Callable[[list[Skill]], Any] | None = None
         self._body_tokens: dict[Path, tuple[int, int, int]] = {}
         self.reload()
 
@@ -202,7 +204,9 @@ class SkillCatalog:
     def _search_index(self) -> SkillSearch:
         index = self._search
         if index is None:
-            index = self._search = SkillSearch([s for s in self._view.ordered if s.model_invocable])
+            skills = [s for s in self._view.ordered if s.model_invocable]
+            semantic = self.semantic(skills) if self.semantic and skills else None
+            index = self._search = SkillSearch(skills, semantic=semantic)
         return index
 
     def prepare_search(self) -> None:

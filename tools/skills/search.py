@@ -9,9 +9,9 @@ exact match's weight, and an unknown long word may match a known word sharing it
 The index is built once per catalog generation; a query touches only the postings of its
 terms, with every document's BM25 weight precomputed, so it stays fast at 10,000 skills.
 
-With a semantic scorer (see `embeddings`, installed with the ``embeddings`` extra and switched
-on by `use_semantic`), lexical and cosine scores are blended; until its vectors are ready,
-search is lexical.
+With a semantic scorer (see `embeddings`, installed with the ``embeddings`` extra; the catalog
+passes one when its ``semantic`` factory is set), lexical and cosine scores are blended; until
+its vectors are ready, search is lexical.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import heapq
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +28,7 @@ from typing import Protocol
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill
 from skilldeck.tools.skills.terms import STOP_WORDS, stem, synonyms, terms, words
 
-__all__ = ["SearchHit", "SkillSearch", "SemanticScorer", "tokenize", "use_semantic", "skill_text", "file_names"]
+__all__ = ["SearchHit", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "file_names"]
 
 # Field weights: a term in the description counts three times one in a heading.
 FIELDS = (("name", 3.0), ("description", 3.0), ("when_to_use", 2.5), ("headings", 1.0), ("files", 0.75))
@@ -53,15 +53,6 @@ class SemanticScorer(Protocol):
 
     def scores(self, query: str) -> list[float] | None:
         """Return one score per skill, or None while the vectors are not ready."""
-
-
-_semantic_factory: Callable[[list[Skill]], SemanticScorer | None] | None = None
-
-
-def use_semantic(factory: Callable[[list[Skill]], SemanticScorer | None] | None) -> None:
-    """Make every new SkillSearch blend in semantic scores from `factory(skills)` (None: lexical only)."""
-    global _semantic_factory
-    _semantic_factory = factory
 
 
 def file_names(folder: Path, limit: int = 80) -> list[str]:
@@ -145,7 +136,7 @@ class SkillSearch:
     k1 = 1.8
     b = 0.6
 
-    def __init__(self, skills: list[Skill], semantic: SemanticScorer | None | str = "default",
+    def __init__(self, skills: list[Skill], semantic: SemanticScorer | None = None,
                  texts: list[dict[str, str]] | None = None) -> None:
         self.skills = list(skills)
         self._texts = texts
@@ -153,9 +144,7 @@ class SkillSearch:
         self._build(docs)
         self._order = {i: rank for rank, i in enumerate(sorted(range(len(self.skills)),
                                                               key=lambda i: self.skills[i].name))}
-        if semantic == "default":
-            semantic = _semantic_factory(self.skills) if _semantic_factory and self.skills else None
-        self.semantic: SemanticScorer | None = semantic  # type: ignore[assignment]
+        self.semantic = semantic
 
     def _fields(self, i: int) -> dict[str, str]:
         return self._texts[i] if self._texts is not None else skill_text(self.skills[i])

