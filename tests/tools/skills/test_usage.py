@@ -104,3 +104,18 @@ def test_report_orders_by_activations(tmp_path):
     stats.record_activation("s", "a", 1, {})
     assert [r["name"] for r in stats.report()] == ["b", "a"]
     assert stats.report("missing") == []
+
+
+def test_stats_command_reads_the_log_of_earlier_runs(skilldeck_home, capsys):
+    from skilldeck.server.cli import main
+
+    stats = UsageStats(None)
+    stats.record_activation("s1", "pdf", 100, {"forms.md": 300, "unused.md": 600})
+    stats.record_read("s1", "pdf", "forms.md", 300)
+    assert main(["stats"]) == 0
+    out = capsys.readouterr().out
+    assert "pdf" in out and "40%" in out and "unused.md (600 tokens)" in out
+    assert main(["stats", "pdf", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["dead_weight"] == ["unused.md"]
+    assert main(["stats", "nothing-here"]) == 2
+    assert "No usage recorded for skill 'nothing-here'" in capsys.readouterr().err
