@@ -67,6 +67,9 @@ class FinetuneService:
         _require_file(cfg.train_path, "train_path")
         _require_file(cfg.val_path, "val_path")
         self._check_stack()
+        if cfg.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
+            raise TrainingUnavailableError("QLoRA needs bitsandbytes and a CUDA GPU; install bitsandbytes on the GPU "
+                                           "machine, or use method 'lora' (same adapters, 16-bit base).")
         return self.jobs.start(TRAIN_KIND, TRAIN_ENTRY, cfg.model_dump(exclude_none=True))
 
     def start_evaluation(self, spec: dict[str, Any], training_job: str | None = None) -> JobInfo:

@@ -10,6 +10,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 from skilldeck.tools.errors import InvalidInputError  # noqa: E402
+from skilldeck.tools.finetune.errors import TrainingUnavailableError  # noqa: E402
 from skilldeck.tools.finetune.service import FinetuneService  # noqa: E402
 from skilldeck.tools.jobs import JobManager  # noqa: E402
 from tests.tools.finetune.tiny import build_tiny, sentiment_rows, write_jsonl  # noqa: E402
@@ -74,7 +75,7 @@ def test_progress_goes_to_the_job_log_and_the_loss_mask_is_checked_first(world, 
 def test_cancel_saves_a_checkpoint_and_resume_finishes_from_it(world):
     svc = world["service"]
     info = svc.start_training({**FAST, "base_model": world["model"], "train_path": world["train"],
-                               "max_steps": 300, "log_every": 1, "save_every": 1000, "learning_rate": 1e-3})
+                               "max_steps": 120, "log_every": 1, "save_every": 1000, "learning_rate": 1e-3})
     deadline = time.monotonic() + 120
     while (svc.jobs.get(info.id).progress or {}).get("done", 0) < 3:
         assert time.monotonic() < deadline and not svc.jobs.get(info.id).status.finished
@@ -82,13 +83,13 @@ def test_cancel_saves_a_checkpoint_and_resume_finishes_from_it(world):
     cancelled = svc.cancel(info.id)
     assert cancelled["status"] == "cancelled"
     saved = _events(svc, info.id, "checkpoint")
-    assert len(saved) == 1 and 3 <= saved[0]["step"] < 300
+    assert len(saved) == 1 and 3 <= saved[0]["step"] < 120
     svc.resume(info.id)
     done = svc.jobs.wait(info.id, timeout_s=240)
     assert done.status.value == "succeeded", done.error
     assert _events(svc, info.id, "resumed")[0]["step"] == saved[0]["step"]
     steps = [p["step"] for p in _events(svc, info.id, "progress")]
-    assert steps[-1] == 300 and done.result["metrics"]["steps"] == 300
+    assert steps[-1] == 120 and done.result["metrics"]["steps"] == 120
     # The resumed run continued where the checkpoint left off instead of starting again.
     assert steps.count(1) == 1 and steps.count(saved[0]["step"] + 1) == 1
 
@@ -157,13 +158,36 @@ def test_packed_training_stops_early_and_ships_the_best_weights(world):
     assert "stopped early" in open(done.result["model_card"]).read()
 
 
-def test_qlora_without_cuda_fails_with_the_alternative(world):
-    import torch
+def test_qlora_without_bitsandbytes_is_refused_with_the_alternative(world):
+    import importlib.util
 
-    if torch.cuda.is_available():
-        pytest.skip("this checks the CPU message")
+    if importlib.util.find_spec("bitsandbytes") is not None:
+        pytest.skip("bitsandbytes is installed here")
+    with pytest.raises(TrainingUnavailableError, match="QLoRA needs bitsandbytes.*'lora'"):
+        world["service"].start_training({"base_model": world["model"], "train_path": world["train"],
+                                         "method": "qlora"})
+    assert world["service"].list() == [] or all(j["method"] != "qlora" for j in world["service"].list())
+
+
+def test_a_killed_worker_resumes_from_its_last_periodic_checkpoint(world):
+    import os
+    import signal
+
     svc = world["service"]
     info = svc.start_training({**FAST, "base_model": world["model"], "train_path": world["train"],
-                               "method": "qlora", "max_steps": 2})
+                               "max_steps": 80, "save_every": 5, "log_every": 1, "learning_rate": 1e-3})
+    deadline = time.monotonic() + 120
+    while not _events(svc, info.id, "checkpoint"):
+        assert time.monotonic() < deadline and not svc.jobs.get(info.id).status.finished
+        time.sleep(0.05)
+    pid = json.loads((info.dir / "state.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)  # no chance to save anything
+    deadline = time.monotonic() + 30
+    while svc.jobs.get(info.id).status.value != "interrupted":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    saved = max(e["step"] for e in _events(svc, info.id, "checkpoint"))
+    svc.resume(info.id)
     done = svc.jobs.wait(info.id, timeout_s=240)
-    assert done.status.value == "failed" and "QLoRA needs a CUDA GPU" in done.error and "'lora'" in done.error
+    assert done.status.value == "succeeded", done.error
+    assert _events(svc, info.id, "resumed")[0]["step"] == saved and done.result["metrics"]["steps"] == 80
