@@ -12,6 +12,8 @@ from skilldeck.server.errors import tool_errors
 
 __all__ = ["register", "TOOLSET", "enable_semantic_search"]
 
+MAX_SKILLS_SHOWN = 40  # a table over thousands of skills would flood the model's context
+
 TOOLSET = "audit skills (spec, size, routing, portability) and see which skills and files agents actually use"
 
 
@@ -54,7 +56,7 @@ def register(mcp: Any, services: Any) -> None:
             report = lint_folders(folders, LintConfig(max_lines=max_lines, budget_tokens=budget))
             if output == "json":
                 return json.dumps(report.to_dict(), ensure_ascii=False)
-            return render_table(report)
+            return render_table(report, max_skills=MAX_SKILLS_SHOWN)
 
     @mcp.tool()
     def skill_stats(

@@ -254,3 +254,18 @@ def test_wildcard_mentions_reach_the_files_they_match(tmp_path):
              "shared/other.md": "# O\n"}
     found = rules(good(tmp_path, body=body, files=files))
     assert [f.path for f in found["dead-reference"]] == ["shared/other.md"]
+
+
+def test_table_can_be_cut_to_the_skills_with_most_findings(tmp_path):
+    good(tmp_path, "clean")
+    good(tmp_path, "vague", description="Tunes slow SQL queries.")
+    text = render_table(lint_paths([tmp_path]), max_skills=1)
+    assert "vague" in text and "clean" not in text and "… and 1 more skills" in text
+
+
+def test_copies_of_one_skill_report_a_bounded_number_of_pairs(tmp_path):
+    for i in range(8):
+        good(tmp_path, f"copy-{i}")
+    report = lint_paths([tmp_path])
+    assert len(report.pairs) == 28
+    assert max(sum(f.rule == "description-overlap" for f in s.findings) for s in report.skills) == 5

@@ -19,11 +19,16 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
-def render_table(report: LintReport, show_info: bool = False) -> str:
+def render_table(report: LintReport, show_info: bool = False, max_skills: int | None = None) -> str:
+    """Findings per skill, then a table of figures; with `max_skills`, only that many skills (most
+    errors and warnings first) are shown in each part, and the rest are counted."""
     out: list[str] = []
     for problem in report.problems:
         out.append(f"note: {problem}")
-    for skill in report.skills:
+    skills = report.skills
+    if max_skills is not None and len(skills) > max_skills:
+        skills = sorted(skills, key=lambda s: (-s.count("error"), -s.count("warning"), s.name))[:max_skills]
+    for skill in skills:
         shown = [f for f in skill.findings if show_info or f.level != "info"]
         if not shown:
             continue
@@ -45,7 +50,7 @@ def render_table(report: LintReport, show_info: bool = False) -> str:
                            "like this (--json lists all)")
         out.append("")
     rows = [("skill", "lines", "act.tok", "ref.tok", "files", "errors", "warnings")]
-    for s in report.skills:
+    for s in skills:
         fig = s.figures
         rows.append((s.name, str(fig.body_lines), _k(fig.activation_tokens), _k(fig.reference_tokens),
                      str(fig.files), str(s.count("error")), str(s.count("warning"))))
@@ -55,6 +60,9 @@ def render_table(report: LintReport, show_info: bool = False) -> str:
         out.append("  ".join(cells).rstrip())
         if index == 0:
             out.append("  ".join("-" * w for w in widths))
+    if len(skills) < len(report.skills):
+        out.append(f"… and {len(report.skills) - len(skills)} more skills, with fewer findings (ask for one skill "
+                   "by name, or for JSON)")
     infos = report.count("info")
     hidden = f", {infos} notes (--verbose shows them)" if infos and not show_info else ""
     out.append(f"\n{_n(len(report.skills), 'skill')}: {_n(report.count('error'), 'error')}, "

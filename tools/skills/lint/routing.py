@@ -17,6 +17,7 @@ _WHEN = re.compile(r"\b(when|whenever|trigger\w*|use (it |this (skill )?)?(for|t
                    r"if (the )?(user|someone|asked|you)|asks? (for|to|about))\b", re.I)
 _PERSON = re.compile(r"\b(I|I'm|I'll|I've|me|my|mine|we|we're|we'll|our|ours|us|you|you're|you'll|your|yours)\b")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»|`[^`]*`")
+_COMMON = 200  # a term held by more skills than this does not make two skills candidates for overlap
 _XML = re.compile(r"</?[A-Za-z][\w:.-]*(\s+[\w:-]+(=(\"[^\"]*\"|'[^']*'|[^\s>]+))?)*\s*/?>")
 # Words nearly every description uses; they say nothing about which skill fits.
 _GENERIC = frozenset(terms("""create creates build make use used help helps file files task tasks work tool tools
@@ -51,26 +52,39 @@ def description_terms(name: str, description: str) -> set[str]:
     return {t for t in terms(name.replace("-", " ") + " " + description) if t not in _GENERIC}
 
 
-def overlapping_pairs(sources: list[tuple[str, SkillSource]], threshold: float) -> list[dict]:
-    """Pairs of skills whose name + description terms have a cosine similarity of `threshold` or more."""
+def overlapping_pairs(sources: list[tuple[str, SkillSource]], threshold: float, limit: int = 500) -> list[dict]:
+    """Pairs of skills whose name + description terms have a cosine similarity of `threshold` or more,
+    most similar first; each pair carries the indices of its two skills in `sources`.
+
+    Candidates come from an inverted index over terms held by at most `_COMMON` skills, so a large
+    collection is not compared pair by pair; two skills that share only very common terms are not
+    compared (they would need many of them to reach the threshold).
+    """
     vectors = []
     for name, src in sources:
         desc = src.fields.get("description")
-        vectors.append((name, src, description_terms(name, desc if isinstance(desc, str) else "")))
+        vectors.append(description_terms(name, desc if isinstance(desc, str) else ""))
+    holders: dict[str, list[int]] = {}
+    for i, terms_i in enumerate(vectors):
+        for term in terms_i:
+            holders.setdefault(term, []).append(i)
+    common = max(_COMMON, len(vectors) // 20)
     pairs = []
-    for (a, src_a, ta), (b, src_b, tb) in combinations(vectors, 2):
-        if not ta or not tb:
-            continue
-        shared = ta & tb
-        similarity = len(shared) / math.sqrt(len(ta) * len(tb))
-        if similarity >= threshold:
-            pairs.append({"skills": [a, b], "paths": [str(src_a.dir), str(src_b.dir)],
-                          "similarity": round(similarity, 2), "shared_terms": sorted(shared)})
-    return sorted(pairs, key=lambda p: -p["similarity"])
+    for i, terms_i in enumerate(vectors):
+        candidates = {j for t in terms_i if len(holders[t]) <= common for j in holders[t] if j > i}
+        for j in candidates:
+            shared = terms_i & vectors[j]
+            similarity = len(shared) / math.sqrt(len(terms_i) * len(vectors[j]))
+            if similarity >= threshold:
+                pairs.append({"skills": [sources[i][0], sources[j][0]],
+                              "paths": [str(sources[i][1].dir), str(sources[j][1].dir)],
+                              "similarity": round(similarity, 2), "shared_terms": sorted(shared), "index": (i, j)})
+    pairs.sort(key=lambda p: (-p["similarity"], p["skills"]))
+    return pairs[:limit]
 
 
-def overlap_finding(pair: dict, this: str, src: SkillSource) -> Finding:
-    other = pair["skills"][1] if pair["skills"][0] == this else pair["skills"][0]
+def overlap_finding(pair: dict, side: int, src: SkillSource) -> Finding:
+    other = pair["skills"][1 - side]
     return Finding("description-overlap", "warning", f"description overlaps with skill {other!r} (similarity "
                    f"{pair['similarity']}; shared: {', '.join(pair['shared_terms'][:12])}); a router will confuse "
                    "them: say what sets each apart, or merge them", line=src.line_of("description"))

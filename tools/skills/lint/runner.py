@@ -19,6 +19,7 @@ from skilldeck.tools.tokens import count_tokens
 __all__ = ["lint_paths", "lint_folders", "find_skill_folders"]
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
+MAX_PAIRS_PER_SKILL = 5
 
 
 def find_skill_folders(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
@@ -77,12 +78,14 @@ def lint_folders(folders: list[Path], config: LintConfig | None = None) -> LintR
             check_portability(src, config)
         report.skills.append(SkillReport(name, folder, _figures(src), findings))
         sources.append((name, src))
-    report.pairs = overlapping_pairs(sources, config.overlap)
-    by_name = {r.name: (r, src) for r, (_, src) in zip(report.skills, sources)}
-    for pair in report.pairs:
-        for name in pair["skills"]:
-            skill_report, src = by_name[name]
-            skill_report.findings.append(overlap_finding(pair, name, src))
+    pairs = overlapping_pairs(sources, config.overlap)
+    per_skill: dict[int, int] = {}
+    for pair in pairs:
+        for side, index in enumerate(pair.pop("index")):
+            per_skill[index] = per_skill.get(index, 0) + 1
+            if per_skill[index] <= MAX_PAIRS_PER_SKILL:  # copies of one skill would otherwise flood the report
+                report.skills[index].findings.append(overlap_finding(pair, side, sources[index][1]))
+    report.pairs = pairs
     for skill_report in report.skills:
         skill_report.findings.sort(key=lambda f: (_ORDER[f.level], f.path != SKILL_FILE, f.path, f.line or 0))
     return report
