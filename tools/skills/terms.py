@@ -15,7 +15,7 @@ import re
 __all__ = ["stem", "words", "terms", "synonyms", "STOP_WORDS"]
 
 _WORD = re.compile(r"[a-z0-9]+")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # not after a digit: "7B", "4K"
 _VOWEL = re.compile(r"[aeiouy]")
 _ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
 
