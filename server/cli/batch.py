@@ -191,7 +191,8 @@ def _follow(jobs, job_id: str):
         if tty or now - last_print >= 5 or info.status.finished:
             width = 30
             filled = int(width * done / total) if total else 0
-            line = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} tasks  requests {p.get('requests', 0)}"
+            counts = f"{done}/{total} tasks" if total else "planning"
+            line = (f"[{'#' * filled}{'.' * (width - filled)}] {counts}  requests {p.get('requests', 0)}"
                     f"  429s {p.get('rate_limited', 0)}  {now - start:.0f}s  {info.status.value}")
             print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
             last_print = now

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from skilldeck.tools.batch.errors import PlanError
 
-__all__ = ["RateLimits", "Cost", "TokenBucket", "RateLimiter", "LimitSnapshot", "parse_duration",
+__all__ = ["RateLimits", "Cost", "Grant", "TokenBucket", "RateLimiter", "LimitSnapshot", "parse_duration",
            "parse_retry_after", "parse_openai_headers", "parse_anthropic_headers", "DIMENSIONS"]
 
 DIMENSIONS = ("requests", "input_tokens", "output_tokens", "tokens")
@@ -184,10 +184,13 @@ def parse_openai_headers(headers: Mapping[str, str]) -> LimitSnapshot:
 
 
 def parse_anthropic_headers(headers: Mapping[str, str], now: float | None = None) -> LimitSnapshot:
-    """Read ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}``."""
+    """Read ``anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset}``.
+
+    ``anthropic-ratelimit-tokens-*`` is skipped: it reports whichever token limit is tightest,
+    not a combined input+output budget, so charging both into it would over-throttle.
+    """
     snap = LimitSnapshot(retry_after_s=parse_retry_after(headers, now))
-    names = {"requests": "requests", "tokens": "tokens", "input-tokens": "input_tokens",
-             "output-tokens": "output_tokens"}
+    names = {"requests": "requests", "input-tokens": "input_tokens", "output-tokens": "output_tokens"}
     wall = time.time() if now is None else now
     for prefix, dim in names.items():
         limit = _number(headers.get(f"anthropic-ratelimit-{prefix}-limit"))
@@ -307,8 +310,3 @@ class RateLimiter:
             wait = max(exhausted) if exhausted else 1.0
         self.sync(snap)
         return self.pause(wait)
-
-    def seconds_for(self, total: Cost) -> dict[str, float]:
-        """Steady-state minutes' worth of each limit the `total` needs, in seconds."""
-        amounts = total.amounts()
-        return {dim: 60.0 * amounts[dim] / b.capacity for dim, b in self.buckets.items()}
