@@ -1,4 +1,4 @@
-"""Hard checks that lexical overlap misses: numbers, names, negation, antonyms and attribution.
+"""Hard checks that lexical overlap misses: numbers, names, negation, antonyms, exclusive terms, attribution.
 
 Each check looks at one claim against the evidence and returns the signals it fired. A
 signal is a short name plus a human-readable detail; `contradicts=True` means the evidence
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from skilldeck.tools.verify.text import NEGATION_CUES, STOPWORDS, entities, normalise_quotes, numbers, stem, terms
 
-__all__ = ["Signal", "check_numbers", "check_entities", "check_negation", "check_antonyms", "check_attribution",
+__all__ = ["Signal", "check_numbers", "check_entities", "check_negation", "check_antonyms", "check_exclusive",
+           "check_attribution",
            "attribution_sources", "VAGUE_AUTHORITY"]
 
 
@@ -135,6 +136,39 @@ def check_antonyms(claim: str, evidence_sentence: str) -> list[Signal]:
     for w in c_words & _OPPOSITE.keys():
         if _OPPOSITE[w] in e_words and w not in e_words and _OPPOSITE[w] not in c_words:
             return [Signal("antonym", f"claim says {w!r}, evidence says {_OPPOSITE[w]!r}", True)]
+    return []
+
+
+# Closed classes whose members exclude each other: an American director is not an English one.
+_EXCLUSIVE = [frozenset(group.split()) for group in (
+    "american british english scottish welsh irish canadian australian french german italian spanish portuguese "
+    "dutch belgian swiss austrian swedish norwegian danish finnish polish russian ukrainian czech greek turkish "
+    "chinese japanese korean indian pakistani iranian israeli egyptian mexican brazilian argentine argentinian "
+    "chilean colombian peruvian cuban nigerian kenyan south-african hungarian romanian serbian croatian",
+    "january february march april may june july august september october november december",
+    "monday tuesday wednesday thursday friday saturday sunday",
+    "red orange yellow green blue purple violet pink brown black white grey gray",
+    "spring summer autumn winter",
+)]
+
+
+# Month names that are also ordinary words ("may", "march") are ambiguous: never evidence.
+_AMBIGUOUS = frozenset({"may", "march"})
+
+
+def check_exclusive(claim: str, evidence_sentences: list[str]) -> list[Signal]:
+    """The claim names a member of a closed class (nationality, month, weekday, colour, season) and
+    its evidence window names only other members of that class ("American" against "English")."""
+    c_words = set(re.findall(r"[a-z]+(?:-[a-z]+)?", claim.lower())) - _AMBIGUOUS
+    e_words = set(re.findall(r"[a-z]+(?:-[a-z]+)?", " ".join(evidence_sentences).lower())) - _AMBIGUOUS
+    for group in _EXCLUSIVE:
+        said = c_words & group
+        if not said or said & e_words:
+            continue
+        rivals = (e_words & group) - c_words
+        if rivals:
+            return [Signal("exclusive_mismatch", f"claim says {sorted(said)[0]!r}; evidence says {sorted(rivals)[0]!r}",
+                           True)]
     return []
 
 

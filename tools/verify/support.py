@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribution, check_entities, check_negation,
-                                           check_numbers)
+                                           check_exclusive, check_numbers)
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
 from skilldeck.tools.verify.text import LIGHT_WORDS, Terms, stem, terms
 
-__all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher"]
+__all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class SupportConfig:
     must add to join it. `*_weight`: weights of word kinds.
     `contradiction_min_coverage`: negation and antonym checks only count when the window is about
     the same thing (coverage at least this).
+    `predicate_min_coverage`: in a claim of at most `predicate_max_words` content words, at least
+    this share of its ordinary words (what it says about its names and numbers) must be found.
     """
 
     threshold: float = 0.6
@@ -38,6 +40,8 @@ class SupportConfig:
     short_weight: float = 0.5
     light_weight: float = 0.3
     contradiction_min_coverage: float = 0.8
+    predicate_min_coverage: float = 0.3
+    predicate_max_words: int = 6
 
     check_entities: bool = True
     check_negation: bool = True
@@ -84,20 +88,41 @@ class Matcher:
 _LIGHT = frozenset(stem(w) for w in LIGHT_WORDS)
 
 
+def _kind(s: str, claim_terms: Terms) -> str:
+    """What a claim word is: number, name, light (generic), short, or word (ordinary content)."""
+    if s[:1].isdigit():
+        return "number"
+    if s in claim_terms.capitalised:
+        return "name"
+    if s in _LIGHT:
+        return "light"
+    return "short" if len(s) <= 3 else "word"
+
+
 def _weights(claim_terms: Terms, config: SupportConfig) -> dict[str, float]:
-    weights = {}
-    for s in claim_terms.stems:
-        if s[:1].isdigit():
-            weights[s] = config.number_weight
-        elif s in claim_terms.capitalised:
-            weights[s] = config.name_weight
-        elif s in _LIGHT:
-            weights[s] = config.light_weight
-        elif len(s) <= 3:
-            weights[s] = config.short_weight
-        else:
-            weights[s] = 1.0
-    return weights
+    kinds = {"number": config.number_weight, "name": config.name_weight, "light": config.light_weight,
+             "short": config.short_weight, "word": 1.0}
+    return {s: kinds[_kind(s, claim_terms)] for s in claim_terms.stems}
+
+
+def check_predicate(claim_terms: Terms, needed: dict[str, float], covered: set[str],
+                    config: SupportConfig) -> list[Signal]:
+    """A short claim whose ordinary words are mostly absent: its names are there, what it says of them is not.
+
+    "R. Adams Cowley was an astronaut" against evidence about Cowley the surgeon. Long claims are
+    left to coverage: they paraphrase more, so one check on a few words would misfire.
+    """
+    if len(needed) > config.predicate_max_words:
+        return []
+    # A capitalised opener ("Joseph Strauss was ...") is a name, not part of the predicate.
+    plain = [w for w in needed if _kind(w, claim_terms) == "word" and not claim_terms.surface[w][:1].isupper()]
+    if not plain:
+        return []
+    found = [w for w in plain if w in covered]
+    if len(found) >= config.predicate_min_coverage * len(plain):
+        return []
+    absent = ", ".join(repr(claim_terms.surface[w]) for w in plain if w not in covered)
+    return [Signal("predicate_absent", f"what the claim says ({absent}) is not in the evidence")]
 
 
 def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: SupportConfig,
@@ -116,6 +141,7 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     coverage = _share(needed, covered, total)
     signals = _checks(claim, window, evidence, lambda w: w in given or bool(variants.get(w) or matcher.variants(w)),
                       coverage, config)
+    signals += check_predicate(ct, needed, covered, config)
     if not any(s.name.startswith("number_") for s in signals):
         # The number check matched every number (perhaps "about 2,700" against "2,737"): count them covered.
         covered |= {w for w in needed if w[:1].isdigit()}
@@ -177,5 +203,8 @@ def _checks(claim: str, window: list[Sentence], evidence: EvidenceSet, found: Ca
         if config.check_negation:
             signals += check_negation(claim, top)
         signals += check_antonyms(claim, top)
+    if window and coverage >= config.threshold:
+        # A rival nationality or month is a contradiction even where it costs the coverage gate.
+        signals += check_exclusive(claim, [s.text for s in window])
     signals += check_attribution(claim, evidence.lowered, evidence.stems)
     return signals

@@ -1,7 +1,7 @@
 """Each check on small hand-written cases: supported, number changed, entity swapped, negated,
 antonym, attribution, and the answer-level signals (fabricated specifics, authority, drift, time)."""
 
-from skilldeck.tools.verify import verify_answer
+from skilldeck.tools.verify import VerifyOptions, verify_answer
 
 EVIDENCE = ["The Golden Gate Bridge opened in 1937 in San Francisco. Joseph Strauss was its chief engineer. "
             "The bridge is 2,737 metres long. It was not the longest suspension bridge after 1964."]
@@ -120,3 +120,32 @@ def test_expected_answer_type_reads_the_real_question_word():
     assert expected_answer_type("Is Lyon or Paris larger?") == "choice"
     assert drift("no", "Are both bands American?") == []
     assert drift("Paris", "Is Lyon or Paris larger?") == []
+
+
+def test_short_claim_whose_predicate_is_absent_is_unsupported():
+    c = only_claim("Joseph Strauss was an astronaut.")
+    assert c.verdict == "unsupported" and "predicate_absent" in names(c)
+    assert only_claim("Joseph Strauss was the chief engineer.").verdict == "supported"
+
+
+def test_predicate_check_leaves_long_paraphrased_claims_to_coverage():
+    from skilldeck.tools.verify.support import SupportConfig
+
+    c = only_claim("The Golden Gate Bridge, designed by its chief engineer Joseph Strauss, opened in 1937 "
+                   "in San Francisco and was admired.")
+    assert "predicate_absent" not in names(c)
+    strict = verify_answer("Joseph Strauss was an astronaut.", EVIDENCE,
+                           options=VerifyOptions(support=SupportConfig(predicate_max_words=0)))
+    assert "predicate_absent" not in {s.name for c in strict.claims for s in c.signals}
+
+
+def test_exclusive_terms_contradict_nationality_month_and_colour():
+    evidence = ["Ken Loach is an English film director born in June 1936. His car is red."]
+    c = only_claim("Ken Loach is an American film director.", evidence)
+    assert c.verdict == "contradicted" and "exclusive_mismatch" in names(c)
+    assert only_claim("Ken Loach is an English film director.", evidence).verdict == "supported"
+    assert "exclusive_mismatch" in names(only_claim("Ken Loach is a film director born in July 1936.", evidence))
+    from skilldeck.tools.verify.checks import check_exclusive
+
+    assert check_exclusive("Ken Loach may direct a film.", evidence) == []  # "may" is not the month here
+    assert check_exclusive("His car is blue.", evidence)[0].name == "exclusive_mismatch"
