@@ -57,8 +57,11 @@ def _strip_trailing_commas(text: str) -> str:
     out, in_string, escaped = [], False, False
     for i, ch in enumerate(text):
         if in_string:
-            escaped = (ch == "\\") and not escaped
-            if ch == '"' and not escaped:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
                 in_string = False
         elif ch == '"':
             in_string = True
@@ -91,6 +94,15 @@ def _close_truncated(text: str) -> Any:
 
 def extract_json(text: str) -> tuple[Any, list[str]]:
     """Parse the JSON in a model's answer; return (value, repairs applied). Raise `RepairError` if none."""
+    try:
+        return _extract(text)
+    except RepairError:
+        raise
+    except ValueError as exc:
+        raise RepairError(f"unrepairable JSON: {exc}") from exc
+
+
+def _extract(text: str) -> tuple[Any, list[str]]:
     repairs: list[str] = []
     body = text.strip()
     try:

@@ -147,7 +147,14 @@ class BatchRunner:
             unit = await self._queue.get()
             if self._stop.is_set():  # stopped while waiting: leave the unit for a resumed run
                 return
-            await self._send(unit)
+            try:
+                await self._send(unit)
+            except Exception as exc:  # noqa: BLE001 - a bug here must not strand the unit's tasks
+                rest, failed = self._charge([t for t in unit.tasks if not self.journal.done(t.id)],
+                                            f"internal error: {type(exc).__name__}: {exc}")
+                self._write(failed, None)
+                if rest:
+                    self._later_put(_Unit(rest, first=False), self.policy.backoff(1, self._rng))
 
     # -- one request --------------------------------------------------------------------
     async def _send(self, unit: _Unit) -> None:

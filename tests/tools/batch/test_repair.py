@@ -26,9 +26,17 @@ def test_truncated_answer_keeps_complete_items_only():
     assert value == {"results": [GOOD["results"][0]]}
 
 
+def test_escaped_quotes_inside_strings_survive_comma_repair():
+    text = '{"results": [{"id": "a", "status": "ok", "output": {"answer": "say \\"hi\\", ok"}, "reason": "",},]}'
+    value, repairs = extract_json(text)
+    assert value["results"][0]["output"]["answer"] == 'say "hi", ok' and "trailing commas" in repairs
+
+
 def test_answer_without_json_cannot_be_repaired():
     with pytest.raises(RepairError):
         extract_json("I cannot do that.")
+    with pytest.raises(RepairError):
+        extract_json("{not json at all}")
     with pytest.raises(RepairError):
         extract_json('{"results": [{"id": "a", "sta')
 

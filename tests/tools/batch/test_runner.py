@@ -199,3 +199,14 @@ def test_a_resumed_run_sends_only_unfinished_tasks(tmp_path):
     outcome, journal = run_scripted(tmp_path, handler, tasks)
     assert outcome.finished and sent == [["t0", "t2", "t3", "t4", "t5"]]
     assert journal.state.results["t1"]["output"] == {"answer": "old"}
+
+
+def test_an_unexpected_error_fails_tasks_with_the_reason_instead_of_stranding_them(tmp_path):
+    def handler(request):
+        raise RuntimeError("a bug in a transport")
+
+    outcome, journal = run_scripted(tmp_path, handler, [Task("a", {"x": 1}), Task("b", {"x": 2})],
+                                    RetryPolicy(max_attempts=2, backoff_base_s=0.01))
+    assert outcome.finished
+    assert all("internal error: RuntimeError: a bug in a transport" in journal.state.results[i]["reason"]
+               for i in ("a", "b"))
