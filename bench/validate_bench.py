@@ -64,7 +64,8 @@ def _similarity(a: dict, b: dict) -> float:
     from skilldeck.tools.finetune.similarity import jaccard, normalize, shingles
 
     ra, rb = record_from_row(a), record_from_row(b)
-    return jaccard(shingles(normalize(ra.text)), shingles(normalize(rb.text)))
+    # The validator compares input + answer (instructions are often one shared template).
+    return jaccard(shingles(normalize(ra.content_text)), shingles(normalize(rb.content_text)))
 
 
 def main() -> None:
@@ -74,7 +75,7 @@ def main() -> None:
     parser.add_argument("--near", type=int, default=2000)
     parser.add_argument("--leaks", type=int, default=500)
     args = parser.parse_args()
-    from skilldeck.tools.finetune.validator import analyse, validate
+    from skilldeck.tools.finetune.validator import NEAR_THRESHOLD, analyse, validate
 
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
@@ -93,12 +94,12 @@ def main() -> None:
             hit |= {(Path(a.records[i].source).name, a.records[i].line) for i in (p.a, p.b)}
         found = planted.keys() & hit
         # Planted copies whose edits left them at or above the threshold are the ones to find.
-        true = {k for k, (a_, b_) in planted.items() if _similarity(a_, b_) >= 0.8}
+        true = {k for k, (a_, b_) in planted.items() if _similarity(a_, b_) >= NEAR_THRESHOLD}
         print(f"records: {sum(report.records.values())}  planted near-dups/leaks: {len(planted)} "
-              f"({len(true)} at Jaccard >= 0.8)")
+              f"({len(true)} at Jaccard >= {NEAR_THRESHOLD})")
         print(f"validate(): {elapsed:.1f} s  ({sum(report.records.values()) / elapsed:,.0f} records/s)")
         print(f"planted found: {len(found)}/{len(planted)} = {len(found) / len(planted):.1%}; "
-              f"of those at Jaccard >= 0.8: {len(found & true)}/{len(true)} = {len(found & true) / len(true):.1%}")
+              f"of those at Jaccard >= {NEAR_THRESHOLD}: {len(found & true)}/{len(true)} = {len(found & true) / len(true):.1%}")
         for f in report.findings:
             print(f"  {f.severity:7} {f.kind:20} {f.count}")
 

@@ -47,6 +47,18 @@ class Record:
     def text(self) -> str:
         return self.prompt_text + "\n" + self.completion
 
+    @property
+    def content_text(self) -> str:
+        """What varies between examples: the input (or the instruction when there is none) and the answer.
+
+        Templated datasets repeat one instruction or system prompt on every line; comparing whole
+        texts would make every short example a near-duplicate of its neighbours.
+        """
+        if self.input.strip():
+            return self.input + "\n" + self.completion
+        users = [m["content"] for m in self.prompt if m["role"] != "system"]
+        return "\n".join(users) + "\n" + self.completion
+
     def where(self) -> str:
         return f"{Path(self.source).name}:{self.line}"
 

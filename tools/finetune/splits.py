@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skilldeck.tools.finetune.errors import DatasetError
-from skilldeck.tools.finetune.validator import SPLIT_NAMES, analyse
+from skilldeck.tools.finetune.validator import NEAR_THRESHOLD, SPLIT_NAMES, analyse
 
 __all__ = ["SplitResult", "write_splits"]
 
@@ -59,7 +59,7 @@ def _bucket(key: str, seed: int, ratios: tuple[float, float, float]) -> str:
 
 
 def write_splits(files: Mapping[str, str | Path], out_dir: str | Path, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                 seed: int = 0, near_threshold: float = 0.8) -> SplitResult:
+                 seed: int = 0, near_threshold: float = NEAR_THRESHOLD) -> SplitResult:
     """Pool the given files, clean them, and write train/val/test JSONL files to `out_dir`."""
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
         raise DatasetError(f"ratios {ratios!r} must be three non-negative numbers summing to 1, e.g. (0.8, 0.1, 0.1).")

@@ -25,9 +25,12 @@ from skilldeck.tools.finetune.findings import MAX_LOCATIONS, Finding, Validation
 from skilldeck.tools.finetune.records import Record, SchemaProblem, read_records
 from skilldeck.tools.finetune.similarity import NearDuplicateFinder, SimilarPair, normalize
 
-__all__ = ["validate", "analyse", "Analysis", "SPLIT_NAMES"]
+__all__ = ["validate", "analyse", "Analysis", "SPLIT_NAMES", "NEAR_THRESHOLD"]
 
 SPLIT_NAMES = ("train", "val", "test")
+# Jaccard on character 5-grams of input + answer. Those texts are short, so one changed word
+# moves the score more than on whole documents; 0.7 still means "the same example, lightly edited".
+NEAR_THRESHOLD = 0.7
 IMBALANCE_RATIO = 10.0
 
 
@@ -39,7 +42,7 @@ class Analysis:
     splits: list[str]                       # split name per record
     problems: list[SchemaProblem]
     exact_groups: list[list[int]]           # groups of identical records (size ≥ 2)
-    near_pairs: list[SimilarPair]
+    near_pairs: list[SimilarPair]          # similar inputs and answers (instructions left out)
     conflicts: list[list[int]]              # same prompt, different outputs
     texts: list[str] = field(repr=False, default_factory=list)
     prompts: list[str] = field(repr=False, default_factory=list)
@@ -59,7 +62,7 @@ def _load(files: Mapping[str, str | Path]) -> tuple[list[Record], list[str], lis
     return records, splits, problems
 
 
-def analyse(files: Mapping[str, str | Path], near_threshold: float = 0.8) -> Analysis:
+def analyse(files: Mapping[str, str | Path], near_threshold: float = NEAR_THRESHOLD) -> Analysis:
     """Read the splits and find exact duplicates, near duplicates and conflicting outputs."""
     records, splits, problems = _load(files)
     texts = [normalize(r.text) for r in records]
@@ -70,7 +73,8 @@ def analyse(files: Mapping[str, str | Path], near_threshold: float = 0.8) -> Ana
     exact = [g for g in by_text.values() if len(g) > 1]
     # Near duplicates are searched among one representative per exact group.
     extras = {i for g in exact for i in g[1:]}
-    near = NearDuplicateFinder(threshold=near_threshold).find(texts, skip=extras)
+    contents = [normalize(r.content_text) for r in records]
+    near = NearDuplicateFinder(threshold=near_threshold).find(contents, skip=extras)
     by_prompt: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(prompts):
         by_prompt[p].append(i)
@@ -107,7 +111,7 @@ def _duplicate_findings(a: Analysis) -> list[Finding]:
                            [" = ".join(_where(r, g[:4])) for g in same_exact[:MAX_LOCATIONS]]))
     if same_near:
         out.append(Finding("near_duplicate", "warning", f"{len(same_near)} pair(s) are near-identical "
-                           f"(Jaccard ≥ {min(p.similarity for p in same_near):.2f} on character 5-grams); "
+                           f"(input and answer share ≥ {min(p.similarity for p in same_near):.0%} of their character 5-grams); "
                            "keep one of each unless the small differences are the point.", len(same_near),
                            [f"{r[p.a].where()} ~ {r[p.b].where()} ({p.similarity:.2f})" for p in same_near[:MAX_LOCATIONS]]))
     leaks = [" = ".join(_where(r, g[:4])) for g in cross_exact] + \
@@ -199,7 +203,7 @@ def _schema_findings(problems: list[SchemaProblem]) -> list[Finding]:
                     len(problems), [f"{p.where()}: {p.message}" for p in problems[:MAX_LOCATIONS]])]
 
 
-def validate(files: Mapping[str, str | Path], max_seq_len: int = 2048, near_threshold: float = 0.8,
+def validate(files: Mapping[str, str | Path], max_seq_len: int = 2048, near_threshold: float = NEAR_THRESHOLD,
              tokenizer: str | None = None) -> ValidationReport:
     """Check instruction data in one or more splits (keys: train, val, test) and report every problem found."""
     start = time.perf_counter()

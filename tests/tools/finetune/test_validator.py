@@ -171,3 +171,13 @@ def test_engine_imports_stay_free_of_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_shared_instruction_does_not_make_short_examples_near_duplicates(tmp_path):
+    template = ("You are a careful assistant. Read the customer message below and label its sentiment as "
+                "positive, negative or neutral, answering with the label only.")
+    rows = [{"instruction": template, "input": text, "output": label} for text, label in [
+        ("Loved it.", "positive"), ("Broke in a day.", "negative"), ("It is blue.", "neutral"),
+        ("Great support!", "positive"), ("Never again.", "negative")]]
+    report = validate({"train": _write(tmp_path / "t.jsonl", rows)})
+    assert report.by_kind("near_duplicate") is None
