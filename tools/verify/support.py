@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribution, check_entities, check_negation,
                                            check_exclusive, check_numbers)
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
+from skilldeck.tools.verify.rarity import is_common
 from skilldeck.tools.verify.text import LIGHT_WORDS, Terms, stem, terms
 
 __all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate"]
@@ -41,6 +42,7 @@ class SupportConfig:
     light_weight: float = 0.3
     contradiction_min_coverage: float = 0.8
     predicate_min_coverage: float = 0.3
+    common_weight: float = 0.6
     predicate_max_words: int = 6
 
     check_entities: bool = True
@@ -102,7 +104,12 @@ def _kind(s: str, claim_terms: Terms) -> str:
 def _weights(claim_terms: Terms, config: SupportConfig) -> dict[str, float]:
     kinds = {"number": config.number_weight, "name": config.name_weight, "light": config.light_weight,
              "short": config.short_weight, "word": 1.0}
-    return {s: kinds[_kind(s, claim_terms)] for s in claim_terms.stems}
+    weights = {s: kinds[_kind(s, claim_terms)] for s in claim_terms.stems}
+    if config.common_weight != 1.0:
+        for s, w in weights.items():
+            if w == 1.0 and is_common(claim_terms.surface[s]):
+                weights[s] = config.common_weight
+    return weights
 
 
 def check_predicate(claim_terms: Terms, needed: dict[str, float], covered: set[str],

@@ -149,3 +149,13 @@ def test_exclusive_terms_contradict_nationality_month_and_colour():
 
     assert check_exclusive("Ken Loach may direct a film.", evidence) == []  # "may" is not the month here
     assert check_exclusive("His car is blue.", evidence)[0].name == "exclusive_mismatch"
+
+
+def test_common_words_weigh_less_than_rare_ones():
+    from skilldeck.tools.verify.rarity import is_common
+    from skilldeck.tools.verify.support import SupportConfig, _weights
+    from skilldeck.tools.verify.text import terms
+
+    assert is_common("found") and is_common("people") and not is_common("Adamawa") and not is_common("harmonies")
+    weights = _weights(terms("The harmonies were found near the city"), SupportConfig())
+    assert weights["harmony"] == 1.0 and weights["found"] == SupportConfig().common_weight < 1.0
