@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import anyio
-import mcp.types as types
 import pytest
 
 from skilldeck.tools.batch import RateLimits

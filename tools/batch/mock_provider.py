@@ -100,7 +100,7 @@ class MockProvider:
         self.answered: Counter[str] = Counter()  # task id -> times answered in a 200 response
         self._rng = random.Random(self.config.seed)
         self._buckets = {d: TokenBucket(pm) for d, pm in self.config.limits.per_minute().items() if pm}
-        self._server: asyncio.base_events.Server | None = None
+        self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[Any]] = set()
         self.base_url = ""
 
