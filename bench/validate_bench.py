@@ -99,7 +99,8 @@ def main() -> None:
               f"({len(true)} at Jaccard >= {NEAR_THRESHOLD})")
         print(f"validate(): {elapsed:.1f} s  ({sum(report.records.values()) / elapsed:,.0f} records/s)")
         print(f"planted found: {len(found)}/{len(planted)} = {len(found) / len(planted):.1%}; "
-              f"of those at Jaccard >= {NEAR_THRESHOLD}: {len(found & true)}/{len(true)} = {len(found & true) / len(true):.1%}")
+              f"of those at Jaccard >= {NEAR_THRESHOLD}: {len(found & true)}/{len(true)} = "
+              f"{len(found & true) / len(true):.1%}")
         for f in report.findings:
             print(f"  {f.severity:7} {f.kind:20} {f.count}")
 

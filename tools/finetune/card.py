@@ -41,7 +41,8 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any]) -> str:
              + (" (stopped early)" if metrics["stopped_early"] else ""),
              f"- {metrics['tokens_per_s']} tokens/s", "", "## Use", ""]
     if c["method"] == "full":
-        lines += ["```python", "from transformers import AutoModelForCausalLM", f"model = AutoModelForCausalLM.from_pretrained('{config['weights_path']}')", "```"]
+        lines += ["```python", "from transformers import AutoModelForCausalLM",
+                  f"model = AutoModelForCausalLM.from_pretrained('{config['weights_path']}')", "```"]
     else:
         lines += ["```python", "from peft import AutoPeftModelForCausalLM",
                   f"model = AutoPeftModelForCausalLM.from_pretrained('{config['weights_path']}')", "```"]

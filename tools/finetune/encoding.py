@@ -88,7 +88,8 @@ class ChatFormatter:
         return Encoded(p_ids + c_ids, [IGNORE_INDEX] * len(p_ids) + c_ids, record.where())
 
 
-def encode_records(formatter: ChatFormatter, records: Iterable[Record], max_seq_len: int) -> tuple[list[Encoded], list[str]]:
+def encode_records(formatter: ChatFormatter, records: Iterable[Record],
+                   max_seq_len: int) -> tuple[list[Encoded], list[str]]:
     """Encode records; those longer than `max_seq_len` are dropped (a cut answer would lose its EOS)."""
     kept, dropped = [], []
     for r in records:

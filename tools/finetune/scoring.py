@@ -66,5 +66,6 @@ def score_predictions(predictions: Sequence[str], references: Sequence[str]) -> 
         parsed = [parse_json(p) for p, _ in json_refs]
         out["json_examples"] = len(json_refs)
         out["json_pass_rate"] = round(sum(ok for ok, _ in parsed) / len(json_refs), 4)
-        out["json_match"] = round(sum(ok and v == ref for (ok, v), (_, ref) in zip(parsed, json_refs)) / len(json_refs), 4)
+        matches = sum(ok and v == ref for (ok, v), (_, ref) in zip(parsed, json_refs))
+        out["json_match"] = round(matches / len(json_refs), 4)
     return out

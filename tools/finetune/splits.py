@@ -58,7 +58,8 @@ def _bucket(key: str, seed: int, ratios: tuple[float, float, float]) -> str:
     return "val" if x < ratios[0] + ratios[1] else "test"
 
 
-def write_splits(files: Mapping[str, str | Path], out_dir: str | Path, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+def write_splits(files: Mapping[str, str | Path], out_dir: str | Path,
+                 ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
                  seed: int = 0, near_threshold: float = NEAR_THRESHOLD) -> SplitResult:
     """Pool the given files, clean them, and write train/val/test JSONL files to `out_dir`."""
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:

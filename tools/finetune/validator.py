@@ -111,9 +111,11 @@ def _duplicate_findings(a: Analysis) -> list[Finding]:
                            [" = ".join(_where(r, g[:4])) for g in same_exact[:MAX_LOCATIONS]]))
     if same_near:
         out.append(Finding("near_duplicate", "warning", f"{len(same_near)} pair(s) are near-identical "
-                           f"(input and answer share ≥ {min(p.similarity for p in same_near):.0%} of their character 5-grams); "
+                           f"(Jaccard ≥ {min(p.similarity for p in same_near):.2f} on character 5-grams of input "
+                           "and answer); "
                            "keep one of each unless the small differences are the point.", len(same_near),
-                           [f"{r[p.a].where()} ~ {r[p.b].where()} ({p.similarity:.2f})" for p in same_near[:MAX_LOCATIONS]]))
+                           [f"{r[p.a].where()} ~ {r[p.b].where()} ({p.similarity:.2f})"
+                            for p in same_near[:MAX_LOCATIONS]]))
     leaks = [" = ".join(_where(r, g[:4])) for g in cross_exact] + \
             [f"{r[p.a].where()} ~ {r[p.b].where()} ({p.similarity:.2f})" for p in cross_near] + \
             [" = ".join(_where(r, g[:4])) + " (same prompt, different answer)" for g in cross_prompt.values()]

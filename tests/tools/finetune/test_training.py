@@ -141,11 +141,12 @@ def test_bad_specs_are_rejected_without_starting_a_job(world):
         svc.start_training({"base_model": world["model"], "train_path": world["train"], "epochz": 2})
 
 
-def test_packed_training_stops_early_and_ships_the_best_weights(world):
+def test_packed_checkpointed_training_stops_early_and_ships_the_best_weights(world):
     svc = world["service"]
     info = svc.start_training({**FAST, "base_model": world["model"], "train_path": world["train"],
-                               "val_path": world["val"], "packing": True, "max_seq_len": 256, "max_steps": 40, "eval_every": 1,
-                               "early_stopping_patience": 2, "learning_rate": 0.3})
+                               "val_path": world["val"], "packing": True, "max_seq_len": 256, "max_steps": 40,
+                               "eval_every": 1, "early_stopping_patience": 2, "learning_rate": 0.3,
+                               "gradient_checkpointing": True})
     done = svc.jobs.wait(info.id, timeout_s=240)
     assert done.status.value == "succeeded", done.error
     metrics = done.result["metrics"]

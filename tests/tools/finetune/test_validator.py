@@ -156,7 +156,8 @@ def test_token_counts_can_use_the_model_tokenizer_file(tmp_path):
     tok.save(str(tmp_path / "tokenizer.json"))
     report = validate({"train": _write(tmp_path / "t.jsonl", [_row(0)])}, tokenizer=str(tmp_path))
     row = _row(0)
-    expected = len((row["instruction"] + "\n\n" + row["input"] + row["output"]).replace(".", " . ").replace(":", " : ").split())
+    text = row["instruction"] + "\n\n" + row["input"] + row["output"]
+    expected = len(text.replace(".", " . ").replace(":", " : ").split())
     assert report.token_stats["counter"] == f"tokenizer {tmp_path.name}"
     assert report.token_stats["max"] == expected
 
