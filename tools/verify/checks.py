@@ -75,11 +75,16 @@ def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evid
     return signals
 
 
+_POSSESSIVE = re.compile(r"'s?$")
+
+
 def check_entities(claim: str, found: Callable[[str], bool]) -> list[Signal]:
     """Names in the claim (capitalised runs) whose words are not found (`found(stem)` is false)."""
     signals: list[Signal] = []
     for name in entities(claim):
-        words = [stem(w.lower().strip(".,'\"")) for w in re.findall(r"[\w.'-]+", name)]
+        # "Adams's" is Adams; "U-30" is "u" and "30", as the coverage analysis has them.
+        words = [stem(part) for w in re.findall(r"[\w.'-]+", normalise_quotes(name))
+                 for part in _POSSESSIVE.sub("", w.lower().strip(".,'\"")).split("-")]
         words = [w for w in words if w and w not in STOPWORDS and not w.isdigit()]
         missing = [w for w in words if not found(w)]
         if missing and (len(missing) * 2 > len(words) or len(words) == 1):

@@ -243,7 +243,10 @@ _COMMON_WORDS = frozenset("a an the this that these those it its there here yes 
 _COMMON_STARTS = frozenset("however yes note moreover also although though after before during in on at "
                            "according overall today recently currently finally first second third then "
                            "while when because since many most some several other another these those this "
-                           "there here it its his her their our we they he she you i".split())
+                           "there here it its his her their our we they he she you i instead meanwhile "
+                           "additionally furthermore subsequently initially eventually later thus therefore hence "
+                           "nevertheless nonetheless besides likewise similarly otherwise consequently accordingly "
+                           "yet still despite following upon".split())
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

@@ -159,3 +159,13 @@ def test_common_words_weigh_less_than_rare_ones():
     assert is_common("found") and is_common("people") and not is_common("Adamawa") and not is_common("harmonies")
     weights = _weights(terms("The harmonies were found near the city"), SupportConfig())
     assert weights["harmony"] == 1.0 and weights["found"] == SupportConfig().common_weight < 1.0
+
+
+def test_discourse_openers_possessives_and_hyphenated_names_are_read_as_names_should_be():
+    from skilldeck.tools.verify.text import entities
+
+    assert "Instead" not in " ".join(entities("Instead of Teaneck High School, he chose Scanlan."))
+    evidence = ["Ryan Adams recorded 1989 in 2015. The submarine U-30 was commissioned in 1914."]
+    assert "entity_absent" not in names(only_claim("Adams's cover of 1989 was recorded in 2015.", evidence))
+    assert "entity_absent" not in names(only_claim("The U-30 was commissioned in 1914.", evidence))
+    assert only_claim("The U-31 was commissioned in 1914.", evidence).verdict == "contradicted"
