@@ -76,12 +76,34 @@ def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evid
 
 
 _POSSESSIVE = re.compile(r"'s?$")
+# Country abbreviations and the words that spell them out.
+_SPELLED_OUT = {"us": ("united", "states"), "usa": ("united", "states"), "uk": ("united", "kingdom"),
+                "un": ("united", "nations"), "eu": ("european", "union")}
+
+
+def _is_alias(name: str, names: tuple[str, ...], found: Callable[[str], bool]) -> bool:
+    """An acronym that abbreviates another name of the claim ("National Institutes of Health (NIH)"),
+    or a country abbreviation whose spelled-out words the evidence holds ("U.S." for "United States")."""
+    letters = name.replace(".", "").strip()
+    if not (letters.isupper() and 2 <= len(letters) <= 6 and letters.isalpha()):
+        return False
+    key = letters.lower()
+    if key in _SPELLED_OUT and all(found(stem(w)) for w in _SPELLED_OUT[key]):
+        return True
+    for other in names:
+        initials = "".join(w[0] for w in re.findall(r"[A-Za-z][\w'-]*", other) if w[0].isupper())
+        if other != name and initials.lower() == key:
+            return True
+    return False
 
 
 def check_entities(claim: str, found: Callable[[str], bool]) -> list[Signal]:
     """Names in the claim (capitalised runs) whose words are not found (`found(stem)` is false)."""
     signals: list[Signal] = []
-    for name in entities(claim):
+    names = entities(claim)
+    for name in names:
+        if _is_alias(name, names, found):
+            continue
         # "Adams's" is Adams; "U-30" is "u" and "30", as the coverage analysis has them.
         words = [stem(part) for w in re.findall(r"[\w.'-]+", normalise_quotes(name))
                  for part in _POSSESSIVE.sub("", w.lower().strip(".,'\"")).split("-")]

@@ -169,3 +169,12 @@ def test_discourse_openers_possessives_and_hyphenated_names_are_read_as_names_sh
     assert "entity_absent" not in names(only_claim("Adams's cover of 1989 was recorded in 2015.", evidence))
     assert "entity_absent" not in names(only_claim("The U-30 was commissioned in 1914.", evidence))
     assert only_claim("The U-31 was commissioned in 1914.", evidence).verdict == "contradicted"
+
+
+def test_an_acronym_of_a_named_body_or_a_spelled_out_country_is_not_a_missing_name():
+    evidence = ["The National Institutes of Health says adult women in the United States need 310 mg of magnesium."]
+    c = only_claim("The National Institutes of Health (NIH) says adult women in the U.S. need 310 mg of magnesium.",
+                   evidence)
+    assert "entity_absent" not in names(c) and c.verdict == "supported"
+    c = only_claim("The CDC says adult women in the U.S. need 310 mg of magnesium.", evidence)
+    assert "entity_absent" in names(c)
