@@ -32,6 +32,11 @@ def register(mcp: Any, services: Any) -> None:
     def path(p: str | None) -> str | None:
         return None if p is None else str((base_dir / Path(p).expanduser()).resolve())
 
+    def local_or_hub(name: str) -> str:
+        """A model folder under the project becomes an absolute path; anything else is a hub id."""
+        local = path(name)
+        return local if Path(local).exists() or name.startswith((".", "/", "~")) else name
+
     def service():
         from skilldeck.tools.finetune.service import FinetuneService
 
@@ -135,8 +140,7 @@ def register(mcp: Any, services: Any) -> None:
                         "num_epochs": num_epochs, "learning_rate": learning_rate}
                 if spec.get("output_dir"):
                     spec["output_dir"] = path(spec["output_dir"])
-                if Path(base_model).expanduser().exists() or base_model.startswith((".", "/", "~")):
-                    spec["base_model"] = path(base_model)
+                spec["base_model"] = local_or_hub(base_model)
                 job_id = (await anyio.to_thread.run_sync(svc.start_training, spec)).id
             return summary(await follow_job(ctx, services.jobs, job_id, wait_s))
 
@@ -192,7 +196,7 @@ def register(mcp: Any, services: Any) -> None:
             spec: dict[str, Any] = {"test_path": path(test_path), "max_examples": max_examples,
                                     "max_new_tokens": max_new_tokens}
             if base_model:
-                spec["base_model"] = path(base_model) if Path(base_model).expanduser().exists() else base_model
+                spec["base_model"] = local_or_hub(base_model)
             if tuned_path:
                 spec["tuned_path"] = path(tuned_path)
             svc = service()
