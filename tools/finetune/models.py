@@ -121,7 +121,12 @@ def prepare_model(cfg: TrainConfig, device: str, dtype: Any) -> Any:
     """Load the base model and make the right parameters trainable."""
     if cfg.method == "qlora":
         _check_qlora(device)
-    model = load_base_model(cfg.base_model, dtype, device, cfg.method == "qlora", cfg.trust_remote_code)
+    import torch
+
+    # Full fine-tuning keeps fp32 master weights (bf16 runs under autocast): updates of lr 1e-5 are
+    # below bf16's resolution and would be lost. LoRA's base is frozen, so it stays in 16 bits.
+    load_dtype = torch.float32 if cfg.method == "full" else dtype
+    model = load_base_model(cfg.base_model, load_dtype, device, cfg.method == "qlora", cfg.trust_remote_code)
     model.config.use_cache = False  # the KV cache is useless in training and costs memory
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
