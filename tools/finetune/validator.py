@@ -120,8 +120,8 @@ def _duplicate_findings(a: Analysis) -> list[Finding]:
             [f"{r[p.a].where()} ~ {r[p.b].where()} ({p.similarity:.2f})" for p in cross_near] + \
             [" = ".join(_where(r, g[:4])) + " (same prompt, different answer)" for g in cross_prompt.values()]
     if leaks:
-        out.append(Finding("leakage", "error", f"{len(leaks)} example(s) appear in more than one split (exact, near "
-                           "or same prompt): validation scores would be inflated. Write group-aware splits.",
+        out.append(Finding("leakage", "error", f"{len(leaks)} overlap(s) between splits (exact copies, near copies "
+                           "or the same prompt): validation scores would be inflated. Write group-aware splits.",
                            len(leaks), leaks[:MAX_LOCATIONS]))
     return out
 
