@@ -12,8 +12,9 @@ gives status `rejected` with reasons. Both return a grounded rewrite.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
@@ -22,12 +23,13 @@ from skilldeck.tools.verify.claims import Claim, split_claims
 from skilldeck.tools.verify.errors import AnswerTooLargeError, EvidenceReadError
 from skilldeck.tools.verify.evidence import EvidenceLimits, EvidenceSet, load_evidence
 from skilldeck.tools.verify.report import ClaimResult, VerificationReport, grounded_rewrite
-from skilldeck.tools.verify.signals import drift, fabricated_specifics, unanchored_time, unsourced_authority
+from skilldeck.tools.verify.signals import (drift, expected_answer_type, fabricated_specifics, unanchored_time,
+                                            unsourced_authority)
 from skilldeck.tools.verify.support import Matcher, SupportConfig, score_claim
 from skilldeck.tools.verify.text import terms
 
 __all__ = ["VerifyOptions", "ClaimJudge", "extract_claims", "verify_answer", "verify_answer_async", "prepare", "finish",
-           "judge_targets", "apply_judgements", "RISKS"]
+           "judge_targets", "apply_judgements", "answered_statement", "RISKS"]
 
 RISKS = ("normal", "high")
 # Checks whose failure no judge can overrule: the evidence simply lacks the specific.
@@ -107,12 +109,46 @@ def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[
     matcher = Matcher(ev)
     results = []
     for claim in split_claims(answer):
-        if not claim.check_worthy:
+        polarity, statement = answered_statement(claim.text, question)
+        if not claim.check_worthy and not statement:
             results.append(ClaimResult(claim, "not_check_worthy"))
+            continue
+        if statement:
+            claim = replace(claim, check_worthy=True, reason="")
+            results.append(_yes_no_result(claim, polarity, score_claim(statement, ev, matcher, options.support)))
             continue
         s = score_claim(claim.text, ev, matcher, options.support, given)
         results.append(ClaimResult(claim, s.verdict, s.score, s.coverage, s.signals, s.citations, s.missing))
     return Prepared(answer, question, options, ev, results, error)
+
+
+_YES_NO = re.compile(r"^\W*(yes|no)\b(?:,? (?:it|they|he|she) (?:is|are|was|were|does|do|did)(?:n't| not)?)?\W*$",
+                     re.IGNORECASE)
+_AUXILIARY = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would)\s+", re.IGNORECASE)
+
+
+def answered_statement(answer: str, question: str) -> tuple[str, str]:
+    """For a bare "yes" or "no" to a yes/no question: ("yes" or "no", the statement asked about), else ("", "").
+
+    "Are both bands American?" asks about "both bands American"; "yes" affirms it, "no" denies it.
+    """
+    m = _YES_NO.match(answer)
+    if not question or not m or expected_answer_type(question) != "yes_no":
+        return "", ""
+    return m.group(1).lower(), _AUXILIARY.sub("", question.strip()).rstrip(" ?")
+
+
+def _yes_no_result(claim: Claim, polarity: str, s: Any) -> ClaimResult:
+    """ "yes" stands when the evidence supports the statement; "no" only when the evidence contradicts it.
+
+    Missing evidence is never support for a "no": absence is not a denial.
+    """
+    if polarity == "yes":
+        return ClaimResult(claim, s.verdict, s.score, s.coverage, s.signals, s.citations, s.missing)
+    if s.verdict == "contradicted":
+        return ClaimResult(claim, "supported", s.coverage, s.coverage, [], s.citations, [])
+    detail = "the evidence does not contradict the statement the question asks about"
+    return ClaimResult(claim, "unsupported", 0.0, 0.0, [Signal("denial_unsupported", detail)], s.citations, [])
 
 
 def judge_targets(prepared: Prepared, limit: int | None = None) -> tuple[list[ClaimResult], list[tuple[str, str]]]:

@@ -89,3 +89,19 @@ def test_bad_inputs_get_clear_errors():
 def test_huge_answer_hits_the_size_limit_with_a_message():
     with pytest.raises(AnswerTooLargeError, match="limit is 1,000.*in parts"):
         verify_answer("word " * 300, EVIDENCE, options=VerifyOptions(max_answer_chars=1000))
+
+
+def test_a_bare_yes_is_checked_as_the_statement_the_question_asks_about():
+    evidence = ["Wenling is a city in Zhejiang, China. Xinzheng is a city in Henan, China."]
+    q = "Are Wenling and Xinzheng both in China?"
+    assert verify_answer("Yes.", evidence, question=q).status == "supported"
+    assert verify_answer("yes", evidence, question="Are Wenling and Xinzheng both in Japan?").status != "supported"
+    assert verify_answer("yes", evidence).status != "supported"  # no question: nothing to affirm
+
+
+def test_a_bare_no_stands_only_where_the_evidence_contradicts_the_statement():
+    evidence = ["The Watercolor was released in 2009. Up was released in 2009."]
+    assert verify_answer("No.", evidence, question="Was The Watercolor released in 2010?").status == "supported"
+    unsure = verify_answer("no", evidence, question="Was The Watercolor a success?")
+    assert unsure.status == "unsupported"
+    assert "denial_unsupported" in {s.name for c in unsure.claims for s in c.signals}
