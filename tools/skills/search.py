@@ -20,7 +20,7 @@ import heapq
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -48,11 +48,18 @@ def tokenize(text: str) -> list[str]:
     return terms(text)
 
 
+def _top_indices(values, k: int) -> list[int]:
+    """Indices of the `k` largest values; numpy arrays (from the embeddings extra) take a fast path."""
+    if hasattr(values, "argpartition") and len(values) > k:
+        return [int(i) for i in values.argpartition(-k)[-k:]]
+    return heapq.nlargest(k, range(len(values)), key=values.__getitem__)
+
+
 class SemanticScorer(Protocol):
     """Cosine similarity of a query to each skill, in the order the skills were given."""
 
-    def scores(self, query: str) -> list[float] | None:
-        """Return one score per skill, or None while the vectors are not ready."""
+    def scores(self, query: str) -> Sequence[float] | None:
+        """Return one score per skill (a list or a numpy array), or None while the vectors are not ready."""
 
 
 def file_names(folder: Path, limit: int = 80) -> list[str]:
@@ -248,23 +255,24 @@ class SkillSearch:
         if cosines is None:
             ranked = heapq.nlargest(limit, touched, key=lambda i: (scores[i], -self._order[i]))
             return [SearchHit(self.skills[i], scores[i], self._why(i, groups, None)) for i in ranked]
-        return self._hybrid({i: scores[i] for i in touched}, cosines, groups, limit)
+        return self._hybrid(scores, touched, cosines, groups, limit)
 
-    def _hybrid(self, lexical: dict[int, float], cosines: list[float], groups, limit: int) -> list[SearchHit]:
-        top_lex = max(lexical.values(), default=0.0) or 1.0
-        top_cos = max(cosines, default=0.0)
+    def _hybrid(self, scores: list[float], touched: set[int], cosines, groups, limit: int) -> list[SearchHit]:
+        lexical_pool = heapq.nlargest(50, touched, key=scores.__getitem__)
+        top_lex = (scores[lexical_pool[0]] if lexical_pool else 0.0) or 1.0
+        semantic_pool = _top_indices(cosines, 50)
+        top_cos = max((float(cosines[i]) for i in semantic_pool), default=0.0)
         if top_cos <= SEMANTIC_FLOOR:
-            top_cos = 1.0
-        pool = set(heapq.nlargest(50, lexical, key=lexical.__getitem__))
-        pool |= set(heapq.nlargest(50, range(len(cosines)), key=cosines.__getitem__))
+            top_cos = 1.0  # nothing is semantically close: every semantic score below is 0
+        pool = set(lexical_pool) | set(semantic_pool)
         blended = {}
         for i in pool:
-            sem = max(0.0, cosines[i] - SEMANTIC_FLOOR) / (top_cos - SEMANTIC_FLOOR)
-            lex = lexical.get(i, 0.0) / top_lex
+            sem = max(0.0, float(cosines[i]) - SEMANTIC_FLOOR) / (top_cos - SEMANTIC_FLOOR)
+            lex = scores[i] / top_lex
             if lex or sem:
                 blended[i] = (1 - SEMANTIC_SHARE) * lex + SEMANTIC_SHARE * sem
         ranked = heapq.nlargest(limit, blended.items(), key=lambda kv: (kv[1], -self._order[kv[0]]))
-        return [SearchHit(self.skills[i], s, self._why(i, groups, cosines[i])) for i, s in ranked]
+        return [SearchHit(self.skills[i], s, self._why(i, groups, float(cosines[i]))) for i, s in ranked]
 
     def _why(self, i: int, groups, cosine: float | None) -> str:
         """Which query words matched which fields, e.g. ``gif (name, description); looping≈animated (description)``."""
