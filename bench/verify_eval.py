@@ -38,7 +38,9 @@ class Item:
     gold: tuple[int, ...] = ()
 
 
-def load(folder: Path) -> list[Item]:
+def load(folder: Path, factcheck_partial: str = "unsupported") -> list[Item]:
+    """All items of the three sets; `factcheck_partial` ("unsupported" or "skip") decides what a
+    Factcheck-GPT partially-support pair is (SOURCES.md maps only the other three stances)."""
     items: list[Item] = []
     for line in (folder / SETS["halueval"]).read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
@@ -54,6 +56,8 @@ def load(folder: Path) -> list[Item]:
         items.append(Item("wice", r["meta"]["id"], r["claim"], ev, "", int(r["label"] == "supported"), gold))
     for line in (folder / SETS["factcheck"]).read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
+        if r["stance"] == "partially-support" and factcheck_partial == "skip":
+            continue
         items.append(Item("factcheck", r["claim"], r["claim"], [r["evidence"]], "",
                           int(r["stance"] == "completely-support")))
     return items
@@ -125,8 +129,8 @@ def print_table(title: str, table: dict[str, dict[str, float]]) -> float:
     return mean
 
 
-GRID = {"threshold": [0.5, 0.55, 0.6, 0.65], "window": [2, 3], "min_gain": [0.0, 0.5], "light_weight": [0.3, 0.6],
-        "name_weight": [1.5, 2.5], "contradiction_min_coverage": [0.6, 0.8]}
+GRID = {"threshold": [0.55, 0.6, 0.65], "window": [2, 3], "name_weight": [2.0, 2.5],
+        "predicate_min_coverage": [0.0, 0.3, 0.5], "common_weight": [0.6, 1.0]}
 
 
 def calibrate(items: list[Item]) -> SupportConfig:
@@ -148,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=["report", "calibration", "all"], default="report")
     ap.add_argument("--nli", metavar="DIR", default=None,
                     help="also judge claims with a local sequence-classification model (optional backend)")
+    ap.add_argument("--factcheck-partial", choices=["unsupported", "skip"], default="unsupported",
+                    help="Factcheck-GPT partially-support pairs: count as not supported (default) or leave out")
     args = ap.parse_args(argv)
-    items = load(args.data)
+    items = load(args.data, args.factcheck_partial)
     config = SupportConfig()
     if args.calibrate:
         config = calibrate([it for it in items if split_of(it) == "calibration"])

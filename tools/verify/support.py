@@ -2,8 +2,10 @@
 
 Coverage is the weighted share of the claim's content words found in the best evidence window
 (up to `window` sentences, chosen greedily for new coverage). Numbers and names weigh more than
-ordinary words, because they are what a fabricated answer gets wrong. Words the question already
-holds are presupposed and count as covered.
+ordinary words, because they are what a fabricated answer gets wrong; generic and very common
+words weigh less, because they are the ones a paraphrase swaps. Words the question already
+holds are presupposed and count as covered. A short claim must also have what it says about its
+names in the evidence, not only the names (`check_predicate`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class SupportConfig:
 
     `threshold`: coverage at or above which a claim with no failed check is supported.
     `window`: evidence sentences combined into one window; `min_gain`: weight a further sentence
-    must add to join it. `*_weight`: weights of word kinds.
+    must add to join it. `*_weight`: weights of word kinds (`common_weight`: ordinary words that
+    are among the few thousand most frequent, see `rarity`).
     `contradiction_min_coverage`: negation and antonym checks only count when the window is about
     the same thing (coverage at least this).
     `predicate_min_coverage`: in a claim of at most `predicate_max_words` content words, at least
