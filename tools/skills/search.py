@@ -39,6 +39,7 @@ PREFIX_WEIGHT = 0.3      # an unknown word matched through a shared prefix
 PREFIX_LEN = 5
 SEMANTIC_SHARE = 0.5     # weight of the semantic score in a hybrid ranking
 SEMANTIC_FLOOR = 0.2     # cosine below which a skill is not a semantic match at all
+SEMANTIC_CEILING = 0.6   # cosine of a clear match with all-MiniLM-L6-v2: scores above count fully
 _GENERIC_PARTS = frozenset("""references reference refs scripts script assets asset templates template examples
 example docs doc core lib src readme index license md txt py js ts sh json yaml yml html css""".split())
 
@@ -261,13 +262,11 @@ class SkillSearch:
         lexical_pool = heapq.nlargest(50, touched, key=scores.__getitem__)
         top_lex = (scores[lexical_pool[0]] if lexical_pool else 0.0) or 1.0
         semantic_pool = _top_indices(cosines, 50)
-        top_cos = max((float(cosines[i]) for i in semantic_pool), default=0.0)
-        if top_cos <= SEMANTIC_FLOOR:
-            top_cos = 1.0  # nothing is semantically close: every semantic score below is 0
         pool = set(lexical_pool) | set(semantic_pool)
         blended = {}
         for i in pool:
-            sem = max(0.0, float(cosines[i]) - SEMANTIC_FLOOR) / (top_cos - SEMANTIC_FLOOR)
+            # An absolute scale: a weak best match stays weak instead of being stretched to 1.
+            sem = min(1.0, max(0.0, float(cosines[i]) - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR))
             lex = scores[i] / top_lex
             if lex or sem:
                 blended[i] = (1 - SEMANTIC_SHARE) * lex + SEMANTIC_SHARE * sem
