@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from skilldeck.tools.verify.text import NEGATION_CUES, STOPWORDS, entities, normalise_quotes, numbers, stem, terms
+from skilldeck.tools.verify.text import (NEGATION_CUES, STOPWORDS, entities, normalise_quotes, numbers, quantities, stem,
+                                         terms)
 
 __all__ = ["Signal", "check_numbers", "check_entities", "check_negation", "check_antonyms", "check_exclusive",
            "check_attribution",
@@ -54,16 +55,23 @@ def _matches(value: float, kind: str, surface: str, claim: str, ev_numbers: set[
 
 
 def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evidence_numbers: set[float],
-                  evidence_stems: frozenset[str]) -> list[Signal]:
+                  evidence_stems: frozenset[str], evidence_units: dict[float, set[str]] | None = None) -> list[Signal]:
     """Every number, quantity or date in the claim must appear in the evidence.
 
-    A number absent from all evidence is `number_absent`; when the best evidence window holds a
+    A quantity matches only a value in the same unit ("240 miles" is not "300 km"). A number
+    absent from all evidence is `number_absent`; when the best evidence window holds a
     different number of the same kind (a year for a year, a percentage for a percentage) it is
     `number_mismatch`, a contradiction.
     """
     signals: list[Signal] = []
+    claim_units = {round(v, 6): unit for v, unit in quantities(claim)}
     for value, kind, surface in numbers(claim):
-        if _matches(value, kind, surface, claim, evidence_numbers):
+        unit = claim_units.get(round(value, 6))
+        candidates = evidence_numbers
+        if unit and evidence_units:
+            # Only values given in the same unit, or in none, can match "240 miles".
+            candidates = {e for e in evidence_numbers if unit in evidence_units.get(e, {unit})}
+        if _matches(value, kind, surface, claim, candidates):
             continue
         if surface.isalpha() and stem(surface.lower()) in evidence_stems:
             continue  # "three" written out in both

@@ -16,7 +16,7 @@ from typing import Any
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
 from skilldeck.tools.verify.errors import EvidenceReadError
-from skilldeck.tools.verify.text import Terms, entities, numbers, split_sentences, terms
+from skilldeck.tools.verify.text import Terms, entities, numbers, quantities, split_sentences, terms
 
 __all__ = ["EvidenceItem", "Sentence", "EvidenceSet", "load_evidence", "EvidenceLimits"]
 
@@ -82,6 +82,11 @@ class EvidenceSet:
         self.stems: frozenset[str] = frozenset().union(*(s.terms.stems for s in self.sentences))
         self.lowered = "\n".join(s.lowered for s in self.sentences)
         self.number_values = {round(v, 6) for s in self.sentences for v, _, _ in s.numbers}
+        # The units each value is given in ("300 km"): 300 miles in a claim is not 300 km.
+        self.number_units: dict[float, set[str]] = {}
+        for s in self.sentences:
+            for v, unit in quantities(s.text):
+                self.number_units.setdefault(round(v, 6), set()).add(unit)
         self._entities: set[str] | None = None
 
     def __len__(self) -> int:

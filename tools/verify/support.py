@@ -205,7 +205,7 @@ def _best_window(needed: dict[str, float], variants: dict[str, frozenset[str]], 
 def _checks(claim: str, window: list[Sentence], evidence: EvidenceSet, found: Callable[[str], bool],
             coverage: float, config: SupportConfig) -> list[Signal]:
     window_numbers = [n for s in window for n in s.numbers]
-    signals = check_numbers(claim, window_numbers, evidence.number_values, evidence.stems)
+    signals = check_numbers(claim, window_numbers, evidence.number_values, evidence.stems, evidence.number_units)
     if config.check_entities:
         signals += check_entities(claim, found)
     if window and coverage >= config.contradiction_min_coverage:

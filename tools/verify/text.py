@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "STOPWORDS", "LIGHT_WORDS", "Terms", "terms", "stem", "numbers", "entities", "negations", "NEGATION_CUES",
-    "split_sentences", "normalise_quotes",
+    "split_sentences", "normalise_quotes", "quantities",
 ]
 
 STOPWORDS = frozenset("""
@@ -180,6 +180,33 @@ def numbers(text: str) -> tuple[tuple[float, str, str], ...]:
         elif _ORDINAL.match(low):
             pass  # already caught above
     return tuple(found)
+
+
+# Units a quantity is measured in, by canonical name. Ambiguous abbreviations are left out:
+# "m" is "million" too, "in" is a preposition ("10 in 2010"), "t", "l" and "g" are too short to trust.
+_UNITS = {
+    "km": "km kms kilometre kilometres kilometer kilometers", "mile": "mile miles mi",
+    "metre": "metre metres meter meters", "ft": "ft foot feet", "cm": "cm centimetre centimetres centimeter centimeters",
+    "mm": "mm millimetre millimetres millimeter millimeters", "inch": "inch inches",
+    "kg": "kg kgs kilogram kilograms kilo kilos", "g": "gram grams", "lb": "lb lbs pound pounds",
+    "ton": "ton tons tonne tonnes", "l": "litre litres liter liters", "gal": "gal gallon gallons",
+    "c": "°c celsius", "f": "°f fahrenheit", "acre": "acre acres", "ha": "ha hectare hectares",
+    "sqkm": "km2 km²", "sqmi": "mi2 mi²", "kw": "kw kilowatt kilowatts", "mw": "mw megawatt megawatts",
+    "mph": "mph", "kmh": "kph km/h",
+}
+_UNIT_OF = {alias: unit for unit, aliases in _UNITS.items() for alias in aliases.split()}
+_QUANTITY = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\s?(°?[a-z]+[²2]?(?:/h)?)\b", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=50_000)
+def quantities(text: str) -> tuple[tuple[float, str], ...]:
+    """Numbers with a unit of measure after them, as (value, canonical unit): "300 km" -> (300.0, "km")."""
+    out = []
+    for m in _QUANTITY.finditer(normalise_quotes(text)):
+        unit = _UNIT_OF.get(m.group(3).lower())
+        if unit:
+            out.append((float(m.group(1).replace(",", "") + ("." + m.group(2) if m.group(2) else "")), unit))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=50_000)

@@ -178,3 +178,14 @@ def test_an_acronym_of_a_named_body_or_a_spelled_out_country_is_not_a_missing_na
     assert "entity_absent" not in names(c) and c.verdict == "supported"
     c = only_claim("The CDC says adult women in the U.S. need 310 mg of magnesium.", evidence)
     assert "entity_absent" in names(c)
+
+
+def test_a_quantity_matches_only_a_value_in_the_same_unit():
+    from skilldeck.tools.verify.text import quantities
+
+    assert quantities("300 km (186 miles) per hour, 10 in 2010, 5 m people") == ((300.0, "km"), (186.0, "mile"))
+    evidence = ["The peregrine falcon dives at more than 300 km (186 miles) per hour."]
+    assert only_claim("The peregrine falcon dives at over 180 miles per hour.", evidence).verdict == "supported"
+    assert only_claim("The peregrine falcon dives at more than 300 km per hour.", evidence).verdict == "supported"
+    wrong = only_claim("The peregrine falcon dives at 300 miles per hour.", evidence)
+    assert wrong.verdict != "supported" and {"number_mismatch", "number_absent"} & names(wrong)
