@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill
-from skilldeck.tools.skills.terms import STOP_WORDS, stem, synonyms, terms, words
+from skilldeck.tools.skills.terms import STOP_WORDS, compound_words, stem, synonyms, terms, words
 
 __all__ = ["SearchHit", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "file_names"]
 
@@ -130,7 +130,8 @@ def _field_terms(field: str, text: str) -> list[str]:
     stems = terms(text)
     if field == "files":
         return list(dict.fromkeys(stems))  # many files on one topic are not many mentions
-    return stems + (_pairs(stems) if field in PHRASE_FIELDS else [])
+    joined = [stem(w) for w in compound_words(text) if w not in STOP_WORDS]
+    return stems + joined + (_pairs(stems) if field in PHRASE_FIELDS else [])
 
 
 class SkillSearch:
@@ -280,7 +281,7 @@ class SkillSearch:
         for field, _ in FIELDS:
             text = fields.get(field, "")
             found: dict[str, str] = {}
-            for word in words(text):
+            for word in words(text) + compound_words(text):
                 found.setdefault(stem(word), word)
             seen[field] = found
         parts = []

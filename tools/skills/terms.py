@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["stem", "words", "terms", "synonyms", "STOP_WORDS"]
+__all__ = ["stem", "words", "terms", "compound_words", "synonyms", "STOP_WORDS"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # not after a digit: "7B", "4K"
@@ -90,6 +90,20 @@ def words(text: str) -> list[str]:
     if lower == text:  # nothing to split on case: skip the two substitutions (index build time)
         return _WORD.findall(text)
     return _WORD.findall(_CAMEL.sub(" ", _ACRONYM_PLURAL.sub(r"\1", text)).lower())
+
+
+_CHUNK = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?")
+
+
+def compound_words(text: str) -> list[str]:
+    """Names written as one token but split by `words`, joined back: "FastMCP" -> "fastmcp",
+    "e-mail" -> "email", "web_app" -> "webapp", so a query that writes them as one word still matches."""
+    out = []
+    for match in _CHUNK.finditer(text):
+        parts = words(match.group(0))
+        if 1 < len(parts) <= 3:
+            out.append("".join(parts))
+    return out
 
 
 def terms(text: str) -> list[str]:

@@ -53,6 +53,15 @@ def test_camel_case_and_hyphenated_names_are_split_and_joined(collection):
     assert top(search, "test my web app")[0] == "webapp-testing"  # "web app" meets "webapp"
 
 
+def test_names_written_as_one_word_match_their_split_form(tmp_path):
+    skill(tmp_path, "mcp-servers", "Builds MCP servers in Python with FastMCP. Use for tool servers.")
+    skill(tmp_path, "mail", "Drafts e-mail replies. Use for inbox triage.")
+    search = index(tmp_path)
+    hit = search.search("fastmcp decorators", 1)[0]
+    assert hit.skill.name == "mcp-servers" and "fastmcp (description)" in hit.why
+    assert top(search, "email")[0] == "mail"
+
+
 def test_synonyms_widen_the_query_and_say_so(collection):
     (hit,) = index(collection).search("pick a colour scheme for our slides", 1)
     assert hit.skill.name == "brand-colors"
