@@ -11,15 +11,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lint", help="audit skills: spec, leanness, routing quality, portability",
         description="Lint one skill folder, a SKILL.md, or folders of skills. Reports each finding with file and "
                     "line, then each skill's figures: SKILL.md body lines and tokens (loaded on activation), tokens "
-                    "in its other text files, file count. Without PATH: ./.claude/skills and ./skills, else '.'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "in its other text files, file count. Without PATH: ./.claude/skills and ./skills, else '.'.")
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="skill folder, SKILL.md or folder of skills")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if there is any error (for CI)")
     p.add_argument("--max-lines", type=int, default=200, metavar="N",
-                   help="SKILL.md body lines above which to warn (an error above max(500, N))")
+                   help="SKILL.md body lines above which to warn (default 200; an error above max(500, N))")
     p.add_argument("--budget", type=int, default=5000, metavar="N",
-                   help="token budget of the first activation (the SKILL.md body)")
+                   help="token budget of the first activation, the SKILL.md body (default 5000)")
     p.add_argument("--verbose", "-v", action="store_true", help="also show notes (level info)")
     p.set_defaults(func=run)
 
