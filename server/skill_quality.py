@@ -65,8 +65,8 @@ def register(mcp: Any, services: Any) -> None:
     ) -> str:
         """How skills are used, from the server's usage log: per skill, searches that returned it,
         activations, tokens loaded, and the relevance ratio (share of the tokens a skill offered on activation
-        that were used: its body plus the files read afterwards). Lists files that were offered and never
-        read, which are dead weight an author can cut or merge."""
+        that were used: its body plus the reference documents read afterwards). Lists reference documents that
+        were offered and never read, which are dead weight an author can cut or merge."""
         from skilldeck.tools.skills.usage import UsageStats, render_report
 
         with tool_errors():

@@ -10,9 +10,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "stats", help="skill usage: activations, tokens loaded, relevance ratio, unread files",
         description="Report skill usage recorded by the server (the usage log in $SKILLDECK_HOME). Relevance "
-                    "ratio: of the tokens a skill offered on activation (body plus listed files), the share that "
-                    "was used (body plus files read afterwards in the same session). Dead weight: files offered "
-                    "and never read.")
+                    "ratio: of the tokens a skill offered on activation (body plus listed reference documents), the "
+                    "share that was used (body plus documents read afterwards in the same session). Dead weight: "
+                    "reference documents offered and never read.")
     p.add_argument("name", nargs="?", help="one skill (default: all)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--log", type=Path, default=None, help="usage log to read (default $SKILLDECK_HOME/usage.jsonl)")

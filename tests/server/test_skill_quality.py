@@ -94,6 +94,6 @@ async def test_lint_and_stats_over_stdio(skills_dir, tmp_path):
             pdf = json.loads(text_of(await session.call_tool("skill_stats", {"name": "pdf-forms", "output": "json"})))
     assert report["summary"]["skills"] == 4 and report["summary"]["errors"] == 0
     assert "sql-tuning" in stats and "100%" in stats
-    # The read follows the activation in the same session: only the unread files are dead weight.
-    assert pdf[0]["dead_weight"] == ["assets/logo.png", "scripts/fill.py"]
-    assert pdf[0]["relevance_ratio"] > 0.9
+    # The read follows the activation in the same session: its one reference document was used.
+    assert pdf[0]["dead_weight"] == [] and pdf[0]["relevance_ratio"] == 1.0
+    assert {f["path"]: f["read_after_activation"] for f in pdf[0]["files"]}["scripts/fill.py"] == 0

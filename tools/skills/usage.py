@@ -10,16 +10,17 @@ Figures per skill (see `UsageStats.report`):
 - ``tokens_loaded``: tokens that actually entered a context: every activation's SKILL.md body plus
   the tokens returned by every file read of the skill.
 - ``relevance_ratio``: over all activations, the share of the skill's *offered* tokens that were
-  used. An activation offers its body plus every file it listed; it uses its body plus each listed
-  file that was read (any part of it, at the file's listed size) in the same session after that
-  activation and before the skill's next activation in that session::
+  used. An activation offers its body plus every reference document it listed (``.md``, ``.txt``,
+  ``.rst`` files: the ones meant to be read; scripts and assets are run or copied, not read); it uses
+  its body plus each such document that was read (any part of it, at the file's listed size) in the
+  same session after that activation and before the skill's next activation in that session::
 
-      relevance_ratio = sum(body + tokens of listed files read) / sum(body + tokens of all listed files)
+      relevance_ratio = sum(body + tokens of listed documents read) / sum(body + tokens of listed documents)
 
-  1.0 means everything the skill ships was needed every time; a low ratio means most of its
-  files ride along unread. None when the skill was never activated.
-- ``files``: per listed file, its tokens, how often it was offered and how often it was read.
-- ``dead_weight``: files offered in at least one activation and never read after any of them.
+  1.0 means everything the skill asks an agent to read was needed every time; a low ratio means
+  most of its references ride along unread. None when the skill was never activated.
+- ``files``: per listed file (any kind), its tokens, how often it was offered and how often read.
+- ``dead_weight``: reference documents offered in at least one activation and never read after any.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ LOG_NAME = "usage.jsonl"
 logger = logging.getLogger("skilldeck.usage")
 
 
+_DOCUMENTS = (".md", ".markdown", ".mdx", ".txt", ".rst")
+
+
+def _is_document(path: str) -> bool:
+    """A file meant to be read into context (scripts are run and assets copied, not read)."""
+    name = path.rsplit("/", 1)[-1].lower()
+    return name.endswith(_DOCUMENTS) and not name.startswith(("license", "licence", "requirements"))
+
+
 @dataclass
 class _Activation:
     body: int
@@ -60,8 +70,8 @@ class _SkillFigures:
     last_used: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        offered = sum(a.body + sum(a.files.values()) for a in self.activations)
-        used = sum(a.body + sum(a.files[p] for p in a.read) for a in self.activations)
+        offered = sum(a.body + sum(t for p, t in a.files.items() if _is_document(p)) for a in self.activations)
+        used = sum(a.body + sum(a.files[p] for p in a.read if _is_document(p)) for a in self.activations)
         files: dict[str, dict[str, int]] = {}
         for act in self.activations:
             for path, tokens in act.files.items():
@@ -82,7 +92,7 @@ class _SkillFigures:
             "relevance_ratio": round(used / offered, 3) if offered else (1.0 if self.activations else None),
             "reads": dict(sorted(self.reads.items())),
             "files": [{"path": p, **v} for p, v in sorted(files.items())],
-            "dead_weight": sorted(p for p, v in files.items() if v["read_after_activation"] == 0),
+            "dead_weight": sorted(p for p, v in files.items() if v["read_after_activation"] == 0 and _is_document(p)),
             "last_used": self.last_used or None,
         }
 
@@ -234,12 +244,12 @@ def render_report(rows: list[dict[str, Any]], log_path: Path | None = None) -> s
             lines.append("  ".join("-" * w for w in widths))
     dead = [(r["name"], r["dead_weight"], r["files"], r["activations"]) for r in rows if r["dead_weight"]]
     if dead:
-        lines.append("\nFiles offered on activation and never read (dead weight):")
+        lines.append("\nReference documents offered on activation and never read (dead weight):")
         for name, paths, files, activations in dead:
             tokens = {f["path"]: f["tokens"] for f in files}
             listed = ", ".join(f"{p} ({tokens.get(p, 0)} tokens)" for p in paths[:8])
             more = f" and {len(paths) - 8} more" if len(paths) > 8 else ""
             lines.append(f"  {name} (over {activations} activation{'s' * (activations != 1)}): {listed}{more}")
-    lines.append("\nrelevance: share of the tokens offered on activation (body + listed files) that were used "
-                 "(body + files read afterwards in the same session).")
+    lines.append("\nrelevance: share of the tokens offered on activation (body + listed reference documents) that "
+                 "were used (body + documents read afterwards in the same session).")
     return "\n".join(lines)

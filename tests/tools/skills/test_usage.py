@@ -119,3 +119,13 @@ def test_stats_command_reads_the_log_of_earlier_runs(skilldeck_home, capsys):
     assert json.loads(capsys.readouterr().out)[0]["dead_weight"] == ["unused.md"]
     assert main(["stats", "nothing-here"]) == 2
     assert "No usage recorded for skill 'nothing-here'" in capsys.readouterr().err
+
+
+def test_scripts_and_assets_are_neither_offered_reading_nor_dead_weight(tmp_path):
+    stats = UsageStats(tmp_path / "usage.jsonl")
+    stats.record_activation("s", "gif", 100, {"core/builder.py": 900, "assets/logo.png": None, "guide.md": 100,
+                                              "LICENSE.txt": 500})
+    row = _one(stats, "gif")
+    assert row["tokens_offered"] == 200 and row["relevance_ratio"] == 0.5
+    assert row["dead_weight"] == ["guide.md"]
+    assert len(row["files"]) == 4
