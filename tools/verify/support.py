@@ -10,6 +10,7 @@ names in the evidence, not only the names (`check_predicate`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -141,7 +142,7 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     ct = terms(claim)
     weights = _weights(ct, config)
     needed = {w: weights[w] for w in ct.stems if w not in given}
-    total = sum(needed.values())
+    total = math.fsum(needed.values())
     variants = {w: matcher.variants(w) for w in ct.stems}
     # Words the question holds still guide retrieval, a little, so the cited sentence is the one
     # that says the whole thing rather than any sentence naming the answer.
@@ -163,7 +164,8 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
 
 
 def _share(needed: dict[str, float], covered: set[str], total: float) -> float:
-    return sum(needed[w] for w in covered) / total if total else 1.0
+    # fsum: exact, so the result does not depend on set order (hash seed) and ties stay ties.
+    return math.fsum(needed[w] for w in covered) / total if total else 1.0
 
 
 def _verdict(signals: list[Signal], coverage: float, config: SupportConfig, has_evidence: bool) -> str:
@@ -192,7 +194,7 @@ def _best_window(needed: dict[str, float], variants: dict[str, frozenset[str]], 
         # A further sentence must add at least one full word of support to be worth citing.
         best, best_gain = None, (min_gain if window else 0.0)
         for s, got in hits:
-            gain = sum(needed[w] for w in got - covered)
+            gain = math.fsum(needed[w] for w in got - covered)
             if gain > best_gain:
                 best, best_gain = (s, got), gain
         if best is None:
