@@ -37,11 +37,17 @@ _AT_LEAST = re.compile(r"\b(?:over|more than|above|at least|exceeding|upwards of
 _AT_MOST = re.compile(r"\b(?:under|less than|fewer than|below|at most|up to)\s*$", re.IGNORECASE)
 
 
+_CENTURY = re.compile(r"(?:st|nd|rd|th)?[\s-]+century\b", re.IGNORECASE)
+
+
 def _matches(value: float, kind: str, surface: str, claim: str, ev_numbers: set[float]) -> bool:
     if round(value, 6) in ev_numbers:
         return True
     pos = claim.find(surface)
     before = claim[:pos] if pos >= 0 else ""
+    if pos >= 0 and _CENTURY.match(claim, pos + len(surface)) and value == int(value):
+        # "the 16th century" holds the years 1501-1600 ("1570", "the 1500s").
+        return any((value - 1) * 100 <= e <= value * 100 for e in ev_numbers)
     if _AT_LEAST.search(before):
         return any(value < e <= value * 1.5 for e in ev_numbers)  # "over 400" fits 440, not 4,000
     if _AT_MOST.search(before):

@@ -189,3 +189,9 @@ def test_a_quantity_matches_only_a_value_in_the_same_unit():
     assert only_claim("The peregrine falcon dives at more than 300 km per hour.", evidence).verdict == "supported"
     wrong = only_claim("The peregrine falcon dives at 300 miles per hour.", evidence)
     assert wrong.verdict != "supported" and {"number_mismatch", "number_absent"} & names(wrong)
+
+
+def test_a_century_matches_the_years_it_holds():
+    evidence = ["The potato reached Spain around 1570 and spread across Europe by 1600."]
+    assert "number_absent" not in names(only_claim("Potatoes reached Spain in the 16th century.", evidence))
+    assert only_claim("Potatoes reached Spain in the 15th century.", evidence).verdict != "supported"
