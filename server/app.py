@@ -63,6 +63,7 @@ def build_server(settings: Settings) -> SkilldeckServer:
     services = Services(settings)
     mcp = SkilldeckServer(instructions=INSTRUCTIONS, version=package_version(), page_size=settings.page_size,
                           log_level=settings.log_level)
+    mcp.services = services
     summaries: dict[str, str] = {}
     for name in ADAPTERS:
         module = importlib.import_module(f"skilldeck.server.{name}")

@@ -63,6 +63,7 @@ class SkilldeckServer(MCPServer):
     def __init__(self, *, instructions: str, version: str, page_size: int, log_level: str = "WARNING") -> None:
         self.page_size = page_size
         self.content: ContentSource | None = None
+        self.services: Any = None  # what the adapters share (set by build_server)
         self._describers: dict[str, Callable[[], str]] = {}
         self.toolsets: dict[str, list[str]] = {}      # toolset -> tool names
         self.enabled: set[str] = set()               # toolsets whose tools are listed

@@ -40,6 +40,8 @@ class Settings(BaseModel):
     max_read_bytes: int = Field(60_000, ge=1000, description="Largest slice read_skill_file returns at once.")
     toolsets: list[str] = Field(default_factory=lambda: ["skills"], description="Tool groups listed from the "
                                 "start ('all' for every group); the others load on demand through enable_tools.")
+    embeddings: Literal["auto", "off"] = Field("auto", description="Blend embedding similarity into "
+                                               "find_skills when the embeddings extra is installed ('off': lexical only).")
     host: str = Field("127.0.0.1", description="HTTP bind address (with --http).")
     port: int = Field(8765, ge=1, le=65535, description="HTTP port (with --http).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Server log level.")

@@ -1,39 +1,22 @@
-"""MCP adapter for skill quality: lint_skills and skill_stats; switches on hybrid search when available."""
+"""MCP adapter for skill quality: lint_skills and skill_stats."""
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from skilldeck.server.errors import tool_errors
 
-__all__ = ["register", "TOOLSET", "enable_semantic_search"]
+__all__ = ["register", "TOOLSET"]
 
 MAX_SKILLS_SHOWN = 40  # a table over thousands of skills would flood the model's context
 
 TOOLSET = "audit skills (spec, size, routing, portability) and see which skills and files agents actually use"
 
 
-def enable_semantic_search(catalog: Any) -> bool:
-    """Blend embedding scores into the catalog's find_skills when the `embeddings` extra is installed,
-    unless SKILLDECK_EMBEDDINGS is off. The model loads in the background on the first search."""
-    if os.environ.get("SKILLDECK_EMBEDDINGS", "auto").strip().lower() in ("0", "off", "false", "no"):
-        return False
-    from skilldeck.tools.skills.embeddings import SemanticIndex, embeddings_available
-
-    if not embeddings_available():
-        return False
-    catalog.semantic = lambda skills: SemanticIndex(skills, lazy=True)
-    return True
-
-
 def register(mcp: Any, services: Any) -> None:
-    if "catalog" in services.extras:
-        enable_semantic_search(services.extras["catalog"])
-
     @mcp.tool()
     def lint_skills(
         name: Annotated[str | None, Field(description="One skill to audit (default: every skill served)")] = None,

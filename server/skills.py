@@ -60,6 +60,7 @@ class SkillsRuntime:
     def _on_change(self, paths: set[Path]) -> None:
         if self.catalog.reload(paths):
             self.server.broadcast_list_changed_threadsafe()
+            self.catalog.prepare_search()  # rebuild now (watcher thread), not in the next find_skills
 
     def _start_watching(self) -> None:
         self.watcher.start([r.path for r in self.catalog.roots])
@@ -118,12 +119,25 @@ def session_key(ctx: Context) -> str:
     return f"{os.getpid()}-{id(connection):x}"
 
 
+def enable_semantic_search(catalog: SkillCatalog) -> bool:
+    """Blend embedding scores into find_skills when the `embeddings` extra is installed.
+    The model loads in a background thread on the first search; until then search is lexical."""
+    from skilldeck.tools.skills.embeddings import SemanticIndex, embeddings_available
+
+    if not embeddings_available():
+        return False
+    catalog.semantic = lambda skills: SemanticIndex(skills, lazy=True)
+    return True
+
+
 def register(mcp: SkilldeckServer, services: Any) -> None:
     runtime = SkillsRuntime(services.settings, mcp)
     catalog = runtime.catalog
     usage = UsageStats()
     services.extras["catalog"] = catalog
     services.extras["usage"] = usage
+    if services.settings.embeddings == "auto":
+        enable_semantic_search(catalog)
     mcp.content = SkillContent(catalog)
     mcp.describe_tool("use_skill", runtime.describe_catalog)
     mcp.on_session(runtime.adopt_client_roots)

@@ -8,7 +8,6 @@ from mcp import Client
 
 from skilldeck.server.app import build_server
 from skilldeck.server.settings import Settings
-from skilldeck.server.skill_quality import enable_semantic_search
 from tests.fixtures.skill_factory import basic_collection, make_skill
 from tests.server.mcp_client import connect, text_of
 
@@ -66,17 +65,16 @@ async def test_skill_stats_reports_usage_recorded_by_the_skills_tools(skills_dir
     assert "No use of skill 'sql-tuning'" in missing
 
 
-def test_semantic_search_is_switched_off_by_the_environment(monkeypatch):
-    class Catalog:
-        semantic = None
-
-    catalog = Catalog()
-    assert enable_semantic_search(catalog) is False and catalog.semantic is None
-    monkeypatch.setenv("SKILLDECK_EMBEDDINGS", "auto")
+def test_semantic_search_follows_the_embeddings_setting(tmp_path):
     from skilldeck.tools.skills.embeddings import embeddings_available
 
-    assert enable_semantic_search(catalog) is embeddings_available()
-    assert (catalog.semantic is not None) is embeddings_available()
+    catalogs = {}
+    for mode in ("off", "auto"):
+        server = build_server(Settings(skills=[tmp_path], user_skills=False, bundled_skills=False, watch=False,
+                                       embeddings=mode))
+        catalogs[mode] = server.services.extras["catalog"]
+    assert catalogs["off"].semantic is None
+    assert (catalogs["auto"].semantic is not None) is embeddings_available()
 
 
 async def test_lint_and_stats_over_stdio(skills_dir, tmp_path):

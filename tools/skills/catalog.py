@@ -64,6 +64,7 @@ class SkillCatalog:
         self._view = _View()
         self._files = FileMap()
         self._search: SkillSearch | None = None
+        self._search_lock = threading.Lock()
         # Optional: skills -> semantic scorer for hybrid search (set by the skill_quality adapter).
         self.semantic: Callable[[list[Skill]], Any] | None = None
         self._body_tokens: dict[Path, tuple[int, int, int]] = {}
@@ -203,11 +204,15 @@ class SkillCatalog:
 
     def _search_index(self) -> SkillSearch:
         index = self._search
-        if index is None:
-            skills = [s for s in self._view.ordered if s.model_invocable]
-            semantic = self.semantic(skills) if self.semantic and skills else None
-            index = self._search = SkillSearch(skills, semantic=semantic)
-        return index
+        if index is not None:
+            return index
+        with self._search_lock:  # the background warm-up and a first find_skills must not both build it
+            index = self._search
+            if index is None:
+                skills = [s for s in self._view.ordered if s.model_invocable]
+                semantic = self.semantic(skills) if self.semantic and skills else None
+                index = self._search = SkillSearch(skills, semantic=semantic)
+            return index
 
     def prepare_search(self) -> None:
         """Build the search index now (it reads SKILL.md bodies for headings): call from a thread."""
