@@ -132,8 +132,12 @@ def check_negation(claim: str, evidence_sentence: str) -> list[Signal]:
     """A claim and its best evidence that disagree on negation ("did not win" vs "won").
 
     Only a negation next to a word both sides share counts: "no" in an unrelated part of
-    the evidence sentence says nothing about the claim.
+    the evidence sentence says nothing about the claim. A bare name ("Ford Fusion": no word
+    that is not capitalised) asserts no predicate, so nothing in the evidence can negate it.
     """
+    ct = terms(claim)
+    if not ct.negations and all(ct.surface[w][:1].isupper() or w[:1].isdigit() for w in ct.stems):
+        return []
     c_tokens, e_tokens = _words(claim), _words(evidence_sentence)
     shared = {w for w in c_tokens if w not in STOPWORDS} & {w for w in e_tokens if w not in STOPWORDS}
     c_neg, e_neg = _local_negation(c_tokens, shared), _local_negation(e_tokens, shared)

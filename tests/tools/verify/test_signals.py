@@ -195,3 +195,10 @@ def test_a_century_matches_the_years_it_holds():
     evidence = ["The potato reached Spain around 1570 and spread across Europe by 1600."]
     assert "number_absent" not in names(only_claim("Potatoes reached Spain in the 16th century.", evidence))
     assert only_claim("Potatoes reached Spain in the 15th century.", evidence).verdict != "supported"
+
+
+def test_a_bare_name_answer_is_not_negated_by_the_evidence():
+    evidence = ["Carpentier drove the Ford Fusion, not the Dodge Charger, in 2006."]
+    assert only_claim("Ford Fusion", evidence, question="What car did Carpentier drive in 2006?").verdict == "supported"
+    c = only_claim("Carpentier drove the Dodge Charger in 2006.", evidence)
+    assert c.verdict == "contradicted" and "negation_mismatch" in names(c)
