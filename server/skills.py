@@ -33,6 +33,8 @@ logger = logging.getLogger("skilldeck")
 
 TOOLSET = "find, load and read Agent Skills (always loaded)"
 
+WARMUP_DELAY_S = 0.5  # after start-up: long enough for the first initialize + tools/list
+
 CATALOG_INTRO = ("Load a skill's instructions by name; call this before starting a task a skill below covers. "
                  "Returns the SKILL.md body and a map of its other files (not their contents).")
 
@@ -51,6 +53,7 @@ class SkillsRuntime:
             logger.warning("%d skill(s) have problems (%s); run `skilldeck skills` to see them", len(problems),
                            ", ".join(sorted({p["name"] for p in problems}))[:300])
         self._watch_thread: threading.Thread | None = None
+        self._warmup: threading.Timer | None = None
         self._described: tuple[int, str] = (-1, "")
 
     def _roots(self, projects: list[Path]):
@@ -61,6 +64,12 @@ class SkillsRuntime:
         if self.catalog.reload(paths):
             self.server.broadcast_list_changed_threadsafe()
             self.catalog.prepare_search()  # rebuild now (watcher thread), not in the next find_skills
+
+    def _warm_up(self) -> None:
+        if self.settings.watch:
+            self._watch_thread = threading.Thread(target=self._start_watching, name="skilldeck-watch", daemon=True)
+            self._watch_thread.start()
+        self.catalog.prepare_search()
 
     def _start_watching(self) -> None:
         self.watcher.start([r.path for r in self.catalog.roots])
@@ -98,18 +107,21 @@ class SkillsRuntime:
 
     @contextlib.asynccontextmanager
     async def watching(self, server: SkilldeckServer) -> AsyncIterator[None]:
-        # The search index reads every SKILL.md body: build it after start-up, not during it.
-        threading.Thread(target=self.catalog.prepare_search, name="skilldeck-search-index", daemon=True).start()
-        if not self.settings.watch:
-            yield
-            return
-        # Started in a thread: watching thousands of folders takes a moment start-up should not wait for.
-        self._watch_thread = threading.Thread(target=self._start_watching, name="skilldeck-watch-start", daemon=True)
-        self._watch_thread.start()
+        """Warm the search index and start the watcher shortly after start-up, in a thread.
+
+        Both are CPU work that would hold the GIL while the client's first initialize and
+        tools/list are answered; a find_skills that comes earlier builds the index itself, and
+        the watcher's catch-up reload covers changes made before it watches.
+        """
+        self._warmup = threading.Timer(WARMUP_DELAY_S, self._warm_up)
+        self._warmup.daemon = True
+        self._warmup.start()
         try:
             yield
         finally:
-            self._watch_thread.join(timeout=10)
+            self._warmup.cancel()
+            if self._watch_thread is not None:
+                self._watch_thread.join(timeout=10)
             self.watcher.stop()
 
 
