@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from skilldeck.tools.batch.prompt import STATUSES
 
 __all__ = ["extract_json", "validate_items", "ItemCheck", "schema_errors", "RepairError"]
+
+
+_SPACE = re.compile(r"\s*")
 
 
 class RepairError(ValueError):
@@ -25,10 +28,8 @@ class RepairError(ValueError):
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|$)", re.S)
 
 
-def _scan(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    """Walk JSON text, returning the points where a value inside a container ended, with the open stack."""
-    stack: list[str] = []
-    ends: list[tuple[int, list[str]]] = []
+def _structural(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (index, character) for every character outside JSON strings (quotes included)."""
     in_string = escaped = False
     for i, ch in enumerate(text):
         if in_string:
@@ -41,7 +42,15 @@ def _scan(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
             continue
         if ch == '"':
             in_string = True
-        elif ch in "{[":
+        yield i, ch
+
+
+def _scan(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """Walk JSON text, returning the points where a value inside a container ended, with the open stack."""
+    stack: list[str] = []
+    ends: list[tuple[int, list[str]]] = []
+    for i, ch in _structural(text):
+        if ch in "{[":
             stack.append("}" if ch == "{" else "]")
         elif ch in "}]":
             if not stack:
@@ -54,23 +63,12 @@ def _scan(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
 
 
 def _strip_trailing_commas(text: str) -> str:
-    out, in_string, escaped = [], False, False
-    for i, ch in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == ",":
-            rest = text[i + 1:].lstrip()
-            if rest[:1] in ("}", "]"):
-                continue
-        out.append(ch)
-    return "".join(out)
+    def closes(i: int) -> bool:
+        nxt = _SPACE.match(text, i + 1).end()
+        return text[nxt:nxt + 1] in ("}", "]")
+
+    dropped = {i for i, ch in _structural(text) if ch == "," and closes(i)}
+    return "".join(ch for i, ch in enumerate(text) if i not in dropped)
 
 
 def _loads(text: str) -> Any:
