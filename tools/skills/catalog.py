@@ -64,6 +64,7 @@ class SkillCatalog:
         self._view = _View()
         self._files = FileMap()
         self._search: SkillSearch | None = None
+        self._search_stale = False      # the index predates the latest reload
         self._search_lock = threading.Lock()
         # Optional: skills -> semantic scorer for hybrid search (set by the skill_quality adapter).
         self.semantic: Callable[[list[Skill]], Any] | None = None
@@ -96,10 +97,13 @@ class SkillCatalog:
             view = self._build_view()
             after = {s.name: (s.dir, s.mtime_ns, s.size) for s in view.ordered}
             if before == after and self._view.shadowed == view.shadowed:
-                return False if changed is None else self._files_changed(changed)
+                if changed is None or not self._files_changed(changed):
+                    return False
+                self._search_stale = True  # file names are searchable too
+                return True
             view.generation = self._view.generation + 1
             self._view = view
-            self._search = None
+            self._search_stale = True
             return True
 
     def _files_changed(self, changed: Iterable[Path]) -> bool:
@@ -203,16 +207,18 @@ class SkillCatalog:
         return tokens
 
     def _search_index(self) -> SkillSearch:
+        """The search index, rebuilt after a reload. While a rebuild runs (thousands of skills
+        take seconds), other callers get the previous index instead of waiting for it."""
         index = self._search
-        if index is not None:
+        if index is not None and (not self._search_stale or self._search_lock.locked()):
             return index
-        with self._search_lock:  # the background warm-up and a first find_skills must not both build it
-            index = self._search
-            if index is None:
+        with self._search_lock:
+            if self._search is None or self._search_stale:
+                self._search_stale = False
                 skills = [s for s in self._view.ordered if s.model_invocable]
                 semantic = self.semantic(skills) if self.semantic and skills else None
-                index = self._search = SkillSearch(skills, semantic=semantic)
-            return index
+                self._search = SkillSearch(skills, semantic=semantic)
+            return self._search
 
     def prepare_search(self) -> None:
         """Build the search index now (it reads SKILL.md bodies for headings): call from a thread."""

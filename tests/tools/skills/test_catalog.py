@@ -173,3 +173,16 @@ def test_files_vanishing_between_index_and_read_give_clear_errors(catalog, tmp_p
     (folder / "SKILL.md").unlink()
     with pytest.raises(NotFoundError, match="removed from disk"):
         catalog.activate("pdf-forms")
+
+
+def test_search_sees_skills_and_reference_files_added_after_a_reload(catalog, tmp_path):
+    root = tmp_path / "skills"
+    assert not [h for h in catalog.search("kubernetes helm charts", 3) if h["name"] == "release-notes"]
+    ref = root / "release-notes" / "references" / "kubernetes-helm-charts.md"
+    ref.parent.mkdir()
+    ref.write_text("# Helm\n")
+    assert catalog.reload([ref]) is True
+    assert catalog.search("kubernetes helm charts", 3)[0]["name"] == "release-notes"
+    new = make_skill(root, "zebra-care", "name: zebra-care\ndescription: Look after zebras. Use when a zebra is ill.")
+    catalog.reload([new / "SKILL.md"])
+    assert catalog.search("my zebra is ill", 1)[0]["name"] == "zebra-care"
