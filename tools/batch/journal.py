@@ -32,6 +32,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(self.path)
         self.state = self.read(self.path)
 
     @staticmethod
@@ -65,6 +66,26 @@ class Journal:
             if request:
                 self.state.requests.append(lines[-1])
         return fresh
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a line left half-written by a crash, so the next append starts on a line of its own
+    (appended onto the fragment, the first new record would be unreadable too)."""
+    try:
+        with open(path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            fh.seek(0)
+            keep = fh.read().rfind(b"\n") + 1
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except FileNotFoundError:
+        return
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:

@@ -250,15 +250,17 @@ class RateLimiter:
 
     async def acquire(self, cost: Cost) -> Grant:
         """Wait until every bucket holds `cost` (and no pause is on), then take it."""
-        self.check_fits(cost)
         amounts = cost.amounts()
         async with self._lock:
             while True:
+                # Inside the loop: headers may lower a bucket below this request while it waits,
+                # and then it could never be sent; the caller splits or fails it instead of hanging.
+                self.check_fits(cost)
                 wait = max([self._pause_until - self._clock()] +
                            [b.wait_for(amounts[d]) for d, b in self.buckets.items()])
                 if wait <= 0:
                     break
-                await asyncio.sleep(wait)
+                await asyncio.sleep(min(wait, 1.0))  # wake up to re-check limits that headers changed
             for dim, bucket in self.buckets.items():
                 bucket.take(amounts[dim])
         return Grant(cost)
@@ -283,6 +285,8 @@ class RateLimiter:
     def sync(self, snap: LimitSnapshot) -> None:
         """Bring the buckets in line with the provider's headers (lower only: requests in flight)."""
         for dim, limit in snap.limit.items():
+            if limit <= 0:  # a nonsense header must not zero a bucket (its refill rate divides by it)
+                continue
             configured = self.limits.per_minute().get(dim)
             if dim in self.buckets and limit < self.buckets[dim].capacity:
                 self.buckets[dim].set_capacity(limit)

@@ -5,9 +5,11 @@ It never holds an API key, only the name of the environment variable that does.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skilldeck.tools.batch.limits import RateLimits
 from skilldeck.tools.batch.plan import PlanOptions
@@ -53,6 +55,15 @@ class RunSpec(BaseModel):
     prices: dict[str, dict[str, float]] | None = Field(None, description="Price overrides per model: "
                                                        "{input, cached_input, output} USD per 1M tokens")
     batch_api: bool = Field(False, description="Price at the batch-API discount")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_variables_only(cls, name: str | None) -> str | None:
+        # The key is sent to base_url, which the caller (possibly a model) also chooses: only
+        # variables named as API keys may be read, so no other secret of the server can leave.
+        if name is not None and not re.fullmatch(r"[A-Z][A-Z0-9_]*_API_KEY", name):
+            raise ValueError(f"api_key_env must name an API-key variable such as MY_PROVIDER_API_KEY, not {name!r}")
+        return name
 
     def provider_config(self) -> ProviderConfig:
         return ProviderConfig(self.provider, self.model, self.base_url, self.api_key_env, self.structured)
