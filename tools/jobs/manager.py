@@ -124,13 +124,18 @@ class JobManager:
 
     # -- reading --------------------------------------------------------------------------
     def get(self, job_id: str) -> JobInfo:
-        job_dir = self.root / job_id
-        job = read_json(job_dir / "job.json")
-        if not job or "/" in job_id or job_id.startswith("."):
-            known = ", ".join(j.id for j in self.list()[:10]) or "none"
+        job = None
+        if isinstance(job_id, str) and job_id and "/" not in job_id and not job_id.startswith("."):
+            job = read_json(self.root / job_id / "job.json")
+        if not isinstance(job, dict) or "id" not in job or "kind" not in job:
+            known = ", ".join(sorted(self._job_ids(), reverse=True)[:10]) or "none"
             raise NotFoundError(f"No job {job_id!r}. Recent jobs: {known}.")
+        job_dir = self.root / job_id
         state = read_json(job_dir / "state.json", {})
-        status = JobStatus(state.get("status", "queued"))
+        try:
+            status = JobStatus(state.get("status", "queued"))
+        except ValueError:
+            status = JobStatus.INTERRUPTED  # an unreadable state: treat it as a worker that died
         if not status.finished and not _pid_alive(state.get("pid")):
             # Re-read: the worker may have finished between the two reads.
             state = read_json(job_dir / "state.json", {})
@@ -146,12 +151,19 @@ class JobManager:
     def list(self, kind: str | None = None) -> list[JobInfo]:
         """All jobs, newest first, optionally of one kind."""
         infos = []
-        for job_dir in self.root.iterdir() if self.root.exists() else ():
-            if (job_dir / "job.json").exists():
-                info = self.get(job_dir.name)
-                if kind is None or info.kind == kind:
-                    infos.append(info)
+        for job_id in self._job_ids():
+            try:
+                info = self.get(job_id)
+            except NotFoundError:  # a damaged job folder must not hide the others
+                continue
+            if kind is None or info.kind == kind:
+                infos.append(info)
         return sorted(infos, key=lambda i: i.created, reverse=True)
+
+    def _job_ids(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return [d.name for d in self.root.iterdir() if not d.name.startswith(".") and (d / "job.json").is_file()]
 
     def events(self, job_id: str, start: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """Events from line `start` on, as (line index, event)."""

@@ -72,3 +72,18 @@ def test_resuming_a_succeeded_job_is_refused(jobs):
 def test_unknown_job_id_names_it(jobs):
     with pytest.raises(NotFoundError, match="No job 'nope'"):
         jobs.get("nope")
+
+
+def test_a_damaged_job_folder_neither_breaks_listing_nor_lookups(jobs):
+    good = jobs.wait(jobs.start("test", "job_entries:count", {"n": 1}).id, timeout_s=30)
+    bad = jobs.root / "bad-job"
+    bad.mkdir()
+    (bad / "job.json").write_text("null")
+    odd = jobs.root / "odd-state"
+    odd.mkdir()
+    (odd / "job.json").write_text('{"id": "odd-state", "kind": "test", "entry": "x:y"}')
+    (odd / "state.json").write_text('{"status": "exploded"}')
+    assert {i.id for i in jobs.list()} == {good.id, "odd-state"}
+    assert jobs.get("odd-state").status is JobStatus.INTERRUPTED
+    with pytest.raises(NotFoundError, match="No job 'bad-job'"):
+        jobs.get("bad-job")
