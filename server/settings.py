@@ -87,6 +87,11 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     merged.update(_from_toml(config, explicit))
     merged.update(_from_env(environ))
     merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    for key in ("project_dir", "skills"):  # "~/x" in a toml file or the environment means the home folder
+        if isinstance(merged.get(key), str):
+            merged[key] = str(Path(merged[key]).expanduser())
+        elif isinstance(merged.get(key), list):
+            merged[key] = [str(Path(p).expanduser()) for p in merged[key]]
     try:
         return Settings(**merged)
     except ValidationError as exc:

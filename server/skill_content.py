@@ -18,6 +18,7 @@ from skilldeck.tools.tokens import count_tokens
 __all__ = ["SkillContent", "skill_uri"]
 
 SCHEME = "skill://"
+MAX_RESOURCE_BYTES = 10 * 1024 * 1024
 
 
 def skill_uri(name: str, path: str) -> str:
@@ -65,11 +66,15 @@ class SkillContent:
         if not uri.startswith(SCHEME):
             raise InvalidInputError(f"Unknown resource {uri!r}: skilldeck serves skill://<name>/<path>")
         name, _, path = uri[len(SCHEME):].partition("/")
-        name, path = unquote(name), unquote(path)
+        name, path = unquote(name), unquote(path) or SKILL_FILE
         skill = self.catalog.get(name)
-        target = resolve_inside(skill.dir, path or SKILL_FILE)
+        target = resolve_inside(skill.dir, path)
         if not target.is_file():
             raise NotFoundError(f"Skill {name!r} has no file {path!r}")
+        size = target.stat().st_size
+        if size > MAX_RESOURCE_BYTES:
+            raise InvalidInputError(f"{name}/{path} is {size} bytes, over the {MAX_RESOURCE_BYTES}-byte limit for "
+                                    "resources; read it in pages with read_skill_file")
         try:
             data = target.read_bytes()
         except OSError as exc:  # removed or made unreadable between the check and the read

@@ -66,7 +66,7 @@ class SkillCatalog:
         self._search: SkillSearch | None = None
         self._search_stale = False      # the index predates the latest reload
         self._search_lock = threading.Lock()
-        # Optional: skills -> semantic scorer for hybrid search (set by the skill_quality adapter).
+        # Optional: skills -> semantic scorer for hybrid search (set by server.skills when available).
         self.semantic: Callable[[list[Skill]], Any] | None = None
         self._body_tokens: dict[Path, tuple[int, int, int]] = {}
         self.reload()
@@ -130,8 +130,8 @@ class SkillCatalog:
             path = Path(raw)
             for index, root in enumerate(self._roots):
                 rp = root.path
-                if path == rp or rp.is_relative_to(path):
-                    tops.add((index, None))
+                if path == rp or rp.is_relative_to(path) or (path.is_relative_to(rp) and (rp / "SKILL.md").is_file()):
+                    tops.add((index, None))  # the root itself changed, or the root is one skill folder
                 elif path.is_relative_to(rp):
                     tops.add((index, rp / path.relative_to(rp).parts[0]))
         for index, top in sorted(tops, key=lambda t: (t[0], str(t[1]))):

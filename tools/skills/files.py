@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -40,8 +41,15 @@ def resolve_inside(folder: Path, rel: str) -> Path:
         raise AccessDeniedError(f"path {rel!r} is absolute; give a path relative to the skill's folder")
     if ".." in pure.parts:
         raise AccessDeniedError(f"path {rel!r} uses '..'; only files inside the skill's folder can be read")
-    base = folder.resolve()
-    target = (base / Path(*pure.parts)).resolve()
+    hidden = [p for p in pure.parts if p.startswith(".") or p in _SKIP_DIRS]
+    if hidden:
+        # The file map never lists them, and .env or .git/config may hold secrets.
+        raise AccessDeniedError(f"path {rel!r} is inside the hidden or tool folder {hidden[0]!r}; not served")
+    try:
+        base = folder.resolve()
+        target = (base / Path(*pure.parts)).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        raise AccessDeniedError(f"path {rel!r} cannot be resolved ({exc}); refused") from exc
     if not target.is_relative_to(base):
         raise AccessDeniedError(f"path {rel!r} leads outside the skill's folder (through a symlink); refused")
     return target
@@ -128,8 +136,13 @@ def walk_files(folder: Path) -> Iterator[tuple[str, Path]]:
 
 
 def leaves(full: Path, base: Path) -> bool:
-    """True if `full` is a symlink whose target is outside `base`."""
-    return full.is_symlink() and not full.resolve().is_relative_to(base)
+    """True if `full` is a symlink whose target is outside `base` or cannot be resolved (a loop)."""
+    if not full.is_symlink():
+        return False
+    try:
+        return not full.resolve().is_relative_to(base)
+    except (OSError, RuntimeError):
+        return True
 
 
 class FileMap:
@@ -155,11 +168,14 @@ class FileMap:
     def _info(self, full: Path, rel: str, base: Path, problems: list[str]) -> FileInfo | None:
         try:
             if leaves(full, base):
-                problems.append(f"{rel}: symlink to a place outside the skill; not served")
+                problems.append(f"{rel}: symlink leading outside the skill (or in a loop); not served")
                 return None
             st = full.stat()
         except OSError as exc:  # vanished mid-walk, or a dangling link
             problems.append(f"{rel}: cannot read ({exc.strerror or exc})")
+            return None
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            problems.append(f"{rel}: not a regular file; not served")
             return None
         key = str(full)
         cached = self._cache.get(key)

@@ -109,7 +109,8 @@ def render_activation(result: dict) -> str:
             if f.get("binary"):
                 desc = f"{f['kind']}, binary, {_size(f['bytes'])}"
             else:
-                desc = f"{f['kind']}, {f['lines']} lines, {_size(f['bytes'])}, ~{f['tokens']} tokens"
+                lines = f"{f['lines']} lines, " if f.get("lines") is not None else ""
+                desc = f"{f['kind']}, {lines}{_size(f['bytes'])}, ~{f['tokens']} tokens"
             heading = f" — {f['heading']}" if f.get("heading") else ""
             parts.append(f"- {f['path']} ({desc}){heading}")
     for problem in result.get("file_problems", []):

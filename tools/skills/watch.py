@@ -31,8 +31,15 @@ class SkillWatcher:
         self._timer: threading.Timer | None = None
         self._observer = None
         self._watched: list[Path] = []
+        self._start_lock = threading.Lock()
 
     def start(self, roots: Iterable[Path]) -> None:
+        """Watch `roots` (replacing any earlier watch); safe to call from several threads."""
+        with self._start_lock:
+            self._stop_observer()
+            self._start(roots)
+
+    def _start(self, roots: Iterable[Path]) -> None:
         # Imported here: watchdog starts native observer threads; only a serving process needs it.
         from watchdog import events as ev
         from watchdog.observers import Observer
@@ -64,8 +71,6 @@ class SkillWatcher:
         self._observer.start()
 
     def restart(self, roots: Iterable[Path]) -> None:
-        self.stop()
-        self._watched = []
         self.start(roots)
 
     def _add(self, paths: Iterable[Path]) -> None:
@@ -93,7 +98,12 @@ class SkillWatcher:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+        with self._start_lock:
+            self._stop_observer()
+
+    def _stop_observer(self) -> None:
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
             self._observer = None
+        self._watched = []

@@ -186,3 +186,28 @@ def test_search_sees_skills_and_reference_files_added_after_a_reload(catalog, tm
     new = make_skill(root, "zebra-care", "name: zebra-care\ndescription: Look after zebras. Use when a zebra is ill.")
     catalog.reload([new / "SKILL.md"])
     assert catalog.search("my zebra is ill", 1)[0]["name"] == "zebra-care"
+
+
+def test_symlink_loops_fifos_and_hidden_files_are_refused_without_crashing(catalog, tmp_path):
+    folder = tmp_path / "skills" / "pdf-forms"
+    (folder / "loop").symlink_to(folder / "loop")
+    os.mkfifo(folder / "references" / "pipe.md")
+    (folder / ".env").write_text("TOKEN=secret")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "config").write_text("url = https://user:token@host/repo")
+    result = catalog.activate("pdf-forms")  # must not block on the FIFO nor raise on the loop
+    listed = [f["path"] for f in result["files"]]
+    assert "loop" not in listed and "references/pipe.md" not in listed and ".env" not in listed
+    for path in ("loop", ".env", ".git/config"):
+        with pytest.raises(AccessDeniedError):
+            catalog.read_file("pdf-forms", path)
+    with pytest.raises(NotFoundError):
+        catalog.read_file("pdf-forms", "references/pipe.md")
+
+
+def test_a_root_that_is_one_skill_reloads_when_its_skill_md_changes(tmp_path):
+    folder = make_skill(tmp_path, "solo", "name: solo\ndescription: before")
+    catalog = SkillCatalog([SkillRoot(folder, "--skills")])
+    make_skill(tmp_path, "solo", "name: solo\ndescription: after the edit")
+    assert catalog.reload([folder / "SKILL.md"]) is True
+    assert catalog.get("solo").description == "after the edit"
