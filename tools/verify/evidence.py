@@ -7,6 +7,7 @@ and for files the line number) so a verdict can cite exactly where its support i
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -221,8 +222,10 @@ def _expand(paths: Iterable[Any], base_dir: Any, limits: EvidenceLimits) -> list
             raise InvalidInputError(f"evidence path {raw!r} is a {type(raw).__name__}; expected a path string.")
         pattern = os.path.expanduser(str(raw))
         full = pattern if os.path.isabs(pattern) else str(base / pattern)
+        room = limits.max_files - len(found) + 1  # stop walking once the limit is passed (e.g. "/**")
         if glob.has_magic(pattern):
-            matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+            matches = sorted(Path(p) for p in itertools.islice(
+                (q for q in glob.iglob(full, recursive=True) if os.path.isfile(q)), room))
             if not matches:
                 raise NotFoundError(f"evidence glob {raw!r} matches no file under {base}. Check the pattern "
                                     "(use '**/*.md' to search folders recursively).")
@@ -230,9 +233,12 @@ def _expand(paths: Iterable[Any], base_dir: Any, limits: EvidenceLimits) -> list
         else:
             p = Path(full)
             if p.is_dir():
-                found += sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in TEXT_SUFFIXES)
+                found += sorted(itertools.islice(
+                    (q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in TEXT_SUFFIXES), room))
             elif not p.exists():
                 raise NotFoundError(f"evidence file {raw!r} does not exist (looked at {p}).")
+            elif not p.is_file():  # a device or FIFO (/dev/zero) would never end or block
+                raise InvalidInputError(f"evidence path {raw!r} is not a regular file.")
             else:
                 found.append(p)
         if len(found) > limits.max_files:
@@ -246,7 +252,11 @@ def _read_file(path: Path, index: int, limits: EvidenceLimits) -> EvidenceItem:
         if size > limits.max_file_bytes:
             raise EvidenceReadError(f"evidence file {path} is {size:,} bytes; the limit is {limits.max_file_bytes:,}. "
                                     "Pass the relevant section instead.")
-        data = path.read_bytes()
+        with open(path, "rb") as fh:  # read no more than the limit, whatever stat said
+            data = fh.read(limits.max_file_bytes + 1)
+        if len(data) > limits.max_file_bytes:
+            raise EvidenceReadError(f"evidence file {path} is over the {limits.max_file_bytes:,}-byte limit. "
+                                    "Pass the relevant section instead.")
     except OSError as exc:
         raise EvidenceReadError(f"cannot read evidence file {path}: {exc.strerror or exc}. "
                                 "Check that it exists and is readable.") from exc
