@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from skilldeck.server.errors import tool_errors
+from skilldeck.server.paths import inside_project
 from skilldeck.server.jobs import follow_job
 
 __all__ = ["register", "TOOLSET"]
@@ -54,7 +55,7 @@ def register(mcp: Any, services: Any) -> None:
             path = data_path("batch", "inputs", f"{uuid.uuid4().hex}.jsonl")
             path.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks), encoding="utf-8")
         else:
-            path = (base_dir / tasks_path).resolve()
+            path = (base_dir / inside_project(base_dir, tasks_path, "tasks_path")).resolve()
         values = {**(options or {}), **{k: v for k, v in fields.items() if v is not None}, "tasks_path": str(path)}
         if not values.get("instructions"):
             raise InvalidInputError("instructions are required: say what to do with each task.")

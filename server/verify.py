@@ -20,6 +20,7 @@ from mcp.server.mcpserver import Context, Resolve, Sample
 from pydantic import BaseModel, Field
 
 from skilldeck.server.errors import tool_errors
+from skilldeck.server.paths import inside_project
 
 __all__ = ["register", "EvidenceObject", "TOOLSET"]
 
@@ -71,6 +72,8 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.verify.verifier import prepare
 
         items = [e.model_dump(exclude_none=True) if isinstance(e, EvidenceObject) else e for e in evidence or []]
+        if paths:
+            paths = [inside_project(base_dir, p, "evidence path") for p in paths]
         return prepare(answer, items or None, paths, question, VerifyOptions(risk=risk, rewrite=rewrite), base_dir)
 
     def judge_pairs(answer: str, evidence: list | None, paths: list[str] | None, question: str | None,
