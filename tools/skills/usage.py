@@ -139,24 +139,24 @@ class UsageStats:
         event = {"t": round(time.time(), 3), **event}
         line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
-            self._events.append(event)
-            if self.log_path is None:
-                return
-            try:
-                self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                # One write per line in append mode: lines from concurrent servers do not interleave.
-                with open(self.log_path, "a", encoding="utf-8") as fh:
-                    fh.write(line)
-            except OSError as exc:
-                logger.warning("cannot append to usage log %s: %s", self.log_path, exc)
+            if self.log_path is not None:
+                try:
+                    self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                    # One write per line in append mode: lines from concurrent servers do not interleave.
+                    with open(self.log_path, "a", encoding="utf-8") as fh:
+                        fh.write(line)
+                    return
+                except OSError as exc:
+                    logger.warning("cannot append to usage log %s: %s", self.log_path, exc)
+            self._events.append(event)  # memory holds only what the log does not (a long-lived server)
 
     # -- reporting ---------------------------------------------------------------------------
     def events(self) -> list[dict[str, Any]]:
-        """All events: the log's (which includes this process's) or, without a log, the in-memory ones."""
+        """All events: the log's (which includes this process's) plus any the log could not take."""
         with self._lock:
-            if self.log_path is None or not self.log_path.exists():
-                return list(self._events)
-        return list(_read_log(self.log_path))
+            unlogged = list(self._events)
+        logged = list(_read_log(self.log_path)) if self.log_path is not None and self.log_path.exists() else []
+        return logged + unlogged
 
     def report(self, name: str | None = None) -> list[dict[str, Any]]:
         """Figures per skill (one skill with `name`), most activated first; see the module docstring."""
