@@ -150,11 +150,19 @@ class BatchRunner:
             try:
                 await self._send(unit)
             except Exception as exc:  # noqa: BLE001 - a bug here must not strand the unit's tasks
-                rest, failed = self._charge([t for t in unit.tasks if not self.journal.done(t.id)],
-                                            f"internal error: {type(exc).__name__}: {exc}")
-                self._write(failed, None)
-                if rest:
-                    self._later_put(_Unit(rest, first=False), self.policy.backoff(1, self._rng))
+                try:
+                    rest, failed = self._charge([t for t in unit.tasks if not self.journal.done(t.id)],
+                                                f"internal error: {type(exc).__name__}: {exc}")
+                    self._write(failed, None)
+                    if rest:
+                        self._later_put(_Unit(rest, first=False), self.policy.backoff(1, self._rng))
+                except Exception as again:  # noqa: BLE001 - e.g. the journal cannot be written (disk full)
+                    # Stop the run rather than leave it waiting on a worker that is gone; the
+                    # journal keeps what finished, and a resumed run redoes the rest.
+                    self._fatal = (f"stopped: could not record a failure ({type(again).__name__}: {again}) "
+                                   f"after {type(exc).__name__}: {exc}")
+                    self._stop.set()
+                    return
 
     # -- one request --------------------------------------------------------------------
     async def _send(self, unit: _Unit) -> None:

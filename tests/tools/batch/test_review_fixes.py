@@ -37,3 +37,4 @@ def test_only_api_key_variables_can_be_sent_to_a_provider():
     with pytest.raises(ValidationError, match="API-key variable"):
         RunSpec(api_key_env="GITHUB_TOKEN", base_url="https://example.invalid")
     assert RunSpec(api_key_env="MY_PROVIDER_API_KEY").api_key_env == "MY_PROVIDER_API_KEY"
+

@@ -210,3 +210,24 @@ def test_an_unexpected_error_fails_tasks_with_the_reason_instead_of_stranding_th
     assert outcome.finished
     assert all("internal error: RuntimeError: a bug in a transport" in journal.state.results[i]["reason"]
                for i in ("a", "b"))
+
+
+def test_a_failure_that_cannot_be_recorded_stops_the_run_instead_of_hanging(tmp_path, monkeypatch):
+    def handler(request):
+        raise RuntimeError("a bug in a transport")
+
+    def disk_full(self, results, request=None):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Journal, "append", disk_full)
+
+    async def main():
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as client:
+            provider = make_provider(ProviderConfig("vllm", "m"), client, environ={})
+            runner = BatchRunner(provider, PromptSpec(), PlanOptions(batch_size=10),
+                                 RateLimiter(RateLimits(concurrency=1)), Journal(tmp_path / "j.jsonl"),
+                                 RetryPolicy(max_attempts=1, backoff_base_s=0.01))
+            return await asyncio.wait_for(runner.run([Task("a", {"x": 1})]), 30)
+
+    outcome = asyncio.run(main())
+    assert not outcome.finished and "No space left on device" in outcome.fatal
