@@ -26,7 +26,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
 
-from skilldeck.tools.errors import NotFoundError, SkilldeckError
+from skilldeck.tools.errors import SkilldeckError
 
 __all__ = ["SkilldeckServer", "ContentSource", "encode_cursor", "decode_cursor"]
 
@@ -207,8 +207,6 @@ class SkilldeckServer(MCPServer):
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt {params.name!r}")
         try:
             return await anyio.to_thread.run_sync(self.content.get_prompt, params.name, dict(params.arguments or {}))
-        except NotFoundError as exc:
-            raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from exc
         except SkilldeckError as exc:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from exc
 
