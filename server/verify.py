@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import anyio
 import mcp.types as types
 from mcp.server.mcpserver import Context, Resolve, Sample
 from pydantic import BaseModel, Field
@@ -66,46 +65,46 @@ def _sample(prompt: str) -> Sample:
 def register(mcp: Any, services: Any) -> None:
     base_dir = services.settings.project_dir or Path.cwd()
 
-    def prepared_for(answer: str, evidence: list | None, paths: list[str] | None, question: str | None,
-                     risk: str, rewrite: str | None) -> Any:
+    def prepared_input(answer: str, evidence: list | None = None, paths: list[str] | None = None,
+                       question: str | None = None, risk: str = "normal", rewrite: str | None = None) -> Any:
+        """The answer split and scored once per call: the sampling prompts and the tool body share it,
+        so the claims the client's model judged are the claims the verdicts are applied to.
+        Returns the `Prepared` answer, or the error to report (raised in the tool body)."""
+        from skilldeck.tools.errors import SkilldeckError
         from skilldeck.tools.verify import VerifyOptions
         from skilldeck.tools.verify.verifier import prepare
 
         items = [e.model_dump(exclude_none=True) if isinstance(e, EvidenceObject) else e for e in evidence or []]
-        if paths:
-            paths = [inside_project(base_dir, p, "evidence path") for p in paths]
-        return prepare(answer, items or None, paths, question, VerifyOptions(risk=risk, rewrite=rewrite), base_dir)
+        try:
+            checked = [inside_project(base_dir, p, "evidence path") for p in paths] if paths else paths
+            return prepare(answer, items or None, checked, question, VerifyOptions(risk=risk, rewrite=rewrite),
+                           base_dir)
+        except SkilldeckError as exc:
+            return exc
 
-    def judge_pairs(answer: str, evidence: list | None, paths: list[str] | None, question: str | None,
-                    risk: str, rewrite: str | None) -> list[tuple[str, str]]:
-        from skilldeck.tools.errors import SkilldeckError
+    def judge_pairs(prepared: Any) -> list[tuple[str, str]]:
         from skilldeck.tools.verify.verifier import judge_targets
 
-        try:
-            return judge_targets(prepared_for(answer, evidence, paths, question, risk, rewrite), MAX_JUDGED_CLAIMS)[1]
-        except SkilldeckError:
-            return []  # the tool body reports the error itself
+        return [] if isinstance(prepared, Exception) else judge_targets(prepared, MAX_JUDGED_CLAIMS)[1]
 
-    def ask_client(ctx: Context, answer: str, evidence: list | None = None, paths: list[str] | None = None,
-                   question: str | None = None, risk: str = "normal", judge: str = "none",
-                   rewrite: str | None = None) -> Sample | None:
+    def ask_client(ctx: Context, prepared: Annotated[Any, Resolve(prepared_input)],
+                   judge: str = "none") -> Sample | None:
         """First sampling request: the claims and their evidence, under the JSON contract."""
         from skilldeck.tools.verify.judge import build_prompt
 
         if judge != "client" or not _client_samples(ctx):
             return None
-        pairs = judge_pairs(answer, evidence, paths, question, risk, rewrite)
+        pairs = judge_pairs(prepared)
         return _sample(build_prompt(pairs)) if pairs else None
 
-    def repair_client(first: Annotated[types.CreateMessageResult | None, Resolve(ask_client)], answer: str,
-                      evidence: list | None = None, paths: list[str] | None = None, question: str | None = None,
-                      risk: str = "normal", rewrite: str | None = None) -> Sample | None:
+    def repair_client(first: Annotated[types.CreateMessageResult | None, Resolve(ask_client)],
+                      prepared: Annotated[Any, Resolve(prepared_input)]) -> Sample | None:
         """Second request, only when the first reply broke the contract: name the problem, ask again."""
         from skilldeck.tools.verify.judge import build_prompt, parse_verdicts
 
         if first is None:
             return None
-        pairs = judge_pairs(answer, evidence, paths, question, risk, rewrite)
+        pairs = judge_pairs(prepared)
         try:
             parse_verdicts(_reply_text(first), len(pairs))
             return None
@@ -134,6 +133,7 @@ def register(mcp: Any, services: Any) -> None:
         answer: Annotated[str, Field(description="The answer to check, as it would be shown to the user")],
         first_reply: Annotated[types.CreateMessageResult | None, Resolve(ask_client)],
         second_reply: Annotated[types.CreateMessageResult | None, Resolve(repair_client)],
+        prepared: Annotated[Any, Resolve(prepared_input)],
         evidence: Annotated[list[str | EvidenceObject] | None, Field(
             description="Evidence texts: plain strings or {text, id, source} objects")] = None,
         paths: Annotated[list[str] | None, Field(
@@ -161,8 +161,8 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.verify.verifier import apply_judgements, finish, judge_targets
 
         with tool_errors():
-            prepared = await anyio.to_thread.run_sync(
-                lambda: prepared_for(answer, evidence, paths, question, risk, rewrite))
+            if isinstance(prepared, Exception):
+                raise prepared
             note, backend = "", "lexical"
             reply = second_reply or first_reply
             if judge == "client" and reply is None and not _client_samples(ctx):

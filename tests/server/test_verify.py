@@ -98,6 +98,30 @@ async def test_a_broken_reply_gets_one_repair_request_then_the_deterministic_ver
     assert out["claims"][0]["verdict"] == "supported"
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_verdicts_apply_to_the_evidence_the_clients_model_judged(mode, tmp_path, monkeypatch):
+    # The evidence file changes while the client's model is thinking. A mid-call request (legacy)
+    # applies the verdict to the evidence the model was shown; the input-required round trip
+    # re-reads the file on the retry, and a verdict about the old text is never applied to the new.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nasa.md").write_text(EVIDENCE, encoding="utf-8")
+    sampling, asked = sampler(CONTRADICTED)
+
+    async def editing(context, params):
+        (tmp_path / "nasa.md").write_text("Nothing relevant here.", encoding="utf-8")
+        return await sampling(context, params)
+
+    async with Client(server(), mode=mode, sampling_callback=editing) as client:
+        out = data(await client.call_tool("verify_answer", {**JUDGED, "evidence": None, "paths": ["nasa.md"]}))
+    assert len(asked) == 1 and "Evidence 0: The Hubble Space Telescope" in asked[0]
+    if mode == "legacy":
+        assert out["backend"] == "lexical+client-llm" and out["claims"][0]["verdict"] == "contradicted"
+        assert out["claims"][0]["citations"][0]["quote"] == EVIDENCE
+    else:
+        assert out["backend"] == "lexical" and out["claims"][0]["verdict"] == "unsupported"
+        assert out["claims"][0]["judged_by"] == "lexical"
+
+
 async def test_without_client_sampling_the_judge_falls_back_and_says_so():
     async with Client(server()) as client:
         plain = data(await client.call_tool("verify_answer", JUDGED))

@@ -66,7 +66,7 @@ _WORD_NUMBERS = {
 _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 # A capitalised run: "Media Play News", "Thomas K. Arnold", "U.S. Court of Appeals".
 _CAPS = re.compile(r"(?:[A-Z][\w'’.\-]*|\d{4})(?:\s+(?:(?:of|the|de|van|von|der|da|del|for|on)\s+)*[A-Z][\w'’.\-]*)*")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|(?<=[a-z)]\.)(?=[A-Z][a-z])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|(?<=[a-z0-9)\"”]\.)(?=[A-Z][a-z])")
 _LAST_WORD = re.compile(r"([\w.]+)\.[\"'”’)\]]*$")
 _ABBREVIATIONS = frozenset("mr mrs ms dr prof st jr sr vs etc inc ltd co corp no fig al gen col lt sgt rev "
                            "jan feb mar apr jun jul aug sep sept oct nov dec u.s e.g i.e approx est".split())

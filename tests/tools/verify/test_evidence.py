@@ -55,3 +55,12 @@ def test_wrong_types_say_what_is_expected():
 def test_semicolon_clauses_are_separate_evidence_sentences():
     ev = load_evidence(["The tower was not built in 1900; it opened in 1889."])
     assert [s.text for s in ev.sentences] == ["The tower was not built in 1900", "it opened in 1889."]
+
+
+def test_paragraphs_joined_without_a_space_still_split_after_a_number_or_quote():
+    # Scraped text often loses the space between paragraphs: "...founded in 1987.Hot Rod is ...".
+    ev = load_evidence(['The magazine was founded in 1987.Hot Rod is a car magazine. It aired "Pilot".The end came soon.',
+                        "Version 3.5 was fast. It cost 2.50 dollars."])
+    assert [s.text for s in ev.sentences] == [
+        "The magazine was founded in 1987.", "Hot Rod is a car magazine.", 'It aired "Pilot".', "The end came soon.",
+        "Version 3.5 was fast.", "It cost 2.50 dollars."]
