@@ -30,6 +30,9 @@ class Settings(BaseModel):
     skills: list[Path] = Field(default_factory=list, description="Extra skill roots, highest precedence first.")
     project_dir: Path | None = Field(None, description="Project whose .claude/skills/ and skills/ are searched "
                                      "(default: the MCP client's roots, else the working directory).")
+    client_roots: bool = Field(True, description="Take the project from the client's roots. Off under --http: "
+                               "one server process serves several clients there, and one client's roots must not "
+                               "replace another's skills.")
     user_skills: bool = Field(True, description="Search ~/.claude/skills/.")
     bundled_skills: bool = Field(True, description="Serve the skills bundled with skilldeck.")
     catalog_bytes: int = Field(2048, ge=256, le=65536, description="Byte budget of the catalog in the "

@@ -85,9 +85,9 @@ class SkillsRuntime:
         return self._described[1]
 
     async def adopt_client_roots(self, session: Any) -> None:
-        """Use the client's roots as project folders (unless --project-dir was given)."""
+        """Use the client's roots as project folders (unless --project-dir was given, or under --http)."""
         caps = session.client_capabilities
-        if self.settings.project_dir or caps is None or caps.roots is None:
+        if self.settings.project_dir or not self.settings.client_roots or caps is None or caps.roots is None:
             return
         with warnings.catch_warnings():
             # Roots are deprecated for 2026-07-28 clients, yet current clients (Claude Code, VS Code)

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="Each flag has an environment variable SKILLDECK_<NAME> (e.g. SKILLDECK_CATALOG_BYTES=4096; "
                "SKILLDECK_SKILLS takes ':'-separated folders) and a skilldeck.toml key of the same name.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--http", action="store_true", help="serve Streamable HTTP on --host/--port instead of stdio")
+    p.add_argument("--http", action="store_true", help="serve Streamable HTTP on --host/--port instead of stdio; "
+                   "the project is --project-dir or the working directory, never a client's roots")
     p.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="HTTP port (default 8765)")
     p.add_argument("--skills", action="append", type=Path, default=None, metavar="DIR",
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     flags = {k: getattr(args, k) for k in ("host", "port", "skills", "project_dir", "user_skills", "bundled_skills",
                                             "watch", "catalog_bytes", "page_size", "log_level", "toolsets")}
+    if args.http:
+        flags["client_roots"] = False  # one process, many clients: the project is --project-dir or the cwd
     settings = load_settings(flags, config=args.config)
     server = build_server(settings)
     if args.http:
