@@ -4,8 +4,6 @@ cancel, and price tokens. The engine lives in `skilldeck.tools.batch`.
 
 from __future__ import annotations
 
-import json
-import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -44,23 +42,21 @@ def register(mcp: Any, services: Any) -> None:
 
     def spec_of(tasks: list[dict[str, Any]] | None, tasks_path: str | None, fields: dict[str, Any],
                 options: dict[str, Any] | None):
+        """The run's settings, and its tasks when given inline (they go to the job, not to a file)."""
         from skilldeck.tools.batch import RunSpec, TaskFileError, tasks_from_records
         from skilldeck.tools.errors import InvalidInputError
-        from skilldeck.tools.home import data_path
 
         if (tasks is None) == (tasks_path is None):
             raise TaskFileError("give exactly one of tasks (inline list) or tasks_path (JSONL file).")
-        if tasks is not None:
-            tasks_from_records(tasks)  # refuse bad ids with the item index before writing anything
-            path = data_path("batch", "inputs", f"{uuid.uuid4().hex}.jsonl")
-            path.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks), encoding="utf-8")
-        else:
-            path = (base_dir / inside_project(base_dir, tasks_path, "tasks_path")).resolve()
-        values = {**(options or {}), **{k: v for k, v in fields.items() if v is not None}, "tasks_path": str(path)}
+        inline = tasks_from_records(tasks) if tasks is not None else None  # bad ids fail with the item index
+        values = {**(options or {}), **{k: v for k, v in fields.items() if v is not None}}
+        values.pop("tasks_path", None)  # only the argument, checked to lie inside the project, names a file
+        if tasks_path is not None:
+            values["tasks_path"] = str((base_dir / inside_project(base_dir, tasks_path, "tasks_path")).resolve())
         if not values.get("instructions"):
             raise InvalidInputError("instructions are required: say what to do with each task.")
         try:
-            return RunSpec.model_validate(values)
+            return RunSpec.model_validate(values), inline
         except ValueError as exc:
             raise InvalidInputError(f"invalid batch settings: {exc}") from exc
 
@@ -79,10 +75,11 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.batch.service import dry_run
 
         with tool_errors():
-            spec = spec_of(tasks, tasks_path, {"instructions": instructions, "output_schema": output_schema,
-                                               "provider": provider, "model": model, "rpm": rpm, "itpm": itpm,
-                                               "otpm": otpm, "concurrency": concurrency}, options)
-            return dry_run(spec)
+            spec, inline = spec_of(tasks, tasks_path, {"instructions": instructions, "output_schema": output_schema,
+                                                       "provider": provider, "model": model, "rpm": rpm,
+                                                       "itpm": itpm, "otpm": otpm, "concurrency": concurrency},
+                                   options)
+            return dry_run(spec, inline)
 
     @mcp.tool()
     async def run_batches(
@@ -112,10 +109,11 @@ def register(mcp: Any, services: Any) -> None:
                 if wait_s > 0:
                     await follow_job(ctx, services.jobs, info.id, wait_s)
                 return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, info.id))
-            spec = spec_of(tasks, tasks_path, {"instructions": instructions, "output_schema": output_schema,
-                                               "provider": provider, "model": model, "rpm": rpm, "itpm": itpm,
-                                               "otpm": otpm, "concurrency": concurrency}, options)
-            info = await anyio.to_thread.run_sync(lambda: start_run(services.jobs, spec))
+            spec, inline = spec_of(tasks, tasks_path, {"instructions": instructions, "output_schema": output_schema,
+                                                       "provider": provider, "model": model, "rpm": rpm,
+                                                       "itpm": itpm, "otpm": otpm, "concurrency": concurrency},
+                                   options)
+            info = await anyio.to_thread.run_sync(lambda: start_run(services.jobs, spec, inline))
             if wait_s > 0:
                 await follow_job(ctx, services.jobs, info.id, wait_s)
             return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, info.id))

@@ -1,8 +1,9 @@
 """The batch run as a job: ``JobManager.start("batch", ENTRY, spec)`` runs `run` in a worker.
 
-The job folder holds ``tasks.jsonl`` (a copy taken at the first start, so a resume never sees
-an edited file), ``journal.jsonl`` (results and request usage) and, once every task is
-answered, ``results.jsonl`` in task order.
+The job folder holds ``tasks.jsonl`` (a copy of the task file taken at the first start, so a
+resume never sees an edited file; tasks given inline are written there when the job is made),
+``journal.jsonl`` (results and request usage) and, once every task is answered,
+``results.jsonl`` in task order.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +46,25 @@ def _tasks_path(spec: RunSpec) -> Path:
     return Path(spec.tasks_path)
 
 
-def start_run(jobs: JobManager, spec: RunSpec) -> JobInfo:
-    """Check the tasks, plan and provider now (errors before any job exists), then start the job."""
-    path = _tasks_path(spec).resolve()
-    spec = spec.model_copy(update={"tasks_path": str(path)})
-    make_plan(load_tasks(path), spec.prompt_spec(), spec.plan_options(), spec.limits())
+def start_run(jobs: JobManager, spec: RunSpec, tasks: list[Task] | None = None) -> JobInfo:
+    """Check the tasks, plan and provider now (errors before any job exists), then start the job.
+
+    Tasks given inline (instead of `spec.tasks_path`) are written as the job's own task file,
+    so they are deleted with the job folder and nowhere else.
+    """
+    files = None
+    if tasks is not None:
+        spec = spec.model_copy(update={"tasks_path": None})
+        files = {TASKS: "".join(json.dumps({"id": t.id, **t.fields}, ensure_ascii=False) + "\n" for t in tasks)}
+    else:
+        path = _tasks_path(spec).resolve()
+        spec = spec.model_copy(update={"tasks_path": str(path)})
+        tasks = load_tasks(path)
+    make_plan(tasks, spec.prompt_spec(), spec.plan_options(), spec.limits())
     from skilldeck.tools.batch.providers import Provider
 
     Provider.check_key(spec.provider_config())
-    return jobs.start(KIND, ENTRY, spec.model_dump(exclude_none=True))
+    return jobs.start(KIND, ENTRY, spec.model_dump(exclude_none=True), files=files)
 
 
 def resume_run(jobs: JobManager, job_id: str) -> JobInfo:

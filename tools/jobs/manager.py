@@ -51,7 +51,22 @@ class JobInfo:
                 "created": self.created, "progress": self.progress, "error": self.error, "result": self.result}
 
 
-def _pid_alive(pid: int | None) -> bool:
+def process_start_time(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (Linux ``/proc/PID/stat`` field 22).
+
+    A pid is reused once its process is gone, but a (pid, start time) pair names one process
+    for as long as the machine runs. None where /proc is missing (macOS, Windows) or unreadable.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        # The command name (field 2) sits in parentheses and may hold spaces or ")": split after it.
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int | None, start_time: int | None = None) -> bool:
+    """True while `pid` runs and, when its recorded `start_time` is known, is still that process."""
     if not pid:
         return False
     try:
@@ -65,7 +80,11 @@ def _pid_alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists but belongs to another user
+    if start_time is not None:
+        now = process_start_time(pid)
+        if now is not None and now != start_time:
+            return False  # the pid was reused by another process after the worker died
     return True
 
 
@@ -84,15 +103,27 @@ class JobManager:
         self.python = python or sys.executable
 
     # -- starting -------------------------------------------------------------------------
-    def start(self, kind: str, entry: str, spec: dict[str, Any], job_id: str | None = None) -> JobInfo:
-        """Create a job folder and start its worker process; return at once."""
+    def start(self, kind: str, entry: str, spec: dict[str, Any], job_id: str | None = None,
+              files: dict[str, str] | None = None) -> JobInfo:
+        """Create a job folder and start its worker process; return at once.
+
+        `files` ({name: text}) are written into the folder before the worker starts: inputs that
+        belong to the job (inline tasks) live and go with it, and a resume finds them there.
+        """
         if ":" not in entry:
             raise InvalidInputError(f"entry {entry!r} must look like 'package.module:function'")
+        reserved = {"job.json", "state.json", "events.jsonl", "output.log", "cancel"}
+        for name in files or {}:
+            if not name or name in reserved or name.startswith(".") or "/" in name or os.sep in name:
+                raise InvalidInputError(f"job file name {name!r} must be a plain file name, not one of "
+                                        f"{', '.join(sorted(reserved))}")
         job_id = job_id or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         job_dir = self.root / job_id
         if job_dir.exists():
             raise StateError(f"job {job_id!r} already exists; resume it or pick another id")
         job_dir.mkdir(parents=True)
+        for name, text in (files or {}).items():
+            (job_dir / name).write_text(text, encoding="utf-8")
         write_json_atomic(job_dir / "job.json", {"id": job_id, "kind": kind, "entry": entry, "spec": spec,
                                                  "created": time.time()})
         write_json_atomic(job_dir / "state.json", {"status": JobStatus.QUEUED.value, "progress": {}})
@@ -119,7 +150,8 @@ class JobManager:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         state = read_json(job_dir / "state.json", {})
-        state["pid"] = proc.pid
+        # Both together: a resumed job must not keep the previous worker's start time.
+        state.update(pid=proc.pid, pid_start=process_start_time(proc.pid))
         write_json_atomic(job_dir / "state.json", state)
 
     # -- reading --------------------------------------------------------------------------
@@ -136,7 +168,7 @@ class JobManager:
             status = JobStatus(state.get("status", "queued"))
         except ValueError:
             status = JobStatus.INTERRUPTED  # an unreadable state: treat it as a worker that died
-        if not status.finished and not _pid_alive(state.get("pid")):
+        if not status.finished and not _pid_alive(state.get("pid"), state.get("pid_start")):
             # Re-read: the worker may have finished between the two reads.
             state = read_json(job_dir / "state.json", {})
             status = JobStatus(state.get("status", "queued"))

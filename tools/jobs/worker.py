@@ -17,6 +17,7 @@ from typing import Any
 
 from skilldeck.tools.jobs.context import JobCancelled, JobContext
 from skilldeck.tools.jobs.files import read_json, write_json_atomic
+from skilldeck.tools.jobs.manager import process_start_time
 
 
 def _load_entry(entry: str) -> Any:
@@ -39,8 +40,9 @@ def run_job(job_dir: Path, resume: bool = False) -> int:
         return 2
     ctx = JobContext(dir=job_dir, job_id=job["id"], spec=job.get("spec", {}), resume=resume)
     signal.signal(signal.SIGTERM, lambda *_: ctx.request_cancel())
-    _update_state(job_dir, status="running", pid=os.getpid(), started=time.time(), resumed=resume,
-                  error=None, finished=None)
+    # pid_start lets the manager tell this worker from a later process that reuses its pid.
+    _update_state(job_dir, status="running", pid=os.getpid(), pid_start=process_start_time(os.getpid()),
+                  started=time.time(), resumed=resume, error=None, finished=None)
     ctx.log("started", resume=resume)
     try:
         result = _load_entry(job["entry"])(ctx)
