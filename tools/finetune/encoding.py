@@ -5,6 +5,10 @@ fallback template) in two parts: the prompt, rendered with the generation prompt
 completion, which is the rest of the full conversation. Labels are -100 on the prompt and the
 completion's own ids after it, always ending with the EOS token, so the model learns to stop.
 
+Special tokens come only from the template. When a message itself contains the text of one
+(an answer that explains "</s>"), that message is encoded as plain text: otherwise the
+tokenizer would turn it into a real EOS mid-answer, which teaches the model to stop there.
+
 `check_loss_mask` decodes which tokens actually carry loss in real batches before training
 starts; it is what catches the classic bug of padding with EOS and then masking every pad
 (which also masks the real EOS and trains a model that never stops).
@@ -12,6 +16,7 @@ starts; it is what catches the classic bug of padding with EOS and then masking 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +37,11 @@ FALLBACK_TEMPLATE = (
     "{% elif m['role'] == 'user' %}### User:\n{{ m['content'] }}\n\n"
     "{% else %}### Assistant:\n{{ m['content'] }}{{ eos_token }}\n\n{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}### Assistant:\n{% endif %}")
+
+# Stands in for message i when rendering: private-use characters never occur in real text, and
+# templates copy them through unchanged.
+_MARK = "\ue000{}\ue001"
+_MARK_RE = re.compile("\ue000(\\d+)\ue001")
 
 
 @dataclass
@@ -55,6 +65,9 @@ class ChatFormatter:
             raise LossMaskError("The tokenizer has no EOS token, so the model could never learn to stop; "
                                 "use a tokenizer that defines eos_token.")
         self.template_source = "tokenizer" if getattr(tokenizer, "chat_template", None) else "fallback"
+        added = getattr(tokenizer, "added_tokens_decoder", {}).values()
+        self._specials = sorted({*tokenizer.all_special_tokens,
+                                 *(t.content for t in added if getattr(t, "special", False))} - {""})
         if self.template_source == "fallback":
             tokenizer.chat_template = FALLBACK_TEMPLATE
 
@@ -72,20 +85,71 @@ class ChatFormatter:
         return prompt, full[len(prompt):]
 
     def encode(self, record: Record) -> Encoded:
-        prompt, completion = self.split(record)
-        tok = self.tokenizer
-        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-        c_ids = tok(completion, add_special_tokens=False)["input_ids"]
-        # Templates end a turn in different ways (EOS then a newline, an end-of-turn token ...):
-        # cut anything after the last EOS, and add one if the template put none.
-        eos = tok.eos_token_id
-        if eos in c_ids:
-            c_ids = c_ids[:len(c_ids) - c_ids[::-1].index(eos)]
+        messages = [*record.prompt, {"role": "assistant", "content": record.completion}]
+        if any(s in m["content"] for m in messages for s in self._specials):
+            p_ids, c_ids = self._encode_literal(record, messages)
         else:
-            c_ids = c_ids + [eos]
+            prompt, completion = self.split(record)
+            p_ids, c_ids = self._ids(prompt), self._ids(completion)
+        tok = self.tokenizer
         if tok.bos_token_id is not None and getattr(tok, "add_bos_token", False) and p_ids[:1] != [tok.bos_token_id]:
             p_ids = [tok.bos_token_id] + p_ids
+        c_ids = self._end_at_eos(c_ids)
         return Encoded(p_ids + c_ids, [IGNORE_INDEX] * len(p_ids) + c_ids, record.where())
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _end_at_eos(self, c_ids: list[int]) -> list[int]:
+        # Templates end a turn in different ways (EOS then a newline, an end-of-turn token ...):
+        # cut anything after the last EOS, and add one if the template put none. Message text
+        # holds no EOS id here (see _plain_ids), so the last one is the template's.
+        eos = self.tokenizer.eos_token_id
+        if eos in c_ids:
+            return c_ids[:len(c_ids) - c_ids[::-1].index(eos)]
+        return c_ids + [eos]
+
+    def _encode_literal(self, record: Record, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+        """Prompt and completion ids with template text tokenised normally and message text as plain text."""
+        prompt, completion = self.split(record)
+        marked = [{**m, "content": _MARK.format(i)} for i, m in enumerate(messages)]
+        m_prompt = self.prompt_text(marked[:-1])
+        m_full = self.tokenizer.apply_chat_template(marked, tokenize=False)
+        m_completion = m_full[len(m_prompt):]
+        # Templates may trim message text (Llama 3 does), so try the text as given, then stripped.
+        for texts in ([m["content"] for m in messages], [m["content"].strip() for m in messages]):
+            if (m_full.startswith(m_prompt) and _fill(m_prompt, texts) == prompt
+                    and _fill(m_completion, texts) == completion):
+                return self._marked_ids(m_prompt, texts, record), self._marked_ids(m_completion, texts, record)
+        literal = next(s for m in messages for s in self._specials if s in m["content"])
+        raise DatasetError(f"{record.where()}: a message contains the special token text {literal!r} and the chat "
+                           "template rewrites message text, so the text cannot be kept apart from the template's "
+                           "own tokens; remove that text from the record.")
+
+    def _marked_ids(self, text: str, texts: list[str], record: Record) -> list[int]:
+        parts = _MARK_RE.split(text)  # template text, message index, template text, ...
+        ids: list[int] = []
+        for i, part in enumerate(parts):
+            ids += self._ids(part) if i % 2 == 0 else self._plain_ids(texts[int(part)], record)
+        return ids
+
+    def _plain_ids(self, text: str, record: Record) -> list[int]:
+        """Message text with any special-token strings in it kept as text, not turned into special ids."""
+        literal = [s for s in self._specials if s in text]
+        if not literal:
+            return self._ids(text)
+        tok = self.tokenizer
+        ids = tok(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        if set(ids) & set(tok.all_special_ids):
+            raise DatasetError(f"{record.where()}: a message contains the special token text {literal[0]!r} and "
+                               f"this tokenizer ({type(tok).__name__}) ignores split_special_tokens, so it cannot "
+                               "be encoded as plain text; use a fast tokenizer or remove that text from the record.")
+        return ids
+
+
+def _fill(text: str, texts: Sequence[str]) -> str:
+    """`text` with each message mark replaced by that message's text."""
+    return _MARK_RE.sub(lambda m: texts[int(m[1])], text)
 
 
 def encode_records(formatter: ChatFormatter, records: Iterable[Record],

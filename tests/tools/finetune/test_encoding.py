@@ -5,7 +5,7 @@ pytest.importorskip("transformers")
 
 from skilldeck.tools.finetune.encoding import (  # noqa: E402
     FALLBACK_TEMPLATE, ChatFormatter, check_loss_mask, pack_examples, packed_batch, pad_batch)
-from skilldeck.tools.finetune.errors import LossMaskError  # noqa: E402
+from skilldeck.tools.finetune.errors import DatasetError, LossMaskError  # noqa: E402
 from skilldeck.tools.finetune.records import record_from_row  # noqa: E402
 from tests.tools.finetune.tiny import build_tiny, sentiment_rows  # noqa: E402
 
@@ -89,3 +89,67 @@ def test_packed_rows_keep_examples_apart(tiny, tokenizer):
     n1 = len(first)
     assert torch.allclose(together[:n1], alone, atol=1e-4)
     assert torch.allclose(together[n1:n1 + len(second)], alone2, atol=1e-4)  # no attention across the boundary
+
+
+QUOTING_EOS = 'Write "</s>" to end a turn; <pad> only fills batches. Done.'
+
+
+def _quoting(completion=QUOTING_EOS, prompt="Explain the special tokens."):
+    return record_from_row({"task": "explain", "instruction": prompt, "input": "", "output": completion})
+
+
+def _trained(enc):
+    return [t for t in enc.labels if t != -100]
+
+
+def test_an_answer_quoting_eos_keeps_all_its_text_and_ends_with_one_eos(tokenizer):
+    trained = _trained(ChatFormatter(tokenizer).encode(_quoting()))
+    assert tokenizer.decode(trained) == QUOTING_EOS + "</s>"
+    assert trained.count(tokenizer.eos_token_id) == 1 and trained[-1] == tokenizer.eos_token_id
+    assert tokenizer.pad_token_id not in trained
+
+
+def test_an_answer_quoting_eos_is_not_cut_when_the_template_writes_no_eos(tokenizer):
+    tokenizer.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+                               "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    trained = _trained(ChatFormatter(tokenizer).encode(_quoting()))
+    assert tokenizer.decode(trained) == QUOTING_EOS + "<|end|></s>"
+    assert trained.count(tokenizer.eos_token_id) == 1
+
+
+def test_a_prompt_quoting_eos_carries_no_eos_id(tokenizer):
+    enc = ChatFormatter(tokenizer).encode(_quoting("ok", prompt="What does </s> mean?"))
+    assert enc.input_ids.count(tokenizer.eos_token_id) == 1 and enc.input_ids[-1] == tokenizer.eos_token_id
+    assert "What does </s> mean?" in tokenizer.decode(enc.input_ids)
+
+
+def test_a_template_that_trims_messages_still_keeps_quoted_eos_as_text(tokenizer):
+    tokenizer.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] | trim }}{{ eos_token }}"
+                               "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    trained = _trained(ChatFormatter(tokenizer).encode(_quoting("  " + QUOTING_EOS + "\n")))
+    assert tokenizer.decode(trained) == QUOTING_EOS + "</s>"
+    assert trained.count(tokenizer.eos_token_id) == 1
+
+
+def test_a_template_that_rewrites_messages_quoting_eos_is_refused(tokenizer):
+    tokenizer.chat_template = ("{% for m in messages %}{% if m['role'] == 'assistant' %}A:{% endif %}"
+                               "{{ m['content'] | upper }}{{ eos_token }}{% endfor %}"
+                               "{% if add_generation_prompt %}A:{% endif %}")
+    with pytest.raises(DatasetError, match="'</s>'.*rewrites message text"):
+        ChatFormatter(tokenizer).encode(_quoting())
+
+
+def test_ordinary_answers_are_encoded_as_before_with_exactly_one_eos(tokenizer):
+    for row, enc in zip(sentiment_rows(3), _encoded(tokenizer, 3)):
+        trained = _trained(enc)
+        assert trained == tokenizer(row["output"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        assert enc.input_ids.count(tokenizer.eos_token_id) == 1
+
+
+def test_the_loss_mask_check_accepts_answers_quoting_eos(tokenizer):
+    formatter = ChatFormatter(tokenizer)
+    examples = [formatter.encode(_quoting()), *_encoded(tokenizer, 2)]
+    report = check_loss_mask([pad_batch(examples, tokenizer.pad_token_id)], tokenizer)
+    assert report["examples_checked"] == 3
+    packed = packed_batch(pack_examples(examples, 256), tokenizer.pad_token_id)
+    assert check_loss_mask([packed], tokenizer)["examples_checked"] == 3
