@@ -97,6 +97,11 @@ class ChatFormatter:
         c_ids = self._end_at_eos(c_ids)
         return Encoded(p_ids + c_ids, [IGNORE_INDEX] * len(p_ids) + c_ids, record.where())
 
+    def prompt_ids(self, record: Record) -> list[int]:
+        """The ids a model sees before it answers `record`, encoded exactly as in training."""
+        enc = self.encode(record)
+        return enc.input_ids[:sum(1 for label in enc.labels if label == IGNORE_INDEX)]
+
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 

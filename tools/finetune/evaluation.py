@@ -20,9 +20,13 @@ from skilldeck.tools.jobs import JobContext
 __all__ = ["run", "generate", "score_model"]
 
 
-def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int, batch_size: int,
+def generate(model: Any, tokenizer: Any, prompts: list[list[int]], max_new_tokens: int, batch_size: int,
              device: str) -> list[str]:
-    """Greedy completions for rendered prompts (left-padded batches)."""
+    """Greedy completions for encoded prompts (left-padded batches).
+
+    Prompts arrive as ids, encoded as in training, so a prompt that quotes a special token's
+    text ("what does </s> mean?") reaches the model as that text, not as the token.
+    """
     import torch
 
     tokenizer.padding_side = "left"
@@ -30,7 +34,7 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int
     model.eval()
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start:start + batch_size]
-        enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        enc = tokenizer.pad({"input_ids": chunk}, return_tensors="pt", padding=True).to(device)
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
@@ -49,7 +53,7 @@ def score_model(model: Any, tokenizer: Any, formatter: Any, records: list, cfg: 
     batches = [pad_batch(encoded[i:i + cfg.batch_size], tokenizer.pad_token_id)
                for i in range(0, len(encoded), cfg.batch_size)]
     loss = mean_loss(model, batches, device, dtype)
-    prompts = [formatter.prompt_text(r.prompt) for r in records]
+    prompts = [formatter.prompt_ids(r) for r in records]
     predictions = generate(model, tokenizer, prompts, cfg.max_new_tokens, cfg.batch_size, device)
     scores = score_predictions(predictions, [r.completion for r in records])
     return {"loss": loss["loss"], "perplexity": loss["perplexity"], **scores}, predictions

@@ -123,6 +123,14 @@ def test_a_prompt_quoting_eos_carries_no_eos_id(tokenizer):
     assert "What does </s> mean?" in tokenizer.decode(enc.input_ids)
 
 
+def test_evaluation_prompts_are_the_training_prompts_and_quote_eos_as_text(tokenizer):
+    fmt = ChatFormatter(tokenizer)
+    record = _quoting("ok", prompt="What does </s> mean?")
+    ids = fmt.prompt_ids(record)
+    assert ids == fmt.encode(record).input_ids[:len(ids)] and tokenizer.eos_token_id not in ids
+    assert tokenizer.decode(ids).endswith(fmt.prompt_text(record.prompt)[-20:])
+
+
 def test_a_template_that_trims_messages_still_keeps_quoted_eos_as_text(tokenizer):
     tokenizer.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] | trim }}{{ eos_token }}"
                                "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
