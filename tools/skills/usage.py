@@ -1,7 +1,9 @@
 """Usage statistics: which skills were searched, activated, and which of their files were read.
 
-Every event is kept in memory and appended as one JSON line to a log (by default
-``home_dir()/usage.jsonl``), so `report` covers earlier runs and other server processes too.
+Every event is appended as one JSON line to a log (by default ``home_dir()/usage.jsonl``), so
+`report` covers earlier runs and other server processes too. Once the log passes `MAX_LOG_BYTES`
+it is moved to ``usage.1.jsonl`` (replacing the one before) and a new log begins; `report` reads
+both, so it covers the latest 5-10 MB of history.
 
 Figures per skill (see `UsageStats.report`):
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -36,9 +39,10 @@ from typing import Any
 
 from skilldeck.tools.home import home_dir
 
-__all__ = ["UsageStats", "LOG_NAME", "render_report"]
+__all__ = ["UsageStats", "LOG_NAME", "MAX_LOG_BYTES", "rotated_path", "render_report"]
 
 LOG_NAME = "usage.jsonl"
+MAX_LOG_BYTES = 5 * 1024 * 1024   # past this the log is rotated: one previous file is kept
 logger = logging.getLogger("skilldeck.usage")
 
 
@@ -109,12 +113,15 @@ class UsageStats:
         stats.report("slack-gif-creator")
 
     `log_path=None` means the default log, ``home_dir()/usage.jsonl``; `persist=False` keeps
-    events in memory only. Writing the log never raises: a failed write is logged and skipped,
-    because statistics must not break a tool call.
+    events in memory only. A log past `max_log_bytes` is rotated to `rotated_path(log_path)`.
+    Writing the log never raises: a failed write is logged and skipped, because statistics must
+    not break a tool call.
     """
 
-    def __init__(self, log_path: Path | None = None, *, persist: bool = True) -> None:
+    def __init__(self, log_path: Path | None = None, *, persist: bool = True,
+                 max_log_bytes: int = MAX_LOG_BYTES) -> None:
         self.log_path: Path | None = (Path(log_path) if log_path else home_dir() / LOG_NAME) if persist else None
+        self.max_log_bytes = max_log_bytes
         self._events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
@@ -141,13 +148,13 @@ class UsageStats:
         with self._lock:
             if self.log_path is not None:
                 try:
-                    self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                    # One write per line in append mode: lines from concurrent servers do not interleave.
-                    with open(self.log_path, "a", encoding="utf-8") as fh:
-                        fh.write(line)
-                    return
+                    size = _append(self.log_path, line)
                 except OSError as exc:
                     logger.warning("cannot append to usage log %s: %s", self.log_path, exc)
+                else:
+                    if size > self.max_log_bytes:
+                        _rotate(self.log_path, self.max_log_bytes)
+                    return
             self._events.append(event)  # memory holds only what the log does not (a long-lived server)
 
     # -- reporting ---------------------------------------------------------------------------
@@ -155,7 +162,11 @@ class UsageStats:
         """All events: the log's (which includes this process's) plus any the log could not take."""
         with self._lock:
             unlogged = list(self._events)
-        logged = list(_read_log(self.log_path)) if self.log_path is not None and self.log_path.exists() else []
+        logged: list[dict[str, Any]] = []
+        if self.log_path is not None:
+            for path in (rotated_path(self.log_path), self.log_path):  # oldest first: reads follow activations
+                if path.exists():
+                    logged.extend(_read_log(path))
         return logged + unlogged
 
     def report(self, name: str | None = None) -> list[dict[str, Any]]:
@@ -171,6 +182,60 @@ def _clean_path(path: str) -> str:
     while path.startswith("./"):
         path = path[2:]
     return path
+
+
+def rotated_path(log_path: Path) -> Path:
+    """Where the previous log is kept: ``usage.jsonl`` -> ``usage.1.jsonl``."""
+    return log_path.with_name(f"{log_path.stem}.1{log_path.suffix}")
+
+
+def _append(path: Path, line: str) -> int:
+    """Append one line; return the log's size after it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One write per line in append mode: lines from concurrent servers do not interleave.
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        return os.fstat(fh.fileno()).st_size
+
+
+def _rotate(path: Path, limit: int) -> None:
+    """Move the over-limit log at `path` to `rotated_path(path)`; never raises.
+
+    Several servers may see the log pass the limit at once. Each first renames the log to a name
+    of its own, which is atomic: only one of them gets a given file. Whoever gets a file over the
+    limit moves it into place; whoever gets a new, small log (another server rotated first) puts
+    it back. Blindly renaming the log to ``usage.1.jsonl`` would let a late server replace the
+    rotated history with that new log.
+    """
+    claim = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.rotating")
+    try:
+        os.rename(path, claim)
+    except OSError:  # another server already moved it (or renaming is refused): keep appending
+        return
+    try:
+        if os.stat(claim).st_size > limit:
+            os.replace(claim, rotated_path(path))
+            return
+    except OSError as exc:
+        logger.warning("cannot rotate usage log %s: %s", path, exc)
+    _give_back(claim, path)
+
+
+def _give_back(claim: Path, path: Path) -> None:
+    """Return a claimed log to `path`, or append its lines if a server has started a new log there."""
+    try:
+        try:
+            os.link(claim, path)  # fails if a writer created a new log meanwhile
+        except OSError:
+            # A server that opened the claimed file before the rename may still add a line to it
+            # after this copy: at most that line is lost.
+            data = claim.read_bytes()
+            with open(path, "ab") as fh:
+                fh.write(data)
+        os.unlink(claim)
+    except OSError as exc:
+        logger.warning("cannot return usage log %s to %s: %s", claim, path, exc)
 
 
 def _read_log(path: Path) -> Iterator[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """Usage statistics: recording, the log across instances, and the relevance ratio."""
 
 import json
+import threading
 
-from skilldeck.tools.skills.usage import UsageStats
+from skilldeck.tools.skills.usage import UsageStats, _give_back, _rotate, rotated_path
 
 
 def _one(stats: UsageStats, name: str) -> dict:
@@ -129,3 +130,101 @@ def test_scripts_and_assets_are_neither_offered_reading_nor_dead_weight(tmp_path
     assert row["tokens_offered"] == 200 and row["relevance_ratio"] == 0.5
     assert row["dead_weight"] == ["guide.md"]
     assert len(row["files"]) == 4
+
+
+# -- a bounded log -------------------------------------------------------------------------------
+
+def _lines(*paths) -> list[dict]:
+    return [json.loads(line) for p in paths if p.exists() for line in p.read_text().splitlines()]
+
+
+def test_log_past_the_limit_moves_to_one_previous_file_and_reports_read_both(tmp_path):
+    log = tmp_path / "usage.jsonl"
+    stats = UsageStats(log, max_log_bytes=1000)
+    for i in range(12):  # about 110 bytes a line: one rotation
+        stats.record_activation("s", "pdf", 1, {})
+    rotated = tmp_path / "usage.1.jsonl"
+    assert rotated_path(log) == rotated
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.1.jsonl", "usage.jsonl"]
+    assert rotated.stat().st_size > 1000 and log.stat().st_size <= 1000
+    assert len(_lines(rotated, log)) == 12
+    assert _one(stats, "pdf")["activations"] == 12
+
+
+def test_rotation_keeps_only_the_previous_file(tmp_path):
+    log = tmp_path / "usage.jsonl"
+    stats = UsageStats(log, max_log_bytes=500)
+    for i in range(40):
+        stats.record_search("s", f"q{i}", ["pdf"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.1.jsonl", "usage.jsonl"]
+    queries = [e["query"] for e in _lines(log.with_name("usage.1.jsonl"), log)]
+    assert queries == [f"q{i}" for i in range(40 - len(queries), 40)]  # the latest, in order
+    assert 5 < len(queries) < 40
+    assert _one(stats, "pdf")["searches"] == len(queries)
+
+
+def test_report_reads_a_previous_file_left_by_another_server(tmp_path):
+    log = tmp_path / "usage.jsonl"
+    UsageStats(tmp_path / "usage.1.jsonl").record_activation("s1", "pdf", 10, {"x.md": 5})
+    stats = UsageStats(log)
+    stats.record_read("s1", "pdf", "x.md", 5)
+    row = _one(stats, "pdf")
+    assert row["activations"] == 1 and row["relevance_ratio"] == 1.0  # the read follows the older activation
+
+
+def test_late_rotation_after_another_server_rotated_keeps_every_line(tmp_path):
+    # Two servers both saw the log pass the limit; the first rotated, a third wrote a new log,
+    # then the second's rotation ran: it must put that new log back, not rotate it over the history.
+    log = tmp_path / "usage.jsonl"
+    old = UsageStats(log, max_log_bytes=10**9)
+    for i in range(5):
+        old.record_search("s", f"old{i}", ["a"])
+    _rotate(log, 100)
+    UsageStats(log).record_search("s", "new", ["a"])
+    _rotate(log, 100)
+    assert [e["query"] for e in _lines(tmp_path / "usage.1.jsonl")] == [f"old{i}" for i in range(5)]
+    assert [e["query"] for e in _lines(log)] == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.1.jsonl", "usage.jsonl"]
+
+
+def test_claimed_log_is_appended_when_a_new_log_was_started_meanwhile(tmp_path):
+    log, claim = tmp_path / "usage.jsonl", tmp_path / "usage.jsonl.7-1.rotating"
+    claim.write_text('{"n":1}\n')
+    log.write_text('{"n":2}\n')
+    _give_back(claim, log)
+    assert _lines(log) == [{"n": 2}, {"n": 1}]
+    assert not claim.exists()
+
+
+def test_failed_rotation_never_raises_and_keeps_the_log(tmp_path):
+    log = tmp_path / "usage.jsonl"
+    (tmp_path / "usage.1.jsonl").mkdir()  # the rotated file cannot be written
+    (tmp_path / "usage.1.jsonl" / "x").write_text("")
+    stats = UsageStats(log, max_log_bytes=100)
+    for i in range(3):
+        stats.record_activation("s", "pdf", 1, {})
+    assert len(_lines(log)) == 3
+    assert _one(stats, "pdf")["activations"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.1.jsonl", "usage.jsonl"]
+
+
+def test_servers_appending_at_once_rotate_without_duplicating_lines(tmp_path):
+    log = tmp_path / "usage.jsonl"
+    writers, per_writer = 4, 100
+    line_bytes = len(json.dumps({"t": 1.0, "event": "search", "session": "s", "query": "w0-000", "names": ["a"]}))
+    limit = line_bytes * writers * per_writer * 2 // 3  # one rotation, so nothing is rotated away
+
+    def write(w: int) -> None:
+        stats = UsageStats(log, max_log_bytes=limit)  # its own lock, as a separate server has
+        for i in range(per_writer):
+            stats.record_search("s", f"w{w}-{i:03d}", ["a"])
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queries = [e["query"] for e in _lines(tmp_path / "usage.1.jsonl", log)]
+    assert len(queries) == len(set(queries))
+    assert len(queries) >= writers * per_writer - writers  # a lost race costs at most a line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.1.jsonl", "usage.jsonl"]
