@@ -3,7 +3,8 @@
 Prints, with the machine's details: cold start (spawn to answered initialize + tools/list) next to
 a bare MCPServer with one tool; start-up context in tokens (instructions + the full tools/list JSON)
 at the given corpus and at 1,000 and 10,000 synthetic skills; use_skill p50/p95; find_skills p50 at
-10,000 skills; hot-reload latency (file write to list_changed received); peak memory at 10,000.
+10,000 skills; time to page through all of resources/list at 10,000 skills; hot-reload latency
+(file write to list_changed received); peak memory at 10,000.
 
     python bench/skills_bench.py --skills ../shared/data/skills/anthropic [--repeats 5]
 """
@@ -180,6 +181,19 @@ def hot_reload(client: RawClient, skill_md: Path, repeats: int) -> list[float]:
     return latencies
 
 
+def walk_resources(client: RawClient) -> tuple[float, int, int]:
+    """Seconds to page through all of resources/list, with the number of pages and resources."""
+    start = time.perf_counter()
+    cursor, pages, count = None, 0, 0
+    while True:
+        result = client.request("resources/list", {"cursor": cursor} if cursor else {})
+        pages += 1
+        count += len(result["resources"])
+        cursor = result.get("nextCursor")
+        if not cursor:
+            return time.perf_counter() - start, pages, count
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skills", type=Path, required=True, help="a skills corpus (e.g. shared/data/skills/anthropic)")
@@ -241,11 +255,14 @@ def main() -> int:
     client.request("tools/list")
     first, _ = client.call("find_skills", task=queries[0])
     find = [client.call("find_skills", task=random.choice(queries), limit=5)[0] for _ in range(100)]
+    listing = walk_resources(client)
     reload_big = hot_reload(client, next(big[10000].glob("*/SKILL.md")), args.repeats)
     peak = client.peak_rss_mb()
     client.close()
     print(f"find_skills over stdio, 10,000 skills, 100 calls: p50 {pct(find, .5) * 1000:.2f} ms, "
           f"p95 {pct(find, .95) * 1000:.2f} ms (first call {first * 1000:.0f} ms, includes index build if not ready)")
+    print(f"resources/list over stdio, 10,000 skills: all {listing[1]} pages ({listing[2]} resources) in "
+          f"{listing[0] * 1000:.0f} ms")
     print(f"hot reload (write -> tools/list_changed received), median of {args.repeats}: "
           f"{statistics.median(reload_small) * 1000:.0f} ms at {n_corpus} skills, "
           f"{statistics.median(reload_big) * 1000:.0f} ms at 10,000 skills (debounce 150 ms included)")

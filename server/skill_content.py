@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import threading
+from bisect import bisect_right
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -12,7 +14,7 @@ import mcp.types as types
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.files import is_binary, leaves, resolve_inside, walk_files
-from skilldeck.tools.skills.skill import SKILL_FILE, read_body
+from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
 from skilldeck.tools.tokens import count_tokens
 
 __all__ = ["SkillContent", "skill_uri"]
@@ -31,22 +33,70 @@ def _mime(path: str) -> str:
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
+class _Offsets:
+    """Where each skill's resources start in the listing, so a page finds its first skill by
+    bisection instead of walking every folder before it.
+
+    Counts are kept per skill folder and refreshed whenever a page lists the skill, so a walk of
+    all pages begun after a change sees that change consistently (a file added to a skill changes
+    no catalog generation, only the count). The starts belong to one `catalog.skills` list (a new
+    list each generation) and are extended lazily, only as far as a cursor needs.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._skills: list[Skill] = []
+        self._starts = [0]                  # _starts[i]: index of skill i's first resource
+        self._counts: dict[Path, int] = {}  # skill folder -> resources (SKILL.md + files)
+
+    def locate(self, skills: list[Skill], cursor: int, walked: dict[int, list[tuple[str, int]]]) -> tuple[int, int]:
+        """(i, start): the skill holding resource `cursor` (len(skills) past the end) and the index
+        of its first resource. Folders walked to count them are left in `walked` for the page."""
+        with self._lock:
+            if skills is not self._skills:
+                live = {s.dir for s in skills}
+                self._counts = {d: n for d, n in self._counts.items() if d in live}
+                self._skills, self._starts = skills, [0]
+            starts = self._starts
+            while starts[-1] <= cursor and len(starts) <= len(skills):
+                i = len(starts) - 1
+                count = self._counts.get(skills[i].dir)
+                if count is None:
+                    walked[i] = _resources_of(skills[i])
+                    count = self._counts[skills[i].dir] = len(walked[i])
+                starts.append(starts[-1] + count)
+            i = bisect_right(starts, cursor) - 1
+            return i, starts[i]
+
+    def update(self, skills: list[Skill], i: int, count: int) -> None:
+        """Skill `i` of `skills` was just listed with `count` resources."""
+        with self._lock:
+            if self._counts.get(skills[i].dir) != count:
+                self._counts[skills[i].dir] = count
+                if skills is self._skills:
+                    del self._starts[i + 1:]
+
+
 class SkillContent:
     """The `ContentSource` for skills. Listing pages walk only the skills they need."""
 
     def __init__(self, catalog: SkillCatalog) -> None:
         self.catalog = catalog
+        self._offsets = _Offsets()
 
     # -- resources -------------------------------------------------------------------------
     def list_resources(self, cursor: int, limit: int) -> tuple[list[types.Resource], int | None]:
         """Resources in a stable order: each skill's SKILL.md, then its files. Cursor = index."""
+        skills = self.catalog.skills
+        walked: dict[int, list[tuple[str, int]]] = {}
+        first, index = self._offsets.locate(skills, cursor, walked)
         out: list[types.Resource] = []
-        index = 0
-        for skill in self.catalog.skills:
-            paths = [(SKILL_FILE, skill.size)] + _sized_files(skill.dir)
-            if index + len(paths) <= cursor:
-                index += len(paths)
-                continue
+        for i in range(first, len(skills)):
+            if len(out) == limit:
+                return out, index  # every skill has at least its SKILL.md: there is a next page
+            skill = skills[i]
+            paths = walked.pop(i, None) or _resources_of(skill)
+            self._offsets.update(skills, i, len(paths))
             for rel, size in paths:
                 if index >= cursor:
                     if len(out) == limit:
@@ -115,6 +165,10 @@ class SkillContent:
             text += f"\nThe request: {request}\n"
         return types.GetPromptResult(description=skill.description[:1024] or None, messages=[
             types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))])
+
+
+def _resources_of(skill: Skill) -> list[tuple[str, int]]:
+    return [(SKILL_FILE, skill.size)] + _sized_files(skill.dir)
 
 
 def _sized_files(folder: Path) -> list[tuple[str, int]]:
