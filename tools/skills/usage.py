@@ -164,6 +164,7 @@ class UsageStats:
             unlogged = list(self._events)
         logged: list[dict[str, Any]] = []
         if self.log_path is not None:
+            _recover_claims(self.log_path)
             for path in (rotated_path(self.log_path), self.log_path):  # oldest first: reads follow activations
                 if path.exists():
                     logged.extend(_read_log(path))
@@ -220,6 +221,25 @@ def _rotate(path: Path, limit: int) -> None:
     except OSError as exc:
         logger.warning("cannot rotate usage log %s: %s", path, exc)
     _give_back(claim, path)
+
+
+# A rotation holds its claim for microseconds; one this old was left by a server that died mid-rotation.
+STALE_CLAIM_SECONDS = 60.0
+
+
+def _recover_claims(path: Path) -> None:
+    """Give back the claimed logs that servers which died mid-rotation left next to `path`."""
+    try:
+        claims = list(path.parent.glob(f"{path.name}.*.rotating"))
+    except OSError:
+        return
+    for claim in claims:
+        try:
+            stale = time.time() - claim.stat().st_mtime > STALE_CLAIM_SECONDS
+        except OSError:
+            continue  # given back or moved by another server meanwhile
+        if stale:
+            _give_back(claim, path)
 
 
 def _give_back(claim: Path, path: Path) -> None:

@@ -1,7 +1,9 @@
 """Usage statistics: recording, the log across instances, and the relevance ratio."""
 
 import json
+import os
 import threading
+import time
 
 from skilldeck.tools.skills.usage import UsageStats, _give_back, _rotate, rotated_path
 
@@ -194,6 +196,19 @@ def test_claimed_log_is_appended_when_a_new_log_was_started_meanwhile(tmp_path):
     _give_back(claim, log)
     assert _lines(log) == [{"n": 2}, {"n": 1}]
     assert not claim.exists()
+
+
+def test_a_claim_left_by_a_server_that_died_mid_rotation_is_read_again(tmp_path):
+    log = tmp_path / "usage.jsonl"
+    stats = UsageStats(log)
+    stats.record_activation("s", "pdf", 1, {})
+    stale, fresh = tmp_path / "usage.jsonl.7-1.rotating", tmp_path / "usage.jsonl.8-1.rotating"
+    stale.write_text(json.dumps({"t": 1.0, "event": "activation", "session": "s", "name": "pdf", "body_tokens": 1,
+                                 "files": {}}) + "\n")
+    os.utime(stale, (time.time() - 600, time.time() - 600))
+    fresh.write_text("")  # a rotation in progress in another server: left alone
+    assert _one(stats, "pdf")["activations"] == 2
+    assert not stale.exists() and fresh.exists()
 
 
 def test_failed_rotation_never_raises_and_keeps_the_log(tmp_path):
