@@ -12,8 +12,9 @@ from urllib.parse import quote, unquote
 import mcp.types as types
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
+from skilldeck.tools.fs import real_path
 from skilldeck.tools.skills.catalog import SkillCatalog
-from skilldeck.tools.skills.files import is_binary, leaves, resolve_inside, walk_files
+from skilldeck.tools.skills.files import is_binary, open_skill_file, servable, walk_files
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
 from skilldeck.tools.tokens import count_tokens
 
@@ -21,6 +22,7 @@ __all__ = ["SkillContent", "skill_uri"]
 
 SCHEME = "skill://"
 MAX_RESOURCE_BYTES = 10 * 1024 * 1024
+MAX_PROMPT_BYTES = 1024 * 1024  # a prompt whose argument substitution would grow past this is refused
 
 
 def skill_uri(name: str, path: str) -> str:
@@ -118,17 +120,15 @@ class SkillContent:
         name, _, path = uri[len(SCHEME):].partition("/")
         name, path = unquote(name), unquote(path) or SKILL_FILE
         skill = self.catalog.get(name)
-        target = resolve_inside(skill.dir, path)
-        if not target.is_file():
-            raise NotFoundError(f"Skill {name!r} has no file {path!r}")
-        size = target.stat().st_size
-        if size > MAX_RESOURCE_BYTES:
-            raise InvalidInputError(f"{name}/{path} is {size} bytes, over the {MAX_RESOURCE_BYTES}-byte limit for "
-                                    "resources; read it in pages with read_skill_file")
         try:
-            data = target.read_bytes()
-        except OSError as exc:  # removed or made unreadable between the check and the read
-            raise NotFoundError(f"Skill {name!r} file {path!r} cannot be read now: {exc.strerror or exc}") from exc
+            rel, f = open_skill_file(skill.dir, path, hardlinks=skill.trusted)
+        except NotFoundError as exc:
+            raise NotFoundError(f"Skill {name!r} has no file {path!r}") from exc
+        with f:
+            data = f.read(MAX_RESOURCE_BYTES + 1)
+        if len(data) > MAX_RESOURCE_BYTES:
+            raise InvalidInputError(f"{name}/{path} is over the {MAX_RESOURCE_BYTES}-byte limit for resources; "
+                                    "read it in pages with read_skill_file")
         if is_binary(data[:8192]):
             return [types.BlobResourceContents(uri=uri, mime_type=_mime(path),
                                                blob=base64.b64encode(data).decode())]
@@ -155,10 +155,13 @@ class SkillContent:
         if not skill.user_invocable:
             raise InvalidInputError(f"Skill {name!r} sets user-invocable: false; it is not offered as a prompt")
         request = (arguments.get("request") or arguments.get("arguments") or "").strip()
-        try:
-            body = read_body(skill).replace("$ARGUMENTS", request)
-        except OSError as exc:
-            raise NotFoundError(f"Skill {name!r} was removed or cannot be read: {exc.strerror or exc}") from exc
+        body = read_body(skill)
+        grown = len(body.encode()) + body.count("$ARGUMENTS") * len(request.encode())
+        if grown > MAX_PROMPT_BYTES:
+            raise InvalidInputError(f"the prompt for {name!r} would be {grown:,} bytes with this request (the skill "
+                                    f"uses $ARGUMENTS {body.count('$ARGUMENTS')} times), over the "
+                                    f"{MAX_PROMPT_BYTES:,}-byte limit; give a shorter request")
+        body = body.replace("$ARGUMENTS", request)
         text = (f"Use the skill '{skill.name}' (folder {skill.dir}). Its instructions follow; read its other files "
                 f"with read_skill_file(name={skill.name!r}, path=...) only when they are needed.\n\n{body.strip()}\n")
         if request:
@@ -168,17 +171,15 @@ class SkillContent:
 
 
 def _resources_of(skill: Skill) -> list[tuple[str, int]]:
-    return [(SKILL_FILE, skill.size)] + _sized_files(skill.dir)
+    return [(SKILL_FILE, skill.size)] + _sized_files(skill.dir, skill.trusted)
 
 
-def _sized_files(folder: Path) -> list[tuple[str, int]]:
-    """(relative path, size) of a skill's files other than SKILL.md, without reading them."""
-    base = folder.resolve()
+def _sized_files(folder: Path, hardlinks: bool) -> list[tuple[str, int]]:
+    """(relative path, size) of the files of a skill that reads would serve, without reading them."""
+    base = real_path(folder)
     out = []
     for rel, full in walk_files(base):
-        try:
-            if not leaves(full, base):
-                out.append((rel, full.stat().st_size))
-        except OSError:  # vanished while listing
-            continue
+        st = servable(full, rel, base, hardlinks)
+        if not isinstance(st, str):
+            out.append((rel, st.st_size))
     return out

@@ -34,6 +34,7 @@ __all__ = ["OpenFile", "open_file", "read_limited", "real_path", "is_within", "c
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 CHUNK = 1 << 16
+MAX_LINE = 1 << 20  # longer lines are cut when read line by line
 
 
 class TooLargeError(InvalidInputError):
@@ -128,26 +129,30 @@ class OpenFile:
 
     def lines(self, limit: int | None = None) -> Iterator[bytes]:
         """Lines (with their newline), read in chunks: memory stays flat however large the file.
-        A line longer than CHUNK*16 bytes is yielded in pieces. `limit` caps the bytes read."""
-        pending = b""
+        A line longer than MAX_LINE bytes is yielded cut to MAX_LINE (the rest of it is skipped), so
+        line numbers still match the file's. `limit` caps the bytes read."""
+        pending, skipping = b"", False
         left = limit if limit is not None else 1 << 62
         while left > 0:
             chunk = self._file.read(min(CHUNK, left))
             if not chunk:
                 break
             left -= len(chunk)
-            pending += chunk
             start = 0
-            while True:
-                end = pending.find(b"\n", start)
+            if skipping:
+                end = chunk.find(b"\n")
                 if end == -1:
-                    break
+                    continue
+                skipping, start = False, end + 1
+            pending += chunk[start:]
+            start = 0
+            while (end := pending.find(b"\n", start)) != -1:
                 yield pending[start:end + 1]
                 start = end + 1
             pending = pending[start:]
-            if len(pending) > CHUNK * 16:
-                yield pending
-                pending = b""
+            if len(pending) > MAX_LINE:
+                yield pending[:MAX_LINE] + b"\n"
+                pending, skipping = b"", True
         if pending:
             yield pending
 

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skilldeck.tools.errors import NotFoundError, StateError
+from skilldeck.tools.errors import NotFoundError, SkilldeckError, StateError
 from skilldeck.tools.skills.discovery import skill_folders
-from skilldeck.tools.skills.files import FileMap, describe_binary, is_binary, markdown_toc, read_text_slice, resolve_inside
+from skilldeck.tools.skills.files import (FileMap, describe_binary, is_binary, open_skill_file, read_text_slice,
+                                          read_toc)
 from skilldeck.tools.skills.search import SkillSearch
 from skilldeck.tools.skills.skill import Skill, SkillRoot, load_skill, read_body
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
 
-__all__ = ["SkillCatalog", "Shadowed"]
+__all__ = ["SkillCatalog", "Shadowed", "Conflict"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,16 @@ class Shadowed:
                 "shadowed": str(self.hidden), "shadowed_root": self.hidden_root}
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """A folder that declares a name another folder of the same root owns (or shares it with no owner)."""
+
+    name: str
+    folder: Path
+    root: str
+    reason: str
+
+
 @dataclass
 class _View:
     """An immutable snapshot of the index, swapped in whole on reload (readers never lock)."""
@@ -44,6 +55,7 @@ class _View:
     skills: dict[str, Skill] = field(default_factory=dict)    # winners, by name
     ordered: list[Skill] = field(default_factory=list)        # winners sorted by name
     shadowed: list[Shadowed] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)  # one root, one name, several folders
     generation: int = 0
 
 
@@ -89,14 +101,14 @@ class SkillCatalog:
     def reload(self, changed: Iterable[Path] | None = None) -> bool:
         """Rescan; with `changed` paths, rescan only the affected entries. True if anything changed."""
         with self._lock:
-            before = {s.name: (s.dir, s.mtime_ns, s.size) for s in self._view.ordered}
+            before = {s.name: (s.dir, s.mtime_ns, s.size) for s in self._view.skills.values()}
             if changed is None:
                 self._by_dir = {d: s for r in self._roots for d, s in self._scan(r, None).items()}
             else:
                 self._rescan_paths(changed)
             view = self._build_view()
-            after = {s.name: (s.dir, s.mtime_ns, s.size) for s in view.ordered}
-            if before == after and self._view.shadowed == view.shadowed:
+            after = {s.name: (s.dir, s.mtime_ns, s.size) for s in view.skills.values()}
+            if before == after and (self._view.shadowed, self._view.conflicts) == (view.shadowed, view.conflicts):
                 if changed is None or not self._files_changed(changed):
                     return False
                 self._search_stale = True  # file names are searchable too
@@ -144,18 +156,34 @@ class SkillCatalog:
             self._by_dir.update(fresh)
 
     def _build_view(self) -> _View:
+        """Winners by name. Across roots the higher root wins. Within one root, a folder whose name
+        is the declared name wins over folders that only claim it (``0-impostor/`` declaring
+        ``victim`` loses to ``victim/``, whatever the sort order); when no claimant's folder has the
+        name, none is served. Every loser is reported."""
         view = _View()
         order = {root: i for i, root in enumerate(self._roots)}
-        ranked = sorted(self._by_dir.values(), key=lambda s: (order.get(s.root, 1 << 30), str(s.dir)))
-        for skill in ranked:
-            if skill.root not in order:
-                continue
-            winner = view.skills.get(skill.name)
+        claims: dict[tuple[int, str], list[Skill]] = {}
+        for skill in self._by_dir.values():
+            if skill.root in order and skill.served:
+                claims.setdefault((order[skill.root], skill.name), []).append(skill)
+        for (_, name), claimants in sorted(claims.items(), key=lambda kv: kv[0]):
+            claimants.sort(key=lambda s: str(s.dir))
+            owners = [s for s in claimants if s.dir.name == name]
+            winner = claimants[0] if len(claimants) == 1 else owners[0] if len(owners) == 1 else None
+            for skill in claimants:
+                if skill is winner:
+                    continue
+                reason = (f"folder {winner.dir.name!r} of the same root has that name" if winner else
+                          f"{len(claimants)} folders of one root declare it and none is named so")
+                view.conflicts.append(Conflict(name, skill.dir, skill.root.label, reason))
             if winner is None:
-                view.skills[skill.name] = skill
+                continue
+            held = view.skills.get(name)
+            if held is None:
+                view.skills[name] = winner
             else:
-                view.shadowed.append(Shadowed(skill.name, winner.dir, winner.root.label, skill.dir, skill.root.label))
-        view.ordered = sorted(view.skills.values(), key=lambda s: s.name)
+                view.shadowed.append(Shadowed(name, held.dir, held.root.label, winner.dir, winner.root.label))
+        view.ordered = sorted((s for s in view.skills.values() if s.listed), key=lambda s: s.name)
         return view
 
     # -- lookups ---------------------------------------------------------------------------
@@ -171,7 +199,7 @@ class SkillCatalog:
     def get(self, name: str) -> Skill:
         skill = self._view.skills.get(name) if isinstance(name, str) else None
         if skill is None:
-            names = list(self._view.skills)
+            names = [s.name for s in self._view.ordered]
             close = difflib.get_close_matches(str(name), names, n=5, cutoff=0.5)
             hint = f"Did you mean: {', '.join(close)}? " if close else ""
             raise NotFoundError(f"No skill named {name!r}. {hint}Call find_skills with a description of the task "
@@ -179,7 +207,7 @@ class SkillCatalog:
         return skill
 
     def _skill_for_path(self, path: Path) -> Skill | None:
-        for skill in self._view.ordered:
+        for skill in self._view.skills.values():
             if path == skill.dir or path.is_relative_to(skill.dir):
                 return skill
         return None
@@ -191,6 +219,10 @@ class SkillCatalog:
                  "problems": [{"level": "warning", "where": "SKILL.md",
                                "message": f"shadowed by {sh.used} ({sh.used_root}); not served"}]}
                 for sh in self._view.shadowed]
+        out += [{"name": c.name, "path": str(c.folder), "root": c.root,
+                 "problems": [{"level": "error", "where": "SKILL.md",
+                               "message": f"declares the name {c.name!r}, but {c.reason}; not served"}]}
+                for c in self._view.conflicts]
         return out
 
     # -- progressive disclosure ------------------------------------------------------------
@@ -201,7 +233,7 @@ class SkillCatalog:
             return cached[2]
         try:
             tokens = count_tokens(read_body(skill))
-        except OSError:
+        except (OSError, SkilldeckError):
             tokens = skill.body_chars // 4
         self._body_tokens[skill.dir] = (skill.mtime_ns, skill.size, tokens)
         return tokens
@@ -240,9 +272,9 @@ class SkillCatalog:
                              "(as the MCP prompt of the same name).")
         try:
             body = read_body(skill)
-        except FileNotFoundError as exc:
+        except NotFoundError as exc:
             raise NotFoundError(f"Skill {name!r} was removed from disk; call find_skills again.") from exc
-        files, problems = self._files.files(skill.dir)
+        files, problems = self._files.files(skill.dir, hardlinks=skill.trusted)
         result: dict[str, Any] = {
             "name": skill.name, "folder": str(skill.dir), "body": body,
             "tokens": count_tokens(body), "tokens_note": ENCODING_NOTE,
@@ -267,20 +299,17 @@ class SkillCatalog:
         With `toc`, a markdown file's headings and line numbers come back instead of its text.
         """
         skill = self.get(name)
-        target = resolve_inside(skill.dir, path)
-        rel = target.relative_to(skill.dir.resolve()).as_posix()
-        if not target.is_file():
-            listed = [f.path for f in self._files.files(skill.dir)[0]][:15]
-            raise NotFoundError(f"Skill {name!r} has no file {path!r}. Files: {', '.join(listed) or 'none'}.")
-        with open(target, "rb") as fh:
-            head = fh.read(8192)
-        if is_binary(head):
-            return describe_binary(target, rel)
-        if toc:
-            text = target.read_bytes().decode("utf-8", errors="replace")
-            return {"name": skill.name, "path": rel, "total_lines": text.count("\n") + 1,
-                    "file_tokens": count_tokens(text), "tokens_note": ENCODING_NOTE, "toc": markdown_toc(text),
-                    "hint": "Read one section with start_line and end_line taken from the toc."}
-        result: dict[str, Any] = {"name": skill.name, "path": rel}
-        result.update(read_text_slice(target, start_line, end_line, self.max_read_bytes))
-        return result
+        try:
+            rel, f = open_skill_file(skill.dir, path, hardlinks=skill.trusted)
+        except NotFoundError as exc:
+            listed = [f.path for f in self._files.files(skill.dir, hardlinks=skill.trusted)[0]][:15]
+            raise NotFoundError(f"Skill {name!r} has no file {path!r}. Files: {', '.join(listed) or 'none'}.") from exc
+        with f:
+            if is_binary(f.read(8192)):
+                return describe_binary(f, rel)
+            if toc:
+                return {"name": skill.name, "path": rel, **read_toc(f), "tokens_note": ENCODING_NOTE,
+                        "hint": "Read one section with start_line and end_line taken from the toc."}
+            result: dict[str, Any] = {"name": skill.name, "path": rel}
+            result.update(read_text_slice(f, start_line, end_line, self.max_read_bytes))
+            return result

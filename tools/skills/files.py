@@ -1,8 +1,13 @@
 """A skill's other files: confinement, the file map, and reading one file on demand.
 
-Every path from a caller is untrusted. `resolve_inside` refuses absolute paths, ``..``
-components and symlinks whose target leaves the skill's folder; the resolved path must stay
-under the folder's real path.
+Every path from a caller is untrusted. `skill_path` refuses absolute paths, ``..`` components,
+hidden and tool folders, and names with control or format characters; `open_skill_file` then opens
+the file through `skilldeck.tools.fs.open_file`, which checks the *open descriptor*: a regular file
+(never a FIFO, socket or device), really inside the skill's folder (a symlink may point to another
+file of the same skill, never outside it, however and whenever a component is swapped), and not a
+hard link (other names of the file may be outside), except in the trusted bundled skills.
+Reads are bounded and large files are streamed, so a 200 MB reference costs no more memory than a
+small one.
 """
 
 from __future__ import annotations
@@ -11,31 +16,45 @@ import mimetypes
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from skilldeck.tools.errors import AccessDeniedError, InvalidInputError, NotFoundError
+from skilldeck.tools.errors import AccessDeniedError, InvalidInputError
+from skilldeck.tools.fs import OpenFile, is_within, open_file, real_path
+from skilldeck.tools.skills.names import printable, unsafe_char
 from skilldeck.tools.skills.skill import SKILL_FILE
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
 
-__all__ = ["FileInfo", "FileMap", "walk_files", "leaves", "resolve_inside", "read_text_slice", "markdown_toc", "is_binary"]
+__all__ = ["FileInfo", "FileMap", "walk_files", "skill_path", "open_skill_file", "servable", "read_text_slice",
+           "read_toc", "markdown_toc", "is_binary", "describe_binary", "MAX_PATH_CHARS"]
 
 MAX_FILES = 2000          # files listed per skill; the rest are counted, not listed
+MAX_PATH_CHARS = 1024
 COUNT_TOKENS_UP_TO = 512_000  # larger text files get a character-based estimate
+MAX_TOC_ENTRIES = 1000
 _SKIP_DIRS = {".git", "__pycache__", "node_modules", ".venv", ".DS_Store"}
 _SCRIPT_EXT = {".py", ".sh", ".bash", ".js", ".mjs", ".ts", ".rb", ".pl", ".ps1", ".bat"}
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)(?:\s+#+)?\s*$")
 
 
-def resolve_inside(folder: Path, rel: str) -> Path:
-    """Resolve `rel` inside `folder` or raise AccessDeniedError / InvalidInputError."""
+def skill_path(folder: Path, rel: object) -> tuple[str, Path]:
+    """Check a caller's relative path; return (normalised posix path, path under `folder`).
+
+    Only the name is checked here; what it leads to is checked when it is opened.
+    """
     if not isinstance(rel, str) or not rel.strip():
         raise InvalidInputError("path must be a non-empty relative path such as 'references/guide.md'")
+    if len(rel) > MAX_PATH_CHARS:
+        raise InvalidInputError(f"path is {len(rel):,} characters long; at most {MAX_PATH_CHARS} are accepted")
     if "\x00" in rel:
         raise InvalidInputError("path contains a NUL byte")
     cleaned = rel.strip().replace("\\", "/")
+    bad = unsafe_char(cleaned)
+    if bad is not None:
+        raise InvalidInputError(f"path {printable(rel)!r} contains the control or format character "
+                                f"U+{ord(bad):04X}; not served")
     pure = PurePosixPath(cleaned)
     if pure.is_absolute() or re.match(r"^[A-Za-z]:", cleaned) or cleaned.startswith("~"):
         raise AccessDeniedError(f"path {rel!r} is absolute; give a path relative to the skill's folder")
@@ -45,14 +64,13 @@ def resolve_inside(folder: Path, rel: str) -> Path:
     if hidden:
         # The file map never lists them, and .env or .git/config may hold secrets.
         raise AccessDeniedError(f"path {rel!r} is inside the hidden or tool folder {hidden[0]!r}; not served")
-    try:
-        base = folder.resolve()
-        target = (base / Path(*pure.parts)).resolve()
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
-        raise AccessDeniedError(f"path {rel!r} cannot be resolved ({exc}); refused") from exc
-    if not target.is_relative_to(base):
-        raise AccessDeniedError(f"path {rel!r} leads outside the skill's folder (through a symlink); refused")
-    return target
+    return pure.as_posix(), folder / Path(*pure.parts)
+
+
+def open_skill_file(folder: Path, rel: str, *, hardlinks: bool = False) -> tuple[str, OpenFile]:
+    """Open a file of the skill in `folder` by its relative path, confined to the folder."""
+    rel, target = skill_path(folder, rel)
+    return rel, open_file(target, within=[folder], what=f"file {rel!r}", allow_hardlinks=hardlinks)
 
 
 def is_binary(head: bytes) -> bool:
@@ -99,17 +117,15 @@ class FileInfo:
         return out
 
 
-def _describe(path: Path, rel: str, size: int) -> FileInfo:
-    with open(path, "rb") as fh:
-        head = fh.read(8192)
-        binary = is_binary(head)
-        if binary:
-            return FileInfo(rel, _kind(rel, True), size, True, None, None, None)
-        data = head + fh.read(COUNT_TOKENS_UP_TO)
+def _describe(f: OpenFile, rel: str) -> FileInfo:
+    head = f.read(8192)
+    if is_binary(head):
+        return FileInfo(rel, _kind(rel, True), f.size, True, None, None, None)
+    data = head + f.read(COUNT_TOKENS_UP_TO)
     text = data.decode("utf-8", errors="replace")
-    if size > len(data):
+    if f.size > len(data):
         lines = None
-        tokens = size // 4
+        tokens = f.size // 4
     else:
         lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
         tokens = count_tokens(text)
@@ -117,15 +133,16 @@ def _describe(path: Path, rel: str, size: int) -> FileInfo:
     for line in text.split("\n", 200)[:200]:
         m = _HEADING.match(line)
         if m:
-            heading = m.group(2)[:120]
+            heading = printable(m.group(2), 120)
             break
-    return FileInfo(rel, _kind(rel, False), size, False, lines, tokens, heading)
+    return FileInfo(rel, _kind(rel, False), f.size, False, lines, tokens, heading)
 
 
 def walk_files(folder: Path) -> Iterator[tuple[str, Path]]:
     """Yield (posix path relative to `folder`, full path) for every file but SKILL.md, sorted,
-    skipping hidden files and tool folders. Symlinks are yielded; callers check where they lead."""
-    base = folder.resolve()
+    skipping hidden files and tool folders. Symlinked folders are not entered; symlinked files are
+    yielded, and `servable` or `open_skill_file` decide where they lead."""
+    base = real_path(folder)
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         for fname in sorted(filenames):
@@ -135,103 +152,140 @@ def walk_files(folder: Path) -> Iterator[tuple[str, Path]]:
                 yield rel, full
 
 
-def leaves(full: Path, base: Path) -> bool:
-    """True if `full` is a symlink whose target is outside `base` or cannot be resolved (a loop)."""
-    if not full.is_symlink():
-        return False
+def servable(full: Path, rel: str, base: Path, hardlinks: bool = False) -> os.stat_result | str:
+    """Would `open_skill_file` serve this file? Its stat if so, else the reason (for listings,
+    which must show what reads will serve, without opening every file)."""
+    bad = unsafe_char(rel)
+    if bad is not None:
+        return f"{printable(rel)}: the name holds the control or format character U+{ord(bad):04X}; not served"
     try:
-        return not full.resolve().is_relative_to(base)
-    except (OSError, RuntimeError):
-        return True
+        st = os.stat(full)
+        real = real_path(full)
+    except OSError as exc:  # vanished mid-walk, a dangling link, a loop
+        return f"{rel}: cannot read ({exc.strerror or exc})"
+    except AccessDeniedError:
+        return f"{rel}: symlink in a loop; not served"
+    if not is_within(real, [base]):
+        return f"{rel}: symlink leading outside the skill; not served"
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+        return f"{rel}: not a regular file; not served"
+    if st.st_nlink > 1 and not hardlinks:
+        return f"{rel}: a hard link (its other names may be outside the skill); not served"
+    return st
 
 
 class FileMap:
     """Lists a skill's files (all but SKILL.md) with sizes and token counts, cached by mtime."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[int, int, FileInfo]] = {}
+        self._cache: dict[str, tuple[int, int, int, FileInfo]] = {}
 
-    def files(self, folder: Path) -> tuple[list[FileInfo], list[str]]:
-        """Return (files, problems). Symlinks leaving the folder are skipped and reported."""
-        base = folder.resolve()
+    def files(self, folder: Path, hardlinks: bool = False) -> tuple[list[FileInfo], list[str]]:
+        """Return (files, problems). Files that would not be served are skipped and reported."""
+        base = real_path(folder)
         infos: list[FileInfo] = []
         problems: list[str] = []
         for rel, full in walk_files(base):
             if len(infos) >= MAX_FILES:
                 problems.append(f"more than {MAX_FILES} files; the rest are not listed")
                 break
-            info = self._info(full, rel, base, problems)
+            info = self._info(full, rel, base, hardlinks, problems)
             if info is not None:
                 infos.append(info)
         return infos, problems
 
-    def _info(self, full: Path, rel: str, base: Path, problems: list[str]) -> FileInfo | None:
-        try:
-            if leaves(full, base):
-                problems.append(f"{rel}: symlink leading outside the skill (or in a loop); not served")
-                return None
-            st = full.stat()
-        except OSError as exc:  # vanished mid-walk, or a dangling link
-            problems.append(f"{rel}: cannot read ({exc.strerror or exc})")
-            return None
-        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
-            problems.append(f"{rel}: not a regular file; not served")
+    def _info(self, full: Path, rel: str, base: Path, hardlinks: bool, problems: list[str]) -> FileInfo | None:
+        st = servable(full, rel, base, hardlinks)
+        if isinstance(st, str):
+            problems.append(st)
             return None
         key = str(full)
         cached = self._cache.get(key)
-        if cached and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
-            return cached[2]
+        if cached and cached[:3] == (st.st_ino, st.st_mtime_ns, st.st_size):
+            return cached[3]
         try:
-            info = _describe(full, rel, st.st_size)
-        except OSError as exc:
-            problems.append(f"{rel}: cannot read ({exc.strerror or exc})")
+            with open_file(full, within=[base], what=rel, allow_hardlinks=hardlinks) as f:
+                info = _describe(f, rel)
+                st = f.stat
+        except (OSError, AccessDeniedError, InvalidInputError) as exc:
+            problems.append(f"{rel}: not served ({exc})")
             return None
-        self._cache[key] = (st.st_mtime_ns, st.st_size, info)
+        except Exception as exc:  # noqa: BLE001 - NotFoundError and friends: it vanished
+            problems.append(f"{rel}: cannot read ({exc})")
+            return None
+        self._cache[key] = (st.st_ino, st.st_mtime_ns, st.st_size, info)
         return info
 
 
-def markdown_toc(text: str) -> list[dict[str, Any]]:
-    """Headings of a markdown text with their line numbers (fenced code is skipped)."""
+def markdown_toc(lines: Iterable[str | bytes], limit: int = MAX_TOC_ENTRIES) -> list[dict[str, Any]]:
+    """Headings of markdown lines (text or bytes) with their line numbers (fenced code is skipped),
+    at most `limit`. Only heading lines are decoded, so streaming a large file stays cheap."""
     toc, fenced = [], False
-    for number, line in enumerate(text.split("\n"), start=1):
-        if line.lstrip().startswith(("```", "~~~")):
+    for number, line in enumerate(lines, start=1):
+        raw = line.encode("utf-8", errors="replace") if isinstance(line, str) else line
+        if raw.lstrip()[:3] in (b"```", b"~~~"):
             fenced = not fenced
             continue
-        m = None if fenced else _HEADING.match(line)
+        if fenced or raw[:1] != b"#":
+            continue
+        m = _HEADING.match(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
         if m:
-            toc.append({"level": len(m.group(1)), "title": m.group(2), "line": number})
+            toc.append({"level": len(m.group(1)), "title": printable(m.group(2), 200), "line": number})
+            if len(toc) == limit:
+                break
     return toc
 
 
-def read_text_slice(path: Path, start_line: int, end_line: int | None, max_bytes: int) -> dict[str, Any]:
-    """Read lines start_line..end_line (1-based, inclusive) of a text file, capped at max_bytes.
+def _count_lines(f: OpenFile) -> int:
+    """Lines in the file from the start, counted in chunks; leaves the position at the start."""
+    os.lseek(f.fd, 0, os.SEEK_SET)
+    count, last = 0, b"\n"
+    while chunk := f.read(1 << 20):
+        count += chunk.count(b"\n")
+        last = chunk[-1:]
+    os.lseek(f.fd, 0, os.SEEK_SET)
+    return count + (0 if last == b"\n" else 1)
 
-    Returns the content plus what is needed to page on: total_lines and next_start_line.
+
+def read_toc(f: OpenFile) -> dict[str, Any]:
+    """A markdown file's table of contents and size, streamed: memory stays flat for any size."""
+    os.lseek(f.fd, 0, os.SEEK_SET)
+    if f.size <= COUNT_TOKENS_UP_TO:
+        text = f.read(COUNT_TOKENS_UP_TO).decode("utf-8", errors="replace")
+        lines = text.replace("\r\n", "\n").split("\n")
+        total = len(lines) - (1 if lines and lines[-1] == "" else 0)
+        return {"total_lines": total, "file_tokens": count_tokens(text), "toc": markdown_toc(lines)}
+    toc = markdown_toc(f.lines())
+    return {"total_lines": _count_lines(f), "file_tokens": f.size // 4, "toc": toc}
+
+
+def read_text_slice(f: OpenFile, start_line: int, end_line: int | None, max_bytes: int) -> dict[str, Any]:
+    """Lines start_line..end_line (1-based, inclusive) of an open text file, capped at max_bytes.
+
+    Streams the file: memory holds the slice, not the file. Returns the content plus what is needed
+    to page on: total_lines and next_start_line.
     """
     if start_line < 1:
         raise InvalidInputError(f"start_line must be 1 or more, got {start_line}")
     if end_line is not None and end_line < start_line:
         raise InvalidInputError(f"end_line ({end_line}) is before start_line ({start_line})")
-    try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError as exc:
-        raise NotFoundError(f"{path.name} disappeared while being read; list the skill's files again") from exc
-    lines = text.replace("\r\n", "\n").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    total = len(lines)
+    total = _count_lines(f)
     if start_line > max(total, 1):
         raise InvalidInputError(f"start_line {start_line} is past the end of the file ({total} lines)")
     stop = total if end_line is None else min(end_line, total)
     out, used, line_no = [], 0, start_line
-    while line_no <= stop:
-        piece = lines[line_no - 1] + "\n"
+    for number, raw in enumerate(f.lines(), start=1):
+        if number < start_line:
+            continue
+        if number > stop:
+            break
+        piece = raw.decode("utf-8", errors="replace").removesuffix("\n").removesuffix("\r") + "\n"
         cost = len(piece.encode("utf-8"))
         if out and used + cost > max_bytes:
             break
         out.append(piece if cost <= max_bytes else piece[: max_bytes // 4] + "…[line cut]\n")
         used += cost
-        line_no += 1
+        line_no = number + 1
     content = "".join(out)
     result: dict[str, Any] = {"start_line": start_line, "end_line": line_no - 1, "total_lines": total,
                               "content": content, "tokens": count_tokens(content), "tokens_note": ENCODING_NOTE}
@@ -241,7 +295,7 @@ def read_text_slice(path: Path, start_line: int, end_line: int | None, max_bytes
     return result
 
 
-def describe_binary(path: Path, rel: str) -> dict[str, Any]:
+def describe_binary(f: OpenFile, rel: str) -> dict[str, Any]:
     mime = mimetypes.guess_type(rel)[0] or "application/octet-stream"
-    return {"path": rel, "binary": True, "bytes": path.stat().st_size, "mime_type": mime,
+    return {"path": rel, "binary": True, "bytes": f.size, "mime_type": mime,
             "note": "binary file: not shown as text. Use it by path (e.g. from a script) or read the MCP resource."}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from skilldeck.tools.skills.names import neutralise_tags
 from skilldeck.tools.skills.skill import Skill
 
-__all__ = ["render_catalog"]
+__all__ = ["render_catalog", "fair_order", "render_matches", "render_activation", "render_file"]
 
 _MAX_DESC = 300
 _MIN_WIDTH = 40
@@ -42,12 +46,14 @@ def _size_note(size_bytes: int) -> str:
     return f"\n(this list: ~{-(-size_bytes // 4)} tokens, estimated as bytes/4)"
 
 
-def render_catalog(intro: str, skills: Sequence[Skill], budget_bytes: int) -> str:
+def render_catalog(intro: str, skills: Sequence[Skill], budget_bytes: int,
+                   overflow_order: Callable[[Sequence[Skill]], Sequence[Skill]] | None = None) -> str:
     """Return `intro` plus one line per skill, cut to fit `budget_bytes` (UTF-8).
 
     Descriptions are shortened first; if the list still does not fit, it stops early and
-    says how many skills are not shown and that find_skills searches all of them. The text ends
-    with its own size in tokens.
+    says how many skills are not shown and that find_skills searches all of them. Which skills make
+    it into a cut list is decided by `overflow_order` (default: as given), so that names chosen to
+    sort first cannot take the whole budget. The text ends with its own size in tokens.
     """
     visible = [s for s in skills if s.model_invocable]
     header = f"{intro}\nSkills available ({len(visible)}):"
@@ -66,18 +72,34 @@ def render_catalog(intro: str, skills: Sequence[Skill], budget_bytes: int) -> st
             text = full_list(lo)
             return text + _size_note(len(text.encode()))
     budget_bytes -= len(_size_note(budget_bytes))
-    out = [header]
+    if overflow_order is not None:
+        visible = list(overflow_order(visible))
+    chosen: list[str] = []
     used = len(header.encode())
     for shown, skill in enumerate(visible):
         line = _line(skill, 80)
         tail = (f"\n… and {len(visible) - shown} more not listed here (the list exceeds this description's "
                 "size limit). Call find_skills with the task to search all of them.")
         if used + len(line.encode()) + 1 + len(tail.encode()) > budget_bytes:
-            text = "\n".join(out) + tail
+            text = "\n".join([header, *sorted(chosen)]) + tail
             return text + _size_note(len(text.encode()))
-        out.append(line)
+        chosen.append(line)
         used += len(line.encode()) + 1
-    return "\n".join(out)
+    return "\n".join([header, *sorted(chosen)])
+
+
+def fair_order(skills: Sequence[Skill], roots: Sequence[object], key: bytes) -> list[Skill]:
+    """The order in which a catalog too long for its budget admits skills: one skill from each root
+    in turn (highest precedence first), and within a root an order keyed by a secret, so neither a
+    root holding many skills nor names chosen to sort first ("0000-...") can fill the budget."""
+    rank = {root: i for i, root in enumerate(roots)}
+    groups: dict[int, list[Skill]] = {}
+    for skill in skills:
+        groups.setdefault(rank.get(skill.root, len(rank)), []).append(skill)
+    for group in groups.values():
+        group.sort(key=lambda s: hmac.new(key, s.name.encode(), hashlib.sha256).digest())
+    turns = itertools.zip_longest(*(groups[r] for r in sorted(groups)))
+    return [skill for turn in turns for skill in turn if skill is not None]
 
 
 def render_matches(task: str, hits: Sequence[dict]) -> str:
@@ -100,7 +122,7 @@ def _size(n: int) -> str:
 def render_activation(result: dict) -> str:
     """use_skill's answer: the body, then the map of the skill's other files (no contents)."""
     parts = [f"<skill name=\"{result['name']}\" tokens=\"{result['tokens']}\" "
-             f"note=\"{result['tokens_note']}\">", result["body"].strip(), "</skill>"]
+             f"note=\"{result['tokens_note']}\">", neutralise_tags(result["body"].strip()), "</skill>"]
     files = result.get("files", [])
     if files:
         parts.append(f"\nFiles in this skill ({len(files)}; not loaded — read one with "

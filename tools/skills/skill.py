@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from skilldeck.tools.skills.frontmatter import parse_skill_md
+from skilldeck.tools.errors import SkilldeckError
+from skilldeck.tools.fs import open_file
+from skilldeck.tools.skills.frontmatter import parse_skill_md, short_repr
+from skilldeck.tools.skills.names import NAME_RULES, printable, unsafe_char, valid_name
 
 __all__ = ["Diagnostic", "Skill", "SkillRoot", "load_skill", "SKILL_FILE", "MAX_SKILL_MD_BYTES"]
 
@@ -19,7 +22,6 @@ SKILL_FILE = "SKILL.md"
 MAX_SKILL_MD_BYTES = 1_000_000
 HEAD_BYTES = 4096
 _FENCE = re.compile(rb"\n(?:---|\.\.\.)[ \t]*\r?(?:\n|$)")
-_SAFE_NAME = re.compile(r"^[^\s/\\]{1,64}$")
 KNOWN_FIELDS = frozenset({
     "name", "description", "license", "compatibility", "metadata", "allowed-tools", "when_to_use",
     "when-to-use", "disable-model-invocation", "user-invocable", "argument-hint", "model", "version",
@@ -68,6 +70,13 @@ class Skill:
     mtime_ns: int = 0
     size: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    served: bool = True            # False when SKILL.md cannot be read safely or no usable name exists
+    listed: bool = True            # False: a name off the naming rules, served by exact name only
+
+    @property
+    def trusted(self) -> bool:
+        """skilldeck's own bundled skills: package installers may hard-link their files from a cache."""
+        return self.root.label == "bundled"
 
     @property
     def skill_md(self) -> Path:
@@ -79,7 +88,7 @@ class Skill:
         if self._headings is None:
             try:
                 self._headings = _headings(read_body(self))
-            except OSError:
+            except (OSError, SkilldeckError):
                 self._headings = []
         return self._headings
 
@@ -98,7 +107,7 @@ def _as_bool(value: Any, default: bool, key: str, diags: list[Diagnostic]) -> bo
         return True
     if text in ("false", "no", "off", "0"):
         return False
-    diags.append(Diagnostic("warning", f"'{key}' should be true or false, got {value!r}; using {default}"))
+    diags.append(Diagnostic("warning", f"'{key}' should be true or false, got {short_repr(value)}; using {default}"))
     return default
 
 
@@ -124,18 +133,26 @@ def _tools(value: Any, diags: list[Diagnostic]) -> list[str]:
     return []
 
 
+_MAX_METADATA_NOTES = 5
+
+
 def _metadata(value: Any, diags: list[Diagnostic]) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         diags.append(Diagnostic("warning", f"'metadata' should be a mapping, got {type(value).__name__}; ignored"))
         return {}
-    out = {}
+    out, converted = {}, 0
     for k, v in value.items():
         if not isinstance(v, str):
-            diags.append(Diagnostic("info", f"metadata value for {k!r} is {type(v).__name__}, not text; "
-                                    "converted to text"))
+            converted += 1
+            if converted <= _MAX_METADATA_NOTES:  # one note per value would flood a large mapping
+                diags.append(Diagnostic("info", f"metadata value for {short_repr(k, 80)} is {type(v).__name__}, "
+                                        "not text; converted to text"))
         out[str(k)] = v if isinstance(v, str) else str(v)
+    if converted > _MAX_METADATA_NOTES:
+        diags.append(Diagnostic("info", f"{converted - _MAX_METADATA_NOTES} more metadata values are not text; "
+                                "converted to text"))
     return out
 
 
@@ -159,20 +176,56 @@ def _headings(body: str, limit: int = 40) -> list[str]:
     return found
 
 
+def _one_line(text: str) -> str:
+    """Text for one catalog line: whitespace runs become one space; control, bidi and zero-width
+    characters are dropped, so a description cannot start a line of its own or reorder what follows."""
+    return " ".join("".join(ch for ch in text if not unsafe_char(ch)).split())
+
+
+def _open_skill_md(folder: Path, root: SkillRoot):
+    return open_file(folder / SKILL_FILE, within=[folder], what=SKILL_FILE,
+                     allow_hardlinks=root.label == "bundled")
+
+
+_EXACT_ONLY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
+
+
+def _choose_name(declared: str, folder: Path, diags: list[Diagnostic]) -> tuple[str | None, bool]:
+    """(name, listed): the declared name if it follows the rules; else the folder's name if that
+    does; else, for a plain-ASCII name (capitals, spaces, dots), that name served by exact name only
+    (never listed in the catalog, search, prompts or resources); else (None, False): not served."""
+    if declared and valid_name(declared):
+        return declared, True
+    what = (f"name {printable(declared, 80)!r} breaks the naming rules ({NAME_RULES})" if declared
+            else "no 'name' in frontmatter")
+    if valid_name(folder.name):
+        diags.append(Diagnostic("error" if declared else "warning",
+                                f"{what}; served as its folder name {folder.name!r}"))
+        return folder.name, True
+    name = declared or folder.name
+    if _EXACT_ONLY.match(name):
+        diags.append(Diagnostic("error", f"{what}, and so does the folder name; served only to a caller who "
+                                f"gives the exact name {name!r}, never listed"))
+        return name, False
+    diags.append(Diagnostic("error", f"{what}, and so does the folder name {printable(folder.name, 80)!r}; "
+                            "not served"))
+    return None, False
+
+
 def load_skill(folder: Path, root: SkillRoot) -> Skill:
     """Read `folder/SKILL.md` leniently and return the skill with its diagnostics."""
     diags: list[Diagnostic] = []
-    path = folder / SKILL_FILE
     try:
-        stat = path.stat()
-        with open(path, "rb") as fh:
+        with _open_skill_md(folder, root) as fh:
+            stat = fh.stat
             # The frontmatter is at the top: read a head first, the rest only if the fence is not in it.
             raw = fh.read(HEAD_BYTES)
             if len(raw) == HEAD_BYTES and raw.startswith(b"---") and not _FENCE.search(raw, 3):
                 raw += fh.read(MAX_SKILL_MD_BYTES + 1 - HEAD_BYTES)
-    except OSError as exc:
-        return Skill(name=folder.name, description="", dir=folder, root=root,
-                     diagnostics=[Diagnostic("error", f"cannot read SKILL.md: {exc.strerror or exc}")])
+    except (OSError, SkilldeckError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Skill(name=printable(folder.name, 64), description="", dir=folder, root=root, served=False,
+                     diagnostics=[Diagnostic("error", f"cannot read SKILL.md: {reason}; not served")])
     if len(raw) > MAX_SKILL_MD_BYTES:
         raw = raw[:MAX_SKILL_MD_BYTES]
         diags.append(Diagnostic("error", f"SKILL.md is larger than {MAX_SKILL_MD_BYTES} bytes; only the start is read"))
@@ -184,14 +237,9 @@ def load_skill(folder: Path, root: SkillRoot) -> Skill:
               for line, msg in parsed.problems]
     f = parsed.fields
 
-    name = _as_text(f.get("name"), "name", diags)
-    if not name:
-        name = folder.name
-        diags.append(Diagnostic("warning", f"no 'name' in frontmatter; using the folder name {name!r}"))
-    elif not _SAFE_NAME.match(name):
-        diags.append(Diagnostic("error", f"name {name!r} has spaces, slashes or over 64 characters; "
-                                f"using the folder name {folder.name!r}"))
-        name = folder.name
+    name, listed = _choose_name(_as_text(f.get("name"), "name", diags), folder, diags)
+    served = name is not None
+    name = name or printable(folder.name, 64)
     description = _as_text(f.get("description"), "description", diags)
     if not description:
         diags.append(Diagnostic("error", "no 'description': agents cannot tell when to use this skill"))
@@ -201,7 +249,7 @@ def load_skill(folder: Path, root: SkillRoot) -> Skill:
 
     body = parsed.body
     return Skill(
-        name=name, description=" ".join(description.split()), dir=folder, root=root,
+        name=name, description=_one_line(description), dir=folder, root=root,
         when_to_use=_as_text(f.get("when_to_use", f.get("when-to-use")), "when_to_use", diags),
         allowed_tools=_tools(f.get("allowed-tools"), diags),
         model_invocable=not _as_bool(f.get("disable-model-invocation"), False, "disable-model-invocation", diags),
@@ -212,12 +260,12 @@ def load_skill(folder: Path, root: SkillRoot) -> Skill:
         metadata=_metadata(f.get("metadata"), diags),
         body_line=parsed.body_line, body_chars=max(0, stat.st_size - (len(raw) - len(body.encode()))),
         mtime_ns=stat.st_mtime_ns, size=stat.st_size,
-        diagnostics=diags,
+        diagnostics=diags, served=served, listed=listed,
     )
 
 
 def read_body(skill: Skill) -> str:
-    """Read the current SKILL.md body (without frontmatter) from disk."""
-    with open(skill.skill_md, "rb") as fh:
+    """Read the current SKILL.md body (without frontmatter) from disk, confined to the skill's folder."""
+    with _open_skill_md(skill.dir, skill.root) as fh:
         text = fh.read(MAX_SKILL_MD_BYTES).decode("utf-8", errors="replace")
     return parse_skill_md(text).body

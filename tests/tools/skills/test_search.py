@@ -30,7 +30,7 @@ def collection(tmp_path):
     skill(tmp_path, "slack-gif-creator", "Creates animated GIFs optimized for Slack. Use when asked for a GIF.")
     skill(tmp_path, "pdf-forms", "Fills in PDF forms. Use when a fillable PDF must be completed.")
     skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries with indexes. Use when a query is slow.")
-    skill(tmp_path, "regexBuilder", "Builds and explains patterns with test cases. Use for text matching.")
+    skill(tmp_path, "regex-kit", "Builds and explains patterns in regexBuilder with test cases. Use for text matching.")
     skill(tmp_path, "webapp-testing", "Drives a local site in a headless browser. Use to check pages.")
     skill(tmp_path, "brand-colors", "Applies the company color palette and typography. Use for on-brand docs.")
     return tmp_path
@@ -49,7 +49,7 @@ def test_plural_and_verb_forms_match(collection):
 
 def test_camel_case_and_hyphenated_names_are_split_and_joined(collection):
     search = index(collection)
-    assert top(search, "regex builder")[0] == "regexBuilder"
+    assert top(search, "regex builder")[0] == "regex-kit"  # "regex builder" meets "regexBuilder"
     assert top(search, "test my web app")[0] == "webapp-testing"  # "web app" meets "webapp"
 
 

@@ -1,0 +1,49 @@
+"""What a skill's name and file names may contain, and how untrusted text is shown.
+
+Skill names follow the Agent Skills rules: 1-64 characters, lowercase letters, digits and single
+hyphens, not starting or ending with a hyphen (``pdf-forms``). A name that breaks them is never shown
+or matched as written: the skill is served under its folder name when that name follows the rules,
+and not served at all otherwise (it is reported either way). So no catalog line, wrapper or prompt
+carries a capital-letter look-alike, a quote, a newline, or a bidi or zero-width character.
+
+File names inside a skill may be anything printable; a name holding a control, format (bidi,
+zero-width) or line-separator character is not served, because it could forge lines of the file map.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["NAME_RULES", "valid_name", "unsafe_char", "printable", "neutralise_tags"]
+
+NAME_RULES = "1-64 lowercase letters, digits and single hyphens, not starting or ending with a hyphen"
+_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+_TAG = re.compile(r"<(/?)(skill)\b", re.IGNORECASE)
+
+
+def valid_name(name: str) -> bool:
+    """True if `name` follows the Agent Skills naming rules."""
+    return len(name) <= 64 and bool(_NAME.match(name))
+
+
+def unsafe_char(text: str) -> str | None:
+    """The first control, format, private or line-separator character in `text`, or None."""
+    for ch in text:
+        if ch != "\t" and unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+            return ch
+    return None
+
+
+def printable(text: str, limit: int = 120) -> str:
+    """`text` cut to `limit` characters with unsafe characters written as escapes (for messages)."""
+    cut = text[:limit]
+    shown = "".join(f"\\u{ord(ch):04x}" if ch != " " and unsafe_char(ch) else ch for ch in cut)
+    return shown + ("…" if len(text) > limit else "")
+
+
+def neutralise_tags(text: str) -> str:
+    """Make ``<skill ...>`` and ``</skill>`` inside untrusted text unable to open or close the
+    wrapper the server puts around a skill (they become ``&lt;skill`` / ``&lt;/skill``)."""
+    return _TAG.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}", text)
