@@ -22,7 +22,8 @@ from skilldeck.server.mcp_app import SkilldeckServer
 from skilldeck.server.settings import Settings
 from skilldeck.server.skill_content import SkillContent
 from skilldeck.tools.skills.catalog import SkillCatalog
-from skilldeck.tools.skills.listing import render_activation, render_catalog, render_file, render_matches
+from skilldeck.tools.home import home_dir
+from skilldeck.tools.skills.listing import fair_order, render_activation, render_catalog, render_file, render_matches
 from skilldeck.tools.skills.roots import skill_roots
 from skilldeck.tools.skills.usage import UsageStats
 from skilldeck.tools.skills.watch import SkillWatcher
@@ -55,6 +56,7 @@ class SkillsRuntime:
         self._watch_thread: threading.Thread | None = None
         self._warmup: threading.Timer | None = None
         self._described: tuple[int, str] = (-1, "")
+        self._order_key = catalog_key()
 
     def _roots(self, projects: list[Path]):
         s = self.settings
@@ -80,8 +82,13 @@ class SkillsRuntime:
     def describe_catalog(self) -> str:
         generation = self.catalog.generation
         if self._described[0] != generation:
+            roots, key = self.catalog.roots, self._order_key
+
+            def admit(skills):
+                return fair_order(skills, roots, key)
+
             self._described = (generation, render_catalog(CATALOG_INTRO, self.catalog.skills,
-                                                          self.settings.catalog_bytes))
+                                                          self.settings.catalog_bytes, admit))
         return self._described[1]
 
     async def adopt_client_roots(self, session: Any) -> None:
@@ -121,8 +128,27 @@ class SkillsRuntime:
         finally:
             self._warmup.cancel()
             if self._watch_thread is not None:
-                self._watch_thread.join(timeout=10)
+                # The warm-up timer assigns the thread just before starting it: a client that leaves
+                # right after initialize can end the server in between, and join() would raise.
+                with contextlib.suppress(RuntimeError):
+                    self._watch_thread.join(timeout=10)
             self.watcher.stop()
+
+
+def catalog_key() -> bytes:
+    """A secret kept in the state folder that orders a catalog too long for its budget (see
+    `fair_order`): stable across restarts, unknown to skill authors."""
+    path = home_dir() / "catalog.key"
+    try:
+        key = path.read_bytes()
+        if len(key) >= 16:
+            return key
+    except OSError:
+        pass
+    key = os.urandom(32)
+    with contextlib.suppress(OSError):
+        path.write_bytes(key)
+    return key
 
 
 def session_key(ctx: Context) -> str:
