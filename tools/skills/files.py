@@ -247,6 +247,24 @@ def _count_lines(f: OpenFile) -> int:
     return count + (0 if last == b"\n" else 1)
 
 
+def _seek_line(f: OpenFile, line: int) -> None:
+    """Put the position at the start of 1-based `line`, counting newlines a chunk at a time."""
+    os.lseek(f.fd, 0, os.SEEK_SET)
+    to_skip, offset = line - 1, 0
+    while to_skip > 0 and (chunk := f.read(1 << 20)):
+        found = chunk.count(b"\n")
+        if found < to_skip:
+            to_skip -= found
+            offset += len(chunk)
+            continue
+        pos = -1
+        for _ in range(to_skip):
+            pos = chunk.find(b"\n", pos + 1)
+        offset += pos + 1
+        break
+    os.lseek(f.fd, offset, os.SEEK_SET)
+
+
 def read_toc(f: OpenFile) -> dict[str, Any]:
     """A markdown file's table of contents and size, streamed: memory stays flat for any size."""
     os.lseek(f.fd, 0, os.SEEK_SET)
@@ -274,9 +292,8 @@ def read_text_slice(f: OpenFile, start_line: int, end_line: int | None, max_byte
         raise InvalidInputError(f"start_line {start_line} is past the end of the file ({total} lines)")
     stop = total if end_line is None else min(end_line, total)
     out, used, line_no = [], 0, start_line
-    for number, raw in enumerate(f.lines(), start=1):
-        if number < start_line:
-            continue
+    _seek_line(f, start_line)
+    for number, raw in enumerate(f.lines(), start=start_line):
         if number > stop:
             break
         piece = raw.decode("utf-8", errors="replace").removesuffix("\n").removesuffix("\r") + "\n"

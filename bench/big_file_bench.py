@@ -1,0 +1,60 @@
+"""A skill with one very large reference file: what a table of contents and a page cost the server.
+
+Prints the server's peak memory (VmHWM) after start-up and after `read_skill_file(toc=True)` and a
+page read deep into the file, with the time of each call. Reads are streamed, so the peak should
+stay close to the start-up figure whatever the file's size.
+
+    .venv/bin/python bench/big_file_bench.py [--mb 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from skills_bench import RawClient, skilldeck_cmd  # noqa: E402
+
+
+def build(root: Path, megabytes: int) -> Path:
+    skill = root / "big-reference"
+    (skill / "references").mkdir(parents=True, exist_ok=True)
+    (skill / "SKILL.md").write_text("---\nname: big-reference\ndescription: Has one huge reference.\n---\n# Big\n")
+    block = b"".join(b"## Section %d\n" % i + b"Some reference text that goes on for a while.\n" * 20
+                     for i in range(1000))
+    with open(skill / "references" / "huge.md", "wb") as fh:
+        for _ in range(megabytes * 1024 * 1024 // len(block) + 1):
+            fh.write(block)
+    return root
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=int, default=200, help="size of the reference file in MB")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        root = build(work / "skills", args.mb)
+        size = (root / "big-reference" / "references" / "huge.md").stat().st_size
+        env = {**os.environ, "SKILLDECK_HOME": str(work / "home"), "SKILLDECK_EMBEDDINGS": "off"}
+        client = RawClient(skilldeck_cmd(root, "--no-watch"), work, env)
+        client.initialize()
+        client.request("tools/list")
+        start = client.peak_rss_mb()
+        toc_s, _ = client.call("read_skill_file", name="big-reference", path="references/huge.md", toc=True)
+        after_toc = client.peak_rss_mb()
+        page_s, _ = client.call("read_skill_file", name="big-reference", path="references/huge.md",
+                                start_line=2_000_000, end_line=2_000_200)
+        after_page = client.peak_rss_mb()
+        client.close()
+    print(f"reference file: {size / 1e6:.0f} MB")
+    print(f"server peak memory (VmHWM): after start-up {start:.0f} MiB, after toc {after_toc:.0f} MiB "
+          f"({toc_s:.2f} s), after a page at line 2,000,000 {after_page:.0f} MiB ({page_s:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
