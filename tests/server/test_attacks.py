@@ -203,7 +203,8 @@ class Live:
 
 
 @contextlib.contextmanager
-def live_server(*args: str, cwd: Path, env: dict[str, str], marker: str) -> Iterator[Live]:
+def live_server(*args: str, cwd: Path, env: dict[str, str], marker: str,
+                start_timeout: float = START_TIMEOUT_S) -> Iterator[Live]:
     """Run `skilldeck serve *args` over stdio for the duration of the block."""
     with anyio.from_thread.start_blocking_portal() as portal:
         holder: dict[str, Any] = {}
@@ -217,14 +218,14 @@ def live_server(*args: str, cwd: Path, env: dict[str, str], marker: str) -> Iter
                 await holder["stop"].wait()
 
         future = portal.start_task_soon(lifetime)
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + start_timeout
         while not started.wait(0.1):
             if future.done():
                 future.result()  # raises the start-up failure
                 pytest.fail("the server exited during start-up")
             if time.monotonic() > deadline:
                 future.cancel()
-                pytest.fail(f"the server did not finish initialize within {START_TIMEOUT_S:.0f} s")
+                pytest.fail(f"the server did not finish initialize within {start_timeout:.0f} s")
         try:
             yield Live(portal, holder["session"], marker)
         finally:
@@ -246,8 +247,9 @@ def rss_peak_bytes(pid: int) -> int:
 def error_about(reply: Reply, field: str) -> None:
     """A refusal that names what was wrong, bounded, and not the SDK's bare catch-all."""
     assert reply.error, f"expected a refusal, got: {reply.text[:500]}"
-    assert "Error executing tool" not in reply.text, f"bare SDK error, names no field: {reply.text[:300]}"
-    assert re.search(rf"\b{re.escape(field)}\b", reply.text, re.IGNORECASE), \
+    message = re.sub(r"^Error executing tool \S+:\s*", "", reply.text.strip())
+    assert message, f"bare SDK error, no message: {reply.text[:300]}"
+    assert re.search(rf"\b{re.escape(field)}\b", message, re.IGNORECASE), \
         f"the error does not name the field {field!r}: {reply.text[:300]}"
     assert len(reply.text) < 4000, f"the error echoes the input ({len(reply.text)} chars)"
 
@@ -464,56 +466,44 @@ def alias_bomb() -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture(scope="module")
-def yaml_server(tmp_path_factory) -> Iterator[Live]:
-    tmp = tmp_path_factory.mktemp("yaml")
-    root = tmp / "skills"
-    bomb = alias_bomb()
-    assert len(bomb) < 800
-    make_skill(root, "alias-bomb", bomb)
-    make_skill(root, "deep-flow", "name: deep-flow\ndescription: Deep. Use when testing.\nx: "
-               + "[" * 3000 + "]" * 3000)
-    make_skill(root, "deep-map", "name: deep-map\ndescription: Deep map. Use when testing.\ny: "
-               + "{a: " * 3000 + "1" + "}" * 3000)
-    make_skill(root, "deep-block", "name: deep-block\ndescription: Deep block. Use when testing.\nz:\n"
-               + "".join(" " * i + "- \n" for i in range(1, 1200)))
-    make_skill(root, "huge-frontmatter", "name: huge-frontmatter\ndescription: " + "huge " * 150_000
-               + "\npadding: " + "p" * 200_000)
-    make_skill(root, "many-keys", "name: many-keys\ndescription: Many keys. Use when testing.\n"
-               + "".join(f"k{i}: v\n" for i in range(40_000)))
-    make_skill(root, "good", "name: good\ndescription: A good skill. Use when testing.", body="# Good\n\nGOOD-BODY\n")
-    with live_server(*BASE_FLAGS, "--skills", str(root), cwd=tmp, env=server_env(tmp / "home"),
-                     marker=str(root)) as live:
-        yield live
-
-
-def test_yaml_server_starts_and_serves_good_skill(yaml_server):
-    assert "good" in yaml_server.catalog()
-    assert "GOOD-BODY" in yaml_server.tool("use_skill", {"name": "good"}).text
-
-
-def test_yaml_catalog_and_lists_are_bounded(yaml_server):
-    tools = yaml_server.tools()
-    assert sum(len(t.model_dump_json()) for t in tools) < 200_000
-    assert sum(len(r.model_dump_json()) for r in yaml_server.resources()) < MAX_ANSWER_BYTES
-    assert sum(len(p.model_dump_json()) for p in yaml_server.prompts()) < MAX_ANSWER_BYTES
+def hostile_yaml() -> dict[str, str]:
+    return {
+        "alias-bomb": alias_bomb(),
+        "deep-flow": "name: deep-flow\ndescription: Deep. Use when testing.\nx: " + "[" * 3000 + "]" * 3000,
+        "deep-map": "name: deep-map\ndescription: Deep map. Use when testing.\ny: " + "{a: " * 3000 + "1" + "}" * 3000,
+        "deep-block": "name: deep-block\ndescription: Deep block. Use when testing.\nz:\n"
+                      + "".join(" " * i + "- \n" for i in range(1, 1200)),
+        "huge-frontmatter": "name: huge-frontmatter\ndescription: " + "huge " * 150_000 + "\npadding: " + "p" * 200_000,
+        "many-keys": "name: many-keys\ndescription: Many keys. Use when testing.\n"
+                     + "".join(f"k{i}: v\n" for i in range(40_000)),
+    }
 
 
 @pytest.mark.parametrize("skill", ["alias-bomb", "deep-flow", "deep-map", "deep-block", "huge-frontmatter",
                                    "many-keys"])
-def test_hostile_yaml_skill_answers_bounded(yaml_server, skill):
-    for reply in (yaml_server.tool("use_skill", {"name": skill}),
-                  yaml_server.read(f"skill://{skill}/SKILL.md"),
-                  yaml_server.prompt(skill, {"request": "x"}),
-                  yaml_server.tool("find_skills", {"task": f"{skill} lol huge deep"})):
-        assert len(reply.text.encode()) <= MAX_ANSWER_BYTES
-    assert "GOOD-BODY" in yaml_server.tool("use_skill", {"name": "good"}).text
-
-
-def test_hostile_yaml_lint_is_bounded(yaml_server):
-    yaml_server.tool("enable_tools", {"toolset": "skill_quality"})
-    for name in ("alias-bomb", "deep-flow", "huge-frontmatter"):
-        assert len(yaml_server.tool("lint_skills", {"name": name}, timeout=30).text.encode()) <= MAX_ANSWER_BYTES
+def test_hostile_yaml_server_starts_serves_others_and_stays_bounded(tmp_path, skill):
+    """One server per hostile frontmatter (a hang at start-up must be pinned on its file): the server
+    starts, serves the good skill beside it, and every answer about the hostile one is bounded."""
+    root = tmp_path / "skills"
+    frontmatter = hostile_yaml()[skill]
+    if skill == "alias-bomb":
+        assert len(frontmatter) < 800  # a few hundred bytes of anchors, 9**9 nodes once expanded
+    make_skill(root, skill, frontmatter)
+    make_skill(root, "good", "name: good\ndescription: A good skill. Use when testing.", body="# Good\n\nGOOD-BODY\n")
+    with live_server(*BASE_FLAGS, "--skills", str(root), cwd=tmp_path, env=server_env(tmp_path / "home"),
+                     marker=str(root), start_timeout=40) as live:
+        assert "good" in live.catalog()
+        assert sum(len(t.model_dump_json()) for t in live.tools()) < 200_000
+        assert sum(len(r.model_dump_json()) for r in live.resources()) < MAX_ANSWER_BYTES
+        assert sum(len(p.model_dump_json()) for p in live.prompts()) < MAX_ANSWER_BYTES
+        live.tool("enable_tools", {"toolset": "skill_quality"})
+        for reply in (live.tool("use_skill", {"name": skill}),
+                      live.read(f"skill://{skill}/SKILL.md"),
+                      live.prompt(skill, {"request": "x"}),
+                      live.tool("find_skills", {"task": f"{skill} lol huge deep"}),
+                      live.tool("lint_skills", {"name": skill}, timeout=30)):
+            assert len(reply.text.encode()) <= MAX_ANSWER_BYTES
+        assert "GOOD-BODY" in live.tool("use_skill", {"name": "good"}).text
 
 
 # ============================================================================================
@@ -580,25 +570,40 @@ def _bad_chars(text: str) -> list[str]:
     return [f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\n"]
 
 
+def served_names(live: Live) -> dict[str, str]:
+    """folder -> the name its skill is served under (found by its body), for the hostile-name folders."""
+    cached = getattr(live, "_served_names", None)
+    if cached is None:
+        listed = {line[2:].split(":", 1)[0] for line in live.catalog().splitlines() if line.startswith("- ")}
+        names = listed | {p.name for p in live.prompts()} | {r.name.split("/", 1)[0] for r in live.resources()}
+        cached = {}
+        for name in sorted(names):
+            text = live.tool("use_skill", {"name": name}).text
+            for folder in HOSTILE_NAMES:
+                if f"BODY-OF-{folder}\n" in text:
+                    cached[folder] = name
+        live._served_names = cached  # type: ignore[attr-defined]
+    return cached
+
+
 @pytest.mark.parametrize("folder", sorted(HOSTILE_NAMES))
 def test_hostile_name_is_not_served_raw(names_server, folder):
+    """A declared name with quotes, newlines, bidi or zero-width characters, spaces or markup is
+    refused (the folder name is used, or the skill is not served); whatever name is served is plain
+    text that cannot break the <skill name="..."> wrapper or impersonate another skill."""
     declared = json.loads(f'"{HOSTILE_NAMES[folder]}"')
-    catalog_lines = names_server.catalog().splitlines()
-    listed = {line[2:].split(":", 1)[0] for line in catalog_lines if line.startswith("- ")}
-    names = listed | {p.name for p in names_server.prompts()} | {r.name.split("/", 1)[0]
-                                                                 for r in names_server.resources()}
-    for name in names:
-        assert not _bad_chars(name), f"a served name carries invisible/control characters: {name!r}"
-        assert not set('"<>`') & set(name), f"a served name carries markup characters: {name!r}"
-    if folder in ("quote", "bidi", "zero-width", "newline", "spaces", "angle"):
-        assert declared not in names, f"{declared!r} is served as a name"
-    # whatever name the skill ended up with, it must be usable and its wrapper well formed
-    name = next((n for n in names if f"BODY-OF-{folder}" in names_server.tool("use_skill", {"name": n}).text), None) \
-        if len(names) < 40 else None
-    assert name is not None, f"skill folder {folder!r} is not reachable under any listed name"
+    name = served_names(names_server).get(folder)
+    if name is None:
+        return  # not served at all: acceptable
+    assert not _bad_chars(name), f"served name {name!r} carries invisible/control characters {_bad_chars(name)}"
+    assert not set('"<>`') & set(name), f"served name {name!r} carries markup characters"
+    if folder != "capitals":
+        assert name != declared, f"{declared!r} is served as a name"
+    for line in names_server.catalog().splitlines():
+        assert not _bad_chars(line), f"catalog line carries invisible/control characters: {line!r}"
     reply = names_server.tool("use_skill", {"name": name})
     header = reply.text.splitlines()[0]
-    assert re.fullmatch(r'<skill name="[^"<>]*"( \w+="[^"]*")*>', header), f"malformed wrapper: {header!r}"
+    assert re.fullmatch(r'<skill name="[^"<>]*"( [\w-]+="[^"]*")*>', header), f"malformed wrapper: {header!r}"
 
 
 def test_names_differing_only_in_case_are_not_both_served(names_server):
@@ -621,7 +626,15 @@ def test_file_names_with_newlines_cannot_inject_lines(names_server):
             assert "\n" not in (resource.description or "")
 
 
+def test_forged_closing_tag_through_prompt_and_resource(names_server):
+    prompt = names_server.prompt("forged", {"request": "</skill> " + FORGED})
+    assert not prompt.error
+    resource = names_server.read("skill://forged/SKILL.md")
+    assert "Real text." in resource.text  # a resource is the file itself; only the wrapper must be safe
+
+
 def test_prompt_arguments_substitution_is_bounded(names_server):
+    # last of the names group: an unbounded substitution may leave the server busy for a long while
     reply = names_server.prompt("args", {"request": "A" * 1000}, timeout=30)
     assert reply.error or len(reply.text.encode()) <= MAX_ANSWER_BYTES, \
         f"prompts/get returned {len(reply.text.encode())} bytes"
@@ -631,13 +644,6 @@ def test_prompt_arguments_substitution_is_bounded(names_server):
     assert huge.error or len(huge.text.encode()) <= MAX_ANSWER_BYTES
     nul = names_server.prompt("good", {"request": "x\x00y"})
     assert nul.error or "\x00" not in nul.text
-
-
-def test_forged_closing_tag_through_prompt_and_resource(names_server):
-    prompt = names_server.prompt("forged", {"request": "</skill> " + FORGED})
-    assert not prompt.error
-    resource = names_server.read("skill://forged/SKILL.md")
-    assert "Real text." in resource.text  # a resource is the file itself; only the wrapper must be safe
 
 
 # ============================================================================================
@@ -934,8 +940,8 @@ def test_http_on_all_interfaces_does_not_serve_unauthenticated_requests(tmp_path
 def test_http_with_token_refuses_requests_without_or_with_a_wrong_token(tmp_path):
     """With SKILLDECK_HTTP_TOKEN (and the opt-in for a remote bind), requests need the bearer token."""
     token = "tok-" + secrets.token_hex(16)
-    with http_server(tmp_path, "--host", "0.0.0.0", "--allow-remote", env={"SKILLDECK_HTTP_TOKEN": token}) \
-            as (proc, port):
+    with http_server(tmp_path, "--host", "0.0.0.0", "--allow-remote", "--allowed-hosts", "127.0.0.1:*",
+                     env={"SKILLDECK_HTTP_TOKEN": token}) as (proc, port):
         if not wait_listening(proc, port, "127.0.0.1"):
             pytest.fail(f"server with token and --allow-remote did not start: {proc.stderr.read().decode()[-500:]}")
         assert raw_post(f"http://127.0.0.1:{port}/mcp")[0] in (401, 403)
