@@ -415,6 +415,8 @@ def test_name_and_path_arguments_with_nul_bytes_and_huge_strings(files_server):
 
 
 def test_resources_read_nul_and_huge_uri(files_server):
+    # The whole error reply counts, its JSON-RPC `data` too: echoing a 100 KB uri back costs the model
+    # as much context as the attack sent.
     for uri in ("skill://victim/references/ok\x00.md", "skill://vic%00tim/SKILL.md",
                 "skill://victim/" + "a/" * 50_000):
         reply = files_server.read(uri)
@@ -567,7 +569,9 @@ def test_closing_skill_tag_in_body_cannot_forge_instructions(names_server):
 
 
 def _bad_chars(text: str) -> list[str]:
-    return [f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\n"]
+    """Characters that break lines or hide/reorder text (a tab does neither, so it is let through)."""
+    return [f"U+{ord(c):04X}" for c in text
+            if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\n\t"]
 
 
 def served_names(live: Live) -> dict[str, str]:
