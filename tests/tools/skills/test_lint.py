@@ -1,6 +1,7 @@
 """Each lint rule with a skill that triggers it and one that does not; figures, output and CLI."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -269,3 +270,53 @@ def test_copies_of_one_skill_report_a_bounded_number_of_pairs(tmp_path):
     report = lint_paths([tmp_path])
     assert len(report.pairs) == 28
     assert max(sum(f.rule == "description-overlap" for f in s.findings) for s in report.skills) == 5
+
+
+# -- hostile folders ------------------------------------------------------------------------------
+def _alias_bomb() -> str:
+    lines = ['name: alias-bomb', 'l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    return "\n".join([*lines, "description: *l8"])
+
+
+@pytest.mark.timeout(60)
+def test_frontmatter_bombs_are_frontmatter_errors_naming_the_bound(tmp_path):
+    make_skill(tmp_path, "alias-bomb", _alias_bomb())
+    make_skill(tmp_path, "deep", "name: deep\ndescription: " + "[" * 999 + "]" * 999)
+    found = {s.name: s.findings for s in lint_paths([tmp_path]).skills}
+    (bomb,) = found["alias-bomb"]
+    (deep,) = found["deep"]
+    assert bomb.rule == deep.rule == "frontmatter" and bomb.level == deep.level == "error"
+    assert "with aliases expanded" in bomb.message and "nests deeper than 32 levels" in deep.message
+    assert (bomb.line, deep.line) == (7, 3)  # l4 is where 9**5 values pass 50,000
+
+
+@pytest.mark.timeout(60)
+def test_fifos_links_out_loops_and_huge_files_are_reported_not_read(tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret\n")
+    body = "# T\n\nSee [x](" + "a" * 5000 + ".md) and `assets/`.\n"
+    path = good(tmp_path / "skills", body=body, files={"assets/ok.md": "# ok\n"})
+    os.mkfifo(path / "assets" / "pipe.md")
+    (path / "assets" / "loop-a.md").symlink_to(path / "assets" / "loop-b.md")
+    (path / "assets" / "loop-b.md").symlink_to(path / "assets" / "loop-a.md")
+    (path / "assets" / "out.md").symlink_to(outside)
+    with open(path / "assets" / "huge.bin", "wb") as fh:
+        fh.truncate(3 * 2**30)  # sparse: 3 GiB that would take minutes to read
+    (skill,) = lint_paths([path]).skills
+    unreadable = {f.path: f.message for f in skill.findings if f.rule == "unreadable-file"}
+    assert set(unreadable) == {"assets/pipe.md", "assets/loop-a.md", "assets/loop-b.md", "assets/out.md"}
+    assert "FIFO" in unreadable["assets/pipe.md"] and "outside" in unreadable["assets/out.md"]
+    assert {f.rule for f in skill.findings} >= {"broken-link", "too-large"}
+    assert skill.figures.bytes > 3 * 2**30 and skill.figures.references == 1  # huge.bin counted, not read
+
+
+def test_skill_md_linked_out_of_its_folder_is_not_read(tmp_path):
+    elsewhere = make_skill(tmp_path / "elsewhere", "real", f"name: linked\ndescription: {GOOD_DESC}")
+    folder = tmp_path / "skills" / "linked"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").symlink_to(elsewhere / "SKILL.md")
+    good(tmp_path / "skills", "fine")
+    report = lint_paths([tmp_path / "skills"])
+    assert [s.name for s in report.skills] == ["fine"]
+    assert any("linked" in p and "cannot read SKILL.md" in p and "outside" in p for p in report.problems)

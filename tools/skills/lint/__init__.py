@@ -7,7 +7,7 @@ Rules (rule id: level): frontmatter, name, name-folder, description, compatibili
 unknown-field: warning (info for known client extensions); body-lines: warning above max_lines, error
 above error_lines; activation-budget: error; broken-link: error; dead-reference, reference-depth,
 reference-toc: warning; description-when, description-person: warning; description-xml: error;
-description-overlap: warning; windows-path: warning; too-many-files, too-large: error.
+description-overlap: warning; windows-path, unreadable-file: warning; too-many-files, too-large: error.
 """
 
 from skilldeck.tools.skills.lint.model import Figures, Finding, LintConfig, LintReport, SkillReport

@@ -12,6 +12,7 @@ import re
 from pathlib import PurePosixPath
 
 from skilldeck.tools.skills.lint.model import Finding, LintConfig
+from skilldeck.tools.skills.frontmatter import short_repr
 from skilldeck.tools.skills.lint.source import SkillFile, SkillSource
 from skilldeck.tools.tokens import count_tokens
 
@@ -109,7 +110,12 @@ def _resolve(src: SkillSource, base: str, target: str) -> str | None:
 
 
 def _exists(src: SkillSource, rel: str) -> bool:
-    return rel in src.by_rel or rel in src.unreadable or (src.dir / rel).exists()
+    if rel in src.by_rel or rel in src.unreadable:
+        return True
+    try:
+        return (src.dir / rel).exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte: no such file
+        return False
 
 
 def _broken_links(src: SkillSource) -> list[Finding]:
@@ -118,8 +124,8 @@ def _broken_links(src: SkillSource) -> list[Finding]:
     for index, target in links(src.body):
         rel = _resolve(src, "SKILL.md", target)
         if rel is not None and not _exists(src, rel):
-            out.append(Finding("broken-link", "error", f"link to {target!r}, which does not exist in the skill",
-                               line=src.parsed.body_line + index))
+            out.append(Finding("broken-link", "error", f"link to {short_repr(target)}, which does not exist in the "
+                               "skill", line=src.parsed.body_line + index))
     for index, line in _unfenced(src.body):
         for match in _CODE_PATH.finditer(line):
             rel = match.group(1)

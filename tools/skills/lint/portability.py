@@ -1,9 +1,10 @@
-"""Portability rules: Windows-style paths, and skills too big to upload or copy around."""
+"""Portability rules: Windows-style paths, files no client can read, and skills too big to upload or copy around."""
 
 from __future__ import annotations
 
 import re
 
+from skilldeck.tools.skills.frontmatter import short_repr
 from skilldeck.tools.skills.lint.model import Finding, LintConfig
 from skilldeck.tools.skills.lint.source import SkillSource
 
@@ -22,10 +23,11 @@ def check_portability(src: SkillSource, config: LintConfig) -> list[Finding]:
             match = _WINDOWS.search(line)
             if match:
                 fixed = match.group(0).replace("\\", "/")
-                out.append(Finding("windows-path", "warning", f"Windows-style path {match.group(0)!r}; use "
-                                   f"forward slashes ({fixed!r}): they work on every platform", path=rel,
+                out.append(Finding("windows-path", "warning", f"Windows-style path {short_repr(match.group(0))}; "
+                                   f"use forward slashes ({short_repr(fixed)}): they work on every platform", path=rel,
                                    line=first + index))
-    count = len(src.files) + len(src.unreadable) + 1
+    out += _unreadable(src)
+    count = len(src.files) + len(src.unreadable) + src.not_read + 1
     if count > config.max_files:
         out.append(Finding("too-many-files", "error", f"{count} files (at most {config.max_files}); remove "
                            "generated or vendored files", path="."))
@@ -34,4 +36,17 @@ def check_portability(src: SkillSource, config: LintConfig) -> list[Finding]:
         out.append(Finding("too-large", "error", f"{size / 2**20:.1f} MiB in the skill (at most "
                            f"{config.max_bytes / 2**20:.0f} MiB); move large assets out or fetch them in a script",
                            path="."))
+    return out
+
+
+_MAX_UNREADABLE = 20  # findings; a folder of a thousand FIFOs gets one more that counts the rest
+
+
+def _unreadable(src: SkillSource) -> list[Finding]:
+    out = [Finding("unreadable-file", "warning", f"{reason}; no client will serve it, so remove it or make it a "
+                   "regular file inside the skill", path=rel)
+           for rel, reason in list(src.unreadable.items())[:_MAX_UNREADABLE]]
+    if len(src.unreadable) > _MAX_UNREADABLE:
+        out.append(Finding("unreadable-file", "warning", f"{len(src.unreadable) - _MAX_UNREADABLE} more files cannot "
+                           "be read", path="."))
     return out

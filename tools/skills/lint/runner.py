@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from skilldeck.tools.errors import InvalidInputError
+from skilldeck.tools.errors import InvalidInputError, SkilldeckError
 from skilldeck.tools.skills.discovery import skill_folders
 from skilldeck.tools.skills.lint.leanness import body_lines, check_leanness
 from skilldeck.tools.skills.lint.model import Figures, LintConfig, LintReport, SkillReport
@@ -47,7 +47,7 @@ def lint_paths(paths: Iterable[Path], config: LintConfig | None = None) -> LintR
         raise InvalidInputError("No skills to lint: " + "; ".join(problems) + ". Give a skill folder (with "
                                 "SKILL.md) or a folder of skills.")
     report = lint_folders(folders, config)
-    report.problems = problems
+    report.problems[:0] = problems  # keeping lint_folders' own (SKILL.md files it could not read)
     return report
 
 
@@ -70,8 +70,9 @@ def lint_folders(folders: list[Path], config: LintConfig | None = None) -> LintR
     for folder in folders:
         try:
             src = load_source(folder)
-        except OSError as exc:
-            report.problems.append(f"{folder}: cannot read SKILL.md ({exc.strerror or exc})")
+        except (OSError, SkilldeckError) as exc:  # missing, a FIFO, a link out of the folder...
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            report.problems.append(f"{folder}: cannot read SKILL.md ({reason})")
             continue
         name = _name(src)
         findings = check_spec(src) + check_description(src) + check_leanness(src, config) + \

@@ -1,4 +1,9 @@
-"""Everything the rules look at for one skill, read once: SKILL.md (raw and parsed) and its files."""
+"""Everything the rules look at for one skill, read once: SKILL.md (raw and parsed) and its files.
+
+A skill folder may be hostile: files are opened only through `open_file` (regular files really
+inside the folder, never blocking), each read is capped, and frontmatter goes through the same
+bounded parser as the server's (`parse_skill_md`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from skilldeck.tools.errors import SkilldeckError
+from skilldeck.tools.fs import open_file
 from skilldeck.tools.skills.files import is_binary, walk_files
 from skilldeck.tools.skills.frontmatter import ParsedSkillMd, parse_skill_md, split_frontmatter
 from skilldeck.tools.skills.skill import MAX_SKILL_MD_BYTES, SKILL_FILE
@@ -15,7 +22,9 @@ from skilldeck.tools.tokens import count_tokens
 __all__ = ["SkillSource", "SkillFile", "load_source"]
 
 _KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
-_TEXT_LIMIT = 2_000_000  # larger files are counted by size, not read
+MAX_FILE_BYTES = 1_000_000     # larger files are counted by size, not read
+MAX_TOTAL_BYTES = 16_000_000   # text read per skill; later files are counted by size
+MAX_FILES = 2_000              # files opened per skill; the rest are only counted
 
 
 @dataclass
@@ -47,7 +56,8 @@ class SkillSource:
     parsed: ParsedSkillMd
     key_lines: dict[str, int]        # frontmatter key -> line in SKILL.md
     files: list[SkillFile] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)  # rel -> why it cannot be read
+    not_read: int = 0                # files past MAX_FILES, counted but not opened
 
     @property
     def fields(self) -> dict:
@@ -81,30 +91,54 @@ def _key_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def _read_file(rel: str, full: Path, base: Path) -> SkillFile | None:
+def _reason(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _read_file(rel: str, full: Path, folder: Path, budget: list[int]) -> SkillFile | str:
+    """The file, or why it cannot be read. Only regular files really inside `folder` are opened, never
+    blocking; at most MAX_FILE_BYTES of each, and MAX_TOTAL_BYTES for the whole skill (`budget`)."""
     try:
-        if full.is_symlink() and not full.resolve().is_relative_to(base):
-            return None  # served by nobody: files.py refuses links that leave the folder
-        size = full.stat().st_size
-        if size > _TEXT_LIMIT:
-            return SkillFile(rel, full, size, None)
-        data = full.read_bytes()
-    except OSError:
-        return None
+        with open_file(full, within=[folder]) as fh:
+            size = fh.size
+            if size > MAX_FILE_BYTES or size > budget[0]:
+                return SkillFile(rel, full, size, None)  # counted by size, not read
+            data = fh.read(MAX_FILE_BYTES)
+    except (OSError, SkilldeckError) as exc:
+        return _reason(exc)
+    budget[0] -= len(data)
     text = None if is_binary(data[:8192]) else data.decode("utf-8", errors="replace").replace("\r\n", "\n")
     return SkillFile(rel, full, size, text)
 
 
-def load_source(folder: Path) -> SkillSource:
-    """Read a skill folder for linting (SKILL.md must exist)."""
-    raw = (folder / SKILL_FILE).read_bytes()[:MAX_SKILL_MD_BYTES]
+def _read_skill_md(folder: Path) -> tuple[str, list[tuple[int, str]]]:
+    """SKILL.md's text (newlines normalised) and problems; OSError or SkilldeckError if it cannot be read."""
+    with open_file(folder / SKILL_FILE, within=[folder], what=SKILL_FILE) as fh:
+        raw = fh.read(MAX_SKILL_MD_BYTES + 1)
+    problems = []
+    if len(raw) > MAX_SKILL_MD_BYTES:
+        raw = raw[:MAX_SKILL_MD_BYTES]
+        problems.append((1, f"SKILL.md is larger than {MAX_SKILL_MD_BYTES:,} bytes; only the start is read"))
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").replace("\r\n", "\n")
-    source = SkillSource(folder, text, parse_skill_md(text), _key_lines(text))
-    base = folder.resolve()
-    for rel, full in walk_files(folder):
-        item = _read_file(rel, full, base)
-        if item is None:
-            source.unreadable.append(rel)
+    return text, problems
+
+
+def load_source(folder: Path) -> SkillSource:
+    """Read a skill folder for linting. Raises OSError or SkilldeckError if SKILL.md cannot be read
+    (missing, not a regular file, a link out of the folder); every other file that cannot be read
+    is listed in `unreadable` with the reason."""
+    text, problems = _read_skill_md(folder)
+    parsed = parse_skill_md(text)
+    parsed.problems[:0] = problems
+    source = SkillSource(folder, text, parsed, _key_lines(text))
+    budget = [MAX_TOTAL_BYTES]
+    for count, (rel, full) in enumerate(walk_files(folder)):
+        if count >= MAX_FILES:
+            source.not_read += 1  # counted, not opened: a skill of a million files must not stall lint
+            continue
+        item = _read_file(rel, full, folder, budget)
+        if isinstance(item, str):
+            source.unreadable[rel] = item
         else:
             source.files.append(item)
     return source

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from skilldeck.tools.skills.frontmatter import short_repr
 from skilldeck.tools.skills.lint.model import Finding
 from skilldeck.tools.skills.lint.source import SkillSource
 from skilldeck.tools.skills.skill import KNOWN_FIELDS
@@ -16,6 +17,8 @@ _NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 def check_spec(src: SkillSource) -> list[Finding]:
     out: list[Finding] = []
+    if src.parsed.refused:  # past a bound of the parser: nothing in it was read, so nothing else to check
+        return [Finding("frontmatter", "error", message, line=line) for line, message in src.parsed.problems]
     if not src.parsed.has_frontmatter:
         return [Finding("frontmatter", "error", "SKILL.md has no YAML frontmatter: start it with '---', then "
                         "'name:' and 'description:' lines, then '---'", line=1)]
@@ -50,10 +53,10 @@ def _name(src: SkillSource) -> list[Finding]:
             problems.append("must not contain '--'")
     if problems:
         suggestion = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()))
-        out.append(Finding("name", "error", f"name {name!r} {'; '.join(problems)}; e.g. "
+        out.append(Finding("name", "error", f"name {short_repr(name, 80)} {'; '.join(problems)}; e.g. "
                            f"{suggestion.strip('-')[:64]!r}", line=line))
     if name != folder:
-        out.append(Finding("name-folder", "error", f"name {name!r} differs from its folder {folder!r}; "
+        out.append(Finding("name-folder", "error", f"name {short_repr(name, 80)} differs from its folder {folder!r}; "
                            "rename one so they match", line=line))
     return out
 
@@ -95,9 +98,11 @@ def _metadata(src: SkillSource) -> list[Finding]:
     if not isinstance(value, dict):
         return [Finding("metadata", "error", f"'metadata' must map text keys to text values, got "
                         f"{type(value).__name__}", line=line)]
-    bad = [f"{k!r} ({type(v).__name__})" for k, v in value.items() if not isinstance(k, str) or not isinstance(v, str)]
+    bad = [f"{short_repr(k, 40)} ({type(v).__name__})" for k, v in value.items()
+           if not isinstance(k, str) or not isinstance(v, str)]
     if bad:
-        return [Finding("metadata", "error", f"metadata values must be text; quote these: {', '.join(bad)}",
+        shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        return [Finding("metadata", "error", f"metadata values must be text; quote these: {shown}",
                         line=line)]
     return []
 
