@@ -8,9 +8,12 @@ from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
+from skilldeck.server.errors import install_log_redaction
+from skilldeck.server.limits import CallLimits
 from skilldeck.server.mcp_app import SkilldeckServer
 from skilldeck.server.settings import Settings
 from skilldeck.tools.errors import InvalidInputError
@@ -61,8 +64,11 @@ def package_version() -> str:
 
 def build_server(settings: Settings) -> SkilldeckServer:
     services = Services(settings)
+    install_log_redaction()
+    limits = CallLimits(timeout_s=settings.call_timeout_s, answer_bytes=settings.max_answer_bytes,
+                        argument_chars=settings.max_argument_chars)
     mcp = SkilldeckServer(instructions=INSTRUCTIONS, version=package_version(), page_size=settings.page_size,
-                          log_level=settings.log_level)
+                          log_level=settings.log_level, limits=limits)
     mcp.services = services
     summaries: dict[str, str] = {}
     for name in ADAPTERS:
@@ -83,23 +89,34 @@ def build_server(settings: Settings) -> SkilldeckServer:
 
 
 def register_toolsets_tool(mcp: SkilldeckServer, summaries: dict[str, str]) -> None:
-    """`enable_tools`: progressive disclosure for tools — groups load when a task needs them."""
+    """`enable_tools`: progressive disclosure for tools — groups load when a task needs them.
+
+    Loading is per session: it changes the tool list of the client that asked (and only that
+    client hears tools/list_changed); other clients of the same HTTP server keep theirs. A
+    tool of a group not loaded in a session can still be called by name: groups decide what is
+    listed, not what may run.
+    """
 
     def describe() -> str:
+        enabled = mcp.listing_enabled()
         lines = ["Load a group of skilldeck tools when the task needs it (they are not listed until then):"]
-        lines += [f"- {name}: {summaries[name]}" for name in mcp.toolsets if name not in mcp.enabled]
+        lines += [f"- {name}: {summaries[name]}" for name in mcp.toolsets if name not in enabled]
         return "\n".join(lines) if len(lines) > 1 else "All skilldeck tool groups are loaded."
 
     @mcp.tool()
-    async def enable_tools(toolset: Annotated[str, Field(description="Name of the tool group")]) -> str:
+    async def enable_tools(toolset: Annotated[str, Field(max_length=100, description="Name of the tool group")],
+                           ctx: Context) -> str:
         """(replaced at list time by the groups that can be loaded)"""
         if toolset not in mcp.toolsets or toolset == "enable_tools":
             raise ToolError(f"No tool group {toolset!r}. Groups: {', '.join(n for n in mcp.toolsets)}.")
-        names = mcp.toolsets[toolset]
-        if toolset not in mcp.enabled:
-            mcp.enabled.add(toolset)
-            await mcp.broadcast_list_changed()
-        return (f"Loaded {toolset}: {', '.join(names)}. They appear in your tool list now (the server sent "
+        names = ", ".join(mcp.toolsets[toolset])
+        if not mcp.keeps_sessions(ctx.session):
+            return (f"The {toolset} tools ({names}) can be called by name now. This client's protocol version keeps "
+                    "no session, so they cannot be added to its tool list alone; to list them, restart skilldeck "
+                    f"with --toolsets {toolset}.")
+        if mcp.enable_for(ctx.session, toolset):
+            await ctx.session.send_tool_list_changed()
+        return (f"Loaded {toolset}: {names}. They appear in your tool list now (the server sent "
                 "tools/list_changed). If your client does not refresh its tools, restart skilldeck with "
                 "--toolsets all.")
 

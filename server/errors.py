@@ -1,24 +1,76 @@
-"""The one place engine errors become MCP `ToolError`s.
+"""The one place engine errors become MCP `ToolError`s, and secrets are kept out of what leaves.
 
 Only `ToolError` text reaches the model; any other exception arrives as a bare
 "Error executing tool X". Engine errors (`SkilldeckError`) carry messages written for the
 user, so they pass through verbatim. Anything else is a bug: it is logged with its traceback
 and the model gets a short message that still names the tool's failure.
+
+Every message made here goes through `redact`: the value of any environment variable whose
+name looks like a secret (``*_API_KEY``, ``*_TOKEN``, ``*SECRET*``, ``*PASSWORD*``; values of
+8 characters or more) is replaced by ``[redacted]``. The server applies the same to tool
+answers, prompts and log lines (`install_log_redaction`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import os
+import re
+import traceback
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
 
 from skilldeck.tools.errors import SkilldeckError
 
-__all__ = ["tool_errors"]
+__all__ = ["REDACTED", "argument_error", "install_log_redaction", "redact", "redact_data", "tool_errors"]
 
 logger = logging.getLogger("skilldeck")
+
+REDACTED = "[redacted]"
+MIN_SECRET_CHARS = 8
+MAX_MESSAGE_CHARS = 4000
+_SECRET_NAME = re.compile(r"(_API_KEY|_TOKEN)$|SECRET|PASSWORD", re.IGNORECASE)
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of the secret-looking environment variables, longest first (so a secret that
+    contains another is replaced whole)."""
+    env = os.environ if environ is None else environ
+    values = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= MIN_SECRET_CHARS}
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(text: str) -> str:
+    """`text` with every secret environment value replaced by ``[redacted]``."""
+    for value in secret_values():
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+def redact_data(data: Any) -> Any:
+    """`redact` applied to every string inside JSON-like data (keys included)."""
+    if not secret_values():
+        return data
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {redact_data(k): redact_data(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [redact_data(v) for v in data]
+    return data
+
+
+def _shorten(message: str) -> str:
+    """Long messages (an engine echoing a 100,000-character argument) keep their start and end."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    half = MAX_MESSAGE_CHARS // 2
+    return f"{message[:half]} [... {len(message) - 2 * half:,} characters cut ...] {message[-half:]}"
 
 
 @contextlib.contextmanager
@@ -26,15 +78,58 @@ def tool_errors() -> Iterator[None]:
     """Run a tool body, turning engine errors into `ToolError` with the engine's message."""
     try:
         yield
-    except ToolError:
-        raise
+    except ToolError as exc:
+        raise ToolError(_shorten(redact(str(exc)))) from exc
     except SkilldeckError as exc:
-        raise ToolError(str(exc)) from exc
+        raise ToolError(_shorten(redact(str(exc)))) from exc
     except (ValueError, TypeError, OSError) as exc:
         # Bad input that slipped past validation (an unreadable file, a wrong type deep
         # inside an engine): the message is still useful to the caller.
-        raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+        raise ToolError(_shorten(redact(f"{type(exc).__name__}: {exc}"))) from exc
     except Exception as exc:
         logger.exception("unexpected error in a tool")
-        raise ToolError(f"Internal error ({type(exc).__name__}): {exc}. The server keeps running; "
-                        "please report this with the arguments used.") from exc
+        raise ToolError(_shorten(redact(f"Internal error ({type(exc).__name__}): {exc}. The server keeps running; "
+                                        "please report this with the arguments used."))) from exc
+
+
+def argument_error(tool: str, exc: ValidationError) -> ToolError:
+    """A `ToolError` naming each bad field and its problem, without echoing the value sent."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in err["loc"]) or "(arguments)"
+        got = f" (got {type(err['input']).__name__})" if "input" in err and err["type"].endswith("_type") else ""
+        problems.append(f"{field}: {err['msg']}{got}")
+    return ToolError(_shorten(redact(f"Invalid arguments for {tool}: {'; '.join(problems)}. "
+                                     "The tool's input schema lists the fields and their types.")))
+
+
+# -- log lines ---------------------------------------------------------------------------------
+_installed = False
+
+
+def install_log_redaction() -> None:
+    """Redact secrets from every log record made in this process (message, arguments and
+    traceback), whichever logger or handler writes it. Safe to call more than once."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    make_record = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        if not secret_values():
+            return record
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logged as it is; logging must not fail
+            return record
+        if record.exc_info and record.exc_info[0] is not None:
+            # Tracebacks carry exception messages: render them now, redacted, as plain text.
+            message += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            record.exc_info = None
+            record.exc_text = None
+        record.msg, record.args = redact(message), None
+        return record
+
+    logging.setLogRecordFactory(factory)

@@ -3,7 +3,11 @@
 - list_changed broadcasting to every connected client (handshake-era sessions get
   ``notifications/*/list_changed``; 2026-07-28 clients get events on ``subscriptions/listen``),
   callable from any thread (the file watcher runs in one);
+- tool groups enabled per session: one HTTP client's ``enable_tools`` changes only its own list;
 - tool descriptions computed at list time (the skill catalog lives in one);
+- limits on every call (`CallLimits`): a time limit, with the work off the event loop so one slow
+  call never stalls other calls or clients; argument checks that name the field; capped answers;
+  secrets redacted from answers and errors (`server/errors.py`);
 - paginated, generated resources and prompts (one source object provides them);
 - hooks for the client's roots and for things with a lifetime (the watcher).
 """
@@ -12,8 +16,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
+import functools
 import inspect
 import logging
+import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
@@ -23,14 +30,25 @@ import mcp.types as types
 from anyio.from_thread import BlockingPortal
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
+from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
+from skilldeck.server.errors import argument_error, redact, redact_data
+from skilldeck.server.limits import (CallLimits, CallTookTooLong, cap_prompt_result, cap_tool_result,
+                                     check_arguments, run_with_time_limit)
 from skilldeck.tools.errors import SkilldeckError
 
 __all__ = ["SkilldeckServer", "ContentSource", "encode_cursor", "decode_cursor"]
 
 logger = logging.getLogger("skilldeck")
+
+_ENABLED_KEY = "skilldeck.enabled"  # in the SDK's per-connection Connection.state
+MAX_WAIT_S = 3600  # the most a tool's own wait_s argument can add to its time limit
+# The enabled tool groups of the session whose tools/list is being answered (for describers).
+_listing_enabled: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("listing_enabled", default=None)
 
 
 class ContentSource(Protocol):
@@ -60,13 +78,15 @@ def decode_cursor(cursor: str | None) -> int:
 
 
 class SkilldeckServer(MCPServer):
-    def __init__(self, *, instructions: str, version: str, page_size: int, log_level: str = "WARNING") -> None:
+    def __init__(self, *, instructions: str, version: str, page_size: int, log_level: str = "WARNING",
+                 limits: CallLimits | None = None) -> None:
         self.page_size = page_size
+        self.limits = limits or CallLimits()
         self.content: ContentSource | None = None
         self.services: Any = None  # what the adapters share (set by build_server)
         self._describers: dict[str, Callable[[], str]] = {}
         self.toolsets: dict[str, list[str]] = {}      # toolset -> tool names
-        self.enabled: set[str] = set()               # toolsets whose tools are listed
+        self.enabled: set[str] = set()               # toolsets a new session starts with
         self._session_hooks: list[Callable[[Any], Awaitable[None]]] = []
         self._lifetimes: list[Callable[[SkilldeckServer], contextlib.AbstractAsyncContextManager[Any]]] = []
         # The SDK builds a ServerSession per request; notifications outside a request go through the
@@ -155,10 +175,80 @@ class SkilldeckServer(MCPServer):
 
     async def _handle_list_tools(self, ctx: Any, params: Any) -> types.ListToolsResult:
         self._remember(ctx.session)
-        return await super()._handle_list_tools(ctx, params)
+        token = _listing_enabled.set(self.enabled_for(ctx.session))
+        try:
+            return await super()._handle_list_tools(ctx, params)
+        finally:
+            _listing_enabled.reset(token)
 
-    def hidden_tools(self) -> set[str]:
-        return {name for toolset, names in self.toolsets.items() if toolset not in self.enabled for name in names}
+    # -- tool groups, per session ----------------------------------------------------------
+    def keeps_sessions(self, session: Any) -> bool:
+        """Whether requests on `session`'s connection share state. Handshake-era clients (stdio, and
+        each Streamable HTTP session) do; a 2026-07-28 client's every request is a connection of its own."""
+        connection = getattr(session, "_connection", None)
+        return connection is not None and getattr(connection, "protocol_version", None) in HANDSHAKE_PROTOCOL_VERSIONS
+
+    def enabled_for(self, session: Any) -> set[str]:
+        """The tool groups listed to `session`: the server's start set plus what it enabled."""
+        connection = getattr(session, "_connection", None)  # private in mcp 2.3; one per client connection
+        state = getattr(connection, "state", None)
+        if not isinstance(state, dict):
+            return set(self.enabled)
+        return state.setdefault(_ENABLED_KEY, set(self.enabled))
+
+    def enable_for(self, session: Any, toolset: str) -> bool:
+        """List `toolset` to `session` from now on; False if it was already listed."""
+        enabled = self.enabled_for(session)
+        if toolset in enabled:
+            return False
+        enabled.add(toolset)
+        return True
+
+    def listing_enabled(self) -> set[str]:
+        """The groups of the session whose tools/list is being answered (the start set outside one)."""
+        current = _listing_enabled.get()
+        return set(self.enabled) if current is None else current
+
+    def hidden_tools(self, enabled: set[str] | None = None) -> set[str]:
+        enabled = self.listing_enabled() if enabled is None else enabled
+        return {name for toolset, names in self.toolsets.items() if toolset not in enabled for name in names}
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """Call a tool within the server's limits.
+
+        A tool of a group this session has not enabled still runs: groups decide what is listed
+        (to save the model's context), not what may be called, and a 2026-07-28 client has no
+        session to enable them in. Arguments are checked first (NUL bytes, string length), naming
+        the field; the body then runs as its own task with a time limit of `limits.timeout_s` plus
+        the tool's `wait_s` argument, if any; the answer is redacted and capped at
+        `limits.answer_bytes`.
+        """
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            check_arguments(arguments, self.limits.argument_chars, tool.parameters)
+        call = functools.partial(super().call_tool, name, arguments, context)
+        try:
+            result = await run_with_time_limit(f"Tool {name}", self.limits.timeout_s + _wait_of(arguments), call,
+                                               self._spawner())
+        except CallTookTooLong:
+            logger.warning("tool %s passed its time limit", name)
+            raise
+        except ToolError as exc:
+            raise _readable(name, exc) from exc.__cause__ if isinstance(exc.__cause__, ValidationError) else exc
+        return cap_tool_result(_redact_tool_result(result), self.limits.answer_bytes)
+
+    def _spawner(self) -> Callable[..., Any] | None:
+        """Where a bounded call runs: the lifespan's task group (None outside the lifespan)."""
+        return self._task_group.start_soon if self._task_group is not None else None
+
+    async def _bounded(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run sync `fn(*args)` in a worker thread within the time limit; MCPError when it is passed."""
+        try:
+            return await run_with_time_limit(what, self.limits.timeout_s,
+                                             functools.partial(anyio.to_thread.run_sync, fn, *args),
+                                             self._spawner())
+        except CallTookTooLong as exc:
+            raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from exc
 
     async def list_tools(self) -> list[types.Tool]:
         hidden = self.hidden_tools()
@@ -179,7 +269,7 @@ class SkilldeckServer(MCPServer):
         if self.content is None:
             return types.ListResourcesResult(resources=[])
         offset = decode_cursor(params.cursor if params else None)
-        items, nxt = await anyio.to_thread.run_sync(self.content.list_resources, offset, self.page_size)
+        items, nxt = await self._bounded("resources/list", self.content.list_resources, offset, self.page_size)
         return types.ListResourcesResult(resources=items, next_cursor=None if nxt is None else encode_cursor(nxt))
 
     async def _handle_list_resource_templates(self, ctx: Any, params: Any) -> types.ListResourceTemplatesResult:
@@ -190,25 +280,31 @@ class SkilldeckServer(MCPServer):
         if self.content is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {params.uri}")
         try:
-            contents = await anyio.to_thread.run_sync(self.content.read_resource, str(params.uri))
+            contents = await self._bounded(f"Reading {params.uri}", self.content.read_resource, str(params.uri))
         except SkilldeckError as exc:
-            raise MCPError(code=types.INVALID_PARAMS, message=str(exc), data={"uri": str(params.uri)}) from exc
+            raise MCPError(code=types.INVALID_PARAMS, message=redact(str(exc)), data={"uri": str(params.uri)}) from exc
+        # Resource size is bounded where resources are made (server/skill_content.py).
+        contents = [c.model_copy(update={"text": redact(c.text)}) if isinstance(c, types.TextResourceContents) else c
+                    for c in contents]
         return types.ReadResourceResult(contents=contents)
 
     async def _handle_list_prompts(self, ctx: Any, params: Any) -> types.ListPromptsResult:
         if self.content is None:
             return types.ListPromptsResult(prompts=[])
         offset = decode_cursor(params.cursor if params else None)
-        items, nxt = await anyio.to_thread.run_sync(self.content.list_prompts, offset, self.page_size)
+        items, nxt = await self._bounded("prompts/list", self.content.list_prompts, offset, self.page_size)
         return types.ListPromptsResult(prompts=items, next_cursor=None if nxt is None else encode_cursor(nxt))
 
     async def _handle_get_prompt(self, ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
         if self.content is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt {params.name!r}")
+        arguments = dict(params.arguments or {})
         try:
-            return await anyio.to_thread.run_sync(self.content.get_prompt, params.name, dict(params.arguments or {}))
-        except SkilldeckError as exc:
-            raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from exc
+            check_arguments(arguments, self.limits.argument_chars)
+            result = await self._bounded(f"Prompt {params.name}", self.content.get_prompt, params.name, arguments)
+        except (SkilldeckError, ToolError) as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=redact(str(exc))) from exc
+        return cap_prompt_result(_redact_prompt(result), self.limits.answer_bytes)
 
 
 def _without_titles(schema: Any) -> Any:
@@ -220,6 +316,42 @@ def _without_titles(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_without_titles(v) for v in schema]
     return schema
+
+
+def _wait_of(arguments: dict[str, Any]) -> float:
+    """The seconds a tool was asked to wait for a job (its `wait_s`), which its time limit allows for."""
+    wait = arguments.get("wait_s")
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait):
+        return 0.0
+    return min(max(0.0, float(wait)), MAX_WAIT_S)
+
+
+def _readable(name: str, exc: ToolError) -> ToolError:
+    """The SDK's ToolError for a call, made to say what went wrong (never a bare "Error executing tool")."""
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        return argument_error(name, cause)
+    if isinstance(exc, UnexpectedToolError):
+        cause = cause or exc
+        logger.error("tool %s raised an unexpected exception", name, exc_info=cause)
+        return ToolError(redact(f"Error executing tool {name}: internal error ({type(cause).__name__}: "
+                                f"{cause}). The server keeps running; please report this with the arguments "
+                                "used.")[:4000])
+    return ToolError(redact(str(exc)))
+
+
+def _redact_tool_result(result: Any) -> Any:
+    if not isinstance(result, types.CallToolResult):
+        return result
+    content = [c.model_copy(update={"text": redact(c.text)}) if isinstance(c, types.TextContent) else c
+               for c in result.content]
+    return result.model_copy(update={"content": content, "structured_content": redact_data(result.structured_content)})
+
+
+def _redact_prompt(result: types.GetPromptResult) -> types.GetPromptResult:
+    messages = [m.model_copy(update={"content": m.content.model_copy(update={"text": redact(m.content.text)})})
+                if isinstance(m.content, types.TextContent) else m for m in result.messages]
+    return result.model_copy(update={"messages": messages})
 
 
 async def _run_hook(hook: Callable[[Any], Awaitable[None]], session: Any) -> None:

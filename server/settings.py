@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from skilldeck.tools.errors import InvalidInputError
 
@@ -48,6 +48,25 @@ class Settings(BaseModel):
     host: str = Field("127.0.0.1", description="HTTP bind address (with --http).")
     port: int = Field(8765, ge=1, le=65535, description="HTTP port (with --http).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Server log level.")
+    call_timeout_s: float = Field(90.0, gt=0, le=3600, description="Seconds one tool call, prompt or resource "
+                                  "read may run (plus the tool's own wait_s) before it is stopped with an error; "
+                                  "long work runs as background jobs.")
+    max_answer_bytes: int = Field(1_000_000, ge=10_000, description="Largest tool answer or prompt in bytes; "
+                                  "longer text is cut with a note saying how to ask for the rest.")
+    max_argument_chars: int = Field(50_000, ge=100, description="Longest string accepted in a tool argument "
+                                    "(unless the tool sets its own limit); longer ones are refused, naming the field.")
+    allow_remote: bool = Field(False, description="Allow --http on an address other than loopback (needs "
+                               "http_token or http_token_file, and allowed_hosts when binding every interface).")
+    allowed_hosts: list[str] = Field(default_factory=list, description="Host header values accepted over HTTP "
+                                     "besides the bind address ('name:port', or 'name:*' for any port); others get "
+                                     "421 (DNS-rebinding protection).")
+    allowed_origins: list[str] = Field(default_factory=list, description="Origin header values accepted over HTTP "
+                                       "besides loopback ones ('https://app.example', ':*' for any port); others "
+                                       "get 403.")
+    http_token: SecretStr | None = Field(None, description="Bearer token HTTP clients must send (Authorization: "
+                                         "Bearer ...); required with allow_remote, optional on loopback. Prefer "
+                                         "SKILLDECK_HTTP_TOKEN or http_token_file to a flag.")
+    http_token_file: Path | None = Field(None, description="File holding the bearer token (first line).")
 
 
 def _from_env(environ: dict[str, str]) -> dict[str, Any]:
@@ -58,7 +77,7 @@ def _from_env(environ: dict[str, str]) -> dict[str, Any]:
             continue
         if name == "skills":
             values[name] = [p for p in raw.split(os.pathsep) if p]
-        elif name == "toolsets":
+        elif name in ("toolsets", "allowed_hosts", "allowed_origins"):  # commas: hosts carry ':port'
             values[name] = [p.strip() for p in raw.split(",") if p.strip()]
         elif field.annotation is bool:
             values[name] = raw.strip().lower() in ("1", "true", "yes", "on")

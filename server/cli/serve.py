@@ -19,6 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "the project is --project-dir or the working directory, never a client's roots")
     p.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="HTTP port (default 8765)")
+    p.add_argument("--allow-remote", dest="allow_remote", action="store_true", default=None,
+                   help="allow --host other than loopback; needs a bearer token (SKILLDECK_HTTP_TOKEN or "
+                   "--http-token-file)")
+    p.add_argument("--http-token-file", type=Path, default=None, metavar="FILE",
+                   help="file whose first line is the bearer token HTTP clients must send")
+    p.add_argument("--allowed-hosts", type=_comma_list, default=None, metavar="H:P,H:*",
+                   help="Host header values accepted besides the bind address (DNS-rebinding protection)")
+    p.add_argument("--allowed-origins", type=_comma_list, default=None, metavar="URL,URL",
+                   help="Origin header values accepted besides loopback ones")
+    p.add_argument("--call-timeout-s", type=float, default=None, help="seconds one tool call may run (default 90)")
     p.add_argument("--skills", action="append", type=Path, default=None, metavar="DIR",
                    help="add a skill root (repeatable; highest precedence)")
     p.add_argument("--project-dir", type=Path, default=None, help="project folder whose .claude/skills/ and "
@@ -38,18 +48,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _comma_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
 def run(args: argparse.Namespace) -> int:
     from skilldeck.server.app import build_server
     from skilldeck.server.settings import load_settings
 
     flags = {k: getattr(args, k) for k in ("host", "port", "skills", "project_dir", "user_skills", "bundled_skills",
                                             "watch", "catalog_bytes", "page_size", "log_level", "toolsets")}
+    flags.update({k: getattr(args, k) for k in ("allow_remote", "http_token_file", "allowed_hosts",
+                                                "allowed_origins", "call_timeout_s")})
     if args.http:
         flags["client_roots"] = False  # one process, many clients: the project is --project-dir or the cwd
     settings = load_settings(flags, config=args.config)
+    if args.http:
+        from skilldeck.server.http_transport import check_bind, http_token
+
+        check_bind(settings, http_token(settings))  # before building anything: refuse an unsafe bind at once
     server = build_server(settings)
     if args.http:
-        server.run("streamable-http", host=settings.host, port=settings.port)
+        from skilldeck.server.http_transport import serve_http
+
+        serve_http(server, settings)
     else:
         server.run("stdio")
     return 0

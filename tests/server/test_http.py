@@ -1,4 +1,4 @@
-"""`skilldeck serve --http` answers Streamable HTTP on 127.0.0.1."""
+"""`skilldeck serve --http` answers Streamable HTTP on 127.0.0.1; each HTTP session has its own tool groups."""
 
 import socket
 import subprocess
@@ -12,7 +12,11 @@ from mcp.client.streamable_http import streamable_http_client
 
 import mcp.types as types
 
+from skilldeck.server.app import build_server
+from skilldeck.server.http_transport import http_app
+from skilldeck.server.settings import Settings
 from tests.fixtures.skill_factory import basic_collection, make_skill
+from tests.server.http_client import http_session, serving
 from tests.server.mcp_client import server_command, text_of
 
 pytestmark = pytest.mark.anyio
@@ -67,3 +71,22 @@ async def test_http_transport_serves_the_same_tools_and_ignores_client_roots(tmp
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_enabling_a_tool_group_changes_only_that_sessions_tools(tmp_path):
+    settings = Settings(watch=False, user_skills=False, bundled_skills=False,
+                        skills=[basic_collection(tmp_path / "skills")])
+    async with serving(http_app(build_server(settings), settings)) as url:
+        async with http_session(url) as (first, first_notes), http_session(url) as (second, second_notes):
+            seen = len(first_notes.methods)
+            loaded = await first.call_tool("enable_tools", {"toolset": "verify"})
+            assert "Loaded verify" in text_of(loaded)
+            await first_notes.wait_for("notifications/tools/list_changed", after=seen)
+            first_tools = {t.name: t for t in (await first.list_tools()).tools}
+            second_tools = {t.name: t for t in (await second.list_tools()).tools}
+            assert "verify_answer" in first_tools and "verify:" not in first_tools["enable_tools"].description
+            assert "verify_answer" not in second_tools and "verify:" in second_tools["enable_tools"].description
+            assert "notifications/tools/list_changed" not in second_notes.methods
+            # a group not loaded in a session is not listed there, but its tools still run when named
+            claims = await second.call_tool("extract_claims", {"answer": "It rained."})
+            assert not claims.is_error

@@ -1,0 +1,190 @@
+"""Limits every call to the server keeps: time, argument size and answer size.
+
+``CallLimits`` is the value object; the checks here are plain functions that the server
+(`server/mcp_app.py`) applies to every tool call, prompt and resource read, so no adapter
+has to remember them::
+
+    limits = CallLimits(timeout_s=90, answer_bytes=1_000_000, argument_chars=50_000)
+    check_arguments(arguments, limits.argument_chars)   # raises ToolError naming the field
+    result = cap_tool_result(result, limits.answer_bytes)  # cuts text, with a note saying so
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+import mcp.types as types
+from mcp.server.mcpserver.exceptions import ToolError
+
+__all__ = ["CallLimits", "CallTookTooLong", "cap_prompt_result", "cap_tool_result", "check_arguments",
+           "run_with_time_limit"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """How long one call may take and how much may go in and come out of it.
+
+    ``timeout_s``: seconds a tool call, prompt or resource read may run (a tool's own
+    ``wait_s`` argument is added to it). ``answer_bytes``: largest tool answer or prompt,
+    in UTF-8 bytes. ``argument_chars``: longest string allowed anywhere in a tool's
+    arguments, unless the tool's schema sets its own ``maxLength``.
+    """
+
+    timeout_s: float = 90.0
+    answer_bytes: int = 1_000_000
+    argument_chars: int = 50_000
+
+
+class CallTookTooLong(ToolError):
+    """A call ran past its time limit; the server stopped waiting for it."""
+
+
+async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awaitable[T]],
+                              start_soon: Callable[..., Any] | None) -> T:
+    """Await ``fn()`` for at most ``timeout_s`` seconds, then raise `CallTookTooLong`.
+
+    ``fn`` runs as a separate task (through ``start_soon``, the server's task group) so that the
+    caller gets its answer at the limit even when ``fn`` is stuck in a worker thread that
+    cannot be interrupted; the task is cancelled and ends when the thread does. Without a
+    task group (a server used outside its lifespan) ``fn`` runs in place under ``fail_after``.
+    """
+    if start_soon is None:
+        try:
+            with anyio.fail_after(timeout_s):
+                return await fn()
+        except TimeoutError:
+            raise _too_long(what, timeout_s) from None
+    done = anyio.Event()
+    scope = anyio.CancelScope()
+    outcome: dict[str, Any] = {}
+
+    async def runner() -> None:
+        with scope:
+            try:
+                outcome["value"] = await fn()
+            except Exception as exc:  # noqa: BLE001 - carried to the caller, which re-raises it
+                outcome["error"] = exc
+        done.set()
+
+    start_soon(runner)
+    try:
+        with anyio.move_on_after(timeout_s):
+            await done.wait()
+    finally:
+        if not done.is_set():  # timed out, or the client cancelled its request
+            scope.cancel()
+    if not done.is_set():
+        raise _too_long(what, timeout_s)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _too_long(what: str, timeout_s: float) -> CallTookTooLong:
+    return CallTookTooLong(f"{what} took longer than {timeout_s:g} s and was stopped (setting call_timeout_s); "
+                           "the server keeps serving. Ask for less at once, or start long work as a background "
+                           "job and poll its status.")
+
+
+# -- arguments ---------------------------------------------------------------------------------
+def check_arguments(arguments: Mapping[str, Any], max_chars: int, schema: Mapping[str, Any] | None = None) -> None:
+    """Refuse NUL bytes and over-long strings anywhere in ``arguments``, naming the field.
+
+    A top-level property whose schema sets ``maxLength`` is left to validation, which names
+    the field itself.
+    """
+    declared = {name for name, prop in ((schema or {}).get("properties") or {}).items()
+                if isinstance(prop, dict) and _declares_max_length(prop)}
+    for name, value in arguments.items():
+        _check_value(str(name), value, max_chars if name not in declared else None)
+
+
+def _declares_max_length(prop: Mapping[str, Any]) -> bool:
+    if "maxLength" in prop:
+        return True
+    return any(isinstance(p, dict) and "maxLength" in p for p in prop.get("anyOf") or ())
+
+
+def _check_value(field: str, value: Any, max_chars: int | None) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ToolError(f"Invalid argument {field!r}: it contains a NUL byte (\\x00) at character "
+                            f"{value.index(chr(0))}. Send plain text without control bytes.")
+        if max_chars is not None and len(value) > max_chars:
+            raise ToolError(f"Invalid argument {field!r}: it is {len(value):,} characters long; the limit is "
+                            f"{max_chars:,} (setting max_argument_chars). Pass long text as a file where the "
+                            "tool takes a path, or split it over several calls.")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_value(f"{field}.{key}", key, max_chars)
+            _check_value(f"{field}.{key}", item, max_chars)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_value(f"{field}[{i}]", item, max_chars)
+
+
+# -- answers -----------------------------------------------------------------------------------
+def _cut_note(size: int, limit: int) -> str:
+    return (f"\n\n[cut: this answer was {size:,} bytes, over the server's limit of {limit:,} "
+            "(setting max_answer_bytes). Ask for the rest in smaller parts: a line range, a smaller page "
+            "(offset/limit) or fewer results.]")
+
+
+def _cut_texts(texts: list[str], limit: int) -> list[str] | None:
+    """Cut ``texts`` so that together they fit in ``limit`` bytes with the note; None if they fit."""
+    size = sum(len(t.encode()) for t in texts)
+    if size <= limit:
+        return None
+    note = _cut_note(size, limit)
+    room = max(0, limit - len(note.encode()))
+    out = []
+    for text in texts:
+        data = text.encode()
+        keep = data[:room].decode("utf-8", errors="ignore")
+        room -= len(keep.encode())
+        out.append(keep)
+    for i in range(len(out) - 1, -1, -1):  # the note goes after the last text that kept anything
+        if out[i] or i == 0:
+            out[i] += note
+            break
+    return out
+
+
+def cap_tool_result(result: Any, limit: int) -> Any:
+    """Keep a tool's answer within ``limit`` bytes: text is cut with a note; an oversized
+    structured answer (which cannot be cut and stay valid) becomes an error saying so."""
+    if not isinstance(result, types.CallToolResult):
+        return result
+    structured = result.structured_content
+    if structured is not None:
+        size = len(json.dumps(structured, ensure_ascii=False, default=str).encode())
+        if size > limit:
+            return types.CallToolResult(is_error=True, content=[types.TextContent(
+                type="text", text=f"The answer is {size:,} bytes, over the server's limit of {limit:,} (setting "
+                                  "max_answer_bytes). Ask for less at once: a smaller page (offset/limit), fewer "
+                                  "results or a narrower question.")])
+    texts = [c for c in result.content if isinstance(c, types.TextContent)]
+    cut = _cut_texts([c.text for c in texts], limit)
+    if cut is None:
+        return result
+    replaced = {id(c): c.model_copy(update={"text": t}) for c, t in zip(texts, cut, strict=True)}
+    content = [replaced.get(id(c), c) for c in result.content]
+    return result.model_copy(update={"content": content})
+
+
+def cap_prompt_result(result: types.GetPromptResult, limit: int) -> types.GetPromptResult:
+    """Keep a prompt's text messages within ``limit`` bytes, cutting with a note."""
+    texts = [m.content for m in result.messages if isinstance(m.content, types.TextContent)]
+    cut = _cut_texts([c.text for c in texts], limit)
+    if cut is None:
+        return result
+    replaced = {id(c): c.model_copy(update={"text": t}) for c, t in zip(texts, cut, strict=True)}
+    messages = [m.model_copy(update={"content": replaced[id(m.content)]}) if id(m.content) in replaced else m
+                for m in result.messages]
+    return result.model_copy(update={"messages": messages})

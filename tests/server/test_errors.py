@@ -1,0 +1,97 @@
+"""Bad arguments get messages naming the field; secrets never leave in errors, answers or logs."""
+
+import logging
+
+import pytest
+from mcp import Client
+from mcp.server.mcpserver.exceptions import ToolError
+
+from skilldeck.server.app import build_server
+from skilldeck.server.errors import redact, tool_errors
+from skilldeck.server.settings import Settings
+from tests.fixtures.skill_factory import basic_collection, make_skill
+from tests.server.mcp_client import connect, text_of
+
+pytestmark = pytest.mark.anyio
+
+CANARY = "canary-7f3a9c1e5b2d4"
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def skills_dir(tmp_path):
+    return basic_collection(tmp_path / "skills")
+
+
+def server(skills_dir, **settings):
+    return build_server(Settings(watch=False, user_skills=False, bundled_skills=False, skills=[skills_dir],
+                                 **settings))
+
+
+async def test_wrong_type_names_the_field_and_the_problem(skills_dir, tmp_path):
+    async with connect("--skills", str(skills_dir), "--no-user-skills", "--no-bundled-skills", "--no-watch",
+                       cwd=tmp_path) as (session, _):
+        wrong = await session.call_tool("read_skill_file", {"name": "pdf-forms", "path": "SKILL.md",
+                                                            "start_line": "first"})
+        assert wrong.is_error
+        text = text_of(wrong)
+        assert "Invalid arguments for read_skill_file" in text and "start_line" in text and "integer" in text
+        missing = await session.call_tool("use_skill", {})
+        assert missing.is_error and "name: Field required" in text_of(missing)
+
+
+async def test_nul_byte_and_huge_string_name_the_field(skills_dir, tmp_path):
+    async with connect("--skills", str(skills_dir), "--no-user-skills", "--no-bundled-skills", "--no-watch",
+                       cwd=tmp_path) as (session, _):
+        nul = await session.call_tool("read_skill_file", {"name": "pdf-forms", "path": "SKILL\x00.md"})
+        assert nul.is_error and "'path'" in text_of(nul) and "NUL byte" in text_of(nul)
+        huge = await session.call_tool("use_skill", {"name": "x" * 100_000})
+        assert huge.is_error and "'name'" in text_of(huge) and "100,000 characters" in text_of(huge)
+        assert len(text_of(huge)) < 1000
+        # find_skills declares its own max_length: validation names the field
+        long_task = await session.call_tool("find_skills", {"task": "y" * 5000})
+        assert long_task.is_error and "task" in text_of(long_task) and "4000" in text_of(long_task)
+        assert not (await session.call_tool("use_skill", {"name": "pdf-forms"})).is_error
+
+
+async def test_canary_secret_is_redacted_from_errors_over_stdio(skills_dir, tmp_path):
+    env = {"SKILLDECK_CANARY_API_KEY": CANARY}
+    async with connect("--skills", str(skills_dir), "--no-user-skills", "--no-bundled-skills", "--no-watch",
+                       cwd=tmp_path, env=env) as (session, _):
+        result = await session.call_tool("use_skill", {"name": f"pdf {CANARY}"})
+        assert result.is_error and CANARY not in text_of(result) and "[redacted]" in text_of(result)
+
+
+async def test_canary_secret_is_redacted_from_answers_and_log_lines(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", CANARY)
+    root = tmp_path / "skills"
+    make_skill(root, "leaky", "name: leaky\ndescription: Holds a secret by mistake.", body=f"# Leaky\n\nkey {CANARY}\n")
+    async with Client(server(root)) as client:
+        used = await client.call_tool("use_skill", {"name": "leaky"})
+        assert not used.is_error and CANARY not in text_of(used) and "key [redacted]" in text_of(used)
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("skilldeck").warning("token is %s", CANARY)
+        try:
+            raise RuntimeError(f"failed with {CANARY}")
+        except RuntimeError:
+            logging.getLogger("some.library").exception("crash")
+    assert CANARY not in caplog.text and "token is [redacted]" in caplog.text and "failed with [redacted]" in caplog.text
+
+
+def test_redact_only_touches_secret_looking_names_with_long_values(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-abcdefgh12345")
+    monkeypatch.setenv("DB_PASSWORD", "short")  # under 8 characters: too common a string to replace
+    monkeypatch.setenv("SKILLDECK_PAGE_TITLE", "sk-abcdefgh12345-not-secret-name")
+    assert redact("key sk-abcdefgh12345 pw short") == "key [redacted] pw short"
+
+
+def test_tool_errors_redact_engine_messages(monkeypatch):
+    monkeypatch.setenv("APP_SECRET_VALUE", CANARY)
+    with pytest.raises(ToolError) as info:
+        with tool_errors():
+            raise ValueError(f"bad value {CANARY}")
+    assert str(info.value) == "ValueError: bad value [redacted]"

@@ -1,0 +1,108 @@
+"""`serve --http` answers only the intended clients: Host/Origin checks, body limit, bearer token, remote opt-in."""
+
+import subprocess
+
+import pytest
+from pydantic import SecretStr
+
+from skilldeck.server.app import build_server
+from skilldeck.server.http_transport import check_bind, http_app, http_token, transport_security
+from skilldeck.server.settings import Settings, load_settings
+from skilldeck.tools.errors import InvalidInputError
+from tests.fixtures.skill_factory import basic_collection
+from tests.server.http_client import http_session, post, serving
+from tests.server.mcp_client import server_command, text_of
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "test-token-0123456789abcdef"
+INIT = (b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+        b'"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}')
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def settings(tmp_path, **extra):
+    return Settings(watch=False, user_skills=False, bundled_skills=False,
+                    skills=[basic_collection(tmp_path / "skills")], **extra)
+
+
+def app_for(s):
+    return http_app(build_server(s), s)
+
+
+async def test_loopback_checks_host_origin_and_body_size(tmp_path):
+    async with serving(app_for(settings(tmp_path))) as url:
+        assert (await post(url, INIT)).status_code == 200
+        assert (await post(url, INIT, host="evil.example:80")).status_code == 421
+        assert (await post(url, INIT, origin="http://evil.example")).status_code == 403
+        assert (await post(url, INIT, origin="http://localhost:3000")).status_code == 200
+        assert (await post(url, b"[" + b" " * (5 * 1024 * 1024) + b"]")).status_code == 413
+
+
+async def test_allowed_hosts_and_origins_extend_the_lists(tmp_path):
+    s = settings(tmp_path, allowed_hosts=["skills.internal:*"], allowed_origins=["https://app.example"])
+    async with serving(app_for(s)) as url:
+        assert (await post(url, INIT, host="skills.internal:8765")).status_code == 200
+        assert (await post(url, INIT, origin="https://app.example")).status_code == 200
+        assert (await post(url, INIT, origin="https://other.example")).status_code == 403
+
+
+async def test_a_token_is_required_when_set_and_the_mcp_client_works_with_it(tmp_path):
+    s = settings(tmp_path, http_token=SecretStr(TOKEN))
+    async with serving(app_for(s)) as url:
+        assert (await post(url, INIT)).status_code == 401
+        assert (await post(url, INIT, authorization="Bearer wrong-token-0123456789abcdef")).status_code == 401
+        assert (await post(url, INIT, authorization=f"Basic {TOKEN}")).status_code == 401
+        response = await post(url, INIT, authorization=f"Bearer {TOKEN}")
+        assert response.status_code == 200
+        async with http_session(url, headers={"Authorization": f"Bearer {TOKEN}"}) as (session, _):
+            assert not (await session.call_tool("use_skill", {"name": "sql-tuning"})).is_error
+
+
+async def test_remote_bind_with_opt_in_token_and_hosts_serves_only_with_the_token(tmp_path):
+    s = settings(tmp_path, host="0.0.0.0", allow_remote=True, http_token=SecretStr(TOKEN),
+                 allowed_hosts=["127.0.0.1:*"])
+    async with serving(app_for(s), host="0.0.0.0") as url:
+        assert (await post(url, INIT)).status_code == 401
+        assert (await post(url, INIT, authorization=f"Bearer {TOKEN}", host="evil.example")).status_code == 421
+        async with http_session(url, headers={"Authorization": f"Bearer {TOKEN}"}) as (session, _):
+            result = await session.call_tool("use_skill", {"name": "sql-tuning"})
+            assert "Do the thing." in text_of(result)
+
+
+def test_non_loopback_bind_needs_opt_in_token_and_hosts(tmp_path):
+    with pytest.raises(InvalidInputError, match="--allow-remote"):
+        check_bind(Settings(host="0.0.0.0"), None)
+    with pytest.raises(InvalidInputError, match="needs a bearer token"):
+        check_bind(Settings(host="192.168.1.5", allow_remote=True), None)
+    with pytest.raises(InvalidInputError, match="--allowed-hosts"):
+        check_bind(Settings(host="0.0.0.0", allow_remote=True), TOKEN)
+    check_bind(Settings(host="192.168.1.5", allow_remote=True), TOKEN)
+    check_bind(Settings(host="::1"), None)  # loopback: no token needed
+    security = transport_security(Settings(host="192.168.1.5", allowed_hosts=["skills.lan:*"]))
+    assert security.enable_dns_rebinding_protection
+    assert security.allowed_hosts == ["192.168.1.5:*", "skills.lan:*"] and security.allowed_origins == []
+
+
+def test_token_comes_from_the_environment_or_a_file_and_must_be_long(tmp_path):
+    assert http_token(load_settings(environ={"SKILLDECK_HTTP_TOKEN": TOKEN})) == TOKEN
+    path = tmp_path / "token"
+    path.write_text(f"{TOKEN}\n")
+    assert http_token(Settings(http_token_file=path)) == TOKEN
+    with pytest.raises(InvalidInputError, match="at least 16") as info:
+        http_token(Settings(http_token=SecretStr("tooshort")))
+    assert "tooshort" not in str(info.value)
+    assert TOKEN not in repr(load_settings(environ={"SKILLDECK_HTTP_TOKEN": TOKEN}))
+    hosts = load_settings(environ={"SKILLDECK_ALLOWED_HOSTS": "a.example:8765,b.example:*"}).allowed_hosts
+    assert hosts == ["a.example:8765", "b.example:*"]
+
+
+def test_serve_refuses_a_remote_bind_without_opt_in(tmp_path):
+    command, base = server_command()
+    proc = subprocess.run([command, *base, "--http", "--host", "0.0.0.0", "--no-user-skills"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--allow-remote" in proc.stderr

@@ -1,0 +1,141 @@
+"""Every call keeps its limits: a time limit that never stalls other clients, capped answers, checked arguments."""
+
+import threading
+import time
+
+import anyio
+import mcp.types as types
+import pytest
+from mcp import Client
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel
+
+from skilldeck.server.app import build_server
+from skilldeck.server.http_transport import http_app
+from skilldeck.server.limits import cap_prompt_result, cap_tool_result, check_arguments
+from skilldeck.server.settings import Settings
+from tests.fixtures.skill_factory import basic_collection
+from tests.server.http_client import http_session, serving
+from tests.server.mcp_client import text_of
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+class Rows(BaseModel):
+    rows: list[str]
+
+
+def settings(tmp_path, **extra):
+    return Settings(watch=False, user_skills=False, bundled_skills=False,
+                    skills=[basic_collection(tmp_path / "skills")], **extra)
+
+
+def stalling_server(tmp_path, release: threading.Event, entered: threading.Event, **extra):
+    """A server with one extra tool that blocks its worker thread until `release` is set."""
+    mcp = build_server(settings(tmp_path, **extra))
+
+    @mcp.tool()
+    def stall() -> str:
+        """Block until the test releases it."""
+        entered.set()
+        release.wait(30)
+        return "released"
+
+    return mcp
+
+
+async def test_a_stuck_call_times_out_while_another_http_client_is_served(tmp_path):
+    release, entered = threading.Event(), threading.Event()
+    mcp = stalling_server(tmp_path, release, entered, call_timeout_s=3)
+    try:
+        async with serving(http_app(mcp, settings(tmp_path))) as url:
+            async with http_session(url) as (first, _), http_session(url) as (second, _):
+                outcome = {}
+
+                async def stuck():
+                    outcome["result"] = await first.call_tool("stall", {})
+                    outcome["at"] = time.monotonic()
+
+                async with anyio.create_task_group() as group:
+                    group.start_soon(stuck)
+                    await anyio.to_thread.run_sync(entered.wait, 10)
+                    used = await second.call_tool("use_skill", {"name": "sql-tuning"})
+                    served_at = time.monotonic()
+                    assert not used.is_error and "Do the thing." in text_of(used)
+                    assert "result" not in outcome  # the other client was answered while the call was stuck
+                assert served_at < outcome["at"]
+                assert outcome["result"].is_error
+                assert "Tool stall took longer than 3 s" in text_of(outcome["result"])
+                # the stuck thread has not been released, and the server still answers the same client
+                assert not (await first.call_tool("use_skill", {"name": "pdf-forms"})).is_error
+    finally:
+        release.set()
+
+
+async def test_wait_s_adds_to_the_time_limit(tmp_path):
+    mcp = build_server(settings(tmp_path, call_timeout_s=0.2))
+
+    @mcp.tool()
+    async def waits(wait_s: float) -> str:
+        await anyio.sleep(wait_s)
+        return "waited"
+
+    @mcp.tool()
+    async def naps(seconds: float) -> str:
+        await anyio.sleep(seconds)
+        return "napped"
+
+    async with Client(mcp) as client:
+        assert text_of(await client.call_tool("waits", {"wait_s": 0.5})) == "waited"
+        late = await client.call_tool("naps", {"seconds": 0.5})
+        assert late.is_error and "Tool naps took longer than 0.2 s" in text_of(late)
+
+
+async def test_long_answers_are_cut_with_a_note(tmp_path):
+    mcp = build_server(settings(tmp_path, max_answer_bytes=10_000))
+
+    @mcp.tool()
+    def big() -> str:
+        """A long answer."""
+        return "é" * 50_000
+
+    @mcp.tool()
+    def big_data() -> Rows:
+        """A long structured answer."""
+        return Rows(rows=["x" * 100] * 500)
+
+    async with Client(mcp) as client:
+        cut = await client.call_tool("big", {})
+        assert not cut.is_error
+        assert len(text_of(cut).encode()) <= 10_000 and "[cut: this answer was 100,000 bytes" in text_of(cut)
+        refused = await client.call_tool("big_data", {})
+        assert refused.is_error and "max_answer_bytes" in text_of(refused) and refused.structured_content is None
+
+
+def test_check_arguments_names_nested_fields_and_respects_declared_limits():
+    with pytest.raises(ToolError, match=r"'evidence\[1\].text'.*NUL byte"):
+        check_arguments({"evidence": ["ok", {"text": "a\x00b"}]}, 100)
+    with pytest.raises(ToolError, match=r"'answer'.*150 characters long; the limit is 100"):
+        check_arguments({"answer": "x" * 150}, 100)
+    schema = {"properties": {"task": {"type": "string", "maxLength": 4000}}}
+    check_arguments({"task": "x" * 150}, 100, schema)  # the schema's own limit applies in validation
+
+
+def test_cap_tool_result_keeps_short_answers_and_cuts_on_a_character_boundary():
+    short = types.CallToolResult(content=[types.TextContent(type="text", text="ok")])
+    assert cap_tool_result(short, 10_000) is short
+    long = types.CallToolResult(content=[types.TextContent(type="text", text="ü" * 10_000)])
+    text = cap_tool_result(long, 1_000).content[0].text
+    assert len(text.encode()) <= 1_000 and text.startswith("ü") and "max_answer_bytes" in text
+
+
+def test_cap_prompt_result_cuts_text_messages():
+    result = types.GetPromptResult(messages=[types.PromptMessage(
+        role="user", content=types.TextContent(type="text", text="p" * 20_000))])
+    text = cap_prompt_result(result, 10_000).messages[0].content.text
+    assert len(text.encode()) <= 10_000 and "[cut:" in text
