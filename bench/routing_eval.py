@@ -1,13 +1,18 @@
-"""Routing quality of skill search: top-1 / top-3 hit rates and query latency.
+"""Routing quality of skill search: top-1 / top-3 per query set, "nothing fits" on off-topic requests,
+latency, an ablation of the ranking's parts, and how soon hybrid ranking is ready.
 
-    python bench/routing_eval.py --skills ../shared/data/skills/anthropic \
-        --queries ../shared/data/skills/dev_queries.jsonl [--hybrid] [--pad 10000] [--misses]
+    # the suite: anthropic (../shared) + two PyPI collections + skilldeck's bundled skills
+    python bench/routing_eval.py --suite [--split dev|test|all] [--hybrid] [--ablate] [--misses]
+    python bench/routing_eval.py --suite --readiness 1000      # cold and warm semantic start-up
+    python bench/routing_eval.py --skills DIR --queries FILE [--hybrid] [--pad 10000]
 
-Each query line is ``{"query": "...", "expected": ["<root>/<skill-name>", ...]}`` where <root> is
-the name of the --skills folder; a query hits top-1 if the first result is any expected skill,
-top-3 if any expected skill is among the first three. --pad N adds N renamed copies of the
-skills (in memory) and reports latency at that size too. --hybrid blends in embedding scores
-(needs the `embeddings` extra) and waits for the vectors before measuring.
+Each query line is ``{"query": "...", "expected": ["<root>/<skill-name>", ...], "split": "dev"}``
+where <root> is the name of the skill folder given; ``expected: []`` marks a request no skill serves.
+A query hits top-1 if the first result is any expected skill, top-3 if any is among the first three.
+For off-topic requests the figure is how often the first result is still presented as a fit; for
+the others, how often a correct first result is wrongly withheld ("no skill fits well").
+The suite's collections are the PyPI wheels named in bench/routing/README.md, fetched once with
+``pip download`` into --cache (queries were written from reading the skills, before measuring).
 """
 
 from __future__ import annotations
@@ -17,20 +22,50 @@ import dataclasses
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from skilldeck.tools.skills.catalog import SkillCatalog
-from skilldeck.tools.skills.search import SkillSearch, skill_text
+from skilldeck.tools.skills.roots import bundled_skills_dir
+from skilldeck.tools.skills.search import SearchTuning, SkillSearch, skill_text
 from skilldeck.tools.skills.skill import Skill, SkillRoot
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "data" / "skills"
+# (wheel, folder inside it that holds skill folders, root label)
+COLLECTIONS = (("abvx-agent-skills==0.16.1", "abvx_agent_skills/skills", "abvx"),
+               ("adclaw==1.0.33", "adclaw/agents/skills", "adclaw"))
+
+
+def fetch_collections(cache: Path) -> list[Path]:
+    """The suite's PyPI skill collections, downloaded and unpacked once into `cache`."""
+    out = []
+    for spec, inner, label in COLLECTIONS:
+        dest = cache / label
+        if not dest.is_dir():
+            wheels = cache / "wheels"
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", spec, "-d", str(wheels)],
+                           check=True)
+            name = spec.split("==")[0].replace("-", "_")
+            wheel = next(wheels.glob(f"{name}-{spec.split('==')[1]}-*.whl"))
+            with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory(dir=cache) as tmp:
+                zf.extractall(tmp, [m for m in zf.namelist() if m.startswith(inner + "/")])
+                os.replace(Path(tmp) / inner, dest)
+        out.append(dest)
+    return out
 
 
 def load(dirs: list[Path]) -> tuple[list[Skill], dict[str, str]]:
     """Skills from every folder and a map from skill name to its "<root>/<name>" key."""
-    catalog = SkillCatalog([SkillRoot(d, d.name) for d in dirs])
+    roots = [SkillRoot(d, "bundled" if d == bundled_skills_dir() else d.name) for d in dirs]
+    catalog = SkillCatalog(roots)
     skills = [s for s in catalog.skills if s.model_invocable]
-    return skills, {s.name: f"{s.root.label}/{s.name}" for s in skills}
+    label = {r.label: r.path.name for r in roots}
+    return skills, {s.name: f"{label[s.root.label]}/{s.name}" for s in skills}
 
 
 def padded(skills: list[Skill], count: int) -> list[Skill]:
@@ -42,35 +77,55 @@ def padded(skills: list[Skill], count: int) -> list[Skill]:
     return out
 
 
-def semantic_for(skills: list[Skill], wait_s: float):
+def semantic_for(skills: list[Skill], wait_s: float, cache_dir: Path | None = None):
     from skilldeck.tools.skills.embeddings import SemanticIndex, embeddings_available
 
     if not embeddings_available():
         sys.exit("--hybrid needs the embeddings extra: pip install 'skilldeck[embeddings]'")
-    index = SemanticIndex(skills)
+    index = SemanticIndex(skills, cache_dir=cache_dir)
     if not index.wait(wait_s):
         sys.exit(f"embeddings not ready after {wait_s:.0f} s ({index.error or 'still computing'})")
     return index
 
 
-def evaluate(index: SkillSearch, keys: dict[str, str], queries: list[dict], show_misses: bool
-             ) -> tuple[float, float, float]:
-    """Top-1 and top-3 hit rates, and the median latency of each query's first search (no warm caches)."""
-    top1 = top3 = 0
-    first = []
+@dataclasses.dataclass
+class Tally:
+    n: int = 0
+    top1: int = 0
+    top3: int = 0
+    withheld: int = 0     # top-1 right, but flagged "no skill fits well"
+    presented: int = 0    # off-topic, yet the first result is presented as a fit
+
+    def line(self, name: str) -> str:
+        if not self.n:
+            return f"{name:<12} (no queries)"
+        if self.top1 < 0:
+            return f"{name:<12} n={self.n:<4} presented as a fit {self.presented / self.n:.3f}"
+        return (f"{name:<12} n={self.n:<4} top-1 {self.top1 / self.n:.3f}  top-3 {self.top3 / self.n:.3f}  "
+                f"correct but withheld {self.withheld / self.n:.3f}")
+
+
+def evaluate(index: SkillSearch, keys: dict[str, str], queries: list[dict], show_misses: bool) -> Tally:
+    tally = Tally(top1=-1 if queries and not queries[0]["expected"] else 0)
     for q in queries:
-        start = time.perf_counter()
         hits = index.search(q["query"], limit=3)
-        first.append((time.perf_counter() - start) * 1000)
         got = [keys.get(h.skill.name, h.skill.name) for h in hits]
         expected = set(q["expected"])
-        top1 += bool(got[:1] and got[0] in expected)
-        top3 += bool(expected & set(got))
-        if show_misses and not (got[:1] and got[0] in expected):
+        tally.n += 1
+        if not expected:
+            tally.presented += bool(hits and hits[0].fits)
+            if show_misses and hits and hits[0].fits:
+                print(f"  presented: {q['query']!r} -> {got[0]} {hits[0].confidence:.2f} {hits[0].why}")
+            continue
+        first = bool(got[:1] and got[0] in expected)
+        tally.top1 += first
+        tally.top3 += bool(expected & set(got))
+        tally.withheld += first and not hits[0].fits
+        if show_misses and not first:
             print(f"  miss: {q['query']!r}\n        expected {sorted(expected)}, got {got}")
             for h in hits:
-                print(f"        {h.skill.name}: {h.score:.2f} {h.why}")
-    return top1 / len(queries), top3 / len(queries), statistics.median(first)
+                print(f"        {h.skill.name}: {h.score:.2f} conf {h.confidence:.2f} {h.why}")
+    return tally
 
 
 def latency_ms(index: SkillSearch, queries: list[dict], rounds: int) -> tuple[float, float]:
@@ -84,28 +139,104 @@ def latency_ms(index: SkillSearch, queries: list[dict], rounds: int) -> tuple[fl
     return statistics.median(times), times[int(len(times) * 0.95) - 1]
 
 
+def read_sets(files: list[Path], split: str) -> dict[str, list[dict]]:
+    sets = {}
+    for f in files:
+        rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+        sets[f.stem] = [r for r in rows if split == "all" or r.get("split", "dev") == split]
+    return sets
+
+
+def report(index: SkillSearch, keys: dict[str, str], sets: dict[str, list[dict]], misses: bool) -> dict[str, Tally]:
+    tallies = {}
+    for name, queries in sets.items():
+        if misses:
+            print(f"-- {name}")
+        tallies[name] = evaluate(index, keys, queries, misses)
+    on = [t for t in tallies.values() if t.top1 >= 0]
+    total = Tally(sum(t.n for t in on), sum(t.top1 for t in on), sum(t.top3 for t in on),
+                  sum(t.withheld for t in on))
+    tallies["all on-topic"] = total
+    return tallies
+
+
+def ablate(skills, keys, sets, texts) -> None:
+    """Lexical figures with each part of the ranking switched off in turn."""
+    print("\nablation (lexical; each row switches one part off):")
+    print(f"{'':<28}" + "".join(f"{n[:14]:>16}" for n in sets) + f"{'on-topic':>16}")
+    variants = [("all parts on", SearchTuning())] + [
+        (f"- {f.name}", dataclasses.replace(SearchTuning(), **{f.name: False}))
+        for f in dataclasses.fields(SearchTuning) if f.type in (bool, "bool")]
+    for label, tuning in variants:
+        index = SkillSearch(skills, texts=texts, tuning=tuning)
+        tallies = report(index, keys, sets, False)
+        cells = []
+        for t in tallies.values():
+            cells.append(f"{t.presented / t.n:>9.3f} pres." if t.top1 < 0 else
+                         f"{t.top1 / t.n:>8.3f}/{t.top3 / t.n:.3f}")
+        print(f"{label:<28}" + "".join(f"{c:>16}" for c in cells))
+
+
+def readiness(skills: list[Skill], count: int) -> None:
+    """Seconds from creating the semantic index (as the server does at start-up) to hybrid answers:
+    once with an empty vector cache, once with the cache that run left."""
+    from skilldeck.tools.skills.embeddings import SemanticIndex, embeddings_available
+
+    if not embeddings_available():
+        sys.exit("--readiness needs the embeddings extra")
+    many = (skills + padded(skills, max(0, count - len(skills))))[:count]
+    with tempfile.TemporaryDirectory() as cache:
+        for label in ("cold cache", "warm cache"):
+            start = time.perf_counter()
+            index = SemanticIndex(many, cache_dir=Path(cache))
+            ok = index.wait(600)
+            print(f"readiness at {count} skills, {label}: hybrid after {time.perf_counter() - start:.1f} s "
+                  f"({'ready' if ok else index.error or 'not ready'}; {os.cpu_count()} CPUs; model load included "
+                  "in the first)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--skills", type=Path, action="append", required=True, metavar="DIR")
-    parser.add_argument("--queries", type=Path, required=True, metavar="FILE")
+    parser.add_argument("--skills", type=Path, action="append", default=[], metavar="DIR")
+    parser.add_argument("--queries", type=Path, action="append", default=[], metavar="FILE")
+    parser.add_argument("--suite", action="store_true", help="the routing suite (see bench/routing/README.md)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "skilldeck-routing",
+                        help="where the suite's collections are unpacked")
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="all")
     parser.add_argument("--hybrid", action="store_true", help="blend in embedding scores")
+    parser.add_argument("--ablate", action="store_true", help="lexical figures with each ranking part off")
+    parser.add_argument("--readiness", type=int, default=0, metavar="N", help="time hybrid readiness at N skills")
     parser.add_argument("--pad", type=int, default=0, metavar="N", help="also time search over N extra copies")
     parser.add_argument("--rounds", type=int, default=20, help="timing rounds over the query set")
     parser.add_argument("--misses", action="store_true", help="print every query whose top-1 is wrong")
     args = parser.parse_args()
 
-    queries = [json.loads(line) for line in args.queries.read_text().splitlines() if line.strip()]
-    skills, keys = load(args.skills)
+    dirs, files = list(args.skills), list(args.queries)
+    if args.suite:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        dirs = [SHARED / "anthropic", *fetch_collections(args.cache), bundled_skills_dir(), *dirs]
+        files = [SHARED / "dev_queries.jsonl", *sorted((HERE / "routing").glob("*.jsonl")), *files]
+    if not dirs or not files:
+        parser.error("give --suite, or --skills and --queries")
+    sets = read_sets(files, args.split)
+    skills, keys = load(dirs)
+    if args.readiness:
+        readiness(skills, args.readiness)
+        return 0
+    texts = [skill_text(s) for s in skills]
     semantic = semantic_for(skills, 600) if args.hybrid else None
     start = time.perf_counter()
-    index = SkillSearch(skills, semantic=semantic)
+    index = SkillSearch(skills, semantic=semantic, texts=texts)
     build_s = time.perf_counter() - start
-    top1, top3, cold = evaluate(index, keys, queries, args.misses)
-    p50, p95 = latency_ms(index, queries, args.rounds)
-    mode = "hybrid (BM25F + all-MiniLM-L6-v2)" if semantic else "lexical (BM25F)"
-    print(f"{mode}: {len(skills)} skills, {len(queries)} queries from {args.queries}")
-    print(f"top-1 {top1:.3f}  top-3 {top3:.3f}  search p50 {p50:.2f} ms  p95 {p95:.2f} ms, first search of each "
-          f"query p50 {cold:.2f} ms  (index built in {build_s * 1000:.0f} ms; {os.cpu_count()} CPUs)")
+    tallies = report(index, keys, sets, args.misses)
+    everything = [q for qs in sets.values() for q in qs]
+    p50, p95 = latency_ms(index, everything, args.rounds)
+    print(f"{index.ranking()}: {len(skills)} skills from {len(dirs)} folders, split {args.split}")
+    for name, tally in tallies.items():
+        print("  " + tally.line(name))
+    print(f"  search p50 {p50:.2f} ms  p95 {p95:.2f} ms (index built in {build_s * 1000:.0f} ms; {os.cpu_count()} CPUs)")
+    if args.ablate:
+        ablate(skills, keys, sets, texts)
     if args.pad:
         many = skills + padded(skills, args.pad)
         texts = [skill_text(s) for s in many]
@@ -113,10 +244,9 @@ def main() -> int:
         big_semantic = semantic_for(many, 1200) if args.hybrid else None
         big = SkillSearch(many, semantic=big_semantic, texts=texts)
         build_s = time.perf_counter() - start
-        _, _, cold = evaluate(big, keys, queries, False)
-        p50, p95 = latency_ms(big, queries, max(1, args.rounds // 4))
-        print(f"at {len(many)} skills: search p50 {p50:.2f} ms  p95 {p95:.2f} ms, first search of each query p50 "
-              f"{cold:.2f} ms  (index built in {build_s:.2f} s, file names and headings read beforehand)")
+        p50, p95 = latency_ms(big, everything, max(1, args.rounds // 4))
+        print(f"at {len(many)} skills: search p50 {p50:.2f} ms  p95 {p95:.2f} ms  (index built in {build_s:.2f} s, "
+              "file names and headings read beforehand)")
     return 0
 
 

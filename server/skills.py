@@ -15,7 +15,8 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 from mcp.server.mcpserver import Context
-from pydantic import Field
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
 
 from skilldeck.server.errors import tool_errors
 from skilldeck.server.mcp_app import SkilldeckServer
@@ -159,13 +160,36 @@ def session_key(ctx: Context) -> str:
 
 def enable_semantic_search(catalog: SkillCatalog) -> bool:
     """Blend embedding scores into find_skills when the `embeddings` extra is installed.
-    The model loads in a background thread on the first search; until then search is lexical."""
+    The vectors are computed in a background thread as soon as the search index is built (the
+    warm-up builds it just after start-up), cached by content hash; until they are ready, search is
+    lexical and every answer says how far the vectors are."""
     from skilldeck.tools.skills.embeddings import SemanticIndex, embeddings_available
 
     if not embeddings_available():
         return False
-    catalog.semantic = lambda skills: SemanticIndex(skills, lazy=True)
+    catalog.semantic = lambda skills: SemanticIndex(skills)
     return True
+
+
+class SkillMatch(BaseModel):
+    """One ranked skill in find_skills' structured answer."""
+
+    name: str
+    description: str
+    score: float
+    why: str = Field(description="Which words of the task matched which fields, and the semantic similarity")
+    activation_tokens: int = Field(description="Tokens use_skill returns for this skill")
+    fits: bool = Field(description="False: the closest skill, but not a good fit for the task")
+    confidence: float = Field(description="Share of the task's informative words this skill matched (0-1)")
+    close: bool = Field(description="Scores within 10 % of the match above it: a near-twin, choose between them")
+
+
+class FoundSkills(BaseModel):
+    """find_skills' structured answer."""
+
+    ranking: str = Field(description="'hybrid', or 'lexical (semantic index 412/1,000)' while vectors are computed")
+    fits: bool = Field(description="Whether the first result fits the task well")
+    results: list[SkillMatch]
 
 
 def register(mcp: SkilldeckServer, services: Any) -> None:
@@ -195,13 +219,18 @@ def register(mcp: SkilldeckServer, services: Any) -> None:
         task: Annotated[str, Field(min_length=1, max_length=4000, description="The task, in a sentence")],
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=25, description="How many matches")] = 5,
-    ) -> str:
+    ) -> Annotated[CallToolResult, FoundSkills]:
         """Search all skills for ones that fit a task; returns ranked matches with why they matched and the
-        token cost of loading each. Use when the catalog in use_skill does not show a fitting skill."""
+        token cost of loading each, or says that none fits well (listing the closest). Use when the catalog in
+        use_skill does not show a fitting skill."""
         with tool_errors():
             hits = catalog.search(task, limit)
             usage.record_search(session_key(ctx), task, [h["name"] for h in hits])
-            return render_matches(task, hits)
+            ranking = hits[0]["ranking"] if hits else catalog.ranking()
+            found = FoundSkills(ranking=ranking, fits=bool(hits and hits[0]["fits"]),
+                                results=[SkillMatch(**{k: h[k] for k in SkillMatch.model_fields}) for h in hits])
+            return CallToolResult(content=[TextContent(type="text", text=render_matches(task, hits, ranking))],
+                                  structured_content=found.model_dump(mode="json"))
 
     @mcp.tool()
     def read_skill_file(

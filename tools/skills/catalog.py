@@ -18,11 +18,14 @@ from skilldeck.tools.errors import NotFoundError, SkilldeckError, StateError
 from skilldeck.tools.skills.discovery import skill_folders
 from skilldeck.tools.skills.files import (FileMap, describe_binary, is_binary, open_skill_file, read_text_slice,
                                           read_toc)
+from skilldeck.tools.skills.listing import render_activation
 from skilldeck.tools.skills.search import SkillSearch
 from skilldeck.tools.skills.skill import Skill, SkillRoot, load_skill, read_body
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
 
 __all__ = ["SkillCatalog", "Shadowed", "Conflict"]
+
+NEAR_TWIN = 0.1  # a match within 10 % of the score before it is a near-twin: both are shown as close
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class SkillCatalog:
         self._search_lock = threading.Lock()
         # Optional: skills -> semantic scorer for hybrid search (set by server.skills when available).
         self.semantic: Callable[[list[Skill]], Any] | None = None
-        self._body_tokens: dict[Path, tuple[int, int, int]] = {}
+        self._body_tokens: dict[Path, tuple[int, int, int, int]] = {}
         self.reload()
 
     # -- index -----------------------------------------------------------------------------
@@ -227,15 +230,17 @@ class SkillCatalog:
 
     # -- progressive disclosure ------------------------------------------------------------
     def activation_tokens(self, skill: Skill) -> int:
-        """Tokens of the SKILL.md body, counted once per version of the file."""
+        """Tokens use_skill returns for `skill` (its rendered answer: the body in its wrapper plus the
+        map of its files), counted once per version of SKILL.md and catalog generation."""
+        key = (skill.mtime_ns, skill.size, self.generation)
         cached = self._body_tokens.get(skill.dir)
-        if cached and cached[:2] == (skill.mtime_ns, skill.size):
-            return cached[2]
+        if cached and cached[:3] == key:
+            return cached[3]
         try:
-            tokens = count_tokens(read_body(skill))
+            tokens = count_tokens(render_activation(self.activate(skill.name, for_model=False)))
         except (OSError, SkilldeckError):
             tokens = skill.body_chars // 4
-        self._body_tokens[skill.dir] = (skill.mtime_ns, skill.size, tokens)
+        self._body_tokens[skill.dir] = (*key, tokens)
         return tokens
 
     def _search_index(self) -> SkillSearch:
@@ -257,12 +262,24 @@ class SkillCatalog:
         self._search_index()
 
     def search(self, task: str, limit: int = 5) -> list[dict[str, Any]]:
+        """Ranked matches for `task`. Each says whether it fits (`fits`, from `confidence`), whether it
+        is a near-twin of the one before it (`close`), and which ranking produced it (`ranking`)."""
         index = self._search_index()
-        hits = []
-        for hit in index.search(task, limit):
+        found = index.search(task, limit)
+        progress = index.ranking()
+        hits: list[dict[str, Any]] = []
+        for rank, hit in enumerate(found):
+            close = rank > 0 and hits[0]["fits"] and found[rank - 1].score > 0 and \
+                hit.score >= found[rank - 1].score * (1 - NEAR_TWIN)
             hits.append({"name": hit.skill.name, "description": hit.skill.description, "score": round(hit.score, 3),
-                         "why": hit.why, "activation_tokens": self.activation_tokens(hit.skill)})
+                         "why": hit.why, "activation_tokens": self.activation_tokens(hit.skill),
+                         "fits": hit.fits, "confidence": hit.confidence, "close": bool(close),
+                         "ranking": "hybrid" if hit.cosine is not None else progress})
         return hits
+
+    def ranking(self) -> str:
+        """The ranking find_skills would use now (see `SkillSearch.ranking`)."""
+        return self._search_index().ranking()
 
     def activate(self, name: str, for_model: bool = True) -> dict[str, Any]:
         """The skill's body (no frontmatter) and the map of its other files, never their contents."""

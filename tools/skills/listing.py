@@ -102,16 +102,29 @@ def fair_order(skills: Sequence[Skill], roots: Sequence[object], key: bytes) -> 
     return [skill for turn in turns for skill in turn if skill is not None]
 
 
-def render_matches(task: str, hits: Sequence[dict]) -> str:
-    """find_skills' answer: ranked skills with score, reason and activation cost."""
+def render_matches(task: str, hits: Sequence[dict], ranking: str = "lexical") -> str:
+    """find_skills' answer: ranked skills with score, reason and activation cost; says plainly when
+    none fits well (still listing the closest) and when the top matches are near-twins."""
     if not hits:
         return (f"No skill matches {task!r}. Proceed without a skill, or try other words "
                 "(the names of tools, file types or outcomes involved).")
-    lines = [f"Skills matching {task!r}, best first (activation cost in tokens, estimate):"]
+    fits = hits[0].get("fits", True)
+    if fits:
+        lines = [f"Skills matching {task!r}, best first (ranking: {ranking}; activation cost in tokens):"]
+    else:
+        lines = [f"No skill fits {task!r} well (ranking: {ranking}). The closest, in case one does "
+                 "(activation cost in tokens):"]
     for rank, hit in enumerate(hits, start=1):
-        lines.append(f"{rank}. {hit['name']} (score {hit['score']}, ~{hit['activation_tokens']} tokens) — "
+        twin = " [close to the one above]" if hit.get("close") else ""
+        lines.append(f"{rank}. {hit['name']} (score {hit['score']}, ~{hit['activation_tokens']} tokens){twin} — "
                      f"{hit['description']}\n   why: {hit['why']}")
-    lines.append("Call use_skill(name) on the best match before starting the task.")
+    if not fits:
+        lines.append("Proceed without a skill unless one of these clearly covers the task.")
+    elif len(hits) > 1 and hits[1].get("close"):
+        lines.append(f"{hits[0]['name']} and {hits[1]['name']} match almost equally: read both descriptions and "
+                     "call use_skill(name) on the one that fits the task.")
+    else:
+        lines.append("Call use_skill(name) on the best match before starting the task.")
     return "\n".join(lines)
 
 

@@ -1,17 +1,26 @@
 """Ranking skills for a task description: BM25F over weighted fields, plus optional semantic scores.
 
-Fields, by weight: the description (what authors write for routing) and the name count most,
-then ``when_to_use``, SKILL.md's headings and the names of the skill's other files. Words are
-stemmed and names split (see `terms`), adjacent query words also match as a phrase and as one
-word ("web app" finds ``webapp``), a compact synonym table widens the query at a fraction of an
-exact match's weight, and an unknown long word may match a known word sharing its first letters.
+Fields, by weight: the name and the description (what authors write for routing) count most, then
+``when_to_use``, the first section of the body, SKILL.md's headings, and the names and titles of the
+skill's other files. Each field is normalised by its own average length (BM25F), so a catch-all
+skill with a long list of domain words does not win every query. Words are stemmed and names split
+(see `terms`); the full stop list drops filler words; a negated clause ("never bullet points",
+"not for signup forms") is not evidence for its words, in a skill's text or in the query; adjacent
+query words also match as a phrase and as one word ("web app" finds ``webapp``); a compact synonym
+table widens the query at a fraction of an exact match's weight; a word only one or two skills
+contain (a tool or product name) counts extra; and skilldeck's own bundled skills need a clearer
+match to rank above a user's skills.
+
+Every hit carries a confidence: the share of the query's informative weight (IDF of each word,
+unknown words included) that the skill matched. Below `FIT_THRESHOLD` (or, in a hybrid ranking,
+with a low cosine as well) the hit is marked as not fitting, so find_skills can say that nothing fits.
 
 The index is built once per catalog generation; a query touches only the postings of its
-terms, with every document's BM25 weight precomputed, so it stays fast at 10,000 skills.
+terms, with every document's BM25F weight precomputed, so it stays fast at 10,000 skills.
 
 With a semantic scorer (see `embeddings`, installed with the ``embeddings`` extra; the catalog
 passes one when its ``semantic`` factory is set), lexical and cosine scores are blended; until
-its vectors are ready, search is lexical.
+its vectors are ready, search is lexical and `ranking()` says how far the vectors are.
 """
 
 from __future__ import annotations
@@ -19,34 +28,70 @@ from __future__ import annotations
 import heapq
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from skilldeck.tools.skills.skill import SKILL_FILE, Skill
-from skilldeck.tools.skills.terms import STOP_WORDS, compound_words, stem, synonyms, terms, words
+from skilldeck.tools.skills.files import open_skill_file
+from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
+from skilldeck.tools.skills.terms import (BASIC_STOP_WORDS, STOP_WORDS, compound_words, stem, synonyms,
+                                          without_negated, words)
 
-__all__ = ["SearchHit", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "file_names"]
+__all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "file_names",
+           "FIT_THRESHOLD"]
 
-# Field weights: a term in the description counts three times one in a heading.
-FIELDS = (("name", 3.0), ("description", 3.0), ("when_to_use", 2.5), ("headings", 1.0), ("files", 0.75))
-PHRASE_FIELDS = frozenset({"name", "description", "when_to_use", "headings"})
+# (field, weight, b): a term in the description counts three times one in a heading; b is how much
+# the field's length (against its average) discounts it.
+FIELDS = (("name", 3.0, 0.3), ("description", 3.0, 0.75), ("when_to_use", 2.5, 0.75), ("intro", 1.0, 0.75),
+          ("headings", 1.0, 0.5), ("files", 0.75, 0.5), ("titles", 0.75, 0.5))
+PHRASE_FIELDS = frozenset({"name", "description", "when_to_use", "headings", "intro"})
 PHRASE_WEIGHT = 0.5      # an adjacent pair of words, on top of the two words themselves
 SYNONYM_WEIGHT = 0.4     # a synonym is worth this share of the word the query used
 PREFIX_WEIGHT = 0.3      # an unknown word matched through a shared prefix
 PREFIX_LEN = 5
+RARE_DF = 2              # a name-like word (capitalised mid-sentence, with a digit, camelCase) at most
+                         # this many skills contain ...
+RARE_BOOST = 1.6         # ... weighs this much more (in a collection of 20 skills or more)
+BUNDLED_WEIGHT = 0.7     # skilldeck's bundled skills: lexical score multiplier
+UNKNOWN_SHARE = 0.6      # an unknown query word's share of the rarest known word's weight (confidence)
+FIT_THRESHOLD = 0.4      # confidence below which a lexical hit does not fit (dev split: 6 % of right answers
+                         # withheld, 20 % of off-topic requests presented)
+SEMANTIC_FIT = 0.45      # cosine from which a hybrid hit fits whatever its words
 SEMANTIC_SHARE = 0.5     # weight of the semantic score in a hybrid ranking
 SEMANTIC_FLOOR = 0.2     # cosine below which a skill is not a semantic match at all
 SEMANTIC_CEILING = 0.6   # cosine of a clear match with all-MiniLM-L6-v2: scores above count fully
+INTRO_CHARS = 800        # how much of the body's first section is searched
 _GENERIC_PARTS = frozenset("""references reference refs scripts script assets asset templates template examples
 example docs doc core lib src readme index license md txt py js ts sh json yaml yml html css""".split())
 
 
+@dataclass(frozen=True)
+class SearchTuning:
+    """Which parts of the ranking are on; all are by default. ``bench/routing_eval.py --ablate``
+    switches each off in turn::
+
+        SkillSearch(skills, tuning=SearchTuning(negation=False))
+    """
+
+    stop_list: bool = True        # the full stop list (off: the short list used before)
+    negation: bool = True         # negated clauses of a skill's text are not evidence
+    field_norm: bool = True       # BM25F: each field normalised by its own average length
+    rare_terms: bool = True       # a product or tool name only one or two skills contain counts extra
+    body_intro: bool = True       # the first section of the body is searched
+    file_titles: bool = True      # the titles of reference files are searched
+    bundled_modesty: bool = True  # bundled skills need a clearer match to rank first
+
+
 def tokenize(text: str) -> list[str]:
     """Stems of the meaningful words of `text` (camelCase and hyphenated names split)."""
-    return terms(text)
+    return _terms(text, STOP_WORDS)
+
+
+def _terms(text: str, stops: frozenset[str]) -> list[str]:
+    return [stem(w) for w in words(text) if len(w) > 1 and w not in stops]
 
 
 def _top_indices(values, k: int) -> list[int]:
@@ -99,11 +144,62 @@ def _file_words(names: Iterable[str]) -> str:
     return " ".join(kept)
 
 
+_TITLE = re.compile(rb"^#{1,2}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def _file_titles(skill: Skill, names: Iterable[str], limit: int = 20) -> str:
+    """The first heading of each markdown reference file (its first 2 KB, read through the same
+    confined opener as every other skill file)."""
+    titles = []
+    for rel in [n for n in names if n.lower().endswith(".md")][:limit]:
+        try:
+            _, f = open_skill_file(skill.dir, rel, hardlinks=skill.trusted)
+            with f:
+                match = _TITLE.search(f.read(2048))
+        except Exception:  # noqa: BLE001 - an unreadable reference only loses its title for search
+            continue
+        if match:
+            titles.append(match.group(1).decode("utf-8", "replace")[:120])
+    return "\n".join(titles)
+
+
+# Words written like names: capitalised after a lower-case word, with a digit, or camelCase.
+_NAME_LIKE = re.compile(r"(?<=[a-z,;:(] )[A-Z][A-Za-z0-9]+|\b[A-Za-z]+\d[A-Za-z0-9]*\b|\b[a-z]+[A-Z][A-Za-z0-9]*")
+
+
+def name_like(text: str) -> set[str]:
+    """Stems of the words of `text` written like product or tool names ("use Camoufox", "GA4", "FastMCP")."""
+    return {stem(w) for m in _NAME_LIKE.findall(text) for w in words(m)} | {stem(w.lower()) for w in
+                                                                         _NAME_LIKE.findall(text)}
+
+
+_FENCE = re.compile(r"```.*?(```|$)", re.DOTALL)
+
+
+def _intro(body: str) -> str:
+    """The body's first section: what follows the title, up to the second heading (code left out)."""
+    lines = body.lstrip().splitlines()
+    if lines and lines[0].startswith("#"):
+        lines = lines[1:]
+    kept = []
+    for line in lines:
+        if line.startswith("#") and kept and any(k.strip() for k in kept):
+            break
+        if not line.startswith("#"):
+            kept.append(line)
+    return _FENCE.sub(" ", "\n".join(kept)).strip()[:INTRO_CHARS]
+
+
 def skill_text(skill: Skill, with_files: bool = True) -> dict[str, str]:
     """The searchable text of a skill, by field."""
+    try:
+        intro = _intro(read_body(skill))
+    except Exception:  # noqa: BLE001 - a body that cannot be read leaves the other fields searchable
+        intro = ""
+    names = file_names(skill.dir) if with_files else []
     return {"name": skill.name.replace("-", " ").replace("_", " "), "description": skill.description,
-            "when_to_use": skill.when_to_use, "headings": "\n".join(skill.headings),
-            "files": _file_words(file_names(skill.dir)) if with_files else ""}
+            "when_to_use": skill.when_to_use, "headings": "\n".join(skill.headings), "intro": intro,
+            "files": _file_words(names), "titles": _file_titles(skill, names) if with_files else ""}
 
 
 @dataclass(frozen=True)
@@ -111,26 +207,31 @@ class SearchHit:
     skill: Skill
     score: float
     why: str
+    confidence: float = 1.0       # share of the query's informative weight this skill matched
+    fits: bool = True             # False: the closest skill, but not a good fit
+    cosine: float | None = None   # semantic similarity, in a hybrid ranking
 
 
 def _pairs(stems: list[str]) -> list[str]:
     return [f"{a} {b}" for a, b in zip(stems, stems[1:])]
 
 
-def _field_terms(field: str, text: str) -> list[str]:
+def _field_terms(field: str, text: str, stops: frozenset[str], negation: bool) -> list[str]:
     if not text:
         return []
-    if field == "headings":
+    if negation:
+        text = without_negated(text)
+    if field in ("headings", "titles"):
         # Pairs must not straddle two headings.
         out: list[str] = []
         for line in text.split("\n"):
-            stems = terms(line)
+            stems = _terms(line, stops)
             out += stems + _pairs(stems)
         return out
-    stems = terms(text)
+    stems = _terms(text, stops)
     if field == "files":
         return list(dict.fromkeys(stems))  # many files on one topic are not many mentions
-    joined = [stem(w) for w in compound_words(text) if w not in STOP_WORDS]
+    joined = [stem(w) for w in compound_words(text) if w not in stops]
     return stems + joined + (_pairs(stems) if field in PHRASE_FIELDS else [])
 
 
@@ -139,127 +240,181 @@ class SkillSearch:
 
         index = SkillSearch(catalog_skills)
         for hit in index.search("make a looping gif for slack", limit=5):
-            print(hit.skill.name, round(hit.score, 2), hit.why)
+            print(hit.skill.name, round(hit.score, 2), hit.fits, hit.why)
     """
 
     k1 = 1.8
-    b = 0.6
+    b = 0.6  # without field normalisation: one b over the whole document
 
     def __init__(self, skills: list[Skill], semantic: SemanticScorer | None = None,
-                 texts: list[dict[str, str]] | None = None) -> None:
+                 texts: list[dict[str, str]] | None = None, tuning: SearchTuning | None = None) -> None:
         self.skills = list(skills)
+        self.tuning = tuning or SearchTuning()
+        self._stops = STOP_WORDS if self.tuning.stop_list else BASIC_STOP_WORDS
+        self._fields_used = [f for f in FIELDS if (f[0] != "intro" or self.tuning.body_intro)
+                             and (f[0] != "titles" or self.tuning.file_titles)]
         self._texts = texts
-        docs = [self._document(i) for i in range(len(self.skills))]
-        self._build(docs)
+        self._names: set[str] = set()
+        self._build([self._document(i) for i in range(len(self.skills))])
         self._order = {i: rank for rank, i in enumerate(sorted(range(len(self.skills)),
                                                               key=lambda i: self.skills[i].name))}
+        self._bundled = [i for i, s in enumerate(self.skills) if s.root.label == "bundled"]
         self.semantic = semantic
 
     def _fields(self, i: int) -> dict[str, str]:
         return self._texts[i] if self._texts is not None else skill_text(self.skills[i])
 
-    def _document(self, i: int) -> Counter[str]:
-        doc: Counter[str] = Counter()
+    def _document(self, i: int) -> list[tuple[float, float, Counter[str]]]:
+        """(weight, b, term counts) per field."""
         fields = self._fields(i)
-        for field, weight in FIELDS:
-            for term in _field_terms(field, fields.get(field, "")):
-                doc[term] += weight * (PHRASE_WEIGHT if " " in term else 1.0)
-        return doc
+        if self.tuning.rare_terms:
+            self._names |= name_like(" ".join(fields.get(f, "") for f in ("description", "when_to_use", "intro")))
+            self._names |= set(_terms(fields.get("name", ""), self._stops))
+        return [(weight, b, Counter(_field_terms(name, fields.get(name, ""), self._stops, self.tuning.negation)))
+                for name, weight, b in self._fields_used]
 
-    def _build(self, docs: list[Counter[str]]) -> None:
+    def _build(self, docs: list[list[tuple[float, float, Counter[str]]]]) -> None:
         n = len(docs)
-        lengths = [sum(w for t, w in d.items() if " " not in t) for d in docs]
-        avg = (sum(lengths) / n) if n else 1.0
+        lengths = [[sum(c for t, c in counts.items() if " " not in t) for _, _, counts in doc] for doc in docs]
+        per_field = [(sum(ls[f] for ls in lengths) / n if n else 1.0) or 1.0 for f in range(len(self._fields_used))]
+        whole = [sum(w * ls[f] for f, (w, _, _) in enumerate(doc)) for doc, ls in zip(docs, lengths)]
+        avg = (sum(whole) / n if n else 1.0) or 1.0
+        combined: list[dict[str, float]] = []
+        for doc, ls, size in zip(docs, lengths, whole):
+            tfs: dict[str, float] = {}
+            for f, (weight, b, counts) in enumerate(doc):
+                norm = (1 - b + b * ls[f] / per_field[f]) if self.tuning.field_norm else 1.0
+                for term, count in counts.items():
+                    tf = weight * count * (PHRASE_WEIGHT if " " in term else 1.0) / norm
+                    tfs[term] = tfs.get(term, 0.0) + tf
+            if not self.tuning.field_norm:
+                scale = 1 - self.b + self.b * size / avg
+                tfs = {t: tf / scale for t, tf in tfs.items()}
+            combined.append(tfs)
         df: Counter[str] = Counter()
-        for doc in docs:
-            df.update(doc.keys())
-        idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) * (self.k1 + 1) for t, c in df.items()}
+        for tfs in combined:
+            df.update(tfs.keys())
+        rare = self.tuning.rare_terms and n >= 20
+        self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) * (self.k1 + 1)
+                    * (RARE_BOOST if rare and c <= RARE_DF and t in self._names else 1.0) for t, c in df.items()}
+        self._unknown_idf = math.log(1 + (n + 0.5) / 0.5) * (self.k1 + 1) * UNKNOWN_SHARE
         self.postings: dict[str, tuple[list[int], list[float]]] = {t: ([], []) for t in df}
-        postings = self.postings
-        for i, doc in enumerate(docs):
-            norm = self.k1 * (1 - self.b + self.b * lengths[i] / (avg or 1.0))
-            for term, tf in doc.items():
+        postings, idf, k1 = self.postings, self.idf, self.k1
+        for i, tfs in enumerate(combined):
+            for term, tf in tfs.items():
                 ids, weights = postings[term]
                 ids.append(i)
-                weights.append(idf[term] * tf / (tf + norm))
-        self._merged_cache: dict[tuple[tuple[str, float], ...], tuple[list[int], list[float]]] = {}
+                weights.append(idf[term] * tf / (tf + k1))
+        self._merged_cache: dict[tuple[tuple[str, float], ...], tuple[list[int], list[float], list[float]]] = {}
         self._prefixes: dict[str, list[str]] = {}
         for term in self.postings:
             if " " not in term and len(term) >= PREFIX_LEN:
                 self._prefixes.setdefault(term[:PREFIX_LEN], []).append(term)
 
     # -- querying ------------------------------------------------------------------------------
-    def _query_groups(self, query: str) -> list[tuple[str, list[tuple[str, float]]]]:
-        """(word the user wrote, [(index term, weight), ...]) for each meaningful query word and phrase."""
-        raw = [w for w in words(query) if len(w) > 1 and w not in STOP_WORDS]
-        groups: dict[str, tuple[str, list[tuple[str, float]]]] = {}
+    def _query_groups(self, query: str) -> list[tuple[str, list[tuple[str, float]], float]]:
+        """(word the user wrote, [(index term, weight), ...], informative weight) for each meaningful
+        query word and phrase; a phrase's informative weight is 0 (its words already count)."""
+        raw = [w for w in words(query) if len(w) > 1 and w not in self._stops]
+        groups: dict[str, tuple[str, list[tuple[str, float]], float]] = {}
         for word in raw:
             term = stem(word)
             if term in groups:
                 continue
             options = [(term, 1.0)] if term in self.postings else []
-            options += [(s, SYNONYM_WEIGHT) for s in sorted(synonyms(term)) if s in self.postings]
+            options += [(s, SYNONYM_WEIGHT) for s in sorted(synonyms(word)) if s in self.postings and s != term]
             if term not in self.postings and len(term) >= PREFIX_LEN:
                 # Only a word that starts another ("screen", "screenshot"), never a shared stub ("gener").
                 near = [t for t in self._prefixes.get(term[:PREFIX_LEN], []) if t.startswith(term) or term.startswith(t)]
                 options += [(t, PREFIX_WEIGHT) for t in sorted(near, key=len)[:3]]
-            if options:
-                groups[term] = (word, options)
+            groups[term] = (word, options, self.idf.get(term, self._unknown_idf))
         stems = [stem(w) for w in raw]
         for (w1, w2), pair in zip(zip(raw, raw[1:]), _pairs(stems)):
             if pair in self.postings:
-                groups.setdefault(pair, (f"{w1} {w2}", [(pair, 1.0)]))
+                groups.setdefault(pair, (f"{w1} {w2}", [(pair, 1.0)], 0.0))
             joined = stem(w1 + w2)
             if joined in self.postings and joined not in groups:
-                groups[joined] = (w1 + w2, [(joined, 1.0)])
+                groups[joined] = (w1 + w2, [(joined, 1.0)], 0.0)
         return list(groups.values())
 
-    def _merged(self, options: list[tuple[str, float]]) -> tuple[list[int], list[float]]:
+    def _merged(self, options: list[tuple[str, float]]) -> tuple[list[int], list[float], list[float]]:
         """One posting list for a word and its alternatives: each skill counts the best-matching form
-        once. Cached: a query reuses the lists of words seen before."""
+        once (its impact, and the weight of the form). Cached: a query reuses lists seen before."""
         key = tuple(options)
         cached = self._merged_cache.get(key)
         if cached is not None:
             return cached
-        best: dict[int, float] = {}
+        best: dict[int, tuple[float, float]] = {}
         for term, weight in options:
             ids, impacts = self.postings[term]
             for i, impact in zip(ids, impacts):
                 value = weight * impact
-                if value > best.get(i, 0.0):
-                    best[i] = value
-        merged = (list(best), list(best.values()))
+                if value > best.get(i, (0.0, 0.0))[0]:
+                    best[i] = (value, weight)
+        merged = (list(best), [v for v, _ in best.values()], [w for _, w in best.values()])
         if len(self._merged_cache) > 4096:
             self._merged_cache.clear()
         self._merged_cache[key] = merged
         return merged
 
-    def _lexical(self, groups: list[tuple[str, list[tuple[str, float]]]]) -> tuple[list[float], set[int]]:
+    def _lexical(self, groups) -> tuple[list[float], set[int], dict[int, float]]:
+        """Scores, the skills any term touched, and each touched skill's matched informative weight."""
         scores = [0.0] * len(self.skills)
-        touched: set[int] = set()
-        for _, options in groups:
+        matched: dict[int, float] = {}
+        for _, options, info in groups:
+            if not options:
+                continue
             if len(options) == 1 and options[0][1] == 1.0:
                 ids, impacts = self.postings[options[0][0]]
+                forms = None
             else:
-                ids, impacts = self._merged(options)
-            touched.update(ids)
+                ids, impacts, forms = self._merged(options)
             for i, impact in zip(ids, impacts):
                 scores[i] += impact
-        return scores, touched
+            if info:
+                if forms is None:
+                    for i in ids:
+                        matched[i] = matched.get(i, 0.0) + info
+                else:
+                    for i, form in zip(ids, forms):
+                        matched[i] = matched.get(i, 0.0) + info * form
+        if self.tuning.bundled_modesty:
+            for i in self._bundled:
+                scores[i] *= BUNDLED_WEIGHT
+        return scores, set(matched) | {i for i in self._bundled if scores[i]}, matched
+
+    def ranking(self) -> str:
+        """Which ranking answers now: ``hybrid``, ``lexical``, or ``lexical (semantic index 412/1,000)``."""
+        if self.semantic is None:
+            return "lexical"
+        if getattr(self.semantic, "ready", True):
+            return "hybrid"
+        progress = getattr(self.semantic, "progress", None)
+        if progress is None:
+            return "lexical (semantic index loading)"
+        done, total = progress()
+        return f"lexical (semantic index {done:,}/{total:,})"
 
     def search(self, query: str, limit: int = 5) -> list[SearchHit]:
-        """The `limit` best skills for `query`, best first, each with the reason it matched."""
+        """The `limit` best skills for `query`, best first, each with the reason it matched and
+        whether it fits."""
         if limit <= 0 or not self.skills:
             return []
         groups = self._query_groups(query)
-        scores, touched = self._lexical(groups)
+        total = sum(info for _, _, info in groups) or 1.0
+        scores, touched, matched = self._lexical(groups)
         cosines = self.semantic.scores(query) if self.semantic is not None else None
         if cosines is None:
             ranked = heapq.nlargest(limit, touched, key=lambda i: (scores[i], -self._order[i]))
-            return [SearchHit(self.skills[i], scores[i], self._why(i, groups, None)) for i in ranked]
-        return self._hybrid(scores, touched, cosines, groups, limit)
+            return [self._hit(i, scores[i], groups, matched.get(i, 0.0) / total, None) for i in ranked if scores[i]]
+        return self._hybrid(scores, touched, cosines, groups, matched, total, limit)
 
-    def _hybrid(self, scores: list[float], touched: set[int], cosines, groups, limit: int) -> list[SearchHit]:
+    def _hit(self, i: int, score: float, groups, confidence: float, cosine: float | None) -> SearchHit:
+        fits = confidence >= FIT_THRESHOLD or (cosine is not None and cosine >= SEMANTIC_FIT)
+        return SearchHit(self.skills[i], score, self._why(i, groups, cosine), round(min(confidence, 1.0), 3),
+                         fits, cosine)
+
+    def _hybrid(self, scores, touched, cosines, groups, matched, total, limit: int) -> list[SearchHit]:
         lexical_pool = heapq.nlargest(50, touched, key=scores.__getitem__)
         top_lex = (scores[lexical_pool[0]] if lexical_pool else 0.0) or 1.0
         semantic_pool = _top_indices(cosines, 50)
@@ -272,24 +427,24 @@ class SkillSearch:
             if lex or sem:
                 blended[i] = (1 - SEMANTIC_SHARE) * lex + SEMANTIC_SHARE * sem
         ranked = heapq.nlargest(limit, blended.items(), key=lambda kv: (kv[1], -self._order[kv[0]]))
-        return [SearchHit(self.skills[i], s, self._why(i, groups, float(cosines[i]))) for i, s in ranked]
+        return [self._hit(i, s, groups, matched.get(i, 0.0) / total, float(cosines[i])) for i, s in ranked]
 
     def _why(self, i: int, groups, cosine: float | None) -> str:
         """Which query words matched which fields, e.g. ``gif (name, description); looping≈animated (description)``."""
         fields = self._fields(i)
         seen: dict[str, dict[str, str]] = {}  # field -> stem -> first word with that stem
-        for field, _ in FIELDS:
+        for field, _, _ in self._fields_used:
             text = fields.get(field, "")
             found: dict[str, str] = {}
             for word in words(text) + compound_words(text):
                 found.setdefault(stem(word), word)
             seen[field] = found
         parts = []
-        for word, options in groups:
+        for word, options, _ in groups:
             best = None
             for term, weight in options:
                 head = term.split(" ")
-                hit = [f for f, _ in FIELDS if all(h in seen[f] for h in head)]
+                hit = [f for f, _, _ in self._fields_used if all(h in seen[f] for h in head)]
                 if hit and (best is None or weight > best[1]):
                     best = (term, weight, hit)
             if best is None:

@@ -12,19 +12,60 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["stem", "words", "terms", "compound_words", "synonyms", "STOP_WORDS"]
+__all__ = ["stem", "words", "terms", "compound_words", "synonyms", "without_negated", "STOP_WORDS", "BASIC_STOP_WORDS"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # not after a digit: "7B", "4K"
 _VOWEL = re.compile(r"[aeiouy]")
 _ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
 
-STOP_WORDS = frozenset("""a an and are as at be been being but by can could did do does doing done for from
+# A real stop list (the common English function words) plus the filler words of task requests
+# ("about", "different", "wrong", "look", "much", "per"), which otherwise carry rankings by accident.
+STOP_WORDS = frozenset("""a about above across after afterwards again against all almost alone along already also
+although always am among amongst an and another any anyhow anyone anything anyway anywhere are around as at back
+be became because become becomes becoming been before beforehand behind being below beside besides between beyond
+both but by can cannot could did do does doing done down due during each either else elsewhere enough etc even
+ever every everyone everything everywhere few for former formerly from further get gets getting got had has have
+having he hence her here hereafter hereby herein hers herself him himself his how however i ie if in indeed into
+is it its itself just keep last latter least less let lets like likely made make makes making many may me
+meanwhile might mine more moreover most mostly much must my myself namely neither nevertheless next nobody none
+noone nor not nothing now nowhere of off often on once one ones only onto or other others otherwise our ours
+ourselves out over own per perhaps please put quite rather really same say says see seem seemed seems several she
+should shall since so some somehow someone something sometime sometimes somewhere still such than that the their
+theirs them themselves then thence there thereafter thereby therefore therein these they thing things this those
+though through throughout thru thus to together too toward towards under until up upon us use used uses using
+very via want wants was way ways we well were what whatever when whence whenever where whereas wherever whether
+which while whither who whoever whole whom whose why will with within would yet you your yours yourself
+yourselves able actually already always basically different else etc every kind lot lots look looks looking
+maybe need needs needed new sort stuff sure try trying wrong right good better best bad thing want wanted
+claude skill skills user users help helps helping someone somebody anyone way going know think""".split())
+
+# The short list used before the full one (kept so that bench/routing_eval.py --ablate can compare).
+BASIC_STOP_WORDS = frozenset("""a an and are as at be been being but by can could did do does doing done for from
 had has have having how i if in into is it its just me my myself of off on or our ours out over own please so
 some such than that the their them then there these they this those to too up us use used uses using very want
 wants was we were what when where which while who whom why will with would you your yours should shall may
 might must any all also via get gets got need needs let lets like make makes made one ones thing things
 something anything skill skills claude user users help helps""".split())
+
+# Words after which the rest of a skill's clause is negated: "never bullet points", "not for signup
+# forms", "use instead of Playwright" must not count as evidence for those words. "without" and
+# "avoid" stay out: "avoiding repeated reads" names what a skill is about.
+_NEGATION = re.compile(r"\b(?:(?:not|never|n't)\s+(?!only\b|just\b|yet\b|sure\b|longer\b|matter\b)"
+                       r"[^.,;:!?()\[\]\n—–]{0,60}"
+                       # "instead of X for Y": only X is negated
+                       r"|(?:instead\s+of|rather\s+than)\s+(?:(?!for\b|when\b|to\b|if\b)[^\s.,;:!?()]+\s*){1,3})",
+                       re.IGNORECASE)
+_CONTRACTED = re.compile(r"(?<=[a-z])n['’]t\b", re.IGNORECASE)
+
+
+def without_negated(text: str) -> str:
+    """`text` with negated clauses removed (at most 60 characters after "not", "never", "n't",
+    "instead of" or "rather than", up to the next punctuation): "Do NOT use for signup forms".
+    For a skill's text only: a request's negations usually name its problem ("doesn't show")."""
+    if not text:
+        return text
+    return _NEGATION.sub(" ", _CONTRACTED.sub(" n't", text))
 
 # Irregular forms the suffix rules cannot reach.
 _IRREGULAR = {
@@ -118,7 +159,7 @@ gif animation animated animate looping loop
 image picture photo photograph png jpg jpeg graphic illustration
 poster flyer banner print artwork painting
 art artistic artwork aesthetic
-visual visually look appearance styling style design
+visual visually appearance styling style design
 colour color palette hue
 font typeface typography lettering
 theme themes styling
@@ -136,7 +177,7 @@ api endpoint rest http sdk library client
 llm model ai gpt claude anthropic chatbot
 server service backend daemon
 tool tools integration connector plugin
-write draft compose author
+write draft compose
 report summary update newsletter announcement memo bulletin
 incident outage postmortem downtime
 status progress update
@@ -144,11 +185,11 @@ email mail message
 meeting minutes notes transcript agenda
 bug defect error issue broken crash fails failing
 debug troubleshoot diagnose investigate fix
-fast speed slow performance latency quick
+speed slow performance latency
 optimize optimise improve tune speedup
 repo repository git github commit
 database db sql postgres postgresql mysql sqlite query
-deploy deployment release ship publish rollout
+deploy deployment release rollout
 chart graph plot visualize visualization diagram
 docs documentation readme guide manual reference
 summarize summarise summary tldr digest
@@ -184,14 +225,19 @@ emoji emoticon reaction sticker
 
 @functools.cache
 def _synonym_table() -> dict[str, frozenset[str]]:
+    """Written word -> stems of the other words of its line. Keyed by the word as written (and its
+    plural), not its stem, so that a word only stemming onto a listed one ("fasting" -> "fast")
+    is not widened to that word's synonyms."""
     table: dict[str, set[str]] = {}
     for line in _GROUPS.strip().splitlines():
-        stems = {stem(w) for w in words(line)}
-        for s in stems:
-            table.setdefault(s, set()).update(stems - {s})
+        listed = words(line)
+        stems = {stem(w) for w in listed}
+        for word in listed:
+            for form in (word, word + "s", word + "es"):
+                table.setdefault(form, set()).update(stems - {stem(word)})
     return {k: frozenset(v) for k, v in table.items()}
 
 
-def synonyms(term: str) -> frozenset[str]:
-    """Stems that name the same thing as the stem `term` (empty if none are known)."""
-    return _synonym_table().get(term, frozenset())
+def synonyms(word: str) -> frozenset[str]:
+    """Stems that name the same thing as `word`, a lower-case word as written (empty if none are known)."""
+    return _synonym_table().get(word, frozenset())

@@ -1,0 +1,129 @@
+"""Routing v2: each ranking change of issue 12 has an outcome test here (stop list, negation,
+synonyms keyed by the written word, rare names, field normalisation, the body's first section,
+reference titles, bundled modesty), plus confidence ("nothing fits") and the ranking label."""
+
+import pytest
+
+from skilldeck.tools.skills.catalog import SkillCatalog
+from skilldeck.tools.skills.search import FIT_THRESHOLD, SearchTuning, SkillSearch
+from skilldeck.tools.skills.skill import SkillRoot
+from skilldeck.tools.skills.terms import STOP_WORDS, synonyms, without_negated
+from tests.fixtures.skill_factory import make_skill
+
+
+def skill(root, name, description, body="# Title\n\nDo it.\n", files=None):
+    make_skill(root, name, f"name: {name}\ndescription: {description}\n", body=body, files=files)
+
+
+def build(*roots, tuning=None):
+    skills = SkillCatalog([SkillRoot(r, label) for r, label in roots]).skills
+    return SkillSearch(skills, tuning=tuning)
+
+
+def first(index, query):
+    hits = index.search(query, 3)
+    return hits[0].skill.name if hits else None
+
+
+def test_filler_words_are_stop_words():
+    assert {"about", "through", "different", "wrong", "look", "much", "other", "each", "only", "per"} <= STOP_WORDS
+
+
+def test_a_filler_word_no_longer_carries_the_ranking(tmp_path):
+    skill(tmp_path, "talk-notes", "Notes about different meetings, each one per page. Use for meeting notes.")
+    skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries. Use when a query is slow.")
+    index = build((tmp_path, "t"))
+    assert first(index, "what is wrong about each of my different sql queries") == "sql-tuning"
+
+
+def test_negated_clause_of_a_skill_is_not_evidence(tmp_path):
+    skill(tmp_path, "form-cro", "Optimise lead capture forms. Do not use for signup forms.")
+    skill(tmp_path, "signup-flow", "Optimise the account registration flow. Use for signup friction.")
+    names = [h.skill.name for h in build((tmp_path, "t")).search("signup", 3)]
+    assert names == ["signup-flow"]
+    names = [h.skill.name for h in build((tmp_path, "t"), tuning=SearchTuning(negation=False)).search("signup", 3)]
+    assert "form-cro" in names
+
+
+def test_negation_spares_only_and_instead_of_negates_only_its_object():
+    assert "bullet" not in without_negated("Write prose, never bullet points.")
+    assert "this" in without_negated("not only this")
+    assert "bot-detection" in without_negated("Use instead of Chrome for bot-detection sites")
+    assert "Chrome" not in without_negated("Use instead of Chrome for bot-detection sites")
+
+
+def test_synonyms_follow_the_written_word_not_its_stem():
+    assert synonyms("fasting") == frozenset()  # stems onto "fast", but is not that word
+    assert synonyms("gifs") and synonyms("gif")
+
+
+def test_a_rare_product_name_outweighs_common_words(tmp_path):
+    for i in range(20):
+        skill(tmp_path, f"web-task-{i:02d}", f"Build web pages and forms number {i}. Use for web pages.")
+    skill(tmp_path, "camoufox-browser", "Browse protected sites with Camoufox. Use for stealth browsing.")
+    assert first(build((tmp_path, "t")), "web pages with camoufox") == "camoufox-browser"
+
+
+def test_catch_all_description_does_not_win_on_breadth(tmp_path):
+    many = ", ".join(f"topic{i}" for i in range(60))
+    skill(tmp_path, "marketing-mode", f"Everything marketing: seo, ads, email, {many}, sitemap, schema.")
+    skill(tmp_path, "seo-sitemap", "Generate and validate XML sitemaps. Use for sitemap issues.")
+    assert first(build((tmp_path, "t")), "generate a sitemap") == "seo-sitemap"
+
+
+def test_the_first_body_section_is_searched(tmp_path):
+    skill(tmp_path, "cell-atlas", "Single-cell analysis helpers.",
+          body="# Cell atlas\n\nCorrects batch effects when samples cluster by run instead of cell type.\n\n## Steps\n")
+    skill(tmp_path, "plotting", "Plots for papers. Use for figures.")
+    assert first(build((tmp_path, "t")), "correct batch effects across samples") == "cell-atlas"
+    assert first(build((tmp_path, "t"), tuning=SearchTuning(body_intro=False)), "correct batch effects") is None
+
+
+def test_reference_file_titles_are_searched(tmp_path):
+    skill(tmp_path, "api-guide", "Guides for our service.", files={"references/a.md": "# Rotating webhook secrets\n"})
+    skill(tmp_path, "other", "Something else entirely.")
+    assert first(build((tmp_path, "t")), "rotate the webhook secret") == "api-guide"
+
+
+def test_bundled_skills_do_not_steal_a_shared_word(tmp_path):
+    user, bundled = tmp_path / "user", tmp_path / "bundled"
+    skill(user, "model-picker", "Choose a model for a feature by cost and quality.")
+    skill(bundled, "llm-picker", "Choose a model for a feature by cost and quality.")
+    index = build((user, "user"), (bundled, "bundled"))
+    assert first(index, "choose a model for a feature") == "model-picker"
+    plain = build((user, "user"), (bundled, "bundled"), tuning=SearchTuning(bundled_modesty=False))
+    assert first(plain, "choose a model for a feature") == "llm-picker"  # same text: name order decides
+
+
+def test_off_topic_request_is_marked_as_not_fitting(tmp_path):
+    skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries with indexes. Use when a query is slow.")
+    skill(tmp_path, "pdf-forms", "Fills in PDF forms. Use when a fillable PDF must be completed.")
+    index = build((tmp_path, "t"))
+    on = index.search("my sql query is slow", 1)[0]
+    assert on.fits and on.confidence >= FIT_THRESHOLD
+    off = index.search("slow cooker recipe for a lamb stew tonight", 1)
+    assert off and not off[0].fits and off[0].skill.name == "sql-tuning"  # still listed, as the closest
+
+
+class _Pending:
+    ready = False
+
+    def progress(self):
+        return 412, 1000
+
+    def scores(self, query):
+        return None
+
+
+def test_ranking_says_how_far_the_semantic_index_is(tmp_path):
+    skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries.")
+    skills = SkillCatalog([SkillRoot(tmp_path, "t")]).skills
+    assert SkillSearch(skills).ranking() == "lexical"
+    assert SkillSearch(skills, semantic=_Pending()).ranking() == "lexical (semantic index 412/1,000)"
+
+
+@pytest.mark.parametrize("field", ["stop_list", "negation", "field_norm", "rare_terms", "body_intro",
+                                   "file_titles", "bundled_modesty"])
+def test_every_part_can_be_switched_off_for_the_ablation(tmp_path, field):
+    skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries.")
+    assert first(build((tmp_path, "t"), tuning=SearchTuning(**{field: False})), "slow sql") == "sql-tuning"
