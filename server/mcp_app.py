@@ -278,11 +278,13 @@ class SkilldeckServer(MCPServer):
 
     async def _handle_read_resource(self, ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         if self.content is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {params.uri}")
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {_clip(str(params.uri))}")
         try:
             contents = await self._bounded(f"Reading {params.uri}", self.content.read_resource, str(params.uri))
         except SkilldeckError as exc:
-            raise MCPError(code=types.INVALID_PARAMS, message=redact(str(exc)), data={"uri": str(params.uri)}) from exc
+            # The uri goes back cut short: echoing a 100 KB uri costs the model as much context as it sent.
+            raise MCPError(code=types.INVALID_PARAMS, message=redact(str(exc)),
+                           data={"uri": redact(_clip(str(params.uri)))}) from exc
         # Resource size is bounded where resources are made (server/skill_content.py).
         contents = [c.model_copy(update={"text": redact(c.text)}) if isinstance(c, types.TextResourceContents) else c
                     for c in contents]
@@ -316,6 +318,10 @@ def _without_titles(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_without_titles(v) for v in schema]
     return schema
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _wait_of(arguments: dict[str, Any]) -> float:
