@@ -37,7 +37,7 @@ def test_walking_every_page_lists_each_resource_once_and_walks_each_folder_about
     expected = _collection(tmp_path / "skills", 600)
     walks = []
     real = skill_content._sized_files
-    monkeypatch.setattr(skill_content, "_sized_files", lambda folder: walks.append(folder) or real(folder))
+    monkeypatch.setattr(skill_content, "_sized_files", lambda folder, hardlinks: walks.append(folder) or real(folder, hardlinks))
     content = SkillContent(SkillCatalog([SkillRoot(tmp_path / "skills", "test")]))
     uris, pages = _walk(content, 7)
     assert uris == expected and len(set(uris)) == len(uris)
