@@ -4,7 +4,6 @@ cancel, and price tokens. The engine lives in `skilldeck.tools.batch`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -12,7 +11,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from skilldeck.server.errors import tool_errors
-from skilldeck.server.paths import inside_project
+from skilldeck.server.paths import Confinement
 from skilldeck.server.jobs import follow_job
 
 __all__ = ["register", "TOOLSET"]
@@ -28,22 +27,24 @@ SchemaArg = Annotated[dict[str, Any] | None, Field(
     description="JSON schema of ONE task's output object, e.g. {\"type\": \"object\", \"properties\": "
                 "{\"label\": {\"type\": \"string\"}}} (default: {answer: string})")]
 ProviderArg = Annotated[str, Field(description="openai, anthropic, deepseek, vllm, llamacpp, ollama, litellm or "
-                                               "openai-compatible (then give base_url)")]
+                                               "openai-compatible (then give a configured base_url)")]
 ModelArg = Annotated[str, Field(description="Model name as the provider spells it")]
 LimitArg = Annotated[float | None, Field(gt=0, description="Per-minute limit from the provider's console")]
 OptionsArg = Annotated[dict[str, Any] | None, Field(
     description="More settings: base_url, api_key_env, structured, rules, output_tokens_per_task, batch_size, "
                 "max_input_tokens, max_output_tokens, context_window, tpm, max_attempts, timeout_s, prices, "
-                "batch_api")]
+                "batch_api. base_url must be the provider's own or one the user configured (provider_urls)")]
 
 
 def register(mcp: Any, services: Any) -> None:
-    base_dir = services.settings.project_dir or Path.cwd()
+    where = Confinement.from_settings(services.settings)
+    trusted_urls = list(services.settings.provider_urls or [])
 
     def spec_of(tasks: list[dict[str, Any]] | None, tasks_path: str | None, fields: dict[str, Any],
                 options: dict[str, Any] | None):
         """The run's settings, and its tasks when given inline (they go to the job, not to a file)."""
         from skilldeck.tools.batch import RunSpec, TaskFileError, tasks_from_records
+        from skilldeck.tools.batch.providers import check_endpoint
         from skilldeck.tools.errors import InvalidInputError
 
         if (tasks is None) == (tasks_path is None):
@@ -52,13 +53,15 @@ def register(mcp: Any, services: Any) -> None:
         values = {**(options or {}), **{k: v for k, v in fields.items() if v is not None}}
         values.pop("tasks_path", None)  # only the argument, checked to lie inside the project, names a file
         if tasks_path is not None:
-            values["tasks_path"] = str((base_dir / inside_project(base_dir, tasks_path, "tasks_path")).resolve())
+            values["tasks_path"] = str(where.allowed_path(tasks_path, "tasks_path"))
         if not values.get("instructions"):
             raise InvalidInputError("instructions are required: say what to do with each task.")
         try:
-            return RunSpec.model_validate(values), inline
+            spec = RunSpec.model_validate(values)
         except ValueError as exc:
             raise InvalidInputError(f"invalid batch settings: {exc}") from exc
+        check_endpoint(spec.provider_config(), trusted_urls)  # keys go only where the user said
+        return spec, inline
 
     @mcp.tool()
     def plan_batches(
@@ -79,7 +82,7 @@ def register(mcp: Any, services: Any) -> None:
                                                        "provider": provider, "model": model, "rpm": rpm,
                                                        "itpm": itpm, "otpm": otpm, "concurrency": concurrency},
                                    options)
-            return dry_run(spec, inline)
+            return dry_run(spec, inline, within=where.bases("data"))
 
     @mcp.tool()
     async def run_batches(
@@ -113,7 +116,8 @@ def register(mcp: Any, services: Any) -> None:
                                                        "provider": provider, "model": model, "rpm": rpm,
                                                        "itpm": itpm, "otpm": otpm, "concurrency": concurrency},
                                    options)
-            info = await anyio.to_thread.run_sync(lambda: start_run(services.jobs, spec, inline))
+            info = await anyio.to_thread.run_sync(lambda: start_run(services.jobs, spec, inline,
+                                                                    within=where.bases("data")))
             if wait_s > 0:
                 await follow_job(ctx, services.jobs, info.id, wait_s)
             return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, info.id))

@@ -7,7 +7,6 @@ training_status reports the same figures later.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -16,6 +15,7 @@ from pydantic import Field
 
 from skilldeck.server.errors import tool_errors
 from skilldeck.server.jobs import follow_job
+from skilldeck.server.paths import Confinement
 from skilldeck.tools.errors import InvalidInputError
 
 __all__ = ["register", "TOOLSET"]
@@ -27,15 +27,27 @@ WaitS = Annotated[float, Field(ge=0, le=600, description="Seconds to wait for pr
 
 
 def register(mcp: Any, services: Any) -> None:
-    base_dir = services.settings.project_dir or Path.cwd()
+    # Every path below comes from the model: data in the project (or data_dirs), models also in
+    # model_dirs and the server's jobs folder (adapters it trained), writes in the project or data_dirs.
+    where = Confinement.from_settings(services.settings, jobs_dir=services.jobs.root)
+    data_within = [str(p) for p in where.bases("data")]
 
-    def path(p: str | None) -> str | None:
-        return None if p is None else str((base_dir / Path(p).expanduser()).resolve())
+    def path(p: str | None, what: str, write: bool = False) -> str | None:
+        return None if p is None else str(where.allowed_path(p, what, write=write))
 
-    def local_or_hub(name: str) -> str:
-        """A model folder under the project becomes an absolute path; anything else is a hub id."""
-        local = path(name)
-        return local if Path(local).exists() or name.startswith((".", "/", "~")) else name
+    def model(p: str | None, what: str) -> str | None:
+        return None if p is None else where.allowed_model(p, what)
+
+    def server_only(options: dict[str, Any] | None) -> dict[str, Any]:
+        options = dict(options or {})
+        for key in ("data_within", "trust_remote_code"):
+            if key in options:
+                # trust_remote_code runs code from the hub: a person decides that, through the CLI.
+                raise InvalidInputError(f"options.{key} cannot be set from a tool call; "
+                                        + ("run `skilldeck finetune train --set trust_remote_code=true` yourself for a "
+                                           "model that needs it." if key == "trust_remote_code" else
+                                           "the server sets it."))
+        return options
 
     def service():
         from skilldeck.tools.finetune.service import FinetuneService
@@ -89,11 +101,15 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.finetune import validate, write_splits
 
         with tool_errors():
-            files = {k: path(v) for k, v in (("train", train_path), ("val", val_path), ("test", test_path)) if v}
-            report = validate(files, max_seq_len=max_seq_len, tokenizer=path(tokenizer))
+            files = {k: path(v, f"{k}_path") for k, v in (("train", train_path), ("val", val_path),
+                                                           ("test", test_path)) if v is not None}
+            out_dir = path(write_splits_to, "write_splits_to", write=True)
+            report = validate(files, max_seq_len=max_seq_len, tokenizer=model(tokenizer, "tokenizer"),
+                              within=where.bases("data"), tokenizer_within=where.bases("model"))
             out = {"summary": report.render(), **report.to_dict()}
-            if write_splits_to:
-                out["splits"] = write_splits(files, path(write_splits_to)).to_dict()
+            if out_dir:
+                out["splits"] = write_splits(files, out_dir, within=where.bases("data"),
+                                             out_within=where.bases("data", write=True)).to_dict()
             return out
 
     @mcp.tool()
@@ -135,12 +151,12 @@ def register(mcp: Any, services: Any) -> None:
                 if not base_model or not train_path:
                     raise InvalidInputError("start_training needs base_model and train_path (or resume_job to "
                                             "continue a cancelled run).")
-                spec = {**(options or {}), "base_model": base_model, "train_path": path(train_path),
-                        "val_path": path(val_path), "method": method, "max_steps": max_steps,
-                        "num_epochs": num_epochs, "learning_rate": learning_rate}
-                if spec.get("output_dir"):
-                    spec["output_dir"] = path(spec["output_dir"])
-                spec["base_model"] = local_or_hub(base_model)
+                spec = {**server_only(options), "base_model": model(base_model, "base_model"),
+                        "train_path": path(train_path, "train_path"), "val_path": path(val_path, "val_path"),
+                        "method": method, "max_steps": max_steps, "num_epochs": num_epochs,
+                        "learning_rate": learning_rate, "data_within": data_within}
+                if spec.get("output_dir") is not None:
+                    spec["output_dir"] = path(spec["output_dir"], "options.output_dir", write=True)
                 job_id = (await anyio.to_thread.run_sync(svc.start_training, spec)).id
             return summary(await follow_job(ctx, services.jobs, job_id, wait_s))
 
@@ -193,12 +209,12 @@ def register(mcp: Any, services: Any) -> None:
         ROUGE-L and (for JSON references) JSON pass rate and match. Poll training_status for the result.
         """
         with tool_errors():
-            spec: dict[str, Any] = {"test_path": path(test_path), "max_examples": max_examples,
-                                    "max_new_tokens": max_new_tokens}
-            if base_model:
-                spec["base_model"] = local_or_hub(base_model)
-            if tuned_path:
-                spec["tuned_path"] = path(tuned_path)
+            spec: dict[str, Any] = {"test_path": path(test_path, "test_path"), "max_examples": max_examples,
+                                    "max_new_tokens": max_new_tokens, "data_within": data_within}
+            if base_model is not None:
+                spec["base_model"] = model(base_model, "base_model")
+            if tuned_path is not None:
+                spec["tuned_path"] = str(where.allowed_path(tuned_path, "tuned_path", kind="model"))
             svc = service()
             info = await anyio.to_thread.run_sync(svc.start_evaluation, spec, training_job)
             await follow_job(ctx, services.jobs, info.id, wait_s)

@@ -67,6 +67,15 @@ class Settings(BaseModel):
                                          "Bearer ...); required with allow_remote, optional on loopback. Prefer "
                                          "SKILLDECK_HTTP_TOKEN or http_token_file to a flag.")
     http_token_file: Path | None = Field(None, description="File holding the bearer token (first line).")
+    model_dirs: list[Path] = Field(default_factory=list, description="Folders outside the project that tools may "
+                                   "read models from (base models, adapters, tokenizers); the project folder is "
+                                   "always allowed, other paths a tool is given are refused.")
+    data_dirs: list[Path] = Field(default_factory=list, description="Folders outside the project that tools may "
+                                  "read data from and write data to (datasets, task files, evidence, splits, "
+                                  "training output).")
+    provider_urls: list[str] = Field(default_factory=list, description="LLM endpoints (base URLs) a tool call may "
+                                     "name as base_url, besides each provider's own default; an API key is sent "
+                                     "only to those. Other base_url values are refused.")
 
 
 def _from_env(environ: dict[str, str]) -> dict[str, Any]:
@@ -75,9 +84,9 @@ def _from_env(environ: dict[str, str]) -> dict[str, Any]:
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is None:
             continue
-        if name == "skills":
+        if name in ("skills", "model_dirs", "data_dirs"):
             values[name] = [p for p in raw.split(os.pathsep) if p]
-        elif name in ("toolsets", "allowed_hosts", "allowed_origins"):  # commas: hosts carry ':port'
+        elif name in ("toolsets", "allowed_hosts", "allowed_origins", "provider_urls"):  # commas: hosts carry ':port'
             values[name] = [p.strip() for p in raw.split(",") if p.strip()]
         elif field.annotation is bool:
             values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
@@ -109,7 +118,8 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
     merged.update(_from_toml(config, explicit))
     merged.update(_from_env(environ))
     merged.update({k: v for k, v in (flags or {}).items() if v is not None})
-    for key in ("project_dir", "skills"):  # "~/x" in a toml file or the environment means the home folder
+    # "~/x" in a toml file or the environment means the home folder
+    for key in ("project_dir", "skills", "model_dirs", "data_dirs"):
         if isinstance(merged.get(key), str):
             merged[key] = str(Path(merged[key]).expanduser())
         elif isinstance(merged.get(key), list):

@@ -11,7 +11,6 @@ fails the contract twice, the deterministic verdicts stand and the report says s
 # No `from __future__ import annotations` here: the tool's `Resolve(...)` annotations name
 # resolvers local to register(), which only eager evaluation can see.
 import json
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import mcp.types as types
@@ -19,7 +18,7 @@ from mcp.server.mcpserver import Context, Resolve, Sample
 from pydantic import BaseModel, Field
 
 from skilldeck.server.errors import tool_errors
-from skilldeck.server.paths import inside_project
+from skilldeck.server.paths import Confinement
 
 __all__ = ["register", "EvidenceObject", "TOOLSET"]
 
@@ -63,7 +62,8 @@ def _sample(prompt: str) -> Sample:
 
 
 def register(mcp: Any, services: Any) -> None:
-    base_dir = services.settings.project_dir or Path.cwd()
+    where = Confinement.from_settings(services.settings)
+    base_dir = where.project
 
     def prepared_input(answer: str, evidence: list | None = None, paths: list[str] | None = None,
                        question: str | None = None, risk: str = "normal", rewrite: str | None = None) -> Any:
@@ -76,9 +76,11 @@ def register(mcp: Any, services: Any) -> None:
 
         items = [e.model_dump(exclude_none=True) if isinstance(e, EvidenceObject) else e for e in evidence or []]
         try:
-            checked = [inside_project(base_dir, p, "evidence path") for p in paths] if paths else paths
+            # Each path is checked here (errors name the item: "paths[2] ..."); each file a glob
+            # matches is checked again as it is opened, and one that leads outside is left unread.
+            checked = where.allowed_paths(paths, "paths") if paths else paths
             return prepare(answer, items or None, checked, question, VerifyOptions(risk=risk, rewrite=rewrite),
-                           base_dir)
+                           base_dir, within=where.bases("data"))
         except SkilldeckError as exc:
             return exc
 

@@ -44,6 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--catalog-bytes", type=int, default=None, help="byte budget of the skill catalog (default 2048)")
     p.add_argument("--page-size", type=int, default=None, help="items per page of resource and prompt lists")
     p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--model-dir", dest="model_dirs", action="append", type=Path, default=None, metavar="DIR",
+                   help="let tools read models (base models, adapters, tokenizers) from DIR outside the project "
+                   "(repeatable)")
+    p.add_argument("--data-dir", dest="data_dirs", action="append", type=Path, default=None, metavar="DIR",
+                   help="let tools read and write data (datasets, task files, evidence, splits) in DIR outside "
+                   "the project (repeatable)")
+    p.add_argument("--provider-url", dest="provider_urls", action="append", default=None, metavar="URL",
+                   help="an LLM endpoint a tool call may name as base_url (repeatable); API keys are sent only "
+                   "to these and the providers' own defaults")
     p.add_argument("--config", type=Path, default=None, help="skilldeck.toml to read (default ./skilldeck.toml)")
     p.set_defaults(func=run)
 
@@ -58,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     flags = {k: getattr(args, k) for k in ("host", "port", "skills", "project_dir", "user_skills", "bundled_skills",
                                             "watch", "catalog_bytes", "page_size", "log_level", "toolsets")}
+    flags.update({k: getattr(args, k) for k in ("model_dirs", "data_dirs", "provider_urls")})
     flags.update({k: getattr(args, k) for k in ("allow_remote", "http_token_file", "allowed_hosts",
                                                 "allowed_origins", "call_timeout_s")})
     if args.http:

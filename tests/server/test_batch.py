@@ -71,7 +71,8 @@ async def test_mcp_batch_tools_end_to_end(tmp_path):
         progress.append((done, total))
 
     with serve_in_thread(MockConfig(limits=RateLimits(6000), latency_s=0.05)) as mock:
-        async with connect("--toolsets", "all", "--no-user-skills", "--no-bundled-skills", cwd=tmp_path) as (session, _):
+        async with connect("--toolsets", "all", "--no-user-skills", "--no-bundled-skills",
+                           "--provider-url", mock.base_url, cwd=tmp_path) as (session, _):
             names = {t.name for t in (await session.list_tools()).tools}
             assert {"plan_batches", "run_batches", "batch_status", "batch_results", "cancel_batch",
                     "estimate_cost"} <= names
@@ -98,3 +99,12 @@ async def test_mcp_batch_tools_end_to_end(tmp_path):
             assert bad.is_error and "task #1: duplicate id '1'" in text_of(bad)
             unknown = await session.call_tool("batch_status", {"job_id": "nope"})
             assert unknown.is_error and "No job 'nope'" in text_of(unknown)
+
+
+def test_cli_run_whose_tasks_all_fail_reports_failed_not_succeeded(tmp_path):
+    path = task_file(tmp_path, 4)
+    with serve_in_thread(MockConfig(limits=RateLimits(6000), faults={"error_500": 1.0})) as mock:
+        out = skilldeck("batch", "run", str(path), "--provider", "openai-compatible", "--base-url", mock.base_url,
+                        "--max-attempts", "1", "--batch-size", "1", "--timeout", "5", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert ": failed (all 4 tasks failed" in out.stdout and "succeeded" not in out.stdout

@@ -19,7 +19,8 @@ def anyio_backend():
 async def test_inline_tasks_live_in_the_job_folder_and_nowhere_else(tmp_path, skilldeck_home):
     tasks = [{"id": i, "review": f"review {i}"} for i in range(12)]
     with serve_in_thread(MockConfig(limits=RateLimits(6000))) as mock:
-        async with connect("--toolsets", "all", "--no-user-skills", "--no-bundled-skills", cwd=tmp_path) as (session, _):
+        async with connect("--toolsets", "all", "--no-user-skills", "--no-bundled-skills",
+                           "--provider-url", mock.base_url, cwd=tmp_path) as (session, _):
             args = {"instructions": "Summarise each review.", "tasks": tasks, "provider": "vllm",
                     "options": {"base_url": mock.base_url, "batch_size": 4, "output_tokens_per_task": 40}}
             plan = json.loads(text_of(await session.call_tool("plan_batches", args)))

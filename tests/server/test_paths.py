@@ -1,34 +1,76 @@
 import asyncio
+import os
 
 import pytest
 
 from skilldeck.server.app import build_server
-from skilldeck.server.paths import inside_project
-from skilldeck.server.settings import Settings
-from skilldeck.tools.errors import AccessDeniedError
+from skilldeck.server.paths import Confinement
+from skilldeck.server.settings import Settings, load_settings
+from skilldeck.tools.errors import AccessDeniedError, InvalidInputError
 
 
-@pytest.mark.parametrize("raw", ["/etc/passwd", "~/.aws/credentials", "../secrets.md", "docs/../../x.md", "C:\\x"])
-def test_paths_outside_the_project_are_refused(tmp_path, raw):
-    with pytest.raises(AccessDeniedError, match="outside the project"):
-        inside_project(tmp_path, raw, "evidence path")
+@pytest.mark.parametrize("raw", ["/etc/passwd", "~/.aws/credentials", "../secrets.md", "docs/../../x.md", "C:\\x",
+                                 "/**/*.md", "../*.md"])
+def test_paths_outside_the_project_are_refused_naming_the_field(tmp_path, raw):
+    with pytest.raises(AccessDeniedError, match=r"paths\[0\] .* outside the project folder"):
+        Confinement(tmp_path).allowed_paths([raw], "paths")
 
 
 def test_relative_paths_and_globs_inside_the_project_pass(tmp_path):
-    assert inside_project(tmp_path, "docs/**/*.md", "evidence path") == "docs/**/*.md"
-    assert inside_project(tmp_path, "notes.txt", "evidence path") == "notes.txt"
+    where = Confinement(tmp_path)
+    assert where.allowed_pattern("docs/**/*.md", "paths[0]") == str(tmp_path.resolve() / "docs/**/*.md")
+    assert where.allowed_path("notes.txt", "tasks_path") == tmp_path.resolve() / "notes.txt"
+    assert where.allowed_path(str(tmp_path / "a" / "b"), "out", write=True) == tmp_path.resolve() / "a" / "b"
 
 
 def test_symlink_out_of_the_project_is_refused(tmp_path):
     (tmp_path / "proj").mkdir()
     (tmp_path / "secret.txt").write_text("s")
     (tmp_path / "proj" / "link.txt").symlink_to(tmp_path / "secret.txt")
-    with pytest.raises(AccessDeniedError, match="symlink"):
-        inside_project(tmp_path / "proj", "link.txt", "evidence path")
+    with pytest.raises(AccessDeniedError, match="tasks_path 'link.txt' .* through a symlink"):
+        Confinement(tmp_path / "proj").allowed_path("link.txt", "tasks_path")
+
+
+@pytest.mark.parametrize("raw,message", [("a\x00b", "NUL byte"), ("x" * 100_000, "100,000 characters"),
+                                         ("", "non-empty"), (3, "non-empty")])
+def test_unusable_paths_name_the_field(tmp_path, raw, message):
+    with pytest.raises(InvalidInputError, match=f"train_path .*{message}|train_path must be a {message}"):
+        Confinement(tmp_path).allowed_path(raw, "train_path")
+
+
+def test_model_dirs_allow_models_there_and_hub_ids_stay_hub_ids(tmp_path):
+    models, data = tmp_path / "models", tmp_path / "data"
+    (models / "base").mkdir(parents=True)
+    (tmp_path / "proj" / "local-model").mkdir(parents=True)
+    where = Confinement((tmp_path / "proj"), data_dirs=(data,), model_dirs=(models,))
+    assert where.allowed_model("Qwen/Qwen2-0.5B", "base_model") == "Qwen/Qwen2-0.5B"
+    assert where.allowed_model("local-model", "base_model") == str((tmp_path / "proj" / "local-model").resolve())
+    assert where.allowed_model(str(models / "base"), "base_model") == str((models / "base").resolve())
+    assert where.allowed_model("a/b/c", "base_model") == str((tmp_path / "proj" / "a/b/c").resolve())  # not a hub id
+    for raw in ("/etc", "../models/../../x", "~/models", "./../elsewhere"):
+        with pytest.raises(AccessDeniedError, match="base_model"):
+            where.allowed_model(raw, "base_model")
+    with pytest.raises(AccessDeniedError, match="train_path"):  # a model folder is not a data folder
+        where.allowed_path(str(models / "base" / "t.jsonl"), "train_path")
+    with pytest.raises(AccessDeniedError, match="writes files only"):  # nor a place to write
+        where.allowed_path(str(models / "out"), "output_dir", write=True)
+    assert where.allowed_path(str(data / "t.jsonl"), "train_path") == (data / "t.jsonl").resolve()
+
+
+def test_model_data_dirs_and_provider_urls_come_from_flags_environment_and_toml(tmp_path):
+    (tmp_path / "skilldeck.toml").write_text('model_dirs = ["~/models"]\nprovider_urls = ["http://gpu:8000/v1"]\n')
+    settings = load_settings(config=tmp_path / "skilldeck.toml", environ={
+        "SKILLDECK_DATA_DIRS": f"/srv/a{os.pathsep}/srv/b",
+        "SKILLDECK_PROVIDER_URLS": "http://gpu:8000/v1, https://proxy.example/v1"})
+    assert settings.model_dirs[0].is_absolute() and settings.model_dirs[0].name == "models"
+    assert [str(p) for p in settings.data_dirs] == ["/srv/a", "/srv/b"]
+    assert settings.provider_urls == ["http://gpu:8000/v1", "https://proxy.example/v1"]
+    where = Confinement.from_settings(Settings(project_dir=tmp_path, model_dirs=[tmp_path / "m"]), tmp_path / "jobs")
+    assert where.bases("model") == [tmp_path, tmp_path / "m", tmp_path / "jobs"]
 
 
 def test_verify_answer_refuses_evidence_outside_the_project(tmp_path):
     server = build_server(Settings(project_dir=tmp_path, watch=False, user_skills=False, bundled_skills=False,
                                    toolsets=["all"]))
-    with pytest.raises(Exception, match="outside the project folder"):
+    with pytest.raises(Exception, match=r"paths\[0\] '/etc/hostname' leads outside the project folder"):
         asyncio.run(server.call_tool("verify_answer", {"answer": "Paris is in France.", "paths": ["/etc/hostname"]}))

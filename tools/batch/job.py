@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from skilldeck.tools.batch.limits import RateLimiter
 from skilldeck.tools.batch.report import summarize
 from skilldeck.tools.batch.runner import BatchRunner, RunOutcome
 from skilldeck.tools.batch.spec import RunSpec
-from skilldeck.tools.batch.tasks import Task, load_tasks
-from skilldeck.tools.jobs import JobContext
+from skilldeck.tools.batch.tasks import Task, load_tasks, parse_tasks, read_task_file
+from skilldeck.tools.jobs import JobContext, JobFailed
 
 __all__ = ["ENTRY", "run", "write_results", "JOURNAL", "TASKS", "RESULTS"]
 
@@ -57,7 +56,22 @@ def run(ctx: JobContext) -> dict[str, Any]:
     if outcome.finished:
         write_results(ctx.dir, tasks, journal)
         report["results_path"] = str(ctx.dir / RESULTS)
+        _judge(ctx, report)
     return report
+
+
+def _judge(ctx: JobContext, report: dict[str, Any]) -> None:
+    """A run whose every task failed is a failed job; one with some failures completed with errors."""
+    failed, answered = report.get("failed", 0), report.get("answered", 0)
+    if not failed:
+        return
+    first = (report.get("failures") or [{}])[0]
+    why = f"first: task {first.get('id')!r}: {first.get('reason') or 'no reason recorded'}"
+    if failed >= answered:
+        raise JobFailed(f"all {failed} tasks failed ({why}). Fix the cause and start a new run; batch_results "
+                        "lists every reason.", result=report)
+    ctx.completed_with_errors(f"{failed} of {answered} tasks failed ({why}); batch_results(status='failed') "
+                              "lists them.")
 
 
 async def _run(spec: RunSpec, tasks: list[Task], journal: Journal, progress: Any, cancelled: Any) -> RunOutcome:
@@ -75,12 +89,13 @@ async def _run(spec: RunSpec, tasks: list[Task], journal: Journal, progress: Any
 
 def _job_tasks(job_dir: Path, spec: RunSpec) -> list[Task]:
     copy = job_dir / TASKS
-    if not copy.exists():
+    if not copy.exists():  # a job started before start_run wrote the copy itself
         if not spec.tasks_path:
             raise BatchError("the job spec names no tasks_path; start the run with a task file.")
-        tasks = load_tasks(spec.tasks_path)  # refuse a bad file before copying it
+        text = read_task_file(spec.tasks_path)  # regular, bounded; the copy is what was parsed
+        tasks = parse_tasks(text.splitlines(), source=spec.tasks_path)
         tmp = copy.with_suffix(".tmp")
-        shutil.copyfile(spec.tasks_path, tmp)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, copy)
         return tasks
     return load_tasks(copy)

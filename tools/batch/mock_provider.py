@@ -98,6 +98,7 @@ class MockProvider:
         self.config = config or MockConfig()
         self.stats: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()  # task id -> times answered in a 200 response
+        self.credentials: list[str] = []  # every Authorization / x-api-key header value received, in order
         self._rng = random.Random(self.config.seed)
         self._buckets = {d: TokenBucket(pm) for d, pm in self.config.limits.per_minute().items() if pm}
         self._server: asyncio.Server | None = None
@@ -128,6 +129,7 @@ class MockProvider:
                 method, path = lines[0].split(" ")[:2]
                 headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.credentials += [headers[h] for h in ("authorization", "x-api-key") if h in headers]
                 status, out_headers, payload = await self._route(method, path, body)
                 if status == 0:  # a dropped connection
                     writer.transport.abort()

@@ -9,7 +9,9 @@ and are redacted from every message.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 from typing import Any, Literal
 
 import httpx2
@@ -19,7 +21,7 @@ from skilldeck.tools.batch.limits import LimitSnapshot, parse_anthropic_headers,
 from skilldeck.tools.batch.prompt import BatchPrompt
 
 __all__ = ["ProviderConfig", "Provider", "OpenAIChat", "AnthropicMessages", "Completion", "ProviderFault",
-           "make_provider", "PRESETS"]
+           "make_provider", "check_endpoint", "PRESETS"]
 
 FaultKind = Literal["rate_limit", "transient", "overflow", "fatal", "bad_request"]
 
@@ -251,3 +253,54 @@ def make_provider(config: ProviderConfig, client: httpx2.AsyncClient,
     """The provider class for `config` (raises `ProviderConfigError` for unknown names or missing keys)."""
     api = config.resolved()[0]
     return (AnthropicMessages if api == "anthropic" else OpenAIChat)(config, client, environ)
+
+
+_ALLOW = ("ask the user to add it to the server's configuration: `skilldeck serve --provider-url URL`, "
+          "SKILLDECK_PROVIDER_URLS (comma-separated) or provider_urls in skilldeck.toml")
+
+
+def _endpoint(url: str) -> tuple[str, str, int | None, str] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port, parts.path.rstrip("/")
+
+
+def _trusted(url: str, trusted: Sequence[str]) -> bool:
+    """True if `url` is one of `trusted` or below one (same scheme, host and port; path on a '/' boundary)."""
+    mine = _endpoint(url)
+    if mine is None or "@" in urlsplit(url).netloc:
+        return False
+    for allowed in trusted:
+        other = _endpoint(allowed)
+        if other and other[:3] == mine[:3] and (mine[3] == other[3] or mine[3].startswith(other[3] + "/")):
+            return True
+    return False
+
+
+def check_endpoint(config: ProviderConfig, trusted: Sequence[str], where: str = "options") -> None:
+    """Refuse a `base_url` or `api_key_env` the user did not configure (for tool calls a model makes).
+
+    A request, and with it the API key, goes only to the provider's own default URL or to a URL in
+    `trusted` (the user's ``provider_urls``). The key variable may differ from the provider's own
+    only for a trusted URL, so a model cannot have OPENAI_API_KEY sent to another provider's host.
+    Raises `ProviderConfigError` naming the field and how to allow it.
+    """
+    config.resolved()  # an unknown provider fails with its own message
+    _, default, preset_key, _ = PRESETS[config.provider]
+    url = (config.base_url or default).rstrip("/")
+    configured = config.base_url is not None and _trusted(config.base_url, trusted)
+    if config.base_url is not None and not configured and url != default:
+        raise ProviderConfigError(
+            f"{where}.base_url {config.base_url[:200]!r} is not an endpoint the user configured; requests (and any "
+            f"API key) go only to the provider's own endpoint ({default}) or to one in provider_urls "
+            f"({', '.join(trusted) or 'none configured'}). Leave base_url out, or {_ALLOW}.")
+    if config.api_key_env is not None and config.api_key_env != preset_key and not configured:
+        raise ProviderConfigError(
+            f"{where}.api_key_env {config.api_key_env!r} would send that key to {url}, which receives "
+            f"{preset_key or 'no key'} only; a different key variable is sent only to a base_url in provider_urls. "
+            f"Leave api_key_env out, or {_ALLOW}.")

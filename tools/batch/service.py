@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from skilldeck.tools.batch.plan import make_plan
 from skilldeck.tools.batch.prices import PRICE_TABLE, cost_of
 from skilldeck.tools.batch.prompt import build_prompt
 from skilldeck.tools.batch.spec import RunSpec
-from skilldeck.tools.batch.tasks import Task, load_tasks
+from skilldeck.tools.batch.tasks import Task, load_tasks, parse_tasks, read_task_file
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
 from skilldeck.tools.jobs import JobInfo, JobManager
 
@@ -22,9 +23,11 @@ __all__ = ["dry_run", "start_run", "resume_run", "job_view", "results_page", "pr
 KIND = "batch"
 
 
-def dry_run(spec: RunSpec, tasks: list[Task] | None = None, preview_chars: int = 1200) -> dict[str, Any]:
-    """Plan without sending: batches, tokens, input saved, cost estimate, time the limits allow."""
-    tasks = tasks if tasks is not None else load_tasks(_tasks_path(spec))
+def dry_run(spec: RunSpec, tasks: list[Task] | None = None, preview_chars: int = 1200,
+            within: Sequence[Path] | None = None) -> dict[str, Any]:
+    """Plan without sending: batches, tokens, input saved, cost estimate, time the limits allow.
+    `within`: folders the task file must really lie in (None: anywhere)."""
+    tasks = tasks if tasks is not None else load_tasks(_tasks_path(spec), within)
     prompt_spec = spec.prompt_spec()
     plan = make_plan(tasks, prompt_spec, spec.plan_options(), spec.limits())
     out = plan.summary(spec.limits())
@@ -46,20 +49,24 @@ def _tasks_path(spec: RunSpec) -> Path:
     return Path(spec.tasks_path)
 
 
-def start_run(jobs: JobManager, spec: RunSpec, tasks: list[Task] | None = None) -> JobInfo:
+def start_run(jobs: JobManager, spec: RunSpec, tasks: list[Task] | None = None,
+              within: Sequence[Path] | None = None) -> JobInfo:
     """Check the tasks, plan and provider now (errors before any job exists), then start the job.
 
-    Tasks given inline (instead of `spec.tasks_path`) are written as the job's own task file,
-    so they are deleted with the job folder and nowhere else.
+    The tasks go into the job folder as its own task file, read here once: given inline (instead
+    of `spec.tasks_path`) they are deleted with the job and nowhere else; read from a file (which
+    must lie in `within`, when given), the worker runs the copy that was checked, never the file
+    itself, which could have been swapped for a link or a FIFO since.
     """
-    files = None
     if tasks is not None:
         spec = spec.model_copy(update={"tasks_path": None})
-        files = {TASKS: "".join(json.dumps({"id": t.id, **t.fields}, ensure_ascii=False) + "\n" for t in tasks)}
+        text = "".join(json.dumps({"id": t.id, **t.fields}, ensure_ascii=False) + "\n" for t in tasks)
     else:
         path = _tasks_path(spec).resolve()
         spec = spec.model_copy(update={"tasks_path": str(path)})
-        tasks = load_tasks(path)
+        text = read_task_file(path, within)
+        tasks = parse_tasks(text.splitlines(), source=str(path))
+    files = {TASKS: text}
     make_plan(tasks, spec.prompt_spec(), spec.plan_options(), spec.limits())
     from skilldeck.tools.batch.providers import Provider
 
@@ -87,7 +94,10 @@ def job_view(jobs: JobManager, job_id: str) -> dict[str, Any]:
            "dir": str(info.dir)}
     if info.result is not None:
         out["report"] = info.result
-    if info.status.value in ("cancelled", "failed", "interrupted"):
+    if info.status.value == "failed" and isinstance(info.result, dict) and not info.result.get("unanswered"):
+        out["next_step"] = ("every task failed, so a resume would change nothing: fix the cause (see error and "
+                            f"batch_results(job_id='{info.id}', status='failed')), then start a new run")
+    elif info.status.value in ("cancelled", "failed", "interrupted"):
         out["next_step"] = (f"resume with run_batches(resume='{info.id}') or `skilldeck batch run --resume "
                             f"{info.id}`")
     return out

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from skilldeck.tools.batch.errors import TaskFileError
+from skilldeck.tools.errors import SkilldeckError
+from skilldeck.tools.fs import read_limited
 
-__all__ = ["Task", "load_tasks", "parse_tasks", "tasks_from_records"]
+__all__ = ["Task", "load_tasks", "parse_tasks", "read_task_file", "tasks_from_records", "MAX_TASK_FILE_BYTES"]
 
 MAX_ID_CHARS = 200
+MAX_TASK_FILE_BYTES = 100_000_000  # the tasks are held in memory and copied into the job folder
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,25 @@ def parse_tasks(lines: Iterable[str], source: str = "tasks") -> list[Task]:
     return tasks
 
 
-def load_tasks(path: str | Path) -> list[Task]:
-    """Read a JSONL task file; raise `TaskFileError` with the line number of the first problem."""
+def read_task_file(path: str | Path, within: Sequence[Path] | None = None) -> str:
+    """The text of a JSONL task file: a regular file only (never a FIFO or device, which would stall the
+    read), at most MAX_TASK_FILE_BYTES, and with `within` really inside those folders."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = read_limited(path, MAX_TASK_FILE_BYTES, within or (), what="task file")
+    except SkilldeckError as exc:
+        raise TaskFileError(f"{exc}. Pass a UTF-8 JSONL file.") from exc
+    except OSError as exc:
         raise TaskFileError(f"cannot read task file {path}: {exc}. Pass a UTF-8 JSONL file.") from exc
-    return parse_tasks(text.splitlines(), source=str(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskFileError(f"cannot read task file {path}: {exc}. Pass a UTF-8 JSONL file.") from exc
+
+
+def load_tasks(path: str | Path, within: Sequence[Path] | None = None) -> list[Task]:
+    """Read a JSONL task file; raise `TaskFileError` with the line number of the first problem."""
+    return parse_tasks(read_task_file(path, within).splitlines(), source=str(path))
 
 
 def tasks_from_records(records: list[dict[str, Any]]) -> list[Task]:

@@ -6,7 +6,9 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from skilldeck.tools.finetune.errors import DatasetError
 from skilldeck.tools.finetune.records import Record
 
 __all__ = ["is_vague", "output_format", "token_stats", "label_counts"]
@@ -17,6 +19,7 @@ _VAGUE = re.compile(
     r"|^\s*(do|make|fix)\s+(it|the thing|something)\b"
     r"|^\s*(you know what to do|as usual|same as before|the usual|whatever|something|stuff|etc\.?)\s*[.!?]?\s*$",
     re.IGNORECASE)
+MAX_TOKENIZER_BYTES = 256_000_000  # the largest tokenizer.json files are tens of MB
 _LIST_LINE = re.compile(r"^\s*([-*•]|\d+[.)])\s+\S")
 
 
@@ -71,16 +74,24 @@ def token_stats(lengths: Sequence[int], max_seq_len: int, counter: str) -> dict:
             "over_limit": sum(v > max_seq_len for v in values), "max_seq_len": max_seq_len, "counter": counter}
 
 
-def make_counter(tokenizer_path: str | None) -> tuple[Callable[[str], int], str]:
-    """A token counter: the model's own tokenizer.json when given, else the cl100k estimate."""
+def make_counter(tokenizer_path: str | None,
+                 within: Sequence[Path] | None = None) -> tuple[Callable[[str], int], str]:
+    """A token counter: the model's own tokenizer.json when given, else the cl100k estimate.
+    The file is read as a regular file of at most MAX_TOKENIZER_BYTES (inside `within`, when given)."""
     if tokenizer_path:
-        from pathlib import Path
-
         # `tokenizers` is light (a Rust extension, no torch); imported here since it is optional.
         from tokenizers import Tokenizer
 
+        from skilldeck.tools.fs import read_limited
+
         path = Path(tokenizer_path)
-        tok = Tokenizer.from_file(str(path / "tokenizer.json" if path.is_dir() else path))
+        file = path / "tokenizer.json" if path.is_dir() else path
+        try:
+            data = read_limited(file, MAX_TOKENIZER_BYTES, within or (), what="tokenizer")
+            tok = Tokenizer.from_str(data.decode("utf-8"))
+        except Exception as exc:  # noqa: BLE001 - refusals, bad UTF-8, and the Rust parser's plain Exception
+            raise DatasetError(f"cannot use tokenizer {str(file)!r}: {str(exc)[:300]}; pass a model folder with "
+                               "a tokenizer.json, or leave tokenizer out for the cl100k estimate.") from None
         return (lambda text: len(tok.encode(text, add_special_tokens=False).ids)), f"tokenizer {path.name}"
     from skilldeck.tools.tokens import count_tokens
 

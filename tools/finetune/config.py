@@ -59,6 +59,8 @@ class TrainConfig(BaseModel):
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (only for models you trust).")
     cpu_threads: int | None = Field(None, ge=1, description="Threads for CPU work (default: torch's choice); 1 "
                                     "avoids stalls when other processes share the cores.")
+    data_within: list[str] | None = Field(None, description="Folders the data files must really lie in when "
+                                          "the worker reads them (set by the MCP server; None: anywhere).")
 
     def resolved_learning_rate(self) -> float:
         if self.learning_rate is not None:
@@ -81,3 +83,5 @@ class EvalConfig(BaseModel):
     include_base: bool = Field(True, description="Also score the base model for comparison.")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub.")
     cpu_threads: int | None = Field(None, ge=1, description="Threads for CPU work (default: torch's choice).")
+    data_within: list[str] | None = Field(None, description="Folders test_path must really lie in when the "
+                                          "worker reads it (set by the MCP server; None: anywhere).")

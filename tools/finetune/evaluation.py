@@ -93,7 +93,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     tok_source = cfg.tuned_path if (Path(cfg.tuned_path) / "tokenizer_config.json").exists() else cfg.base_model
     tokenizer = load_tokenizer(tok_source, cfg.trust_remote_code)
     formatter = ChatFormatter(tokenizer)  # the tuned model's saved template: prompts match training
-    records = load_records(cfg.test_path)[:cfg.max_examples]
+    within = [Path(p) for p in cfg.data_within] if cfg.data_within is not None else None
+    records = load_records(cfg.test_path, within)[:cfg.max_examples]
     total = 2 if cfg.include_base else 1
     base_model = load_base_model(cfg.base_model, dtype, device, trust_remote_code=cfg.trust_remote_code)
     result: dict[str, Any] = {"examples": len(records), "test_path": cfg.test_path}

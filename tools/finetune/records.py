@@ -12,16 +12,19 @@ is the final assistant message, so the validator and the trainer see one shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skilldeck.tools.errors import NotFoundError, SkilldeckError
 from skilldeck.tools.finetune.errors import DatasetError
+from skilldeck.tools.fs import open_file
 
 __all__ = ["Record", "SchemaProblem", "read_records", "parse_record", "record_from_row"]
 
 ROLES = ("system", "user", "assistant")
+MAX_DATASET_BYTES = 1 << 30  # one dataset file; its records are held in memory
 
 
 @dataclass
@@ -151,35 +154,46 @@ def record_from_row(row: Any, line: int = 0, source: str = "<memory>") -> Record
     return SchemaProblem(line, source, parsed) if isinstance(parsed, str) else parsed
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+def iter_lines(path: Path, within: Sequence[Path] | None = None) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their numbers, streamed: a regular file only (a FIFO or device would stall
+    the reader), at most MAX_DATASET_BYTES, and with `within` really inside those folders."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            for number, text in enumerate(fh, start=1):
-                if text.strip():
-                    yield number, text
-    except FileNotFoundError:
+        fh = open_file(path, within or (), what="dataset file")
+    except NotFoundError:
         raise DatasetError(f"Dataset file {str(path)!r} does not exist; pass the path of a JSONL file.") from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"Dataset file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                           "re-encode it as UTF-8 JSONL.") from None
+    except SkilldeckError as exc:
+        raise DatasetError(f"{exc}; pass the path of a JSONL file.") from None
+    with fh:
+        if fh.size > MAX_DATASET_BYTES:
+            raise DatasetError(f"Dataset file {str(path)!r} is {fh.size:,} bytes; the limit is "
+                               f"{MAX_DATASET_BYTES:,}. Split it or sample from it.")
+        for number, raw in enumerate(fh.lines(MAX_DATASET_BYTES), start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(f"Dataset file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start} "
+                                   f"of line {number}); re-encode it as UTF-8 JSONL.") from None
+            if text.strip():
+                yield number, text
 
 
-def read_records(path: str | Path) -> tuple[list[Record], list[SchemaProblem]]:
-    """Read a JSONL file; return the usable records and the problems, both with line numbers."""
+def read_records(path: str | Path, within: Sequence[Path] | None = None) -> tuple[list[Record], list[SchemaProblem]]:
+    """Read a JSONL file; return the usable records and the problems, both with line numbers.
+    `within`: folders the file must really lie in (None: anywhere)."""
     path = Path(path)
     if path.is_dir():
         raise DatasetError(f"{str(path)!r} is a folder; pass a JSONL file (one record per line).")
     records: list[Record] = []
     problems: list[SchemaProblem] = []
-    for number, text in iter_lines(path):
+    for number, text in iter_lines(path, within):
         parsed = parse_record(text, number, str(path))
         (problems if isinstance(parsed, SchemaProblem) else records).append(parsed)
     return records, problems
 
 
-def load_records(path: str | Path) -> list[Record]:
+def load_records(path: str | Path, within: Sequence[Path] | None = None) -> list[Record]:
     """Read a JSONL file for training: any schema problem is an error naming its line."""
-    records, problems = read_records(path)
+    records, problems = read_records(path, within)
     if problems:
         shown = "; ".join(f"{p.where()}: {p.message}" for p in problems[:3])
         raise DatasetError(f"{len(problems)} unusable line(s) in {str(path)!r} ({shown}). "

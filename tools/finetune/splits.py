@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from skilldeck.tools.finetune.errors import DatasetError
+from skilldeck.tools.fs import check_within
 from skilldeck.tools.finetune.validator import NEAR_THRESHOLD, SPLIT_NAMES, analyse
 
 __all__ = ["SplitResult", "write_splits"]
@@ -60,11 +63,17 @@ def _bucket(key: str, seed: int, ratios: tuple[float, float, float]) -> str:
 
 def write_splits(files: Mapping[str, str | Path], out_dir: str | Path,
                  ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                 seed: int = 0, near_threshold: float = NEAR_THRESHOLD) -> SplitResult:
-    """Pool the given files, clean them, and write train/val/test JSONL files to `out_dir`."""
+                 seed: int = 0, near_threshold: float = NEAR_THRESHOLD, *,
+                 within: Sequence[Path] | None = None, out_within: Sequence[Path] | None = None) -> SplitResult:
+    """Pool the given files, clean them, and write train/val/test JSONL files to `out_dir`.
+
+    `within`: folders the input files must really lie in; `out_within`: folders `out_dir` must
+    really lie in (None: anywhere). Each split is written to a new file renamed into place, so a
+    symlink or hard link planted under the split's name is replaced, never written through.
+    """
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
         raise DatasetError(f"ratios {ratios!r} must be three non-negative numbers summing to 1, e.g. (0.8, 0.1, 0.1).")
-    a = analyse(files, near_threshold)
+    a = analyse(files, near_threshold, within)
     n = len(a.records)
     drop: dict[int, str] = {}
     for g in a.exact_groups:
@@ -93,20 +102,29 @@ def write_splits(files: Mapping[str, str | Path], out_dir: str | Path,
         else:
             by_key[key] = i
     out = Path(out_dir)
+    if out_within is not None:
+        check_within(out, out_within, "write_splits_to")
     out.mkdir(parents=True, exist_ok=True)
+    if out_within is not None:  # again, now that it exists: nothing swapped in while it was made
+        out = check_within(out, out_within, "write_splits_to")
     paths = {s: str(out / f"{s}.jsonl") for s in SPLIT_NAMES}
-    handles = {s: open(paths[s], "w", encoding="utf-8") for s in SPLIT_NAMES}
+    tmp = {s: tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out, prefix=f".{s}.", suffix=".tmp",
+                                          delete=False) for s in SPLIT_NAMES}
     counts: Counter[str] = Counter()
     try:
         for i, r in enumerate(a.records):
             if i in drop:
                 continue
             split = _bucket(a.texts[uf.find(i)], seed, ratios)
-            handles[split].write(json.dumps(r.raw, ensure_ascii=False) + "\n")
+            tmp[split].write(json.dumps(r.raw, ensure_ascii=False) + "\n")
             counts[split] += 1
+        for s, fh in tmp.items():
+            fh.close()
+            os.replace(fh.name, paths[s])
     finally:
-        for h in handles.values():
-            h.close()
+        for fh in tmp.values():
+            fh.close()
+            Path(fh.name).unlink(missing_ok=True)
     dropped = dict(Counter(drop.values()))
     if a.problems:
         dropped["schema"] = len(a.problems)

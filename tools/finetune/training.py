@@ -66,13 +66,15 @@ class Batches:
                 yield pad_batch([u[0] for u in chunk], self.pad_id)
 
 
-def _load_split(formatter: Any, path: str | None, max_seq_len: int, ctx: JobContext, name: str) -> list:
+def _load_split(formatter: Any, path: str | None, max_seq_len: int, ctx: JobContext, name: str,
+                within: list[str] | None = None) -> list:
     from skilldeck.tools.finetune.encoding import encode_records
     from skilldeck.tools.finetune.records import load_records
 
     if not path:
         return []
-    kept, dropped = encode_records(formatter, load_records(path), max_seq_len)
+    folders = [Path(p) for p in within] if within is not None else None
+    kept, dropped = encode_records(formatter, load_records(path, folders), max_seq_len)
     if dropped:
         ctx.log("dropped_long_examples", split=name, count=len(dropped), first=dropped[:5], max_seq_len=max_seq_len)
     if not kept:
@@ -103,8 +105,8 @@ class _Run:
             self.packing = False
         self.tokenizer = load_tokenizer(cfg.base_model, cfg.trust_remote_code)
         self.formatter = ChatFormatter(self.tokenizer)
-        train = _load_split(self.formatter, cfg.train_path, cfg.max_seq_len, self.ctx, "train")
-        self.val = _load_split(self.formatter, cfg.val_path, cfg.max_seq_len, self.ctx, "val")
+        train = _load_split(self.formatter, cfg.train_path, cfg.max_seq_len, self.ctx, "train", cfg.data_within)
+        self.val = _load_split(self.formatter, cfg.val_path, cfg.max_seq_len, self.ctx, "val", cfg.data_within)
         self.batches = Batches(train, cfg.batch_size, self.tokenizer.pad_token_id, self.packing, cfg.max_seq_len,
                                cfg.seed)
         self.val_batches = Batches(self.val, cfg.batch_size, self.tokenizer.pad_token_id, False, cfg.max_seq_len, 0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,23 +48,26 @@ class Analysis:
     prompts: list[str] = field(repr=False, default_factory=list)
 
 
-def _load(files: Mapping[str, str | Path]) -> tuple[list[Record], list[str], list[SchemaProblem]]:
+def _load(files: Mapping[str, str | Path],
+          within: Sequence[Path] | None = None) -> tuple[list[Record], list[str], list[SchemaProblem]]:
     if not files:
         raise DatasetError("No dataset given; pass at least a train file (JSONL).")
     records, splits, problems = [], [], []
     for split, path in files.items():
         if split not in SPLIT_NAMES:
             raise DatasetError(f"Unknown split {split!r}; use one of {', '.join(SPLIT_NAMES)}.")
-        recs, probs = read_records(path)
+        recs, probs = read_records(path, within)
         records += recs
         splits += [split] * len(recs)
         problems += probs
     return records, splits, problems
 
 
-def analyse(files: Mapping[str, str | Path], near_threshold: float = NEAR_THRESHOLD) -> Analysis:
-    """Read the splits and find exact duplicates, near duplicates and conflicting outputs."""
-    records, splits, problems = _load(files)
+def analyse(files: Mapping[str, str | Path], near_threshold: float = NEAR_THRESHOLD,
+            within: Sequence[Path] | None = None) -> Analysis:
+    """Read the splits and find exact duplicates, near duplicates and conflicting outputs.
+    `within`: folders the files must really lie in (None: anywhere)."""
+    records, splits, problems = _load(files, within)
     texts = [normalize(r.text) for r in records]
     prompts = [normalize(r.prompt_text) for r in records]
     by_text: dict[str, list[int]] = defaultdict(list)
@@ -206,11 +209,15 @@ def _schema_findings(problems: list[SchemaProblem]) -> list[Finding]:
 
 
 def validate(files: Mapping[str, str | Path], max_seq_len: int = 2048, near_threshold: float = NEAR_THRESHOLD,
-             tokenizer: str | None = None) -> ValidationReport:
-    """Check instruction data in one or more splits (keys: train, val, test) and report every problem found."""
+             tokenizer: str | None = None, within: Sequence[Path] | None = None,
+             tokenizer_within: Sequence[Path] | None = None) -> ValidationReport:
+    """Check instruction data in one or more splits (keys: train, val, test) and report every problem found.
+
+    `within` / `tokenizer_within`: folders the data files / the tokenizer must really lie in (None: anywhere).
+    """
     start = time.perf_counter()
-    a = analyse(files, near_threshold)
-    counter, counter_name = make_counter(tokenizer)
+    a = analyse(files, near_threshold, within)
+    counter, counter_name = make_counter(tokenizer, tokenizer_within)
     lengths = [counter(r.prompt_text + r.completion) for r in a.records]
     findings = (_schema_findings(a.problems) + _duplicate_findings(a) + _conflict_findings(a)
                 + _balance_findings(a.records) + _instruction_findings(a.records) + _format_findings(a.records)

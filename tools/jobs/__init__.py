@@ -16,7 +16,7 @@ state, cancels and resumes them. The worker imports the entry point and calls it
 durable files (journal, checkpoints) in ``ctx.dir`` so a resumed run can skip finished work.
 """
 
-from skilldeck.tools.jobs.context import JobCancelled, JobContext
+from skilldeck.tools.jobs.context import JobCancelled, JobContext, JobFailed
 from skilldeck.tools.jobs.manager import JobInfo, JobManager, JobStatus
 
-__all__ = ["JobCancelled", "JobContext", "JobInfo", "JobManager", "JobStatus"]
+__all__ = ["JobCancelled", "JobContext", "JobFailed", "JobInfo", "JobManager", "JobStatus"]

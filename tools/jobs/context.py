@@ -10,11 +10,20 @@ from typing import Any
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.jobs.files import append_jsonl, read_json, write_json_atomic
 
-__all__ = ["JobCancelled", "JobContext"]
+__all__ = ["JobCancelled", "JobContext", "JobFailed"]
 
 
 class JobCancelled(SkilldeckError):
     """Raised by an entry point (or `JobContext.check_cancelled`) to stop after saving its work."""
+
+
+class JobFailed(SkilldeckError):
+    """Raised by an entry point whose work ended but failed: the job is ``failed`` with this message,
+    and `result` (the report of what happened) is kept as the job's result."""
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass
@@ -37,6 +46,11 @@ class JobContext:
     resume: bool = False
     _cancel_flag: bool = field(default=False, repr=False)
     _last_state_write: float = field(default=0.0, repr=False)
+    errors: str | None = None  # set by `completed_with_errors`
+
+    def completed_with_errors(self, message: str) -> None:
+        """Mark the job's result as partial: it finishes ``completed_with_errors`` with `message` as its error."""
+        self.errors = message
 
     @property
     def events_path(self) -> Path:

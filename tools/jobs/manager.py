@@ -23,6 +23,7 @@ class JobStatus(str, enum.Enum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"  # finished, but part of the work failed (see error)
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"  # the worker died without recording an outcome (killed, crashed)
@@ -135,8 +136,8 @@ class JobManager:
         info = self.get(job_id)
         if not info.status.finished:
             raise StateError(f"job {job_id} is still {info.status.value}; cancel it before resuming")
-        if info.status is JobStatus.SUCCEEDED:
-            raise StateError(f"job {job_id} already succeeded; nothing to resume")
+        if info.status in (JobStatus.SUCCEEDED, JobStatus.COMPLETED_WITH_ERRORS):
+            raise StateError(f"job {job_id} already {info.status.value.replace('_', ' ')}; nothing to resume")
         (info.dir / "cancel").unlink(missing_ok=True)
         state = read_json(info.dir / "state.json", {})
         state.update(status=JobStatus.QUEUED.value, error=None)

@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from skilldeck.tools.jobs.context import JobCancelled, JobContext
+from skilldeck.tools.jobs.context import JobCancelled, JobContext, JobFailed
 from skilldeck.tools.jobs.files import read_json, write_json_atomic
 from skilldeck.tools.jobs.manager import process_start_time
 
@@ -50,6 +50,10 @@ def run_job(job_dir: Path, resume: bool = False) -> int:
         ctx.log("cancelled", message=str(exc))
         _update_state(job_dir, status="cancelled", finished=time.time())
         return 0
+    except JobFailed as exc:  # the work ended and failed; its report is kept
+        ctx.log("failed", error=str(exc))
+        _update_state(job_dir, status="failed", finished=time.time(), error=str(exc), result=exc.result)
+        return 1
     except BaseException as exc:  # noqa: BLE001 - the worker must record every failure
         ctx.log("failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
         _update_state(job_dir, status="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")
@@ -57,6 +61,10 @@ def run_job(job_dir: Path, resume: bool = False) -> int:
     if ctx.cancelled():
         ctx.log("cancelled", message="stopped after cancellation")
         _update_state(job_dir, status="cancelled", finished=time.time(), result=result)
+        return 0
+    if ctx.errors:
+        ctx.log("completed_with_errors", error=ctx.errors)
+        _update_state(job_dir, status="completed_with_errors", finished=time.time(), result=result, error=ctx.errors)
         return 0
     ctx.log("succeeded")
     _update_state(job_dir, status="succeeded", finished=time.time(), result=result)

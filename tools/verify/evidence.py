@@ -10,12 +10,13 @@ import glob
 import itertools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skilldeck.tools.errors import InvalidInputError, NotFoundError
+from skilldeck.tools.errors import AccessDeniedError, InvalidInputError, NotFoundError
+from skilldeck.tools.fs import TooLargeError, is_within, open_file, real_path
 from skilldeck.tools.verify.errors import EvidenceReadError
 from skilldeck.tools.verify.text import Terms, entities, numbers, quantities, split_sentences, terms
 
@@ -75,8 +76,9 @@ class Sentence:
 class EvidenceSet:
     """All sentences of all evidence items, plus what the answer-level checks need."""
 
-    def __init__(self, items: list[EvidenceItem]) -> None:
+    def __init__(self, items: list[EvidenceItem], skipped: list[str] | None = None) -> None:
         self.items = items
+        self.skipped = skipped or []  # glob matches left unread: they lead outside the allowed folders
         self.sentences: list[Sentence] = []
         for item in items:
             self.sentences += _sentences(item)
@@ -168,11 +170,14 @@ def _line_of(starts: list[int], offset: int) -> int:
 
 
 def load_evidence(items: Iterable[Any] | None = None, paths: Iterable[str | os.PathLike] | None = None, *,
-                  base_dir: str | os.PathLike | None = None, limits: EvidenceLimits | None = None) -> EvidenceSet:
+                  base_dir: str | os.PathLike | None = None, limits: EvidenceLimits | None = None,
+                  within: Sequence[Path] | None = None) -> EvidenceSet:
     """Build an `EvidenceSet` from inline items and file paths or globs.
 
     `items`: strings, or mappings with `text` and optional `id` and `source`. `paths`: files or
     glob patterns (``docs/**/*.md``) of text files, relative to `base_dir` (default: cwd).
+    `within`: folders every file must really lie in (None: anywhere, as for the CLI); a glob match
+    that leads elsewhere through a symlink is left unread and listed in `EvidenceSet.skipped`.
     Raises InvalidInputError for wrong types and limits, NotFoundError for paths that match
     nothing, EvidenceReadError for files that cannot be used (unreadable, binary, too large).
     """
@@ -183,8 +188,14 @@ def load_evidence(items: Iterable[Any] | None = None, paths: Iterable[str | os.P
             items = [items]
         for i, raw in enumerate(items):
             loaded.append(_item(raw, i))
-    for path in _expand(paths or [], base_dir, limits):
-        loaded.append(_read_file(path, len(loaded), limits))
+    files, skipped = _expand(paths or [], base_dir, limits, within)
+    for path, matched in files:
+        try:
+            loaded.append(_read_file(path, len(loaded), limits, within))
+        except EvidenceReadError as exc:
+            if not matched or not isinstance(exc.__cause__, AccessDeniedError):
+                raise
+            skipped.append(str(path))
     if len(loaded) > limits.max_items:
         raise InvalidInputError(f"{len(loaded)} evidence items given; at most {limits.max_items} are accepted. "
                                 "Pass fewer, larger items or narrower globs.")
@@ -192,7 +203,7 @@ def load_evidence(items: Iterable[Any] | None = None, paths: Iterable[str | os.P
     if total > limits.max_total_chars:
         raise InvalidInputError(f"evidence totals {total:,} characters; the limit is {limits.max_total_chars:,}. "
                                 "Pass only the documents that bear on the answer.")
-    return EvidenceSet(loaded)
+    return EvidenceSet(loaded, skipped)
 
 
 def _item(raw: Any, index: int) -> EvidenceItem:
@@ -212,56 +223,86 @@ def _item(raw: Any, index: int) -> EvidenceItem:
                             "{'id': ..., 'source': ..., 'text': ...}.")
 
 
-def _expand(paths: Iterable[Any], base_dir: Any, limits: EvidenceLimits) -> list[Path]:
+def _expand(paths: Iterable[Any], base_dir: Any, limits: EvidenceLimits,
+            within: Sequence[Path] | None) -> tuple[list[tuple[Path, bool]], list[str]]:
+    """(file, found by a pattern) pairs, and the matches dropped for leading outside `within`."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     base = Path(base_dir) if base_dir else Path.cwd()
-    found: list[Path] = []
+    bases = [real_path(Path(b)) for b in within] if within is not None else None
+    found: list[tuple[Path, bool]] = []
+    skipped: list[str] = []
+
+    def keep(q: Path) -> bool:
+        if bases is None or is_within(real_path(q), bases):
+            return True
+        skipped.append(str(q))
+        return False
+
     for raw in paths:
         if not isinstance(raw, (str, os.PathLike)):
             raise InvalidInputError(f"evidence path {raw!r} is a {type(raw).__name__}; expected a path string.")
+        if "\x00" in str(raw):
+            raise InvalidInputError(f"evidence path {str(raw)[:80]!r} contains a NUL byte; give a plain file path.")
         pattern = os.path.expanduser(str(raw))
         full = pattern if os.path.isabs(pattern) else str(base / pattern)
         room = limits.max_files - len(found) + 1  # stop walking once the limit is passed (e.g. "/**")
         if glob.has_magic(pattern):
-            matches = sorted(Path(p) for p in itertools.islice(
-                (q for q in glob.iglob(full, recursive=True) if os.path.isfile(q)), room))
-            if not matches:
+            matches = sorted(itertools.islice((q for q in _glob(full) if q.is_file() and keep(q)), room))
+            if not matches and not skipped:
                 raise NotFoundError(f"evidence glob {raw!r} matches no file under {base}. Check the pattern "
                                     "(use '**/*.md' to search folders recursively).")
-            found += matches
+            found += [(m, True) for m in matches]
         else:
             p = Path(full)
             if p.is_dir():
-                found += sorted(itertools.islice(
-                    (q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in TEXT_SUFFIXES), room))
+                found += [(q, True) for q in sorted(itertools.islice(
+                    (q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in TEXT_SUFFIXES and keep(q)),
+                    room))]
             elif not p.exists():
                 raise NotFoundError(f"evidence file {raw!r} does not exist (looked at {p}).")
             elif not p.is_file():  # a device or FIFO (/dev/zero) would never end or block
                 raise InvalidInputError(f"evidence path {raw!r} is not a regular file.")
             else:
-                found.append(p)
+                found.append((p, False))
         if len(found) > limits.max_files:
             raise InvalidInputError(f"evidence paths match more than {limits.max_files} files; narrow the globs.")
-    return found
+    return found, skipped
 
 
-def _read_file(path: Path, index: int, limits: EvidenceLimits) -> EvidenceItem:
+def _glob(full: str) -> Iterator[Path]:
+    """Matches of an absolute pattern. pathlib's ``**`` does not descend into symlinked folders (a
+    link to / or a loop would make it walk forever), and hidden names need a pattern that says so."""
+    parts = Path(full).parts
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root, rest = Path(*parts[:fixed]), "/".join(parts[fixed:])
+    if rest.endswith("**"):
+        rest += "/*"  # "docs/**" means every file below docs/, as glob.glob has it
+    hidden = any(part.startswith(".") for part in parts[fixed:])
+    for match in root.glob(rest):
+        if hidden or not any(part.startswith(".") for part in match.relative_to(root).parts):
+            yield match
+
+
+def _read_file(path: Path, index: int, limits: EvidenceLimits, within: Sequence[Path] | None) -> EvidenceItem:
+    what = f"evidence file {path}"
     try:
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            raise EvidenceReadError(f"evidence file {path} is {size:,} bytes; the limit is {limits.max_file_bytes:,}. "
-                                    "Pass the relevant section instead.")
-        with open(path, "rb") as fh:  # read no more than the limit, whatever stat said
-            data = fh.read(limits.max_file_bytes + 1)
-        if len(data) > limits.max_file_bytes:
-            raise EvidenceReadError(f"evidence file {path} is over the {limits.max_file_bytes:,}-byte limit. "
-                                    "Pass the relevant section instead.")
+        # Regular files only, opened without blocking, read up to the limit whatever stat says;
+        # with `within`, the open descriptor itself must lie there (a swapped symlink is caught).
+        with open_file(path, within or (), what="evidence file") as fh:
+            if fh.size > limits.max_file_bytes:
+                raise EvidenceReadError(f"{what} is {fh.size:,} bytes; the limit is {limits.max_file_bytes:,}. "
+                                        "Pass the relevant section instead.")
+            data = fh.read_all(limits.max_file_bytes, what)
+    except TooLargeError as exc:
+        raise EvidenceReadError(f"{exc}. Pass the relevant section instead.") from exc
+    except AccessDeniedError as exc:
+        raise EvidenceReadError(str(exc)) from exc
     except OSError as exc:
-        raise EvidenceReadError(f"cannot read evidence file {path}: {exc.strerror or exc}. "
+        raise EvidenceReadError(f"cannot read {what}: {exc.strerror or exc}. "
                                 "Check that it exists and is readable.") from exc
     if b"\x00" in data[:8192]:
-        raise EvidenceReadError(f"evidence file {path} looks binary; pass text or markdown files.")
+        raise EvidenceReadError(f"{what} looks binary; pass text or markdown files.")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

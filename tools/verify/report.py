@@ -51,6 +51,7 @@ class VerificationReport:
     reasons: list[str]
     rewrite: str
     backend: str = "lexical"
+    evidence_skipped: list[str] = field(default_factory=list)  # glob matches leading outside the allowed folders
 
     @property
     def supported(self) -> bool:
@@ -67,7 +68,11 @@ class VerificationReport:
         return {"status": self.status, "risk": self.risk, "score": self.score, "backend": self.backend,
                 "counts": self.counts(), "reasons": self.reasons,
                 "signals": [{**s.to_dict(), **({"claim": i} if i is not None else {})} for i, s in self.signals],
-                "claims": [c.to_dict() for c in self.claims], "rewrite": self.rewrite}
+                "claims": [c.to_dict() for c in self.claims], "rewrite": self.rewrite,
+                **({"evidence_skipped": {"reason": "these glob matches lead outside the allowed folders (through "
+                                                   "a symlink or a hard link) and were not read",
+                                         "paths": self.evidence_skipped[:20], "count": len(self.evidence_skipped)}}
+                   if self.evidence_skipped else {})}
 
 
 _FAILED = ("unsupported", "contradicted")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
@@ -87,8 +88,11 @@ class Prepared:
 
 def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[str | os.PathLike] | None = None,
             question: str | None = None, options: VerifyOptions | None = None,
-            base_dir: str | os.PathLike | None = None) -> Prepared:
-    """Validate input, load evidence, split claims and score each one with the deterministic backend."""
+            base_dir: str | os.PathLike | None = None, *, within: Sequence[Path] | None = None) -> Prepared:
+    """Validate input, load evidence, split claims and score each one with the deterministic backend.
+
+    `within`: folders evidence files must really lie in (None: anywhere; the MCP adapter passes the
+    project's); see `load_evidence`."""
     options = options or VerifyOptions()
     if options.risk not in RISKS:
         raise InvalidInputError(f"risk {options.risk!r} is not one of {', '.join(RISKS)}.")
@@ -98,7 +102,7 @@ def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[
     question = _check_text(question or "", "question", 10_000)
     error = ""
     try:
-        ev = load_evidence(evidence, paths, base_dir=base_dir, limits=options.limits)
+        ev = load_evidence(evidence, paths, base_dir=base_dir, limits=options.limits, within=within)
     except (NotFoundError, EvidenceReadError) as exc:
         # Fail closed, not loud, in high risk: a missing or unreadable file is a reason to reject
         # the answer. Wrong argument types still raise: they are the caller's bug.
@@ -195,7 +199,7 @@ def finish(prepared: Prepared, backend: str = "lexical") -> VerificationReport:
         status = "unsupported" if not supported else "partially_supported"
     mode = options.rewrite or ("remove" if options.risk == "high" else "mark")
     return VerificationReport(options.risk, status, score, p.results, signals, reasons,
-                              grounded_rewrite(p.answer, p.results, mode), backend)
+                              grounded_rewrite(p.answer, p.results, mode), backend, list(p.evidence.skipped))
 
 
 def _reasons(p: Prepared, checkable: list[ClaimResult], signals: list[tuple[int | None, Signal]]) -> list[str]:
@@ -221,14 +225,15 @@ def _reasons(p: Prepared, checkable: list[ClaimResult], signals: list[tuple[int 
 def verify_answer(answer: str, evidence: Iterable[Any] | None = None,
                   paths: Iterable[str | os.PathLike] | None = None, question: str | None = None,
                   options: VerifyOptions | None = None, *, judge: ClaimJudge | None = None,
-                  base_dir: str | os.PathLike | None = None) -> VerificationReport:
+                  base_dir: str | os.PathLike | None = None,
+                  within: Sequence[Path] | None = None) -> VerificationReport:
     """Check each claim of `answer` against the evidence and return a `VerificationReport`.
 
     `evidence`: strings or {id, source, text} objects; `paths`: text/markdown files or globs.
     `judge`: an optional classifier (see `skilldeck.tools.verify.nli`) consulted for claims
     the hard checks did not already fail.
     """
-    prepared = prepare(answer, evidence, paths, question, options, base_dir)
+    prepared = prepare(answer, evidence, paths, question, options, base_dir, within=within)
     backend = "lexical"
     if judge is not None:
         todo, pairs = judge_targets(prepared)
@@ -242,9 +247,10 @@ def verify_answer(answer: str, evidence: Iterable[Any] | None = None,
 async def verify_answer_async(answer: str, evidence: Iterable[Any] | None = None,
                               paths: Iterable[str | os.PathLike] | None = None, question: str | None = None,
                               options: VerifyOptions | None = None, *, judge: Any = None,
-                              base_dir: str | os.PathLike | None = None) -> VerificationReport:
+                              base_dir: str | os.PathLike | None = None,
+                              within: Sequence[Path] | None = None) -> VerificationReport:
     """Like `verify_answer`, with an async judge (`skilldeck.tools.verify.judge.LLMJudge`)."""
-    prepared = prepare(answer, evidence, paths, question, options, base_dir)
+    prepared = prepare(answer, evidence, paths, question, options, base_dir, within=within)
     if judge is None:
         return finish(prepared)
     todo, pairs = judge_targets(prepared)

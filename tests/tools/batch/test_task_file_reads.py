@@ -1,0 +1,44 @@
+"""Task files: regular files only (never opened blocking), bounded, and confined when asked."""
+
+import json
+import os
+
+import pytest
+
+from skilldeck.tools.batch import TaskFileError
+from skilldeck.tools.batch.providers import ProviderConfig, check_endpoint
+from skilldeck.tools.batch.errors import ProviderConfigError
+from skilldeck.tools.batch.tasks import load_tasks
+
+
+def test_a_fifo_or_a_link_outside_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    with pytest.raises(TaskFileError, match="FIFO"):
+        load_tasks(tmp_path / "pipe.jsonl")
+    (tmp_path / "out.jsonl").write_text(json.dumps({"id": 1, "x": 1}) + "\n")
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "t.jsonl").symlink_to(tmp_path / "out.jsonl")
+    with pytest.raises(TaskFileError, match="outside"):
+        load_tasks(tmp_path / "proj" / "t.jsonl", within=[tmp_path / "proj"])
+    assert load_tasks(tmp_path / "proj" / "t.jsonl")[0].id == "1"  # unrestricted (the CLI)
+
+
+@pytest.mark.parametrize("config", [
+    ProviderConfig("openai", "m", base_url="http://evil.example/v1"),
+    ProviderConfig("anthropic", "m", base_url="https://api.anthropic.com.evil.example/v1"),
+    ProviderConfig("openai", "m", base_url="http://user@127.0.0.1:9/v1"),
+    ProviderConfig("anthropic", "m", api_key_env="OPENAI_API_KEY"),
+    ProviderConfig("vllm", "m", api_key_env="OPENAI_API_KEY"),
+])
+def test_unconfigured_endpoints_and_key_swaps_are_refused(config):
+    with pytest.raises(ProviderConfigError, match="options.(base_url|api_key_env)"):
+        check_endpoint(config, ["http://127.0.0.1:9/v1"])
+
+
+@pytest.mark.parametrize("config", [
+    ProviderConfig("openai", "m"), ProviderConfig("anthropic", "m", base_url="https://api.anthropic.com/v1/"),
+    ProviderConfig("vllm", "m", base_url="http://127.0.0.1:9/v1"),
+    ProviderConfig("openai", "m", base_url="http://127.0.0.1:9/v1/sub", api_key_env="LOCAL_API_KEY"),
+])
+def test_default_and_configured_endpoints_pass(config):
+    check_endpoint(config, ["http://127.0.0.1:9/v1"])
