@@ -20,7 +20,8 @@ from skilldeck.tools.errors import InvalidInputError
 
 __all__ = ["register", "TOOLSET"]
 
-TOOLSET = "decide whether to fine-tune, validate instruction data, run LoRA training jobs, evaluate tuned vs base"
+TOOLSET = ("decide whether to fine-tune, build few-shot examples, validate instruction data, run LoRA training "
+           "jobs, evaluate tuned vs base")
 
 WaitS = Annotated[float, Field(ge=0, le=600, description="Seconds to wait for progress before returning "
                                                         "(progress notifications are sent meanwhile); 0 returns at once")]
@@ -36,7 +37,12 @@ def register(mcp: Any, services: Any) -> None:
         return None if p is None else str(where.allowed_path(p, what, write=write))
 
     def model(p: str | None, what: str) -> str | None:
-        return None if p is None else where.allowed_model(p, what)
+        if p is None:
+            return None
+        if p.strip().lower().endswith(".gguf"):
+            # A GGUF file is a model path however it is spelt ("models/x.gguf" also looks like a hub id).
+            return str(where.allowed_path(p, what, kind="model"))
+        return where.allowed_model(p, what)
 
     def server_only(options: dict[str, Any] | None) -> dict[str, Any]:
         options = dict(options or {})
@@ -113,6 +119,33 @@ def register(mcp: Any, services: Any) -> None:
             return out
 
     @mcp.tool()
+    def build_few_shot(
+        dataset_path: Annotated[str, Field(description="JSONL dataset to take the examples from (same formats "
+                                                       "as validate_dataset)")],
+        task: Annotated[str | None, Field(description="The record 'task' the examples are for (needed when the "
+                                                      "dataset holds several)")] = None,
+        examples: Annotated[int, Field(ge=3, le=5, description="How many examples to choose")] = 4,
+        token_budget: Annotated[int, Field(ge=1, description="Warn when the block is longer than this")] = 1000,
+        tokenizer: Annotated[str | None, Field(description="Model folder, tokenizer.json or GGUF file for exact "
+                                                           "token counts (default: cl100k estimate)")] = None,
+    ) -> dict:
+        """Choose 3-5 few-shot examples from a dataset and render them as a ready prompt block.
+
+        Call this when finetune_advice says few-shot. The examples cover the main case and the edge
+        cases (rare answers, empty fields, extreme lengths), share one format, never conflict or
+        repeat, and go from simple to complex. Returns the block ('prompt', also as chat 'messages'),
+        its token count, why each example was chosen, and warnings: near-identical examples (a small
+        model parrots them), one answer for all, too few usable examples, over the token budget.
+        """
+        from skilldeck.tools.finetune.fewshot import build_few_shot as build
+
+        with tool_errors():
+            shots = build(path(dataset_path, "dataset_path"), task=task, count=examples, token_budget=token_budget,
+                          tokenizer=model(tokenizer, "tokenizer"), within=where.bases("data"),
+                          tokenizer_within=where.bases("model"))
+            return {"summary": shots.render_text().split("\n\n", 1)[0], **shots.to_dict()}
+
+    @mcp.tool()
     async def start_training(
         ctx: Context,
         base_model: Annotated[str | None, Field(description="Local model folder or cached Hugging Face hub id "
@@ -140,24 +173,28 @@ def register(mcp: Any, services: Any) -> None:
         training. Poll training_status (loss, eval loss, lr, tokens/s, GPU memory); the result
         names the adapter folder, exact config, metrics and model card. Then call evaluate_model.
         """
-        from skilldeck.tools.finetune.service import summary
-
-        with tool_errors():
+        def start() -> str:
+            # Path checks stat and resolve files, and the first service() imports the engine: off the event loop.
             svc = service()
             if resume_job:
-                info = await anyio.to_thread.run_sync(svc.resume, resume_job)
-                job_id = info["id"]
-            else:
-                if not base_model or not train_path:
-                    raise InvalidInputError("start_training needs base_model and train_path (or resume_job to "
-                                            "continue a cancelled run).")
-                spec = {**server_only(options), "base_model": model(base_model, "base_model"),
-                        "train_path": path(train_path, "train_path"), "val_path": path(val_path, "val_path"),
-                        "method": method, "max_steps": max_steps, "num_epochs": num_epochs,
-                        "learning_rate": learning_rate, "data_within": data_within}
-                if spec.get("output_dir") is not None:
-                    spec["output_dir"] = path(spec["output_dir"], "options.output_dir", write=True)
-                job_id = (await anyio.to_thread.run_sync(svc.start_training, spec)).id
+                return svc.resume(resume_job)["id"]
+            if not base_model or not train_path:
+                raise InvalidInputError("start_training needs base_model and train_path (or resume_job to "
+                                        "continue a cancelled run).")
+            spec = {**server_only(options), "base_model": model(base_model, "base_model"),
+                    "train_path": path(train_path, "train_path"), "val_path": path(val_path, "val_path"),
+                    "method": method, "max_steps": max_steps, "num_epochs": num_epochs,
+                    "learning_rate": learning_rate, "data_within": data_within}
+            if spec.get("output_dir") is not None:
+                spec["output_dir"] = path(spec["output_dir"], "options.output_dir", write=True)
+            if spec.get("accelerate_config") is not None:
+                spec["accelerate_config"] = path(spec["accelerate_config"], "options.accelerate_config")
+            return svc.start_training(spec).id
+
+        with tool_errors():
+            from skilldeck.tools.finetune.service import summary
+
+            job_id = await anyio.to_thread.run_sync(start)
             return summary(await follow_job(ctx, services.jobs, job_id, wait_s))
 
     @mcp.tool()
@@ -171,7 +208,7 @@ def register(mcp: Any, services: Any) -> None:
         """Status of a fine-tuning or evaluation job: progress (step, loss, eval loss, lr, tokens/s, GPU memory),
         recent events and, once finished, the result (adapter path, metrics, or the evaluation)."""
         with tool_errors():
-            svc = service()
+            svc = await anyio.to_thread.run_sync(service)
             await anyio.to_thread.run_sync(svc.status, job_id, 0)  # unknown ids fail before waiting
             await follow_job(ctx, services.jobs, job_id, wait_s)
             return await anyio.to_thread.run_sync(svc.status, job_id, events)
@@ -208,14 +245,16 @@ def register(mcp: Any, services: Any) -> None:
         Scores loss/perplexity on the reference answers, then greedy answers for exact match,
         ROUGE-L and (for JSON references) JSON pass rate and match. Poll training_status for the result.
         """
-        with tool_errors():
+        def start() -> str:
             spec: dict[str, Any] = {"test_path": path(test_path, "test_path"), "max_examples": max_examples,
                                     "max_new_tokens": max_new_tokens, "data_within": data_within}
             if base_model is not None:
                 spec["base_model"] = model(base_model, "base_model")
             if tuned_path is not None:
                 spec["tuned_path"] = str(where.allowed_path(tuned_path, "tuned_path", kind="model"))
-            svc = service()
-            info = await anyio.to_thread.run_sync(svc.start_evaluation, spec, training_job)
-            await follow_job(ctx, services.jobs, info.id, wait_s)
-            return await anyio.to_thread.run_sync(svc.status, info.id, 3)
+            return service().start_evaluation(spec, training_job).id
+
+        with tool_errors():
+            job_id = await anyio.to_thread.run_sync(start)
+            await follow_job(ctx, services.jobs, job_id, wait_s)
+            return await anyio.to_thread.run_sync(service().status, job_id, 3)

@@ -1,4 +1,4 @@
-"""`skilldeck finetune advise|validate|train|status|eval|cancel`: fine-tuning from the shell."""
+"""`skilldeck finetune advise|few-shot|validate|train|status|eval|cancel`: fine-tuning from the shell."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--write-splits", type=Path, metavar="DIR", help="write clean group-aware splits here")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=run_validate)
+
+    f = sub.add_parser("few-shot", help="choose 3-5 few-shot examples from a dataset and print the prompt block")
+    f.add_argument("dataset", type=Path)
+    f.add_argument("--task", help="the record 'task' the examples are for (needed when there are several)")
+    f.add_argument("--examples", type=int, default=4, help="how many examples, 3-5 (default 4)")
+    f.add_argument("--budget", type=int, default=1000, help="warn when the block exceeds this many tokens")
+    f.add_argument("--tokenizer", help="model folder, tokenizer.json or GGUF file for exact token counts")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=run_few_shot)
 
     t = sub.add_parser("train", help="start a training job (LoRA r16 alpha32 by default)")
     t.add_argument("--base-model", help="local model folder or cached hub id")
@@ -113,6 +122,15 @@ def run_validate(args: argparse.Namespace) -> int:
         result = write_splits(files, args.write_splits)
         print(f"clean splits: {result.counts} in {args.write_splits} (dropped: {result.dropped or 'none'})")
     return 0 if report.ok else 1
+
+
+def run_few_shot(args: argparse.Namespace) -> int:
+    from skilldeck.tools.finetune.fewshot import build_few_shot
+
+    shots = build_few_shot(args.dataset, task=args.task, count=args.examples, token_budget=args.budget,
+                           tokenizer=args.tokenizer)
+    print(json.dumps(shots.to_dict(), indent=1) if args.json else shots.render_text())
+    return 0
 
 
 def _follow(job_id: str) -> int:

@@ -33,3 +33,15 @@ def test_status_without_jobs_and_train_without_arguments(capsys):
     assert "no fine-tuning jobs yet" in capsys.readouterr().out
     assert main(["finetune", "train"]) == 2
     assert "--base-model and --train" in capsys.readouterr().err
+
+
+def test_few_shot_prints_the_chosen_examples_and_the_block(tmp_path, capsys):
+    rows = [{"instruction": "Give the capital of the country as one word.", "input": country, "output": capital}
+            for country, capital in [("France", "Paris"), ("Japan", "Tokyo"), ("Kenya", "Nairobi"),
+                                     ("Peru", "Lima"), ("Canada", "Ottawa"), ("Chile", "Santiago")]]
+    data = _write(tmp_path / "capitals.jsonl", rows)
+    assert main(["finetune", "few-shot", str(data), "--examples", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 examples for task 'default'") and out.count("Output: ") == 3
+    assert main(["finetune", "few-shot", str(data), "--examples", "9"]) == 2
+    assert "between 3 and 5" in capsys.readouterr().err

@@ -95,3 +95,21 @@ async def test_train_and_evaluate_through_the_mcp_tools(tmp_path):
         assert ev["result"]["tuned"]["loss"] < ev["result"]["base"]["loss"]
         done = _data(await session.call_tool("cancel_training", {"job_id": job_id}))
         assert done["status"] == "succeeded"  # cancelling a finished job changes nothing
+
+
+async def test_build_few_shot_over_mcp_and_gguf_paths_are_confined(tmp_path):
+    rows = [{"task": "capitals", "instruction": "Give the capital of the country as one word.", "input": country,
+             "output": capital} for country, capital in [("France", "Paris"), ("Japan", "Tokyo"),
+                                                          ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Chile", "Santiago")]]
+    _write(tmp_path / "capitals.jsonl", rows)
+    async with connect(*serve_args(), cwd=tmp_path) as (session, _):
+        shots = _data(await session.call_tool("build_few_shot", {"dataset_path": "capitals.jsonl", "examples": 3,
+                                                                 "token_budget": 10}))
+        assert len(shots["shots"]) == 3 and shots["prompt"].count("Output: ") == 3
+        assert shots["tokens"] > 10 and shots["warnings"][-1]["kind"] == "over_budget"
+        outside = await session.call_tool("build_few_shot", {"dataset_path": "/etc/passwd"})
+        assert outside.is_error and "leads outside" in text_of(outside)
+        # "models/x.gguf" looks like a hub id; a GGUF file is always a path, confined like a model folder.
+        for gguf in ("/tmp/x.gguf", "../x.gguf"):
+            refused = await session.call_tool("start_training", {"base_model": gguf, "train_path": "capitals.jsonl"})
+            assert refused.is_error and "leads outside" in text_of(refused), text_of(refused)
