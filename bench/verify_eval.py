@@ -1,12 +1,19 @@
-"""Measure the verifier on HaluEval QA, WiCE and Factcheck-GPT (one configuration for all sets).
+"""Measure the verifier on HaluEval QA, WiCE, Factcheck-GPT and FRANK summaries (one configuration for all sets).
 
     python bench/verify_eval.py ../shared/data/verification            # report split, default config
+    python bench/verify_eval.py ../shared/data/verification --fit      # refit the calibration on its split
     python bench/verify_eval.py ../shared/data/verification --calibrate  # grid search on the calibration split
 
 Each record goes to a split by a hash of its group key (the question, the WiCE claim id, the
-Factcheck claim), so the two answers of a HaluEval record or the chunks of one WiCE claim never
-straddle the split. Prints balanced accuracy and per-class recall per set, claims per second on
-one core, and WiCE citation precision (cited sentences that are gold supporting sentences).
+Factcheck claim, the FRANK article), so the two answers of a HaluEval record, the chunks of one
+WiCE claim or the summaries of one article never straddle the split. The calibration of the
+three outcomes (`skilldeck.tools.verify.calibration`) was fitted on the calibration split only,
+for all sets together; the report split is held out.
+
+Prints, per set: the three-outcome figures (precision of "supported", coverage = share of
+answers settled as supported or not supported, balanced accuracy over the settled ones) next
+to the old binary figures (balanced accuracy and per-class recall of the lexical lean); claims
+per second on one core; WiCE citation precision (cited sentences that are gold supporting sentences).
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from skilldeck.tools.verify import SupportConfig, VerifyOptions, verify_answer
+from skilldeck.tools.verify.calibration import Calibration
+from skilldeck.tools.verify.features import FEATURES
 
 SETS = {"halueval": "halueval_qa_one_turn.jsonl", "wice": "wice_claim_dev.jsonl",
-        "factcheck": "factcheck_gpt_claim_evidence_stance.jsonl"}
+        "factcheck": "factcheck_gpt_claim_evidence_stance.jsonl", "frank": "frank_summaries.jsonl"}
 
 
 @dataclass
@@ -36,6 +45,7 @@ class Item:
     question: str
     label: int  # 1 supported, 0 not supported
     gold: tuple[int, ...] = ()
+    sub: str = ""  # FRANK: cnndm or xsum_bbc
 
 
 def load(folder: Path, factcheck_partial: str = "unsupported") -> list[Item]:
@@ -60,6 +70,14 @@ def load(folder: Path, factcheck_partial: str = "unsupported") -> list[Item]:
             continue
         items.append(Item("factcheck", r["claim"], r["claim"], [r["evidence"]], "",
                           int(r["stance"] == "completely-support")))
+    path = folder / SETS["frank"]
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            # Grouped by article: the summaries of one article never straddle the split.
+            ev = [{"id": "article", "source": r["dataset"], "text": r["article"]}]
+            items.append(Item("frank", r["id"].split(":")[1], r["summary"], ev, "", int(r["label"] == "supported"),
+                              sub=r["dataset"]))
     return items
 
 
@@ -79,40 +97,93 @@ def resplit_spread(items: list[Item], preds: list[int], count: int) -> list[floa
     for salt in range(1, count + 1):
         chosen = [(it, p) for it, p in zip(items, preds) if split_of(it, f"{salt}:") == "report"]
         table = scores([it for it, _ in chosen], [p for _, p in chosen])
-        means.append(sum(s["balanced_accuracy"] for s in table.values()) / len(table))
+        means.append(sum(table[n]["balanced_accuracy"] for n in ORIGINAL) / len(ORIGINAL))
     return means
 
 
 @dataclass
 class Outcome:
-    predictions: list[int]
+    predictions: list[int]  # old binary: every claim's lexical lean is supported
+    outcomes: list[str]  # answer level: supported / not_supported / unsure
     claims: int
     seconds: float
     cited: int
     cited_gold: int
+    features: list[list[dict]]  # per answer, per check-worthy claim (for --fit)
 
 
-def run(items: list[Item], config: SupportConfig, judge=None) -> Outcome:
-    options = VerifyOptions(support=config)
-    preds, claims, cited, cited_gold = [], 0, 0, 0
+def answer_outcome(report) -> str:
+    """Supported when every claim is; not supported when any claim is; unsure otherwise."""
+    checkable = [c for c in report.claims if c.claim.check_worthy]
+    if not checkable or any(c.outcome == "not_supported" for c in checkable):
+        return "not_supported"
+    return "supported" if all(c.outcome == "supported" for c in checkable) else "unsure"
+
+
+def run(items: list[Item], config: SupportConfig, judge=None, calibration: Calibration | None = None) -> Outcome:
+    options = VerifyOptions(support=config, calibration=calibration or Calibration())
+    preds, outcomes, feats, claims, cited, cited_gold = [], [], [], 0, 0, 0
     start = time.process_time()
     for it in items:
         report = verify_answer(it.answer, it.evidence, question=it.question or None, options=options, judge=judge)
-        preds.append(int(report.status == "supported"))
         checkable = [c for c in report.claims if c.claim.check_worthy]
+        preds.append(int(bool(checkable) and all(c.lean == "supported" for c in checkable)))
+        outcomes.append(answer_outcome(report))
+        feats.append([c.features for c in checkable])
         claims += len(checkable)
         if it.gold:
             for c in checkable:
                 for s in c.citations:
                     cited += 1
                     cited_gold += int(int(s.item.id) in it.gold)
-    return Outcome(preds, claims, time.process_time() - start, cited, cited_gold)
+    return Outcome(preds, outcomes, claims, time.process_time() - start, cited, cited_gold, feats)
+
+
+def group_of(item: Item) -> str:
+    return f"frank_{item.sub.split('_')[0]}" if item.set == "frank" else item.set
+
+
+GROUPS = ("halueval", "wice", "factcheck", "frank_cnndm", "frank_xsum")
+ORIGINAL = ("halueval", "wice", "factcheck")  # the sets of the old binary mean (0.749 on 2026-11-28)
+
+
+def three_way(items: list[Item], outcomes: list[str]) -> dict[str, dict[str, float]]:
+    """Per group: precision of "supported", coverage (share settled), balanced accuracy over the settled."""
+    out = {}
+    for name in GROUPS:
+        pairs = [(it.label, o) for it, o in zip(items, outcomes) if group_of(it) == name]
+        if not pairs:
+            continue
+        said = [label for label, o in pairs if o == "supported"]
+        settled = [(label, o) for label, o in pairs if o != "unsure"]
+        pos = [o for label, o in settled if label == 1]
+        neg = [o for label, o in settled if label == 0]
+        r_pos = sum(o == "supported" for o in pos) / len(pos) if pos else 0.0
+        r_neg = sum(o == "not_supported" for o in neg) / len(neg) if neg else 0.0
+        out[name] = {"n": len(pairs), "supported_said": len(said),
+                     "precision_supported": sum(said) / len(said) if said else float("nan"),
+                     "coverage": len(settled) / len(pairs), "balanced_accuracy_settled": (r_pos + r_neg) / 2}
+    return out
+
+
+def print_three_way(title: str, table: dict[str, dict[str, float]]) -> None:
+    print(title)
+    for name, s in table.items():
+        print(f"  {name:12s} n={s['n']:5d}  precision_supported={s['precision_supported']:.3f} "
+              f"({s['supported_said']} said)  coverage={s['coverage']:.3f}  "
+              f"balanced_acc_settled={s['balanced_accuracy_settled']:.3f}")
+    rows = list(table.values())
+    print("  mean: precision_supported={:.3f}  coverage={:.3f}  balanced_acc_settled={:.3f}".format(
+        *(sum(r[k] for r in rows if r[k] == r[k]) / max(1, sum(r[k] == r[k] for r in rows))
+          for k in ("precision_supported", "coverage", "balanced_accuracy_settled"))))
 
 
 def scores(items: list[Item], preds: list[int]) -> dict[str, dict[str, float]]:
     out = {}
-    for name in SETS:
-        pairs = [(it.label, p) for it, p in zip(items, preds) if it.set == name]
+    for name in GROUPS:
+        pairs = [(it.label, p) for it, p in zip(items, preds) if group_of(it) == name]
+        if not pairs:
+            continue
         pos = [p for label, p in pairs if label == 1]
         neg = [p for label, p in pairs if label == 0]
         r_pos = sum(pos) / len(pos) if pos else 0.0
@@ -136,10 +207,12 @@ def naive(items: list[Item]) -> list[int]:
 def print_table(title: str, table: dict[str, dict[str, float]]) -> float:
     print(title)
     for name, s in table.items():
-        print(f"  {name:10s} n={s['n']:5d}  balanced_acc={s['balanced_accuracy']:.3f}  "
+        print(f"  {name:12s} n={s['n']:5d}  balanced_acc={s['balanced_accuracy']:.3f}  "
               f"recall_supported={s['recall_supported']:.3f}  recall_not_supported={s['recall_not_supported']:.3f}")
-    mean = sum(s["balanced_accuracy"] for s in table.values()) / len(table)
-    print(f"  mean balanced accuracy: {mean:.3f}")
+    old = [table[n]["balanced_accuracy"] for n in ORIGINAL if n in table]
+    mean = sum(old) / len(old) if old else 0.0
+    every = sum(s["balanced_accuracy"] for s in table.values()) / len(table)
+    print(f"  mean balanced accuracy: {mean:.3f} over {', '.join(ORIGINAL)}; {every:.3f} over all {len(table)} sets")
     return mean
 
 
@@ -151,7 +224,8 @@ def calibrate(items: list[Item]) -> SupportConfig:
     best, best_mean = SupportConfig(), -1.0
     for values in itertools.product(*GRID.values()):
         config = replace(SupportConfig(), **dict(zip(GRID, values)))
-        mean = sum(s["balanced_accuracy"] for s in scores(items, run(items, config).predictions).values()) / len(SETS)
+        table = scores(items, run(items, config).predictions)
+        mean = sum(table[n]["balanced_accuracy"] for n in ORIGINAL) / len(ORIGINAL)
         if mean > best_mean:
             best, best_mean = config, mean
     print(f"calibration: best mean balanced accuracy {best_mean:.3f} with "
@@ -159,10 +233,60 @@ def calibrate(items: list[Item]) -> SupportConfig:
     return best
 
 
+def fit(items: list[Item], features: list[list[dict]], rounds: int = 4) -> Calibration:
+    """Logistic weights for `Calibration`, fitted on answers with every set and class weighing the same.
+
+    A supported answer makes every claim a positive example; an unsupported one makes only its
+    least likely claim (under the weights so far) a negative, since one wrong claim is enough.
+    """
+    import numpy as np  # only for refitting
+
+    groups = [(group_of(it), it.label) for it in items]
+    count = {g: groups.count(g) for g in set(groups)}
+    base = Calibration()
+    weights, bias = np.array(base.weights), base.bias
+
+    def vec(f: dict) -> list[float]:
+        return [f.get(k, 0.0) for k in FEATURES]
+
+    for _ in range(rounds):
+        x, y, w = [], [], []
+        for it, g, claims in zip(items, groups, features):
+            if not claims:
+                continue
+            if it.label:
+                chosen = claims
+            else:
+                z = [np.dot(weights, vec(f)) + bias for f in claims]
+                chosen = [claims[int(np.argmin(z))]]
+            for f in chosen:
+                x.append(vec(f)), y.append(it.label), w.append(1 / count[g] / len(chosen))
+        weights, bias = _logistic(np.array(x), np.array(y, float), np.array(w))
+    result = replace(base, weights=tuple(round(float(v), 3) for v in weights), bias=round(float(bias), 3))
+    print(f"fitted on {len(items)} calibration answers: weights={result.weights} bias={result.bias} "
+          f"(order: {', '.join(FEATURES)})")
+    return result
+
+
+def _logistic(x, y, w, l2: float = 1e-2, steps: int = 3000, rate: float = 0.5):
+    import numpy as np
+
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = (x - mu) / sd
+    b, c = np.zeros(z.shape[1]), 0.0
+    for _ in range(steps):
+        g = (1 / (1 + np.exp(-(z @ b + c))) - y) * w
+        b -= rate * (z.T @ g / w.sum() + l2 * b)
+        c -= rate * g.sum() / w.sum()
+    return b / sd, c - (b / sd) @ mu
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="folder holding the three .jsonl sets")
     ap.add_argument("--calibrate", action="store_true", help="grid-search the config on the calibration split first")
+    ap.add_argument("--fit", action="store_true",
+                    help="refit the calibration's weights on the calibration split and print them (else: the shipped ones)")
     ap.add_argument("--split", choices=["report", "calibration", "all"], default="report")
     ap.add_argument("--nli", metavar="DIR", default=None,
                     help="also judge claims with a local sequence-classification model (optional backend)")
@@ -181,9 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         from skilldeck.tools.verify.nli import NliJudge
 
         judge = NliJudge(args.nli)
-    out = run(chosen, config, judge)
+    calibration = Calibration()
+    if args.fit:
+        calib = [it for it in items if split_of(it) == "calibration"]
+        calibration = fit(calib, run(calib, config).features)
+    out = run(chosen, config, judge, calibration)
     backend = "lexical" + ("+nli" if judge else "")
-    print_table(f"skilldeck verify ({backend} backend), {args.split} split", scores(chosen, out.predictions))
+    print_three_way(f"three outcomes ({backend} backend), {args.split} split", three_way(chosen, out.outcomes))
+    print_table(f"old binary verdict (lexical lean), {args.split} split", scores(chosen, out.predictions))
     print(f"  claims/s on one core: {out.claims / out.seconds:.0f} ({out.claims} claims in {out.seconds:.2f} s CPU)")
     precision = out.cited_gold / out.cited if out.cited else 0.0
     print(f"  WiCE citation precision: {precision:.3f} ({out.cited_gold}/{out.cited} cited sentences are gold)")

@@ -1,11 +1,17 @@
-"""MCP adapter for claim verification: extract_claims and verify_answer.
+"""MCP adapter for claim verification: extract_claims, verify_answer and record_judgments.
 
-`verify_answer(judge="client")` asks the client's own model, through MCP sampling, to judge the
-claims the deterministic checks did not already fail. The sampling requests come from resolvers
-(`Resolve` / `Sample` of the SDK), so they work on both kinds of connection: mid-call requests on
-handshake-era ones, the input-required round trip on 2026-07-28 ones. A reply that breaks the
-JSON contract gets one repair request. Without sampling support, or when the client's model
-fails the contract twice, the deterministic verdicts stand and the report says so in `note`.
+Two ways for a model to judge the claims the deterministic backend leaves open (unsure, or
+only lexically missing), under one contract (`skilldeck.tools.verify.judge`):
+
+- `judge="host"`: the answer comes back with compact judgment packets and a `verification_id`;
+  the calling model decides them itself and calls `record_judgments`, which folds the decisions
+  into the final report. Works in every client (Claude Code has no sampling).
+- `judge="client"`: the server asks the client's model through MCP sampling. The requests come
+  from resolvers (`Resolve` / `Sample` of the SDK), so they work on both kinds of connection. A
+  reply that breaks the contract gets one repair request; claims still undecided stay unsure.
+  A client without sampling gets host packets instead, and the report says so in `note`.
+
+The CPU work runs on worker threads, never on the event loop.
 """
 
 # No `from __future__ import annotations` here: the tool's `Resolve(...)` annotations name
@@ -25,7 +31,8 @@ __all__ = ["register", "EvidenceObject", "TOOLSET"]
 TOOLSET = "check an answer's claims against evidence, with citations; fail closed in high-risk mode"
 # Claims sent to the client's model in one sampling request; the rest keep deterministic verdicts.
 MAX_JUDGED_CLAIMS = 40
-NO_SAMPLING = "the client does not support sampling; used the deterministic backend only"
+NO_SAMPLING = ("the client does not support sampling; judge the packets in `judgment` yourself and call "
+               "record_judgments (judge='host' does this directly)")
 
 
 class EvidenceObject(BaseModel):
@@ -62,14 +69,18 @@ def _sample(prompt: str) -> Sample:
 
 
 def register(mcp: Any, services: Any) -> None:
+    from skilldeck.tools.verify.ledger import JudgmentLedger
+
     where = Confinement.from_settings(services.settings)
     base_dir = where.project
+    ledger = JudgmentLedger(max_packets=MAX_JUDGED_CLAIMS)
 
     def prepared_input(answer: str, evidence: list | None = None, paths: list[str] | None = None,
                        question: str | None = None, risk: str = "normal", rewrite: str | None = None) -> Any:
         """The answer split and scored once per call: the sampling prompts and the tool body share it,
         so the claims the client's model judged are the claims the verdicts are applied to.
-        Returns the `Prepared` answer, or the error to report (raised in the tool body)."""
+        Returns the `Prepared` answer, or the error to report (raised in the tool body).
+        (The SDK runs sync resolvers on a worker thread.)"""
         from skilldeck.tools.errors import SkilldeckError
         from skilldeck.tools.verify import VerifyOptions
         from skilldeck.tools.verify.verifier import prepare
@@ -84,35 +95,62 @@ def register(mcp: Any, services: Any) -> None:
         except SkilldeckError as exc:
             return exc
 
-    def judge_pairs(prepared: Any) -> list[tuple[str, str]]:
+    def packets_of(prepared: Any) -> list:
+        from skilldeck.tools.verify.judge import build_packets
         from skilldeck.tools.verify.verifier import judge_targets
 
-        return [] if isinstance(prepared, Exception) else judge_targets(prepared, MAX_JUDGED_CLAIMS)[1]
+        return [] if isinstance(prepared, Exception) else build_packets(judge_targets(prepared, MAX_JUDGED_CLAIMS))
 
     def ask_client(ctx: Context, prepared: Annotated[Any, Resolve(prepared_input)],
                    judge: str = "none") -> Sample | None:
-        """First sampling request: the claims and their evidence, under the JSON contract."""
+        """First sampling request: the open claims as packets, under the JSON contract."""
         from skilldeck.tools.verify.judge import build_prompt
 
         if judge != "client" or not _client_samples(ctx):
             return None
-        pairs = judge_pairs(prepared)
-        return _sample(build_prompt(pairs)) if pairs else None
+        packets = packets_of(prepared)
+        return _sample(build_prompt(packets)) if packets else None
 
     def repair_client(first: Annotated[types.CreateMessageResult | None, Resolve(ask_client)],
                       prepared: Annotated[Any, Resolve(prepared_input)]) -> Sample | None:
-        """Second request, only when the first reply broke the contract: name the problem, ask again."""
-        from skilldeck.tools.verify.judge import build_prompt, parse_verdicts
+        """Second request, only when the first reply broke the contract: name the problems, ask again."""
+        from skilldeck.tools.verify.judge import build_prompt, parse_verdicts, repair_prompt
 
         if first is None:
             return None
-        pairs = judge_pairs(prepared)
-        try:
-            parse_verdicts(_reply_text(first), len(pairs))
-            return None
-        except ValueError as exc:
-            return _sample(f"{build_prompt(pairs)}\n\nYour previous reply broke the JSON contract: {exc}. "
-                           f"Previous reply:\n{_reply_text(first)[:2000]}\n\nReply again with ONLY the JSON object.")
+        packets = packets_of(prepared)
+        _, problems = parse_verdicts(_reply_text(first), packets)
+        return _sample(repair_prompt(build_prompt(packets), _reply_text(first), problems)) if problems else None
+
+    def judged_report(prepared: Any, judge: str, first: Any, second: Any, can_sample: bool) -> dict:
+        """The tool body's CPU work (run on a worker thread): fold replies in, or open host packets."""
+        from skilldeck.tools.verify.judge import parse_verdicts
+        from skilldeck.tools.verify.verifier import apply_judgements, finish
+
+        note, handoff, notes = "", None, []
+        if judge == "host" or (judge == "client" and first is None and not can_sample):
+            handoff = ledger.open(prepared)
+            note = NO_SAMPLING if judge == "client" else ""
+            backend = "lexical"
+        elif first is not None:
+            packets = packets_of(prepared)
+            found, problems = parse_verdicts(_reply_text(first), packets)
+            if problems and second is not None:
+                again, problems = parse_verdicts(_reply_text(second), packets)
+                found |= again
+            if problems:
+                notes.append(f"the client's model broke the JSON contract twice ({'; '.join(problems[:3])}); "
+                             "the claims it left undecided stay unsure")
+            notes += apply_judgements(prepared, found, "client-llm")
+            backend = "lexical+client-llm"
+        else:
+            backend = "lexical"
+        report = finish(prepared, backend, notes).to_dict()
+        if handoff is not None:
+            report["judgment"] = handoff
+        if note:
+            report["note"] = note
+        return _sized(report)
 
     @mcp.tool()
     def extract_claims(
@@ -143,9 +181,11 @@ def register(mcp: Any, services: Any) -> None:
         question: Annotated[str | None, Field(description="The question the answer responds to (enables the "
                                                          "drift check)")] = None,
         risk: Annotated[Literal["normal", "high"], Field(
-            description="'high' fails closed: any unsupported claim or warning rejects the answer")] = "normal",
-        judge: Annotated[Literal["none", "client"], Field(
-            description="'client' also asks your own model (MCP sampling) to judge each claim")] = "none",
+            description="'high' fails closed: any claim not supported (unsure included) or warning rejects")] = "normal",
+        judge: Annotated[Literal["none", "host", "client"], Field(
+            description="'host': get judgment packets for the unsettled claims, decide them yourself and call "
+                        "record_judgments (works in every client); 'client': ask your model via MCP sampling")
+        ] = "none",
         rewrite: Annotated[Literal["mark", "remove"] | None, Field(
             description="Grounded rewrite: mark or remove unsupported sentences (default: mark; remove in high risk)")
         ] = None,
@@ -153,32 +193,35 @@ def register(mcp: Any, services: Any) -> None:
     ) -> dict:
         """Check an answer's claims against evidence before presenting it; cites where support is.
 
-        Returns per-claim verdicts (supported / unsupported / contradicted / not_check_worthy) with
-        the signals that fired (numbers, names, negation, attribution) and citations (evidence id,
-        span, quote); answer-level signals (fabricated specifics, unsourced authority, drift, time
-        words without a date); a status; and a grounded rewrite without the unsupported claims.
-        Give evidence inline or as file paths; use risk='high' for medical, legal or financial answers.
+        Each claim is supported, not supported (reason: contradicted, fabricated_number,
+        fabricated_name, unsourced_attribution, missing...) or unsure, with the signals that fired
+        and citations (evidence id, span, quote); plus answer-level signals, a status and a grounded
+        rewrite. "supported" is calibrated to be rarely wrong; unsure claims need a judge: pass
+        judge='host', decide the returned `judgment.packets` from their evidence, then call
+        record_judgments. Use risk='high' for medical, legal or financial answers.
         """
-        from skilldeck.tools.verify.judge import parse_verdicts
-        from skilldeck.tools.verify.verifier import apply_judgements, finish, judge_targets
+        import anyio.to_thread
 
         with tool_errors():
             if isinstance(prepared, Exception):
                 raise prepared
-            note, backend = "", "lexical"
-            reply = second_reply or first_reply
-            if judge == "client" and reply is None and not _client_samples(ctx):
-                note = NO_SAMPLING
-            elif reply is not None:
-                todo, pairs = judge_targets(prepared, MAX_JUDGED_CLAIMS)
-                try:
-                    verdicts = parse_verdicts(_reply_text(reply), len(pairs))
-                except ValueError as exc:
-                    note = f"the client's model broke the JSON contract twice ({exc}); deterministic verdicts only"
-                else:
-                    apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, verdicts)}, "client-llm")
-                    backend = "lexical+client-llm"
-            report = finish(prepared, backend).to_dict()
-            if note:
-                report["note"] = note
-            return _sized(report)
+            can_sample = _client_samples(ctx)
+            return await anyio.to_thread.run_sync(judged_report, prepared, judge, first_reply, second_reply,
+                                                  can_sample)
+
+    @mcp.tool()
+    def record_judgments(
+        verification_id: Annotated[str, Field(description="The id verify_answer returned in judgment")],
+        judgments: Annotated[list[dict[str, Any]], Field(
+            description='One per packet: {"claim": <number>, "verdict": "supported|not_supported|contradicted|'
+                        'unsure", "evidence": [<span numbers a supported rests on>], "reason": "<a few words>"}')],
+    ) -> dict:
+        """Fold your decisions on verify_answer's judgment packets into the final report.
+
+        Same rules as the deterministic backend: a hard-check failure stands, a "supported" must
+        name the evidence spans it rests on (they become its citations), a claim you did not
+        decide stays unsure, and risk='high' rejects any claim that is not supported. Returns the
+        full report (status, claims, reasons, rewrite). Each verification_id can be recorded once.
+        """
+        with tool_errors():
+            return _sized(ledger.record(verification_id, judgments).to_dict())

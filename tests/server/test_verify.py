@@ -71,8 +71,9 @@ def sampler(*replies):
     return sampling, asked
 
 
-CONTRADICTED = json.dumps({"verdicts": [{"claim": 0, "verdict": "contradicted", "confidence": 0.7}]})
-JUDGED = {"answer": "Hubble was launched aboard Space Shuttle Discovery.", "evidence": [EVIDENCE], "judge": "client"}
+CONTRADICTED = json.dumps({"verdicts": [{"claim": 0, "verdict": "contradicted", "reason": "not by Discovery"}]})
+OPEN = "Hubble was put into orbit by Discovery."  # related evidence, not settled by the lexical backend
+JUDGED = {"answer": OPEN, "evidence": [EVIDENCE], "judge": "client"}
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])  # mid-call request; 2026-07-28 input-required round trip
@@ -80,12 +81,12 @@ async def test_client_judge_samples_the_clients_model_on_both_kinds_of_connectio
     sampling, asked = sampler(CONTRADICTED)
     async with Client(server(), mode=mode, sampling_callback=sampling) as client:
         out = data(await client.call_tool("verify_answer", JUDGED))
-    assert len(asked) == 1 and "Claim 0: Hubble was launched aboard Space Shuttle Discovery." in asked[0]
+    assert len(asked) == 1 and '"text": "Hubble was put into orbit by Discovery."' in asked[0]
     assert out["backend"] == "lexical+client-llm" and out["claims"][0]["verdict"] == "contradicted"
     assert out["claims"][0]["judged_by"] == "client-llm"
 
 
-async def test_a_broken_reply_gets_one_repair_request_then_the_deterministic_verdict_stands():
+async def test_a_broken_reply_gets_one_repair_request_then_the_claim_stays_unsure():
     sampling, asked = sampler("Looks supported to me!", CONTRADICTED)
     async with Client(server(), sampling_callback=sampling) as client:
         out = data(await client.call_tool("verify_answer", JUDGED))
@@ -93,9 +94,9 @@ async def test_a_broken_reply_gets_one_repair_request_then_the_deterministic_ver
     assert out["claims"][0]["verdict"] == "contradicted"
     sampling, asked = sampler("no", "still no")
     async with Client(server(), sampling_callback=sampling) as client:
-        out = data(await client.call_tool("verify_answer", JUDGED))
-    assert len(asked) == 2 and out["backend"] == "lexical" and "broke the JSON contract twice" in out["note"]
-    assert out["claims"][0]["verdict"] == "supported"
+        out = data(await client.call_tool("verify_answer", {**JUDGED, "risk": "high"}))
+    assert len(asked) == 2 and "broke the JSON contract twice" in out["notes"][0]
+    assert out["claims"][0]["verdict"] == "unsure" and out["status"] == "rejected"
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -113,7 +114,7 @@ async def test_verdicts_apply_to_the_evidence_the_clients_model_judged(mode, tmp
 
     async with Client(server(), mode=mode, sampling_callback=editing) as client:
         out = data(await client.call_tool("verify_answer", {**JUDGED, "evidence": None, "paths": ["nasa.md"]}))
-    assert len(asked) == 1 and "Evidence 0: The Hubble Space Telescope" in asked[0]
+    assert len(asked) == 1 and "The Hubble Space Telescope was launched" in asked[0]
     if mode == "legacy":
         assert out["backend"] == "lexical+client-llm" and out["claims"][0]["verdict"] == "contradicted"
         assert out["claims"][0]["citations"][0]["quote"] == EVIDENCE
@@ -122,11 +123,45 @@ async def test_verdicts_apply_to_the_evidence_the_clients_model_judged(mode, tmp
         assert out["claims"][0]["judged_by"] == "lexical"
 
 
-async def test_without_client_sampling_the_judge_falls_back_and_says_so():
+async def test_without_client_sampling_the_client_judge_hands_out_host_packets_and_says_so():
     async with Client(server()) as client:
         plain = data(await client.call_tool("verify_answer", JUDGED))
     assert plain["backend"] == "lexical" and "does not support sampling" in plain["note"]
-    assert plain["claims"][0]["verdict"] == "supported"
+    assert plain["claims"][0]["verdict"] == "unsure" and plain["judgment"]["packets"][0]["claim"] == 0
+
+
+async def test_host_judge_packets_then_record_judgments_folds_them_into_one_report():
+    answer = f"{OPEN} It was launched by Russia in 1985."
+    async with Client(server()) as client:
+        first = data(await client.call_tool("verify_answer", {"answer": answer, "evidence": [EVIDENCE],
+                                                              "judge": "host", "risk": "high"}))
+        handoff = first["judgment"]
+        assert first["status"] == "rejected" and [p["claim"] for p in handoff["packets"]] == [0]
+        packet = handoff["packets"][0]
+        assert packet["evidence"][0] == {"n": 1, "cite": "e1#0", "quote": EVIDENCE}
+        assert 0 < handoff["tokens_per_claim"] < 200 and "record_judgments" in handoff["instructions"]
+        # The model may not overrule a hard check (claim 1: 1985 and Russia), only decide the packet.
+        decided = [{"claim": 0, "verdict": "supported", "evidence": [1], "reason": "put into orbit = launched"},
+                   {"claim": 1, "verdict": "supported", "evidence": [1]}]
+        final = data(await client.call_tool("record_judgments", {"verification_id": handoff["verification_id"],
+                                                                 "judgments": decided}))
+        assert final["backend"] == "lexical+host-model" and final["claims"][0]["verdict"] == "supported"
+        assert final["claims"][0]["citations"][0]["quote"] == EVIDENCE
+        assert final["claims"][1]["verdict"] == "contradicted" and final["status"] == "rejected"
+        again = await client.call_tool("record_judgments", {"verification_id": handoff["verification_id"],
+                                                            "judgments": decided})
+        assert again.is_error and "already recorded, has expired" in text_of(again)
+
+
+async def test_record_judgments_fails_closed_on_garbage_and_on_silence():
+    async with Client(server()) as client:
+        for judgments in ([], [{"claim": 0, "verdict": "supported"}], [{"claim": 0, "verdict": "yes!"}], [{"claim": "zero"}]):
+            out = data(await client.call_tool("verify_answer", {"answer": OPEN, "evidence": [EVIDENCE],
+                                                                "judge": "host", "risk": "high"}))
+            final = data(await client.call_tool("record_judgments", {
+                "verification_id": out["judgment"]["verification_id"], "judgments": judgments}))
+            assert final["status"] == "rejected" and final["claims"][0]["verdict"] == "unsure"
+            assert "outside the contract" in final["notes"][0]
 
 
 def test_cli_prints_a_report_and_exits_by_verdict(tmp_path, capsys):

@@ -91,6 +91,7 @@ class EvidenceSet:
             for v, unit in quantities(s.text):
                 self.number_units.setdefault(round(v, 6), set()).add(unit)
         self._entities: set[str] | None = None
+        self._name_words: frozenset[str] | None = None
 
     def __len__(self) -> int:
         return len(self.sentences)
@@ -100,6 +101,33 @@ class EvidenceSet:
         if self._entities is None:
             self._entities = {e.lower() for s in self.sentences for e in entities(s.text)}
         return self._entities
+
+
+    @property
+    def name_words(self) -> frozenset[str]:
+        """Lower-cased words the evidence writes only capitalised, away from a sentence start ("kujala")."""
+        if self._name_words is None:
+            capital, lower = set(), set()
+            for s in self.sentences:
+                for i, m in enumerate(_WORD.finditer(s.text)):
+                    w = m.group()
+                    if w[0].islower():
+                        lower.add(w)
+                    elif i:  # a capital at the sentence start says nothing
+                        capital.add(w.lower())
+            self._name_words = frozenset(capital - lower)
+        return self._name_words
+
+    def truecase(self, text: str) -> str:
+        """Lower-cased text (a tokenised summary) with the evidence's names capitalised again, so the
+        name and number checks see them; text that has any capital letter is returned as it is."""
+        if any(ch.isupper() for ch in text) or not self.name_words:
+            return text
+        names = self.name_words
+        return _WORD.sub(lambda m: m.group().capitalize() if m.group() in names else m.group(), text)
+
+
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 def _sentences(item: EvidenceItem) -> list[Sentence]:

@@ -4,14 +4,15 @@
     verify_answer(answer, evidence, judge=judge)
 
 The model reads (evidence, claim) pairs. Its labels are mapped from `config.id2label` by name
-(entailment/supports -> supported, contradiction/refutes -> contradicted, neutral/not enough info
--> unsupported); pass `labels={"LABEL_0": "supported", ...}` for checkpoints with generic names.
+as whole names (entailment/supports -> supported, contradiction/refutes -> contradicted,
+neutral/not enough info/not_supported -> unsupported); pass `labels={"LABEL_0": "supported", ...}` for checkpoints with generic names.
 torch and transformers are imported only when the model loads.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +21,47 @@ from skilldeck.tools.verify.errors import JudgeError
 
 __all__ = ["NliJudge", "map_labels"]
 
-_NAMES = (("entail", "supported"), ("support", "supported"), ("contradict", "contradicted"),
-          ("refut", "contradicted"), ("neutral", "unsupported"), ("not enough", "unsupported"),
-          ("not_enough", "unsupported"), ("nei", "unsupported"), ("irrelevant", "unsupported"),
-          ("unsupported", "unsupported"))
+# Whole label names (lower-cased, separators as "_"), never substrings: "not_supported" contains
+# "support" and "non_entailment" contains "entail", and both mean the opposite.
+_LABELS = {
+    "supported": ("entailment", "entails", "entailed", "entail", "supports", "supported", "support", "true",
+                  "consistent", "faithful", "factual", "correct", "yes"),
+    "contradicted": ("contradiction", "contradicts", "contradicted", "contradict", "refutes", "refuted", "refute",
+                     "false", "inconsistent"),
+    "unsupported": ("neutral", "not_enough_info", "not_enough_information", "nei", "not_supported", "unsupported",
+                    "not_entailment", "non_entailment", "not_entailed", "irrelevant", "unverifiable", "hallucinated",
+                    "unfaithful", "no"),
+}
+_VERDICT_OF_LABEL = {name: verdict for verdict, names in _LABELS.items() for name in names}
 
 
-def map_labels(id2label: dict[int, str], override: dict[str, str] | None = None) -> dict[int, str]:
-    """Map a model's label ids to verdicts; raise JudgeError naming labels it cannot place."""
+def _normalise(name: str) -> str:
+    return "_".join(re.findall(r"[a-z0-9]+", name.lower()))
+
+
+def map_labels(id2label: dict[int | str, str], override: dict[str, str] | None = None) -> dict[int, str]:
+    """Map a model's label ids to verdicts; raise JudgeError naming labels it cannot place.
+
+    Names are matched whole ("SUPPORTS", "not_supported", "NOT ENOUGH INFO"); generic names
+    ("LABEL_0") need `override`.
+    """
     out: dict[int, str] = {}
     for idx, name in id2label.items():
-        if override and name in override:
-            out[int(idx)] = override[name]
-            continue
-        low = name.lower()
-        verdict = next((v for key, v in _NAMES if key in low), None)
+        verdict = override.get(name) if override else None
+        verdict = verdict or _VERDICT_OF_LABEL.get(_normalise(str(name)))
         if verdict is None:
             raise JudgeError(f"cannot tell what label {name!r} of the classifier means (labels: "
-                             f"{', '.join(id2label.values())}); pass labels={{{name!r}: 'supported'|'unsupported'|"
-                             "'contradicted', ...}.")
+                             f"{', '.join(map(str, id2label.values()))}); pass labels={{{name!r}: "
+                             "'supported'|'unsupported'|'contradicted', ...}.")
+        if verdict not in ("supported", "unsupported", "contradicted"):
+            raise JudgeError(f"label {name!r} is mapped to {verdict!r}; use supported, unsupported or contradicted.")
         out[int(idx)] = verdict
     if "supported" not in out.values():
-        raise JudgeError(f"no label of the classifier means 'supported' (labels: {', '.join(id2label.values())}).")
+        raise JudgeError(f"no label of the classifier means 'supported' (labels: "
+                         f"{', '.join(map(str, id2label.values()))}).")
+    if set(out.values()) == {"supported"}:
+        raise JudgeError(f"every label of the classifier reads as 'supported' ({', '.join(map(str, id2label.values()))})"
+                         "; pass labels= to say which ones are not.")
     return out
 
 

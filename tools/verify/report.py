@@ -14,7 +14,14 @@ __all__ = ["ClaimResult", "VerificationReport", "grounded_rewrite", "render_text
 
 @dataclass
 class ClaimResult:
-    """One claim's verdict: supported, unsupported, contradicted or not_check_worthy."""
+    """One claim's verdict and outcome.
+
+    `verdict`: supported, unsupported, contradicted, unsure or not_check_worthy. `outcome` says the
+    same in three words (supported / not_supported / unsure) and `reason` why a claim is not
+    supported (contradicted, fabricated_number, fabricated_name, unsourced_attribution, missing,
+    denial_unsupported, judged). `lean` is the binary verdict of the lexical checks alone and
+    `probability` the calibrated chance that the claim is supported (see `calibration`).
+    """
 
     claim: Claim
     verdict: str
@@ -24,11 +31,19 @@ class ClaimResult:
     citations: list[Sentence] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     judged_by: str = "lexical"
+    features: dict[str, float] = field(default_factory=dict)  # the calibrator's inputs (see `features`)
+    nearby: list[Sentence] = field(default_factory=list)  # best run of adjacent evidence sentences
+    outcome: str = ""
+    reason: str = ""
+    lean: str = ""
+    probability: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {**self.claim.to_dict(), "verdict": self.verdict, "score": self.score}
         if self.claim.check_worthy:
-            out |= {"coverage": self.coverage, "signals": [s.to_dict() for s in self.signals],
+            out |= {"outcome": self.outcome, **({"reason": self.reason} if self.reason else {}),
+                    "probability": self.probability, "lexical_verdict": self.lean,
+                    "coverage": self.coverage, "signals": [s.to_dict() for s in self.signals],
                     "citations": [c.citation() for c in self.citations], "missing_terms": self.missing,
                     "judged_by": self.judged_by}
         return out
@@ -38,8 +53,9 @@ class ClaimResult:
 class VerificationReport:
     """The whole answer's outcome.
 
-    `status`: in normal risk mode supported / partially_supported / unsupported / no_claims; in
-    high risk mode accepted / rejected. `score` is the mean claim score over check-worthy claims
+    `status`: in normal risk mode supported (every claim), partially_supported (some claims are
+    not supported), unsupported (none is), unsure (no claim is refuted but some are unsettled) or
+    no_claims; in high risk mode accepted / rejected (an unsure claim rejects: fail closed). `score` is the mean claim score over check-worthy claims
     (0.0, never NaN, when there are none). `reasons` say why an answer was rejected or flagged.
     """
 
@@ -52,6 +68,7 @@ class VerificationReport:
     rewrite: str
     backend: str = "lexical"
     evidence_skipped: list[str] = field(default_factory=list)  # glob matches leading outside the allowed folders
+    notes: list[str] = field(default_factory=list)  # what a judge did or failed to do
 
     @property
     def supported(self) -> bool:
@@ -59,7 +76,7 @@ class VerificationReport:
         return self.status in ("supported", "accepted")
 
     def counts(self) -> dict[str, int]:
-        out = {"supported": 0, "unsupported": 0, "contradicted": 0, "not_check_worthy": 0}
+        out = {"supported": 0, "unsupported": 0, "contradicted": 0, "unsure": 0, "not_check_worthy": 0}
         for c in self.claims:
             out[c.verdict] = out.get(c.verdict, 0) + 1
         return out
@@ -69,17 +86,20 @@ class VerificationReport:
                 "counts": self.counts(), "reasons": self.reasons,
                 "signals": [{**s.to_dict(), **({"claim": i} if i is not None else {})} for i, s in self.signals],
                 "claims": [c.to_dict() for c in self.claims], "rewrite": self.rewrite,
+                **({"notes": self.notes} if self.notes else {}),
                 **({"evidence_skipped": {"reason": "these glob matches lead outside the allowed folders (through "
                                                    "a symlink or a hard link) and were not read",
                                          "paths": self.evidence_skipped[:20], "count": len(self.evidence_skipped)}}
                    if self.evidence_skipped else {})}
 
 
-_FAILED = ("unsupported", "contradicted")
+_FAILED = ("unsupported", "contradicted", "unsure")
+_TAGS = {"unsupported": " [unsupported]", "contradicted": " [contradicted by the evidence]",
+         "unsure": " [unsure: not settled by the evidence]"}
 
 
 def grounded_rewrite(answer: str, results: list[ClaimResult], mode: str) -> str:
-    """The answer with unsupported and contradicted claims removed (`mode='remove'`) or marked ('mark')."""
+    """The answer with claims that are not supported (unsure included) removed (`mode='remove'`) or marked ('mark')."""
     text = answer
     for r in sorted(results, key=lambda r: r.claim.start, reverse=True):
         if r.verdict not in _FAILED:
@@ -90,8 +110,7 @@ def grounded_rewrite(answer: str, results: list[ClaimResult], mode: str) -> str:
                 b += 1
             text = text[:a] + text[b:]
         else:
-            tag = " [unsupported]" if r.verdict == "unsupported" else " [contradicted by the evidence]"
-            text = text[:b] + tag + text[b:]
+            text = text[:b] + _TAGS[r.verdict] + text[b:]
     if mode == "remove":
         lines = [ln.rstrip() for ln in text.splitlines()]
         # Drop bullets and table rows left empty by the removal.
@@ -108,10 +127,13 @@ def render_text(report: VerificationReport, width: int = 100) -> str:
     lines.append("claims: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if v))
     for reason in report.reasons:
         lines.append(f"  ! {reason}")
+    for note in report.notes:
+        lines.append(f"  note: {note}")
     lines.append("")
-    marks = {"supported": "✓", "unsupported": "?", "contradicted": "✗", "not_check_worthy": "·"}
+    marks = {"supported": "✓", "unsupported": "?", "contradicted": "✗", "unsure": "~", "not_check_worthy": "·"}
     for r in report.claims:
-        lines.append(f"{marks.get(r.verdict, ' ')} [{r.claim.index}] {r.verdict}: {_clip(r.claim.text, width)}")
+        why = f" ({r.reason})" if r.reason and r.reason != r.verdict else ""
+        lines.append(f"{marks.get(r.verdict, ' ')} [{r.claim.index}] {r.verdict}{why}: {_clip(r.claim.text, width)}")
         if not r.claim.check_worthy:
             lines.append(f"      ({r.claim.reason})")
             continue

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribution, check_entities, check_negation,
                                            check_exclusive, check_numbers)
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
+from skilldeck.tools.verify.features import Hits, claim_features, local_window
 from skilldeck.tools.verify.rarity import is_common
 from skilldeck.tools.verify.text import LIGHT_WORDS, Terms, stem, terms
 
@@ -63,6 +64,8 @@ class ClaimSupport:
     signals: list[Signal] = field(default_factory=list)
     citations: list[Sentence] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    features: dict[str, float] = field(default_factory=dict)
+    nearby: list[Sentence] = field(default_factory=list)  # the best run of adjacent sentences
 
 
 class Matcher:
@@ -139,6 +142,7 @@ def check_predicate(claim_terms: Terms, needed: dict[str, float], covered: set[s
 def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: SupportConfig,
                 given: frozenset[str] = frozenset()) -> ClaimSupport:
     """Score `claim` against `evidence`; `given` holds stems presupposed by the question."""
+    claim = evidence.truecase(claim)
     ct = terms(claim)
     weights = _weights(ct, config)
     needed = {w: weights[w] for w in ct.stems if w not in given}
@@ -147,7 +151,8 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     # Words the question holds still guide retrieval, a little, so the cited sentence is the one
     # that says the whole thing rather than any sentence naming the answer.
     guide = {w: needed.get(w, 0.2 * weights[w]) for w in ct.stems}
-    window = _best_window(guide, variants, evidence.sentences, config.window, config.min_gain)
+    hits = _hits(variants, evidence.sentences)
+    window = _best_window(guide, hits, config.window, config.min_gain)
     covered = {w for w in needed if any(variants[w] & s.terms.stems for s in window)}
     coverage = _share(needed, covered, total)
     signals = _checks(claim, window, evidence, lambda w: w in given or bool(variants.get(w) or matcher.variants(w)),
@@ -160,7 +165,22 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     missing = [ct.surface[w] for w in needed if w not in covered]
     verdict = _verdict(signals, coverage, config, bool(evidence.sentences))
     score = coverage if verdict == "supported" else min(coverage, config.threshold) * (0.5 if signals else 1.0)
-    return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing)
+    kinds = {w: _kind(w, ct) for w in needed}
+    local = local_window(hits, needed)
+    features = claim_features(claim, ct, needed, kinds, variants, covered, coverage, hits, signals, verdict, local)
+    return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
+
+
+def _hits(variants: dict[str, frozenset[str]], sentences: list[Sentence]) -> Hits:
+    useful = {w: v for w, v in variants.items() if v}
+    by_position: dict[int, frozenset[str]] = {}
+    if useful:
+        for i, s in enumerate(sentences):
+            stems = s.terms.stems
+            got = frozenset(w for w, v in useful.items() if not v.isdisjoint(stems))
+            if got:
+                by_position[i] = got
+    return Hits(by_position, sentences)
 
 
 def _share(needed: dict[str, float], covered: set[str], total: float) -> float:
@@ -176,30 +196,20 @@ def _verdict(signals: list[Signal], coverage: float, config: SupportConfig, has_
     return "supported"
 
 
-def _best_window(needed: dict[str, float], variants: dict[str, frozenset[str]], sentences: list[Sentence],
-                 size: int, min_gain: float) -> list[Sentence]:
+def _best_window(needed: dict[str, float], hits: Hits, size: int, min_gain: float) -> list[Sentence]:
     """Greedy: the sentence covering most claim weight, then those adding the most new weight."""
-    useful = {w: v for w, v in variants.items() if v}
-    if not useful or not sentences:
-        return []
-    hits: list[tuple[Sentence, set[str]]] = []
-    for s in sentences:
-        stems = s.terms.stems
-        got = {w for w, v in useful.items() if not v.isdisjoint(stems)}
-        if got:
-            hits.append((s, got))
     window: list[Sentence] = []
     covered: set[str] = set()
     for _ in range(size):
         # A further sentence must add at least one full word of support to be worth citing.
         best, best_gain = None, (min_gain if window else 0.0)
-        for s, got in hits:
+        for i, got in hits.by_position.items():
             gain = math.fsum(needed[w] for w in got - covered)
             if gain > best_gain:
-                best, best_gain = (s, got), gain
+                best, best_gain = (i, got), gain
         if best is None:
             break
-        window.append(best[0])
+        window.append(hits.sentences[best[0]])
         covered |= best[1]
     return window
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "STOPWORDS", "LIGHT_WORDS", "Terms", "terms", "stem", "numbers", "entities", "negations", "NEGATION_CUES",
-    "split_sentences", "normalise_quotes", "quantities",
+    "split_sentences", "normalise_quotes", "quantities", "stem_sequence",
 ]
 
 STOPWORDS = frozenset("""
@@ -66,7 +66,10 @@ _WORD_NUMBERS = {
 _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 # A capitalised run: "Media Play News", "Thomas K. Arnold", "U.S. Court of Appeals".
 _CAPS = re.compile(r"(?:[A-Z][\w'’.\-]*|\d{4})(?:\s+(?:(?:of|the|de|van|von|der|da|del|for|on)\s+)*[A-Z][\w'’.\-]*)*")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|(?<=[a-z0-9)\"”]\.)(?=[A-Z][a-z])")
+# The last branch splits tokenised, lower-cased text ("... the long-term . it can ..."), as
+# model-written summaries often come: a period standing alone between spaces ends a sentence.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|(?<=[a-z0-9)\"”]\.)(?=[A-Z][a-z])"
+                           r"|(?<= [.!?])\s+(?=[a-z])")
 _LAST_WORD = re.compile(r"([\w.]+)\.[\"'”’)\]]*$")
 _ABBREVIATIONS = frozenset("mr mrs ms dr prof st jr sr vs etc inc ltd co corp no fig al gen col lt sgt rev "
                            "jan feb mar apr jun jul aug sep sept oct nov dec u.s e.g i.e approx est".split())
@@ -297,3 +300,18 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         if b > a:
             out.append((a, b))
     return out
+
+
+@functools.lru_cache(maxsize=50_000)
+def stem_sequence(text: str) -> tuple[str, ...]:
+    """The content stems of `text` in reading order (stopwords dropped), for checks on word order."""
+    out = []
+    for m in _TOKEN.finditer(normalise_quotes(text)):
+        low = m.group().lower()
+        for part in (low.split("-") if "-" in low else (low,)):
+            part = part.rstrip(".")
+            if part.endswith("'s"):
+                part = part[:-2]
+            if part and part not in STOPWORDS and part not in NEGATION_CUES:
+                out.append(stem(part.replace(",", "") if part[0].isdigit() else part))
+    return tuple(out)

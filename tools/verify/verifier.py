@@ -4,9 +4,14 @@
     report.status            # "supported"
     report.claims[0].citations[0].citation()   # {"evidence_id": "e1", "quote": ..., "start": 0, ...}
 
-Risk `normal` reports per claim and overall. Risk `high` fails closed: any check-worthy claim
-that is not supported, any answer-level signal, no evidence, unreadable evidence or no claims
-gives status `rejected` with reasons. Both return a grounded rewrite.
+Each check-worthy claim gets one of three outcomes (see `calibration`): supported, not supported
+(with the reason) or unsure. Risk `normal` reports per claim and overall and shows unsure claims
+plainly. Risk `high` fails closed: any check-worthy claim that is not supported (unsure
+included), any answer-level signal, no evidence, unreadable evidence or no claims gives status
+`rejected` with reasons. Both return a grounded rewrite.
+
+A judge (a classifier, an LLM, or the host model through `judge.Packet`s) sees only the claims
+`judge_targets` picks: those no hard check failed and the backend did not settle as supported.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
+from skilldeck.tools.verify.calibration import Calibration, settle
 from skilldeck.tools.verify.checks import Signal
 from skilldeck.tools.verify.claims import Claim, split_claims
 from skilldeck.tools.verify.errors import AnswerTooLargeError, EvidenceReadError
 from skilldeck.tools.verify.evidence import EvidenceLimits, EvidenceSet, load_evidence
+from skilldeck.tools.verify.features import HARD_SIGNALS
+from skilldeck.tools.verify.judge import Judgement, build_packets
 from skilldeck.tools.verify.report import ClaimResult, VerificationReport, grounded_rewrite
 from skilldeck.tools.verify.signals import (drift, expected_answer_type, fabricated_specifics, unanchored_time,
                                             unsourced_authority)
@@ -30,11 +38,12 @@ from skilldeck.tools.verify.support import Matcher, SupportConfig, score_claim
 from skilldeck.tools.verify.text import terms
 
 __all__ = ["VerifyOptions", "ClaimJudge", "extract_claims", "verify_answer", "verify_answer_async", "prepare", "finish",
-           "judge_targets", "apply_judgements", "answered_statement", "RISKS"]
+           "judge_targets", "judge_pairs", "apply_judgements", "answered_statement", "RISKS"]
 
 RISKS = ("normal", "high")
-# Checks whose failure no judge can overrule: the evidence simply lacks the specific.
-HARD_SIGNALS = frozenset({"number_mismatch", "number_absent", "entity_absent", "attribution_unsourced"})
+# Reasons a judge cannot overrule: a hard check found the specific absent or contradicted.
+_FINAL_REASONS = frozenset({"contradicted", "fabricated_number", "fabricated_name", "unsourced_attribution",
+                            "denial_unsupported"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class VerifyOptions:
     rewrite: str | None = None
     max_answer_chars: int = 100_000
     support: SupportConfig = field(default_factory=SupportConfig)
+    calibration: Calibration = field(default_factory=Calibration)
     limits: EvidenceLimits = field(default_factory=EvidenceLimits)
 
 
@@ -122,8 +132,21 @@ def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[
             results.append(_yes_no_result(claim, polarity, score_claim(statement, ev, matcher, options.support)))
             continue
         s = score_claim(claim.text, ev, matcher, options.support, given)
-        results.append(ClaimResult(claim, s.verdict, s.score, s.coverage, s.signals, s.citations, s.missing))
+        results.append(ClaimResult(claim, s.verdict, s.score, s.coverage, s.signals, s.citations, s.missing,
+                                   features=s.features, nearby=s.nearby))
+    for r in results:
+        if r.claim.check_worthy:
+            _settle(r, options.calibration)
     return Prepared(answer, question, options, ev, results, error)
+
+
+def _settle(r: ClaimResult, calibration: Calibration) -> None:
+    r.lean = r.verdict
+    r.outcome, r.reason, r.probability = settle(r.verdict, r.signals, r.features, bool(r.citations), calibration)
+    r.verdict = _VERDICT_OF.get(r.outcome) or ("contradicted" if r.reason == "contradicted" else "unsupported")
+
+
+_VERDICT_OF = {"supported": "supported", "unsure": "unsure"}
 
 
 _YES_NO = re.compile(r"^\W*(yes|no)\b(?:,? (?:it|they|he|she) (?:is|are|was|were|does|do|did)(?:n't| not)?)?\W*$",
@@ -148,35 +171,58 @@ def _yes_no_result(claim: Claim, polarity: str, s: Any) -> ClaimResult:
     Missing evidence is never support for a "no": absence is not a denial.
     """
     if polarity == "yes":
-        return ClaimResult(claim, s.verdict, s.score, s.coverage, s.signals, s.citations, s.missing)
+        return ClaimResult(claim, s.verdict, s.score, s.coverage, s.signals, s.citations, s.missing,
+                           features=s.features, nearby=s.nearby)
     if s.verdict == "contradicted":
         return ClaimResult(claim, "supported", s.coverage, s.coverage, [], s.citations, [])
     detail = "the evidence does not contradict the statement the question asks about"
     return ClaimResult(claim, "unsupported", 0.0, 0.0, [Signal("denial_unsupported", detail)], s.citations, [])
 
 
-def judge_targets(prepared: Prepared, limit: int | None = None) -> tuple[list[ClaimResult], list[tuple[str, str]]]:
-    """The claims a judge should see (check-worthy, with evidence found) and their (evidence, claim) pairs."""
-    todo = [r for r in prepared.results if r.claim.check_worthy and r.citations][:limit]
-    return todo, [(" ".join(c.text for c in r.citations), r.claim.text) for r in todo]
+def judge_targets(prepared: Prepared, limit: int | None = None) -> list[ClaimResult]:
+    """The claims a judge should see: check-worthy, with evidence found, not settled as supported and
+    not failed by a hard check (unsure ones, and those only lexically missing, which paraphrase fools)."""
+    todo = [r for r in prepared.results if r.claim.check_worthy and r.citations and r.outcome != "supported"
+            and r.reason not in _FINAL_REASONS]
+    return todo[:limit]
 
 
-def apply_judgements(prepared: Prepared, judgements: dict[int, tuple[str, float]], judge_name: str) -> None:
-    """Replace lexical verdicts with a judge's, except where a hard check already failed."""
-    for r in prepared.results:
-        if r.claim.index not in judgements:
+def judge_pairs(results: list[ClaimResult]) -> list[tuple[str, str]]:
+    """(evidence, claim) pairs for a classifier judge: the packet's spans joined."""
+    return [(" ".join(s.text for s in p.spans), p.text) for p in build_packets(results)]
+
+
+def apply_judgements(prepared: Prepared, judgements: dict[int, Judgement], judge_name: str) -> list[str]:
+    """Fold a judge's decisions into the claims it was shown; return notes on what was not applied.
+
+    A hard-check failure stands whatever the judge says; "supported" keeps only the evidence
+    spans the judge named as citations; "unsure" (or no decision) leaves the claim as it was.
+    """
+    notes = []
+    targets = {r.claim.index: r for r in judge_targets(prepared)}
+    packets = {p.claim: p for p in build_packets(list(targets.values()))}
+    for idx, j in judgements.items():
+        r = targets.get(idx)
+        if r is None:
+            notes.append(f"claim {idx} was not open to a judge; its verdict stands")
             continue
-        verdict, confidence = judgements[r.claim.index]
         r.judged_by = judge_name
-        if any(s.name in HARD_SIGNALS for s in r.signals) or not r.citations:
-            continue
-        r.verdict = verdict
-        r.score = round(confidence if verdict == "supported" else 1.0 - confidence, 4)
-        if verdict == "supported":
+        if j.verdict == "supported":
+            spans = [packets[idx].spans[n - 1] for n in j.evidence if 0 < n <= len(packets[idx].spans)]
+            r.outcome, r.reason, r.verdict = "supported", "", "supported"
+            r.citations = spans or packets[idx].spans
             r.signals = [s for s in r.signals if s.name in HARD_SIGNALS]
+            r.score = round(j.confidence if j.confidence is not None else 1.0, 4)
+        elif j.verdict in ("not_supported", "contradicted"):
+            r.outcome, r.verdict = "not_supported", ("contradicted" if j.verdict == "contradicted" else "unsupported")
+            r.reason = "contradicted" if j.verdict == "contradicted" else "judged"
+            r.score = 0.0
+        if j.reason:
+            r.signals = [*r.signals, Signal("judge", f"{judge_name}: {j.reason}", j.verdict == "contradicted")]
+    return notes
 
 
-def finish(prepared: Prepared, backend: str = "lexical") -> VerificationReport:
+def finish(prepared: Prepared, backend: str = "lexical", notes: Sequence[str] = ()) -> VerificationReport:
     """Add answer-level signals, decide the status for the risk mode, and build the rewrite."""
     p, options = prepared, prepared.options
     signals: list[tuple[int | None, Signal]] = []
@@ -186,7 +232,8 @@ def finish(prepared: Prepared, backend: str = "lexical") -> VerificationReport:
     signals += [(None, s) for s in unsourced_authority(p.answer, p.evidence)]
     signals += [(None, s) for s in drift(p.answer, p.question)]
     checkable = [r for r in p.results if r.claim.check_worthy]
-    supported = [r for r in checkable if r.verdict == "supported"]
+    supported = [r for r in checkable if r.outcome == "supported"]
+    refuted = [r for r in checkable if r.outcome == "not_supported"]
     score = round(sum(r.score for r in checkable) / len(checkable), 4) if checkable else 0.0
     reasons = _reasons(p, checkable, signals)
     if options.risk == "high":
@@ -195,11 +242,14 @@ def finish(prepared: Prepared, backend: str = "lexical") -> VerificationReport:
         status = "no_claims"
     elif len(supported) == len(checkable):
         status = "supported"
+    elif not refuted:
+        status = "unsure"
     else:
-        status = "unsupported" if not supported else "partially_supported"
+        status = "unsupported" if len(refuted) == len(checkable) else "partially_supported"
     mode = options.rewrite or ("remove" if options.risk == "high" else "mark")
     return VerificationReport(options.risk, status, score, p.results, signals, reasons,
-                              grounded_rewrite(p.answer, p.results, mode), backend, list(p.evidence.skipped))
+                              grounded_rewrite(p.answer, p.results, mode), backend, list(p.evidence.skipped),
+                              list(notes))
 
 
 def _reasons(p: Prepared, checkable: list[ClaimResult], signals: list[tuple[int | None, Signal]]) -> list[str]:
@@ -211,9 +261,13 @@ def _reasons(p: Prepared, checkable: list[ClaimResult], signals: list[tuple[int 
     if not checkable:
         reasons.append("the answer has no check-worthy claim")
     for r in checkable:
-        if r.verdict != "supported":
+        if r.outcome == "unsure":
+            reasons.append(f"claim {r.claim.index} is unsure: the evidence is related but does not settle it "
+                           f"(p={r.probability:.2f}); a judge can decide it")
+        elif r.outcome != "supported":
             why = "; ".join(s.detail for s in r.signals) or f"only {r.coverage:.0%} of its terms are in the evidence"
-            reasons.append(f"claim {r.claim.index} is {r.verdict}: {why}")
+            because = f" ({r.reason})" if r.reason != r.verdict else ""
+            reasons.append(f"claim {r.claim.index} is {r.verdict}{because}: {why}")
     seen = set()
     for _, s in signals:
         if s.name not in seen:
@@ -230,18 +284,21 @@ def verify_answer(answer: str, evidence: Iterable[Any] | None = None,
     """Check each claim of `answer` against the evidence and return a `VerificationReport`.
 
     `evidence`: strings or {id, source, text} objects; `paths`: text/markdown files or globs.
-    `judge`: an optional classifier (see `skilldeck.tools.verify.nli`) consulted for claims
-    the hard checks did not already fail.
+    `judge`: an optional classifier (see `skilldeck.tools.verify.nli`) consulted for the claims
+    `judge_targets` picks.
     """
     prepared = prepare(answer, evidence, paths, question, options, base_dir, within=within)
-    backend = "lexical"
-    if judge is not None:
-        todo, pairs = judge_targets(prepared)
-        if pairs:
-            out = judge.judge(pairs)
-            apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, judge.name)
-        backend = f"lexical+{judge.name}"
-    return finish(prepared, backend)
+    if judge is None:
+        return finish(prepared)
+    todo = judge_targets(prepared)
+    notes: list[str] = []
+    if todo:
+        out = judge.judge(judge_pairs(todo))
+        # A classifier cannot name spans: a "supported" rests on all the spans it read.
+        decided = {r.claim.index: Judgement("not_supported" if v == "unsupported" else v, (1, 2, 3), "", c)
+                   for r, (v, c) in zip(todo, out)}
+        notes = apply_judgements(prepared, decided, judge.name)
+    return finish(prepared, f"lexical+{judge.name}", notes)
 
 
 async def verify_answer_async(answer: str, evidence: Iterable[Any] | None = None,
@@ -249,12 +306,20 @@ async def verify_answer_async(answer: str, evidence: Iterable[Any] | None = None
                               options: VerifyOptions | None = None, *, judge: Any = None,
                               base_dir: str | os.PathLike | None = None,
                               within: Sequence[Path] | None = None) -> VerificationReport:
-    """Like `verify_answer`, with an async judge (`skilldeck.tools.verify.judge.LLMJudge`)."""
-    prepared = prepare(answer, evidence, paths, question, options, base_dir, within=within)
+    """Like `verify_answer`, with an async LLM judge (`skilldeck.tools.verify.judge.LLMJudge`).
+
+    The CPU work (splitting, scoring, folding verdicts in) runs on a worker thread."""
+    import anyio.to_thread
+
+    def first() -> Prepared:
+        return prepare(answer, evidence, paths, question, options, base_dir, within=within)
+
+    prepared = await anyio.to_thread.run_sync(first)
     if judge is None:
-        return finish(prepared)
-    todo, pairs = judge_targets(prepared)
+        return await anyio.to_thread.run_sync(finish, prepared)
+    todo = judge_targets(prepared)
+    notes: list[str] = []
     if todo:
-        out = await judge.judge(pairs)
-        apply_judgements(prepared, {r.claim.index: v for r, v in zip(todo, out)}, judge.name)
-    return finish(prepared, f"lexical+{judge.name}")
+        decided, notes = await judge.judge(build_packets(todo))
+        notes += apply_judgements(prepared, decided, judge.name)
+    return await anyio.to_thread.run_sync(finish, prepared, f"lexical+{judge.name}", notes)

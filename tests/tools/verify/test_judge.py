@@ -1,4 +1,4 @@
-"""The LLM judge: strict JSON contract, one repair pass, HTTP provider through an injected client."""
+"""The judge contract: packets, strict JSON verdicts, one repair pass, never a pass on failure."""
 
 import json
 
@@ -6,54 +6,69 @@ import anyio
 import httpx2
 import pytest
 
-from skilldeck.tools.verify import verify_answer_async
+from skilldeck.tools.verify import VerifyOptions, verify_answer_async
 from skilldeck.tools.verify.errors import JudgeError
-from skilldeck.tools.verify.judge import LLMJudge, http_completer, parse_verdicts
+from skilldeck.tools.verify.judge import Judgement, LLMJudge, Packet, http_completer, parse_verdicts
+from skilldeck.tools.verify.verifier import judge_targets, prepare
 
 EVIDENCE = ["The museum opened in 1902 and holds 40,000 paintings. Its director is Ana Ruiz."]
+# "vast art collection" is a paraphrase of 40,000 paintings: open to a judge; 1903 fails the number check.
+ANSWER = "The museum is home to a vast art collection. It opened in 1903."
 
 
 def run(coro_fn, *args, **kw):
     return anyio.run(lambda: coro_fn(*args, **kw))
 
 
-def reply(*verdicts):
-    return json.dumps({"verdicts": [{"claim": i, "verdict": v, "confidence": 0.9} for i, v in enumerate(verdicts)]})
+def packets(n=1):
+    prepared = prepare("x", ["The museum opened in 1902."])
+    sentence = prepared.evidence.sentences[0]
+    return [Packet(i, f"claim {i}", [sentence, sentence]) for i in range(n)]
 
 
-def test_parse_accepts_the_contract_and_a_code_fence():
-    assert parse_verdicts(reply("supported", "contradicted"), 2) == [("supported", 0.9), ("contradicted", 0.9)]
-    assert parse_verdicts("```json\n" + reply("unsupported") + "\n```", 1) == [("unsupported", 0.9)]
+def reply(*verdicts, evidence=(1,)):
+    return json.dumps({"verdicts": [{"claim": i, "verdict": v, "evidence": list(evidence)}
+                                    for i, v in enumerate(verdicts)]})
+
+
+def test_parse_accepts_the_contract_a_code_fence_and_old_verdict_names():
+    found, problems = parse_verdicts(reply("supported", "contradicted"), packets(2))
+    assert not problems and found[0] == Judgement("supported", (1,)) and found[1].verdict == "contradicted"
+    found, problems = parse_verdicts("```json\n" + reply("unsupported") + "\n```", packets())
+    assert not problems and found[0].verdict == "not_supported"
 
 
 @pytest.mark.parametrize("bad, problem", [
     ("Sure! Here you go", "not valid JSON"),
     ('{"verdict": []}', '"verdicts" list'),
     ('{"verdicts": [{"claim": 0, "verdict": "true"}]}', "'true' for claim 0"),
-    ('{"verdicts": [{"claim": 3, "verdict": "supported"}]}', "claim number 3"),
-    ('{"verdicts": []}', "no verdict for claim(s) 0"),
-    ('{"verdicts": [{"claim": 0, "verdict": "supported", "confidence": 7}]}', "confidence 7"),
+    ('{"verdicts": [{"claim": 3, "verdict": "supported", "evidence": [1]}]}', "claim number 3"),
+    ('{"verdicts": []}', "no valid verdict for claim(s) 0"),
+    ('{"verdicts": [{"claim": 0, "verdict": "supported"}]}', "names no evidence span"),
+    ('{"verdicts": [{"claim": 0, "verdict": "supported", "evidence": [9]}]}', "span numbers from 1 to 2"),
+    ('{"verdicts": [{"claim": 0, "verdict": "supported", "evidence": [1], "confidence": 7}]}', "confidence 7"),
 ])
-def test_parse_names_the_broken_part_of_the_contract(bad, problem):
-    with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
-        parse_verdicts(bad, 1)
+def test_parse_names_the_broken_part_and_leaves_the_claim_undecided(bad, problem):
+    found, problems = parse_verdicts(bad, packets())
+    assert 0 not in found and any(problem in p for p in problems)
 
 
-def test_one_repair_pass_fixes_a_broken_reply_and_a_second_failure_raises():
+def test_one_repair_pass_fixes_a_broken_reply_and_a_second_failure_decides_nothing():
     prompts = []
 
     async def flaky(system, prompt):
         prompts.append(prompt)
         return "I think it's supported." if len(prompts) == 1 else reply("supported")
 
-    assert run(LLMJudge(flaky).judge, [("evidence", "claim")]) == [("supported", 0.9)]
+    found, notes = run(LLMJudge(flaky).judge, packets())
+    assert found[0].verdict == "supported" and not notes
     assert "broke the JSON contract: not valid JSON" in prompts[1]
 
     async def hopeless(system, prompt):
         return "no"
 
-    with pytest.raises(JudgeError, match="twice"):
-        run(LLMJudge(hopeless).judge, [("evidence", "claim")])
+    found, notes = run(LLMJudge(hopeless).judge, packets())
+    assert found == {} and "twice" in notes[0]
 
 
 def test_http_completer_posts_chat_completions_through_the_injected_client():
@@ -67,36 +82,54 @@ def test_http_completer_posts_chat_completions_through_the_injected_client():
     async def go():
         async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as client:
             judge = LLMJudge(http_completer(client, "https://llm.test/v1/chat/completions", "m1", api_key="k"))
-            return await judge.judge([("The museum opened in 1902.", "It opened in 1902.")])
+            return await judge.judge(packets())
 
-    assert anyio.run(go) == [("supported", 0.9)]
+    found, _ = anyio.run(go)
+    assert found[0].verdict == "supported"
     assert seen["body"]["model"] == "m1" and seen["auth"] == "Bearer k"
-    assert "Claim 0: It opened in 1902." in seen["body"]["messages"][1]["content"]
+    assert '"claim": 0, "text": "claim 0"' in seen["body"]["messages"][1]["content"]
 
 
 def test_http_errors_become_judge_errors():
     async def go():
         transport = httpx2.MockTransport(lambda r: httpx2.Response(503, text="overloaded"))
         async with httpx2.AsyncClient(transport=transport) as client:
-            await LLMJudge(http_completer(client, "https://llm.test/x", "m")).judge([("e", "c")])
+            await LLMJudge(http_completer(client, "https://llm.test/x", "m")).judge(packets())
 
     with pytest.raises(JudgeError, match="HTTP 503: overloaded"):
         anyio.run(go)
 
 
-def test_judge_overrules_coverage_but_never_a_failed_hard_check():
-    class Fixed:
-        name = "fake-llm"
+class Scripted:
+    """An async judge answering every packet it is shown with one verdict."""
 
-        def __init__(self, verdicts):
-            self.verdicts = verdicts
+    name = "fake-llm"
 
-        async def judge(self, pairs):
-            return self.verdicts[:len(pairs)]
+    def __init__(self, verdict="supported", raw=None):
+        self.verdict, self.raw, self.seen = verdict, raw, []
 
-    answer = "The museum is home to a vast art collection. It opened in 1903."
-    report = run(verify_answer_async, answer, EVIDENCE, judge=Fixed([("supported", 0.8), ("supported", 0.9)]))
+    async def judge(self, shown):
+        self.seen += shown
+        if self.raw is not None:
+            return parse_verdicts(self.raw, shown)
+        return {p.claim: Judgement(self.verdict, (1,), "paraphrase") for p in shown}, []
+
+
+def test_judge_decides_open_claims_but_never_a_failed_hard_check():
+    judge = Scripted("supported")
+    report = run(verify_answer_async, ANSWER, EVIDENCE, judge=judge)
     first, second = report.claims
-    assert report.backend == "lexical+fake-llm"
-    assert first.verdict == "supported" and first.judged_by == "fake-llm"
-    assert second.verdict == "contradicted"  # 1903 vs 1902: the number check stands
+    assert report.backend == "lexical+fake-llm" and [p.claim for p in judge.seen] == [0]
+    assert first.verdict == "supported" and first.judged_by == "fake-llm" and first.citations
+    assert second.verdict == "contradicted"  # 1903 vs 1902: the number check stands, and no judge saw it
+
+
+def test_a_judge_that_returns_garbage_never_turns_a_claim_into_a_pass():
+    for raw in ("garbage", '{"verdicts": [{"claim": 0, "verdict": "supported"}]}', '{"verdicts": "all fine"}'):
+        report = run(verify_answer_async, ANSWER, EVIDENCE, options=VerifyOptions(risk="high"), judge=Scripted(raw=raw))
+        assert report.status == "rejected" and report.claims[0].outcome != "supported"
+
+
+def test_judge_targets_skip_settled_and_hard_failed_claims():
+    prepared = prepare("The museum opened in 1902. " + ANSWER, EVIDENCE)
+    assert [r.claim.index for r in judge_targets(prepared)] == [1]

@@ -20,45 +20,45 @@ def names(result):
 
 def test_paraphrased_claim_is_supported_with_a_citation():
     c = only_claim("The Golden Gate Bridge in San Francisco opened in 1937.")
-    assert c.verdict == "supported" and c.signals == []
+    assert c.lean == "supported" and c.signals == []
     assert c.citations[0].text == "The Golden Gate Bridge opened in 1937 in San Francisco."
 
 
 def test_changed_number_is_contradicted():
     c = only_claim("The Golden Gate Bridge opened in 1938 in San Francisco.")
-    assert c.verdict == "contradicted" and "number_mismatch" in names(c)
+    assert c.lean == "contradicted" and "number_mismatch" in names(c)
 
 
 def test_changed_quantity_is_contradicted_but_an_approximation_is_not():
-    assert only_claim("The bridge is 3,000 metres long.").verdict == "contradicted"
-    assert only_claim("The bridge is about 2,700 metres long.").verdict == "supported"
-    assert only_claim("The bridge is 2737 metres long.").verdict == "supported"
+    assert only_claim("The bridge is 3,000 metres long.").lean == "contradicted"
+    assert only_claim("The bridge is about 2,700 metres long.").lean == "supported"
+    assert only_claim("The bridge is 2737 metres long.").lean == "supported"
 
 
 def test_swapped_entity_is_unsupported():
     c = only_claim("John Roebling was the chief engineer of the Golden Gate Bridge.")
-    assert c.verdict != "supported" and "entity_absent" in names(c)
+    assert c.lean != "supported" and "entity_absent" in names(c)
 
 
 def test_negated_claim_is_contradicted():
     c = only_claim("The Golden Gate Bridge did not open in 1937 in San Francisco.")
-    assert c.verdict == "contradicted" and "negation_mismatch" in names(c)
+    assert c.lean == "contradicted" and "negation_mismatch" in names(c)
     c = only_claim("It was the longest suspension bridge after 1964.")
-    assert c.verdict == "contradicted" and "negation_mismatch" in names(c)
+    assert c.lean == "contradicted" and "negation_mismatch" in names(c)
 
 
 def test_antonym_is_contradicted():
     c = only_claim("The bridge was the longest suspension bridge after 1964.",
                    ["The bridge was the longest suspension bridge before 1964."])
-    assert c.verdict == "contradicted" and "antonym" in names(c)
+    assert c.lean == "contradicted" and "antonym" in names(c)
 
 
 def test_attribution_to_an_untraceable_source_is_unsupported():
     c = only_claim("According to a 2019 Caltrans report, the bridge opened in 1937.")
-    assert c.verdict != "supported" and "attribution_unsourced" in names(c)
+    assert c.lean != "supported" and "attribution_unsourced" in names(c)
     traced = only_claim("According to the Caltrans report, the bridge opened in 1937.",
                         ["The Caltrans report says the bridge opened in 1937."])
-    assert traced.verdict == "supported"
+    assert traced.lean == "supported"
 
 
 def test_unsourced_authority_is_an_answer_level_signal():
@@ -94,14 +94,14 @@ def test_unanchored_time_words_fire_only_without_a_date():
 
 def test_unrelated_evidence_leaves_a_claim_unsupported():
     c = only_claim("The Eiffel Tower is painted every seven years.")
-    assert c.verdict == "unsupported" and c.coverage < 0.5
+    assert c.lean == "unsupported" and c.coverage < 0.5
 
 
 def test_bounds_in_a_claim_are_checked_against_the_evidence_value():
     evidence = ["The shopping centre has 440 stores."]
-    assert only_claim("The shopping centre has over 400 stores.", evidence).verdict == "supported"
-    assert only_claim("The shopping centre has over 450 stores.", evidence).verdict != "supported"
-    assert only_claim("The shopping centre has fewer than 500 stores.", evidence).verdict == "supported"
+    assert only_claim("The shopping centre has over 400 stores.", evidence).lean == "supported"
+    assert only_claim("The shopping centre has over 450 stores.", evidence).lean != "supported"
+    assert only_claim("The shopping centre has fewer than 500 stores.", evidence).lean == "supported"
 
 
 def test_a_capitalised_opener_shaped_like_a_word_is_not_taken_for_a_name():
@@ -124,8 +124,8 @@ def test_expected_answer_type_reads_the_real_question_word():
 
 def test_short_claim_whose_predicate_is_absent_is_unsupported():
     c = only_claim("Joseph Strauss was an astronaut.")
-    assert c.verdict == "unsupported" and "predicate_absent" in names(c)
-    assert only_claim("Joseph Strauss was the chief engineer.").verdict == "supported"
+    assert c.lean == "unsupported" and "predicate_absent" in names(c)
+    assert only_claim("Joseph Strauss was the chief engineer.").lean == "supported"
 
 
 def test_predicate_check_leaves_long_paraphrased_claims_to_coverage():
@@ -142,8 +142,8 @@ def test_predicate_check_leaves_long_paraphrased_claims_to_coverage():
 def test_exclusive_terms_contradict_nationality_month_and_colour():
     evidence = ["Ken Loach is an English film director born in June 1936. His car is red."]
     c = only_claim("Ken Loach is an American film director.", evidence)
-    assert c.verdict == "contradicted" and "exclusive_mismatch" in names(c)
-    assert only_claim("Ken Loach is an English film director.", evidence).verdict == "supported"
+    assert c.lean == "contradicted" and "exclusive_mismatch" in names(c)
+    assert only_claim("Ken Loach is an English film director.", evidence).lean == "supported"
     assert "exclusive_mismatch" in names(only_claim("Ken Loach is a film director born in July 1936.", evidence))
     from skilldeck.tools.verify.checks import check_exclusive
 
@@ -168,14 +168,14 @@ def test_discourse_openers_possessives_and_hyphenated_names_are_read_as_names_sh
     evidence = ["Ryan Adams recorded 1989 in 2015. The submarine U-30 was commissioned in 1914."]
     assert "entity_absent" not in names(only_claim("Adams's cover of 1989 was recorded in 2015.", evidence))
     assert "entity_absent" not in names(only_claim("The U-30 was commissioned in 1914.", evidence))
-    assert only_claim("The U-31 was commissioned in 1914.", evidence).verdict == "contradicted"
+    assert only_claim("The U-31 was commissioned in 1914.", evidence).lean == "contradicted"
 
 
 def test_an_acronym_of_a_named_body_or_a_spelled_out_country_is_not_a_missing_name():
     evidence = ["The National Institutes of Health says adult women in the United States need 310 mg of magnesium."]
     c = only_claim("The National Institutes of Health (NIH) says adult women in the U.S. need 310 mg of magnesium.",
                    evidence)
-    assert "entity_absent" not in names(c) and c.verdict == "supported"
+    assert "entity_absent" not in names(c) and c.lean == "supported"
     c = only_claim("The CDC says adult women in the U.S. need 310 mg of magnesium.", evidence)
     assert "entity_absent" in names(c)
 
@@ -185,20 +185,20 @@ def test_a_quantity_matches_only_a_value_in_the_same_unit():
 
     assert quantities("300 km (186 miles) per hour, 10 in 2010, 5 m people") == ((300.0, "km"), (186.0, "mile"))
     evidence = ["The peregrine falcon dives at more than 300 km (186 miles) per hour."]
-    assert only_claim("The peregrine falcon dives at over 180 miles per hour.", evidence).verdict == "supported"
-    assert only_claim("The peregrine falcon dives at more than 300 km per hour.", evidence).verdict == "supported"
+    assert only_claim("The peregrine falcon dives at over 180 miles per hour.", evidence).lean == "supported"
+    assert only_claim("The peregrine falcon dives at more than 300 km per hour.", evidence).lean == "supported"
     wrong = only_claim("The peregrine falcon dives at 300 miles per hour.", evidence)
-    assert wrong.verdict != "supported" and {"number_mismatch", "number_absent"} & names(wrong)
+    assert wrong.lean != "supported" and {"number_mismatch", "number_absent"} & names(wrong)
 
 
 def test_a_century_matches_the_years_it_holds():
     evidence = ["The potato reached Spain around 1570 and spread across Europe by 1600."]
     assert "number_absent" not in names(only_claim("Potatoes reached Spain in the 16th century.", evidence))
-    assert only_claim("Potatoes reached Spain in the 15th century.", evidence).verdict != "supported"
+    assert only_claim("Potatoes reached Spain in the 15th century.", evidence).lean != "supported"
 
 
 def test_a_bare_name_answer_is_not_negated_by_the_evidence():
     evidence = ["Carpentier drove the Ford Fusion, not the Dodge Charger, in 2006."]
-    assert only_claim("Ford Fusion", evidence, question="What car did Carpentier drive in 2006?").verdict == "supported"
+    assert only_claim("Ford Fusion", evidence, question="What car did Carpentier drive in 2006?").lean == "supported"
     c = only_claim("Carpentier drove the Dodge Charger in 2006.", evidence)
-    assert c.verdict == "contradicted" and "negation_mismatch" in names(c)
+    assert c.lean == "contradicted" and "negation_mismatch" in names(c)

@@ -111,10 +111,10 @@ def test_window_choice_is_exact_so_ties_do_not_depend_on_set_order():
     # 0.1 + 0.3 + 1.3 is 1.7000000000000002 in plain float sums, more than 1.7: float rounding that
     # depends on set order once flipped verdicts between runs (hash seeds). Exact sums keep a tie a tie.
     from skilldeck.tools.verify.evidence import EvidenceSet, EvidenceItem
-    from skilldeck.tools.verify.support import _best_window
+    from skilldeck.tools.verify.support import _best_window, _hits
 
     ev = EvidenceSet([EvidenceItem("e1", "e1", "Delta here. Alpha beta gamma here.")])
     first, second = ev.sentences
     needed = {"alpha": 0.1, "beta": 0.3, "gamma": 1.3, "delta": 1.7}
     variants = {w: frozenset({w}) for w in needed}
-    assert _best_window(needed, variants, [first, second], 1, 0.5) == [first]
+    assert _best_window(needed, _hits(variants, [first, second]), 1, 0.5) == [first]
