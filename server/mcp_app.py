@@ -9,6 +9,8 @@
   call never stalls other calls or clients; argument checks that name the field; capped answers;
   secrets redacted from answers and errors (`server/errors.py`);
 - paginated, generated resources and prompts (one source object provides them);
+- the optional features a client may use (`server/client_features.py`): logging/setLevel with log
+  notifications, completion/complete, resources/subscribe with notifications/resources/updated;
 - hooks for the client's roots and for things with a lifetime (the watcher).
 """
 
@@ -23,6 +25,7 @@ import logging
 import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
@@ -36,6 +39,7 @@ from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, T
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
+from skilldeck.server import client_features
 from skilldeck.server.errors import argument_error, redact, redact_data
 from skilldeck.server.limits import (CallLimits, CallTookTooLong, cap_prompt_result, cap_tool_result,
                                      check_arguments, run_with_time_limit)
@@ -59,6 +63,8 @@ class ContentSource(Protocol):
     def read_resource(self, uri: str) -> list[types.TextResourceContents | types.BlobResourceContents]: ...
     def list_prompts(self, cursor: int, limit: int) -> tuple[list[types.Prompt], int | None]: ...
     def get_prompt(self, name: str, arguments: dict[str, str]) -> types.GetPromptResult: ...
+    def complete(self, ref: Any, argument: str, value: str, context: dict[str, str]) -> tuple[list[str], int]: ...
+    def path_of(self, uri: str) -> Path | None: ...
 
 
 def encode_cursor(offset: int) -> str:
@@ -107,6 +113,8 @@ class SkilldeckServer(MCPServer):
         low.add_notification_handler("notifications/initialized", types.NotificationParams, self._on_initialized)
         low.add_notification_handler("notifications/roots/list_changed", types.NotificationParams,
                                      self._on_initialized)
+        self.client_log = client_features.register(self)
+        self.client_log.install()  # now: the adapters log start-up problems before the server runs
 
     # -- hooks for adapters ----------------------------------------------------------------
     def describe_tool(self, name: str, describer: Callable[[], str]) -> None:
@@ -144,9 +152,37 @@ class SkilldeckServer(MCPServer):
             except RuntimeError:  # the server is shutting down
                 pass
 
+    def resources_updated_threadsafe(self, paths: set[Path]) -> None:
+        """Tell clients subscribed to a resource whose file is among `paths` that it changed (any thread)."""
+        self.run_soon(client_features.notify_updated, self.sessions(), set(paths))
+
     def start_background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         if self._task_group is not None:
             self._task_group.start_soon(fn, *args)
+
+    def run_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run `fn(*args)` on the event loop soon, from its own thread or any other; nothing outside
+        the lifespan (the server is starting or has stopped)."""
+        try:
+            if client_features.in_event_loop():
+                self.start_background(fn, *args)
+            elif self._portal is not None:
+                self._portal.start_task_soon(fn, *args)
+        except RuntimeError:  # the loop is shutting down
+            pass
+
+    def sessions(self) -> list[Any]:
+        """The handshake-era sessions seen so far that are still connected (from any thread)."""
+        for _ in range(3):
+            try:
+                return list(self._sessions.values())
+            except RuntimeError:  # the loop added or dropped one meanwhile
+                continue
+        return []
+
+    def remember(self, session: Any) -> None:
+        """Keep `session` for notifications sent outside a request (list_changed, logs, updates)."""
+        self._remember(session)
 
     def _remember(self, session: Any) -> None:
         connection = getattr(session, "_connection", None)  # private in mcp 2.3; stable across a connection
@@ -377,5 +413,6 @@ async def _lifespan(server: SkilldeckServer) -> AsyncIterator[dict[str, Any]]:
                     await stack.enter_async_context(factory(server))
                 yield {}
         finally:
+            server.client_log.uninstall()
             server._portal = server._task_group = None
             group.cancel_scope.cancel()

@@ -1,32 +1,101 @@
-"""Skills as MCP resources (``skill://<name>/<path>``) and prompts (one per user-invocable skill)."""
+"""Skills as MCP resources and prompts (one per user-invocable skill).
+
+A skill file's URI is ``skill://<skill-path>/<file-path>`` (SEP-2640): the skill path is the
+skill's group folders, if it sits in one (``ROOT/<group>/<skill>/``), then its name, so the last
+segment is always the name. The older ``skill://<name>/<file-path>`` still reads a grouped skill.
+`serve_file` is the one reader behind resources/read and the SEP-2640 digests, so a digest always
+covers the bytes a read sends.
+"""
 
 from __future__ import annotations
 
 import base64
 import mimetypes
+import re
 import threading
 from bisect import bisect_right
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import mcp.types as types
 
-from skilldeck.tools.errors import InvalidInputError, NotFoundError
-from skilldeck.tools.fs import real_path
+from skilldeck.server.errors import redact
+from skilldeck.tools.errors import InvalidInputError, NotFoundError, SkilldeckError
+from skilldeck.tools.fs import TooLargeError, real_path
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.files import is_binary, open_skill_file, servable, walk_files
+from skilldeck.tools.skills.files import skill_path as skill_path_checked
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
 from skilldeck.tools.tokens import count_tokens
 
-__all__ = ["SkillContent", "skill_uri"]
+__all__ = ["SkillContent", "ServedFile", "serve_file", "skill_path", "skill_uri", "SKILL_META"]
 
 SCHEME = "skill://"
 MAX_RESOURCE_BYTES = 10 * 1024 * 1024
 MAX_PROMPT_BYTES = 1024 * 1024  # a prompt whose argument substitution would grow past this is refused
+MAX_COMPLETIONS = 100  # the most values completion/complete may return
+SKILL_META = "io.modelcontextprotocol.skills/"  # SEP-2640's prefix for frontmatter fields in _meta
 
 
-def skill_uri(name: str, path: str) -> str:
-    return f"{SCHEME}{quote(name, safe='')}/{quote(path, safe='/')}"
+def skill_path(skill: Skill) -> str:
+    """The skill's place in the ``skill://`` namespace: its group folder (if any), then its name."""
+    try:
+        groups = skill.dir.relative_to(skill.root.path).parts[:-1]
+    except ValueError:
+        groups = ()
+    return "/".join([*groups, skill.name])
+
+
+def skill_uri(path: str, rel: str = SKILL_FILE) -> str:
+    """``skill://<skill-path>/<rel>``, each segment percent-encoded (a name served by exact name
+    only may hold spaces)."""
+    head = "/".join(quote(segment, safe="") for segment in path.split("/"))
+    return f"{SCHEME}{head}/{quote(rel, safe='/')}" if rel else f"{SCHEME}{head}"
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    """What resources/read sends for one skill file: `data` is exactly the bytes a client gets back
+    (a text file's UTF-8, after redaction; a blob's decoded bytes), so its size and digest are the
+    SEP-2640 manifest's."""
+
+    rel: str
+    data: bytes
+    mime: str
+    text: str | None  # None: binary, sent as a blob
+
+
+def serve_file(skill: Skill, path: str) -> ServedFile:
+    """Read one file of `skill` as resources/read serves it, through `open_skill_file` (confined,
+    regular files only, never blocking) and at most `MAX_RESOURCE_BYTES`."""
+    try:
+        rel, f = open_skill_file(skill.dir, path, hardlinks=skill.trusted)
+    except NotFoundError as exc:
+        raise NotFoundError(f"Skill {skill.name!r} has no file {path!r}") from exc
+    with f:
+        data = f.read(MAX_RESOURCE_BYTES + 1)
+    if len(data) > MAX_RESOURCE_BYTES:
+        raise TooLargeError(f"{skill.name}/{rel} is over the {MAX_RESOURCE_BYTES}-byte limit for resources; "
+                            "read it in pages with read_skill_file")
+    text = _as_text(data)
+    if text is not None:
+        # Redacted here rather than on the way out, so that the digest covers what is sent.
+        cleaned = redact(text)
+        if cleaned != text:
+            text, data = cleaned, cleaned.encode()
+    return ServedFile(rel, data, _mime(rel), text)
+
+
+def _as_text(data: bytes) -> str | None:
+    """The file as text if all of it is UTF-8 without NUL bytes (sent as text, it round-trips to the
+    same bytes); None for anything else, which goes as a blob."""
+    if is_binary(data[:8192]) or b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _mime(path: str) -> str:
@@ -86,6 +155,28 @@ class SkillContent:
         self.catalog = catalog
         self._offsets = _Offsets()
 
+    # -- addressing ------------------------------------------------------------------------
+    def locate(self, uri: str) -> tuple[Skill, str]:
+        """(skill, file path) for a ``skill://`` URI: the SEP-2640 form ``skill://<group>/<name>/<path>``
+        first, then ``skill://<name>/<path>`` (ungrouped skills, and the form skilldeck served before).
+        Any served skill can be addressed, listed or not (as use_skill serves it by exact name)."""
+        if not uri.startswith(SCHEME):
+            raise InvalidInputError(f"Unknown resource {uri!r}: skilldeck serves skill://<skill-path>/<file-path>")
+        segments = uri[len(SCHEME):].split("/")
+        if len(segments) >= 2:
+            grouped = self.catalog.lookup(unquote(segments[1]))
+            if grouped is not None and skill_path(grouped) == f"{unquote(segments[0])}/{grouped.name}":
+                return grouped, unquote("/".join(segments[2:])) or SKILL_FILE
+        return self.catalog.get(unquote(segments[0])), unquote("/".join(segments[1:])) or SKILL_FILE
+
+    def path_of(self, uri: str) -> Path | None:
+        """Where the file behind `uri` lives (for subscriptions), or None if no served skill holds it."""
+        try:
+            skill, rel = self.locate(uri)
+            return skill_path_checked(skill.dir, rel)[1]
+        except (SkilldeckError, ValueError):
+            return None
+
     # -- resources -------------------------------------------------------------------------
     def list_resources(self, cursor: int, limit: int) -> tuple[list[types.Resource], int | None]:
         """Resources in a stable order: each skill's SKILL.md, then its files. Cursor = index."""
@@ -103,11 +194,20 @@ class SkillContent:
                 if index >= cursor:
                     if len(out) == limit:
                         return out, index
-                    desc = skill.description if rel == SKILL_FILE else f"File of skill {skill.name}"
-                    out.append(types.Resource(uri=skill_uri(skill.name, rel), name=f"{skill.name}/{rel}",
-                                              description=desc[:300], mime_type=_mime(rel), size=size))
+                    out.append(self.resource(skill, rel, size))
                 index += 1
         return out, None
+
+    def resource(self, skill: Skill, rel: str, size: int | None = None, *, short_name: bool = False) -> types.Resource:
+        """The listing entry of one file. A SKILL.md carries the skill's name and description and, under
+        `SKILL_META` keys, its other frontmatter fields (SEP-2640 "Resource Metadata")."""
+        uri = skill_uri(skill_path(skill), rel)
+        if rel == SKILL_FILE:
+            return types.Resource(uri=uri, name=skill.name, description=skill.description[:1024] or None,
+                                  mime_type="text/markdown", size=size, _meta=_frontmatter_meta(skill) or None)
+        name = rel.rsplit("/", 1)[-1] if short_name else f"{skill_path(skill)}/{rel}"
+        return types.Resource(uri=uri, name=name, description=f"File of skill {skill.name}", mime_type=_mime(rel),
+                              size=size)
 
     def resource_templates(self) -> list[types.ResourceTemplate]:
         return [types.ResourceTemplate(
@@ -115,26 +215,33 @@ class SkillContent:
             description="A file of a skill: SKILL.md or any path listed by use_skill (e.g. references/guide.md).")]
 
     def read_resource(self, uri: str) -> list[types.TextResourceContents | types.BlobResourceContents]:
-        if not uri.startswith(SCHEME):
-            raise InvalidInputError(f"Unknown resource {uri!r}: skilldeck serves skill://<name>/<path>")
-        name, _, path = uri[len(SCHEME):].partition("/")
-        name, path = unquote(name), unquote(path) or SKILL_FILE
-        skill = self.catalog.get(name)
-        try:
-            rel, f = open_skill_file(skill.dir, path, hardlinks=skill.trusted)
-        except NotFoundError as exc:
-            raise NotFoundError(f"Skill {name!r} has no file {path!r}") from exc
-        with f:
-            data = f.read(MAX_RESOURCE_BYTES + 1)
-        if len(data) > MAX_RESOURCE_BYTES:
-            raise InvalidInputError(f"{name}/{path} is over the {MAX_RESOURCE_BYTES}-byte limit for resources; "
-                                    "read it in pages with read_skill_file")
-        if is_binary(data[:8192]):
-            return [types.BlobResourceContents(uri=uri, mime_type=_mime(path),
-                                               blob=base64.b64encode(data).decode())]
-        text = data.decode("utf-8", errors="replace")
-        meta = {"tokens": count_tokens(text), "tokens_note": "estimate (cl100k)"}
-        return [types.TextResourceContents(uri=uri, mime_type=_mime(path), text=text, _meta=meta)]
+        skill, path = self.locate(uri)
+        served = serve_file(skill, path)
+        if served.text is None:
+            return [types.BlobResourceContents(uri=uri, mime_type=served.mime,
+                                               blob=base64.b64encode(served.data).decode())]
+        meta = {"tokens": count_tokens(served.text), "tokens_note": "estimate (cl100k)"}
+        return [types.TextResourceContents(uri=uri, mime_type=served.mime, text=served.text, _meta=meta)]
+
+    # -- completion ------------------------------------------------------------------------
+    def complete(self, ref: types.PromptReference | types.ResourceTemplateReference, argument: str, value: str,
+                 context: dict[str, str]) -> tuple[list[str], int]:
+        """(values, total) completing `argument` of a prompt or of the skill-file template."""
+        if isinstance(ref, types.ResourceTemplateReference):
+            if ref.uri != SCHEME + "{name}/{+path}":
+                return [], 0
+            if argument == "name":
+                return _matching([s.name for s in self.catalog.skills], value)
+            if argument == "path":
+                skill = self.catalog.lookup(context.get("name", ""))
+                if skill is None or not skill.listed:
+                    return [], 0
+                return _matching([rel for rel, _ in _resources_of(skill)], value)
+            return [], 0
+        skill = self.catalog.lookup(ref.name)
+        if skill is None or not skill.listed or not skill.user_invocable or argument not in ("request", "arguments"):
+            return [], 0
+        return _matching(_hint_choices(skill.argument_hint), value)
 
     # -- prompts ---------------------------------------------------------------------------
     def _prompt_skills(self):
@@ -183,3 +290,31 @@ def _sized_files(folder: Path, hardlinks: bool) -> list[tuple[str, int]]:
         if not isinstance(st, str):
             out.append((rel, st.st_size))
     return out
+
+
+def _frontmatter_meta(skill: Skill) -> dict[str, object]:
+    """The frontmatter fields other than name and description that the index read (as written in
+    SKILL.md, under SEP-2640's `_meta` prefix); defaults are left out."""
+    fields: dict[str, object] = {"license": skill.license, "compatibility": skill.compatibility,
+                                 "metadata": skill.metadata, "allowed-tools": skill.allowed_tools,
+                                 "when_to_use": skill.when_to_use, "argument-hint": skill.argument_hint}
+    meta = {SKILL_META + key: value for key, value in fields.items() if value}
+    if not skill.model_invocable:
+        meta[SKILL_META + "disable-model-invocation"] = True
+    if not skill.user_invocable:
+        meta[SKILL_META + "user-invocable"] = False
+    return meta
+
+
+def _matching(candidates: list[str], prefix: str) -> tuple[list[str], int]:
+    found = [c for c in candidates if c.startswith(prefix)]
+    return found[:MAX_COMPLETIONS], len(found)
+
+
+def _hint_choices(hint: str) -> list[str]:
+    """Values an ``argument-hint`` offers as alternatives (``[staging|production]``), else none: a
+    free-text request has nothing to complete."""
+    inner = hint.strip().strip("[]<>() ")
+    if "|" not in inner:
+        return []
+    return [c.strip() for c in re.split(r"\s*\|\s*", inner) if c.strip() and " " not in c.strip()]

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from skilldeck.server.errors import tool_errors
 from skilldeck.server.mcp_app import SkilldeckServer
 from skilldeck.server.settings import Settings
+from skilldeck.server import skills_extension
 from skilldeck.server.skill_content import SkillContent
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.home import home_dir
@@ -58,15 +59,33 @@ class SkillsRuntime:
         self._warmup: threading.Timer | None = None
         self._described: tuple[int, str] = (-1, "")
         self._order_key = catalog_key()
+        self.entries: skills_extension.SkillEntries | None = None  # SEP-2640 digests, dropped on change
 
     def _roots(self, projects: list[Path]):
         s = self.settings
         return skill_roots(s.skills, projects, user=s.user_skills, bundled=s.bundled_skills)
 
     def _on_change(self, paths: set[Path]) -> None:
+        if self.entries is not None:
+            self.entries.forget(paths)
+        before = self.catalog.generation
         if self.catalog.reload(paths):
+            logger.info("skills reloaded after %d changed path(s): %d skills (generation %d -> %d)", len(paths),
+                        len(self.catalog.skills), before, self.catalog.generation)
+            self._log_problems(paths)
             self.server.broadcast_list_changed_threadsafe()
             self.catalog.prepare_search()  # rebuild now (watcher thread), not in the next find_skills
+        self.server.resources_updated_threadsafe(paths)
+
+    def _log_problems(self, paths: set[Path]) -> None:
+        """One warning per changed skill that has problems now (they reach clients as log notifications)."""
+        for found in self.catalog.diagnostics()[:50]:
+            folder = Path(found["path"])
+            if any(p == folder or p.is_relative_to(folder) for p in paths):
+                problems = [p for p in found["problems"] if p["level"] != "info"]
+                if problems:
+                    logger.warning("skill %s (%s): %s", found["name"], folder,
+                                   "; ".join(f"{p['level']} at {p['where']}: {p['message']}" for p in problems)[:500])
 
     def _warm_up(self) -> None:
         if self.settings.watch:
@@ -201,6 +220,7 @@ def register(mcp: SkilldeckServer, services: Any) -> None:
     if services.settings.embeddings == "auto":
         enable_semantic_search(catalog)
     mcp.content = SkillContent(catalog)
+    runtime.entries = skills_extension.register(mcp, mcp.content)
     mcp.describe_tool("use_skill", runtime.describe_catalog)
     mcp.on_session(runtime.adopt_client_roots)
     mcp.add_lifetime(runtime.watching)

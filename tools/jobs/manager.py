@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import secrets
 import signal
@@ -17,6 +18,10 @@ from skilldeck.tools.errors import InvalidInputError, NotFoundError, StateError
 from skilldeck.tools.jobs.files import read_json, read_jsonl, write_json_atomic
 
 __all__ = ["JobInfo", "JobManager", "JobStatus"]
+
+# Job events (started, resumed, cancel asked, finished) go to this logger; the MCP server forwards
+# them to clients that asked for log notifications.
+logger = logging.getLogger("skilldeck.jobs")
 
 
 class JobStatus(str, enum.Enum):
@@ -102,6 +107,7 @@ class JobManager:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.python = python or sys.executable
+        self._running: set[str] = set()  # jobs this manager started or resumed, until seen finished
 
     # -- starting -------------------------------------------------------------------------
     def start(self, kind: str, entry: str, spec: dict[str, Any], job_id: str | None = None,
@@ -129,6 +135,7 @@ class JobManager:
                                                  "created": time.time()})
         write_json_atomic(job_dir / "state.json", {"status": JobStatus.QUEUED.value, "progress": {}})
         self._spawn(job_dir, resume=False)
+        logger.info("job %s (%s) started", job_id, kind)
         return self.get(job_id)
 
     def resume(self, job_id: str) -> JobInfo:
@@ -143,6 +150,7 @@ class JobManager:
         state.update(status=JobStatus.QUEUED.value, error=None)
         write_json_atomic(info.dir / "state.json", state)
         self._spawn(info.dir, resume=True)
+        logger.info("job %s (%s) resumed", job_id, info.kind)
         return self.get(job_id)
 
     def _spawn(self, job_dir: Path, resume: bool) -> None:
@@ -154,6 +162,7 @@ class JobManager:
         # Both together: a resumed job must not keep the previous worker's start time.
         state.update(pid=proc.pid, pid_start=process_start_time(proc.pid))
         write_json_atomic(job_dir / "state.json", state)
+        self._running.add(job_dir.name)
 
     # -- reading --------------------------------------------------------------------------
     def get(self, job_id: str) -> JobInfo:
@@ -177,6 +186,12 @@ class JobManager:
                 status = JobStatus.INTERRUPTED
                 state.update(status=status.value, error="the worker process exited without recording an outcome")
                 write_json_atomic(job_dir / "state.json", state)
+        if status.finished and job_id in self._running:
+            self._running.discard(job_id)
+            error = state.get("error")
+            log = logger.info if status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED) else logger.warning
+            log("job %s (%s) %s%s", job_id, job["kind"], status.value.replace("_", " "),
+                f": {str(error)[:300]}" if error else "")
         return JobInfo(id=job["id"], kind=job["kind"], status=status, dir=job_dir, created=job.get("created", 0.0),
                        progress=state.get("progress", {}), error=state.get("error"), result=state.get("result"),
                        spec=job.get("spec", {}))
@@ -213,6 +228,7 @@ class JobManager:
         if info.status.finished:
             return info
         (info.dir / "cancel").touch()
+        logger.info("job %s (%s): cancel asked", job_id, info.kind)
         pid = read_json(info.dir / "state.json", {}).get("pid")
         if pid:
             try:

@@ -199,6 +199,10 @@ class SkillCatalog:
     def shadowed(self) -> list[Shadowed]:
         return list(self._view.shadowed)
 
+    def lookup(self, name: str) -> Skill | None:
+        """The served skill named exactly `name` (listed or not), or None; cheap, no suggestions."""
+        return self._view.skills.get(name) if isinstance(name, str) else None
+
     def get(self, name: str) -> Skill:
         skill = self._view.skills.get(name) if isinstance(name, str) else None
         if skill is None:

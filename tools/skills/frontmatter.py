@@ -21,7 +21,8 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FrontmatterLimits", "LIMITS", "ParsedSkillMd", "parse_skill_md", "short_repr", "split_frontmatter"]
+__all__ = ["FrontmatterLimits", "LIMITS", "ParsedSkillMd", "VerbatimFrontmatter", "parse_skill_md", "read_verbatim",
+           "short_repr", "split_frontmatter"]
 
 _SIMPLE_LINE = re.compile(r"""^([A-Za-z_][\w-]*): ([^\s'"&*!|>%@`{\[#?,:-][^\t]*?)\s*$""")
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:(?:\s(.*)|)$")
@@ -316,3 +317,63 @@ def _key_text(key: Any) -> str:
         return key if isinstance(key, str) else str(key)
     except Exception:  # noqa: BLE001 - str() of a key YAML built (a date, a float) is not expected to fail
         return short_repr(key, 64)
+
+
+@dataclass(frozen=True)
+class VerbatimFrontmatter:
+    """The frontmatter as YAML reads it (no fast path, no field coercion), rendered as JSON data.
+
+    `how` says where the data came from: ``yaml`` (read by the YAML parser), ``lenient`` (not valid
+    YAML: the keys the forgiving reader recovered), ``refused`` (past a bound of `FrontmatterLimits`:
+    nothing read) or ``none`` (no frontmatter).
+    """
+
+    data: dict[str, Any]
+    how: str
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_verbatim(text: str, limits: FrontmatterLimits = LIMITS) -> VerbatimFrontmatter:
+    """SKILL.md's frontmatter exactly as a YAML reader on the client would build it, as JSON data
+    (dates and times as ISO text, other non-JSON values as text, keys as text); never raises.
+
+    Unlike `parse_skill_md` this never takes the plain-text fast path: ``version: 1.0`` is the
+    number 1.0 here, as it is to a client that parses the file with PyYAML.
+    """
+    front, _, _ = split_frontmatter(text)
+    if front is None:
+        return VerbatimFrontmatter({}, "none", [(1, "no YAML frontmatter (--- ... ---) at the top")])
+    if len(front) > limits.max_chars:
+        return VerbatimFrontmatter({}, "refused", [(2, f"frontmatter is {len(front):,} characters "
+                                                       f"(at most {limits.max_chars:,})")])
+    data, problems, refused = _read_yaml(front, limits)
+    if refused:
+        return VerbatimFrontmatter({}, "refused", problems)
+    how = "lenient" if problems else "yaml"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return VerbatimFrontmatter({}, "lenient", [*problems, (2, "frontmatter is not a mapping of keys to values")])
+    return VerbatimFrontmatter({_key_text(k): _json_value(v) for k, v in data.items()}, how, problems)
+
+
+def _json_value(value: Any) -> Any:
+    """`value` (as YAML built it) as JSON data. Depth is bounded by `FrontmatterLimits.max_depth`."""
+    import datetime
+    import math
+
+    if isinstance(value, dict):
+        return {_key_text(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_value(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()  # as a client comparing PyYAML's date with the JSON text would render it
+    if isinstance(value, bytes):
+        import base64
+
+        return base64.b64encode(value).decode()
+    return short_repr(value, 1000)
