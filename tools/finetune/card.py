@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from skilldeck.tools.finetune.gguf import find_gguf
+
 __all__ = ["write_outputs", "model_card"]
 
 
@@ -43,6 +45,13 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any]) -> str:
     if c["method"] == "full":
         lines += ["```python", "from transformers import AutoModelForCausalLM",
                   f"model = AutoModelForCausalLM.from_pretrained('{config['weights_path']}')", "```"]
+    elif c["base_model"].lower().endswith(".gguf") or config.get("gguf"):
+        gguf = Path(config.get("gguf") or c["base_model"])
+        lines += ["```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM",
+                  f"base = AutoModelForCausalLM.from_pretrained('{gguf.parent}', gguf_file='{gguf.name}')",
+                  f"model = PeftModel.from_pretrained(base, '{config['weights_path']}')", "```", "",
+                  "The base is a GGUF file (needs `pip install gguf`); skilldeck trained on its de-quantised "
+                  "weights, which transformers produces the same way on every load."]
     else:
         lines += ["```python", "from peft import AutoPeftModelForCausalLM",
                   f"model = AutoPeftModelForCausalLM.from_pretrained('{config['weights_path']}')", "```"]
@@ -63,6 +72,9 @@ def write_outputs(run: Any, versions: dict[str, str]) -> dict[str, Any]:
               "template": run.formatter.template_source, "total_steps": run.total_steps,
               "train_examples": run.n_train, "val_examples": len(run.val), "versions": versions,
               "weights_path": str(weights), "job_id": run.ctx.job_id}
+    gguf = find_gguf(run.cfg.base_model)
+    if gguf is not None:
+        config["gguf"] = str(gguf)
     metrics = _metrics(run)
     (out / "training_config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
     (out / "README.md").write_text(model_card(config, metrics), encoding="utf-8")

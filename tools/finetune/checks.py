@@ -82,9 +82,17 @@ def make_counter(tokenizer_path: str | None,
         # `tokenizers` is light (a Rust extension, no torch); imported here since it is optional.
         from tokenizers import Tokenizer
 
-        from skilldeck.tools.fs import read_limited
+        from skilldeck.tools.finetune.gguf import find_gguf, tokenizer_folder
+        from skilldeck.tools.fs import is_within, read_limited, real_path
 
         path = Path(tokenizer_path)
+        gguf = find_gguf(path)
+        if gguf is not None:
+            if within and not is_within(real_path(gguf), [real_path(w) for w in within]):
+                raise DatasetError(f"tokenizer {str(gguf)!r} lies outside the allowed model folders.")
+            # The GGUF's own vocabulary, converted once by transformers into skilldeck's cache (which the
+            # server writes itself, so it is read without the caller's folders).
+            path, within = tokenizer_folder(gguf), None
         file = path / "tokenizer.json" if path.is_dir() else path
         try:
             data = read_limited(file, MAX_TOKENIZER_BYTES, within or (), what="tokenizer")

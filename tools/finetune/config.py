@@ -20,7 +20,8 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_model: str = Field(description="Local model folder or Hugging Face hub id (hub ids need network or cache).")
+    base_model: str = Field(description="Local model folder, GGUF file (or a folder holding one) or Hugging Face hub "
+                            "id (hub ids need network or cache).")
     train_path: str = Field(description="Training data, JSONL ({instruction, input, output} or {messages}).")
     val_path: str | None = Field(None, description="Validation data for periodic evaluation and early stopping.")
     method: Literal["lora", "qlora", "full"] = Field("lora", description="lora: low-rank adapters on a frozen "
@@ -59,6 +60,12 @@ class TrainConfig(BaseModel):
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (only for models you trust).")
     cpu_threads: int | None = Field(None, ge=1, description="Threads for CPU work (default: torch's choice); 1 "
                                     "avoids stalls when other processes share the cores.")
+    num_processes: int = Field(1, ge=1, le=1024, description="Training processes, launched with accelerate "
+                               "(DDP: one per GPU, gloo on CPU); 1 trains in the job's worker itself. The batch "
+                               "per step is batch_size x grad_accum x num_processes.")
+    accelerate_config: str | None = Field(None, description="An `accelerate config` file for multi-GPU or "
+                                          "multi-node DDP (num_machines, machine_rank, main_process_ip, ...); "
+                                          "its num_processes applies unless num_processes is above 1.")
     data_within: list[str] | None = Field(None, description="Folders the data files must really lie in when "
                                           "the worker reads them (set by the MCP server; None: anywhere).")
 
@@ -73,7 +80,7 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_model: str = Field(description="The base model folder or hub id.")
+    base_model: str = Field(description="The base model folder, GGUF file or hub id.")
     tuned_path: str = Field(description="The adapter folder (or full model folder) a training job wrote.")
     test_path: str = Field(description="Held-out JSONL in the training format.")
     max_examples: int = Field(200, ge=1, description="Examples used (the first N).")

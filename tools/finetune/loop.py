@@ -57,10 +57,11 @@ class TrainingLoop:
     """Runs optimiser steps and evaluation passes on one device."""
 
     def __init__(self, model: Any, optimizer: Any, scheduler: Any, device: str, dtype: Any,
-                 max_grad_norm: float = 1.0) -> None:
+                 max_grad_norm: float = 1.0, ranks: Any = None) -> None:
         import torch
 
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.ranks = ranks  # a distributed.Ranks when several processes train together, else None
         self.device = device
         self.autocast = dtype in (torch.bfloat16, torch.float16)
         self.dtype = dtype
@@ -100,18 +101,27 @@ class TrainingLoop:
         self.model.train()
         targets = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro_batches)
         tokens = sum(_real_tokens(b) for b in micro_batches)
+        world = self.ranks.world if self.ranks else 1
+        if self.ranks:
+            # Normalise by the targets of every process: DDP averages gradients over `world` ranks,
+            # so each rank's sum / global targets, times world, averages to the one-batch loss.
+            targets, tokens = self.ranks.sum_ints(targets, tokens)
         total = torch.zeros((), device=self.device)
-        for batch in micro_batches:
+        for i, batch in enumerate(micro_batches):
             batch = self._to_device({k: v for k, v in batch.items() if k != "num_tokens"})
-            with self._context():
-                loss = self._loss(batch, max(targets, 1))
-            loss.backward()
+            last = i == len(micro_batches) - 1
+            # Gradients are exchanged once per step, after the last micro-batch.
+            sync = contextlib.nullcontext() if last or not hasattr(self.model, "no_sync") else self.model.no_sync()
+            with sync:
+                with self._context():
+                    loss = self._loss(batch, max(targets, 1))
+                (loss * world).backward()
             total += loss.detach()
         torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = float(total)  # one device sync per step, not per micro-batch
+        loss = self.ranks.sum_float(total) if self.ranks else float(total)  # one sync per step
         return StepResult(loss, tokens, targets, time.perf_counter() - start)
 
     def evaluate(self, batches: Sequence[dict[str, Any]]) -> dict[str, float]:

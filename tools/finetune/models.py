@@ -63,6 +63,9 @@ def device_and_dtype(precision: str, cpu_threads: int | None = None) -> tuple[st
 def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
+    from skilldeck.tools.finetune.gguf import resolve_model
+
+    name = resolve_model(name)  # a GGUF file: its converted folder
     try:
         tok = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -78,6 +81,9 @@ def load_base_model(name: str, dtype: Any, device: str, quantize_4bit: bool = Fa
                     trust_remote_code: bool = False) -> Any:
     from transformers import AutoModelForCausalLM
 
+    from skilldeck.tools.finetune.gguf import resolve_model
+
+    name = resolve_model(name)
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
     if device == "cuda" and importlib.util.find_spec("flash_attn") is not None:
         # Variable-length kernels: packed examples stay apart without building a mask.

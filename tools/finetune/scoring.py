@@ -21,14 +21,25 @@ def exact_match(prediction: str, reference: str) -> bool:
     return _norm(prediction) == _norm(reference)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
 def parse_json(text: str) -> tuple[bool, Any]:
-    """(parsed?, value) for a JSON answer, tolerating a surrounding ```json fence."""
+    """(parsed?, value) for a JSON answer, tolerating a surrounding ```json fence.
+
+    An object that repeats a key fails: json.loads would keep the last value, so
+    '{"label": "a", "label": "b"}' would pass as "b" while hedging between two answers.
+    """
     s = text.strip()
     if s.startswith("```"):
         s = s.strip("`")
         s = s[4:] if s.lower().startswith("json") else s
     try:
-        return True, json.loads(s)
+        return True, json.loads(s, object_pairs_hook=_unique_keys)
     except ValueError:
         return False, None
 

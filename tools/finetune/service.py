@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError, StateError
 from skilldeck.tools.finetune.config import EvalConfig, TrainConfig
-from skilldeck.tools.finetune.errors import TrainingUnavailableError
+from skilldeck.tools.finetune.errors import FinetuneError, TrainingUnavailableError
 from skilldeck.tools.jobs import JobInfo, JobManager
 
 __all__ = ["FinetuneService", "TRAIN_KIND", "EVAL_KIND", "TRAIN_ENTRY", "EVAL_ENTRY"]
@@ -45,6 +45,22 @@ def _require_file(path: str | None, what: str) -> None:
         raise InvalidInputError(f"{what} {path!r} is not a file; pass the path of a JSONL dataset.")
 
 
+def _require_model(name: str) -> None:
+    """A GGUF base must exist and the gguf package must be there; checked before a worker starts."""
+    from skilldeck.tools.finetune.gguf import find_gguf
+
+    try:
+        gguf = find_gguf(name)
+    except FinetuneError as exc:
+        raise InvalidInputError(str(exc)) from None
+    if gguf is None and name.lower().endswith(".gguf"):
+        raise InvalidInputError(f"base_model {name!r} is not a file; pass the path of a .gguf file, a folder "
+                                "holding one, a model folder or a hub id.")
+    if gguf is not None and importlib.util.find_spec("gguf") is None:
+        raise TrainingUnavailableError("A GGUF base model needs the gguf package: `pip install gguf` (part of "
+                                       "`pip install 'skilldeck[train]'`).")
+
+
 def _stack_missing() -> list[str]:
     return [m for m in ("torch", "transformers", "peft") if importlib.util.find_spec(m) is None]
 
@@ -64,8 +80,10 @@ class FinetuneService:
     def start_training(self, spec: dict[str, Any]) -> JobInfo:
         """Validate a TrainConfig spec and start a training job; returns at once."""
         cfg = _parse(TrainConfig, spec)
+        _require_model(cfg.base_model)
         _require_file(cfg.train_path, "train_path")
         _require_file(cfg.val_path, "val_path")
+        _require_file(cfg.accelerate_config, "accelerate_config")
         self._check_stack()
         if cfg.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
             raise TrainingUnavailableError("QLoRA needs bitsandbytes and a CUDA GPU; install bitsandbytes on the GPU "
@@ -83,6 +101,7 @@ class FinetuneService:
             spec.setdefault("base_model", info.spec["base_model"])
             spec.setdefault("tuned_path", info.result["weights"])
         cfg = _parse(EvalConfig, spec)
+        _require_model(cfg.base_model)
         _require_file(cfg.test_path, "test_path")
         self._check_stack()
         return self.jobs.start(EVAL_KIND, EVAL_ENTRY, cfg.model_dump())

@@ -85,8 +85,11 @@ def _load_split(formatter: Any, path: str | None, max_seq_len: int, ctx: JobCont
 class _Run:
     """One training run inside a job worker."""
 
-    def __init__(self, ctx: JobContext) -> None:
+    def __init__(self, ctx: JobContext, ranks: Any = None) -> None:
         self.ctx = ctx
+        self.ranks = ranks  # distributed.Ranks under accelerate's launcher, else None
+        self.main = ranks is None or ranks.main  # only the main process writes files and reports
+        self.world = ranks.world if ranks else 1
         self.cfg = TrainConfig(**ctx.spec)
         self.out_dir = Path(self.cfg.output_dir) if self.cfg.output_dir else ctx.dir / "output"
         self.state = LoopState()
@@ -113,7 +116,7 @@ class _Run:
         # Decode what carries loss before any weight changes: a masked EOS fails here, not after hours.
         report = check_loss_mask(self.batches.epoch(0), self.tokenizer)
         self.ctx.log("loss_mask_check", ok=True, template=self.formatter.template_source, **report)
-        steps_per_epoch = math.ceil(len(self.batches) / cfg.grad_accum)
+        steps_per_epoch = math.ceil(len(self.batches) / (cfg.grad_accum * self.world))
         self.total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
         self.n_train = len(train)
 
@@ -125,14 +128,20 @@ class _Run:
 
         torch.manual_seed(self.cfg.seed)
         self.model = prepare_model(self.cfg, self.device, self.dtype)
+        trained = self.model
+        if self.ranks:
+            # DDP through accelerate; self.model stays the plain module for checkpoints and export.
+            trained = self.ranks.accelerator.prepare_model(self.model)
+            torch.manual_seed(self.cfg.seed + self.ranks.rank)  # each rank its own dropout masks
         optimizer = make_optimizer(self.model, self.cfg.resolved_learning_rate(), self.cfg.weight_decay)
         warmup = int(self.cfg.warmup_ratio * self.total_steps)
         scheduler = make_scheduler(optimizer, self.cfg.lr_scheduler, warmup, self.total_steps)
-        self.loop = TrainingLoop(self.model, optimizer, scheduler, self.device, self.dtype, self.cfg.max_grad_norm)
+        self.loop = TrainingLoop(trained, optimizer, scheduler, self.device, self.dtype, self.cfg.max_grad_norm,
+                                 ranks=self.ranks)
         trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in self.model.parameters())
         self.params = {"trainable": trainable, "total": total}
-        self.ctx.log("model_ready", device=self.device, dtype=str(self.dtype).replace("torch.", ""),
+        self.ctx.log("model_ready", device=self.device, dtype=str(self.dtype).replace("torch.", ""), processes=self.world,
                      packing=self.packing, trainable_params=trainable, total_params=total,
                      total_steps=self.total_steps, train_examples=self.n_train, val_examples=len(self.val))
 
@@ -156,10 +165,12 @@ class _Run:
         self.ctx.log("resumed", checkpoint=folder.name, step=self.state.step)
 
     # -- the loop -------------------------------------------------------------------------
-    def checkpoint(self) -> Path:
+    def checkpoint(self) -> Path | None:
         from skilldeck.tools.finetune.checkpoints import save_checkpoint
         from skilldeck.tools.finetune.models import trainable_state
 
+        if not self.main:
+            return None  # the weights are the same on every rank: rank 0 keeps them
         folder = save_checkpoint(self.ctx.dir, self.state.step, trainable_state(self.model, self.cfg.method),
                                  self.loop.optimizer, self.loop.scheduler, asdict(self.state))
         self.ctx.log("checkpoint", step=self.state.step, path=str(folder))
@@ -178,10 +189,16 @@ class _Run:
         cfg, st = self.cfg, self.state
         stream = self.micro_batches()
         while st.step < self.total_steps and not st.stopped_early:
-            if self.ctx.cancelled():
+            cancelled = self.ctx.cancelled()
+            if self.ranks:
+                cancelled = self.ranks.any(cancelled)  # every rank stops at the same step
+            if cancelled:
                 self.checkpoint()
                 raise JobCancelled(f"training cancelled at step {st.step}; a checkpoint was saved, resume to continue")
-            result = self.loop.step([next(stream) for _ in range(cfg.grad_accum)])
+            # Each step takes grad_accum micro-batches per process from one stream, so the position
+            # in the data (and resume) is the same whatever the number of processes.
+            share = [next(stream) for _ in range(cfg.grad_accum * self.world)]
+            result = self.loop.step(share[self.ranks.rank::self.world] if self.ranks else share)
             st.step += 1
             st.tokens += result.tokens
             st.train_seconds += result.seconds
@@ -197,11 +214,17 @@ class _Run:
         from skilldeck.tools.finetune.checkpoints import save_best
         from skilldeck.tools.finetune.models import trainable_state
 
+        from skilldeck.tools.finetune.loop import mean_loss
+
         cfg, st = self.cfg, self.state
-        ev = self.loop.evaluate(list(self.val_batches.epoch(0)))
+        # Every rank scores the whole validation set on the plain module (no collectives), so all
+        # reach the same early-stopping decision.
+        ev = mean_loss(self.model, list(self.val_batches.epoch(0)), self.device, self.dtype)
         if st.best_eval is None or ev["loss"] < st.best_eval - cfg.early_stopping_min_delta:
             st.best_eval, st.best_step, st.bad_evals = ev["loss"], st.step, 0
-            save_best(self.ctx.dir, trainable_state(self.model, cfg.method), {"step": st.step, "eval_loss": ev["loss"]})
+            if self.main:
+                save_best(self.ctx.dir, trainable_state(self.model, cfg.method),
+                          {"step": st.step, "eval_loss": ev["loss"]})
         else:
             st.bad_evals += 1
             if cfg.early_stopping_patience and st.bad_evals >= cfg.early_stopping_patience:
@@ -236,17 +259,30 @@ class _Run:
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
-    """Job entry point: train, export, and return where the outputs went and the final metrics."""
+    """Job entry point: train, export, and return where the outputs went and the final metrics.
+    With num_processes > 1 or an accelerate_config, the training runs under accelerate's launcher."""
+    cfg = TrainConfig(**ctx.spec)
+    if cfg.num_processes > 1 or cfg.accelerate_config:
+        from skilldeck.tools.finetune.distributed import launch
+
+        return launch(ctx, cfg)
+    return run_rank(ctx)
+
+
+def run_rank(ctx: JobContext, ranks: Any = None) -> dict[str, Any]:
+    """Train in this process (alone, or as one of `ranks`); the main process exports and returns the result."""
     from skilldeck.tools.finetune.models import quiet_progress_bars, require_stack
 
     require_stack()
     quiet_progress_bars()
     started = time.time()
-    job = _Run(ctx)
+    job = _Run(ctx, ranks)
     job.prepare_data()
     job.prepare_model()
     job.restore()
     job.train()
+    if not job.main:
+        return {}
     result = job.export()
     result["wall_seconds"] = round(time.time() - started, 1)
     (job.out_dir / "metrics.json").write_text(json.dumps(result["metrics"], indent=1), encoding="utf-8")
