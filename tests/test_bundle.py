@@ -4,8 +4,10 @@ manifest command starts the server in a clean environment (initialize + tools/li
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import anyio
@@ -13,23 +15,23 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from skilldeck.server.cli.bundle import stage_sources, vendored_manifest
+from skilldeck.server.cli._bundler import pack, stage_sources, vendored_manifest
 from tests.external import clean_env, require
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted(p.parent.name for p in (ROOT / "skills").glob("*/SKILL.md"))
 
 
-def run(cmd: list[str]) -> str:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+def run(cmd: list[str], env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
     assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 
 
-def build_and_unpack(tmp_path: Path, *flags: str) -> tuple[Path, dict]:
+def build_and_unpack(tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -> tuple[Path, dict]:
     mcpb = require("mcpb")
     bundle = tmp_path / "skilldeck.mcpb"
-    run([sys.executable, "-m", "skilldeck.server.cli", "bundle", "--mcpb", mcpb, "-o", str(bundle), *flags])
+    run([sys.executable, "-m", "skilldeck.server.cli", "bundle", "--mcpb", mcpb, "-o", str(bundle), *flags], env=env)
     unpacked = tmp_path / "unpacked"
     unpacked.mkdir()
     run([mcpb, "unpack", str(bundle), str(unpacked)])
@@ -79,6 +81,15 @@ def test_uv_bundle_carries_the_sources_and_a_manifest_that_validates(tmp_path):
     assert "validation passes" in run([mcpb, "validate", str(tmp_path / "stage" / "manifest.json")])
 
 
+def test_pack_without_mcpb_writes_the_same_tree_as_a_zip(tmp_path, capsys):
+    stage_sources(ROOT, tmp_path / "stage")
+    pack(tmp_path / "stage", tmp_path / "out" / "skilldeck.mcpb", mcpb=None)
+    with zipfile.ZipFile(tmp_path / "out" / "skilldeck.mcpb") as archive:
+        packed = set(archive.namelist())
+    assert packed == {p.relative_to(tmp_path / "stage").as_posix() for p in (tmp_path / "stage").rglob("*") if p.is_file()}
+    assert "mcpb not found" in capsys.readouterr().err
+
+
 def test_vendored_manifest_runs_the_package_from_lib_on_this_python_only():
     manifest = vendored_manifest(json.loads((ROOT / "manifest.json").read_text()))
     config = manifest["server"]["mcp_config"]
@@ -106,8 +117,10 @@ def test_uv_bundle_starts_from_its_manifest_in_a_clean_environment(tmp_path, tmp
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_vendored_bundle_starts_with_a_bare_python_and_no_installer(tmp_path):
-    unpacked, manifest = build_and_unpack(tmp_path, "--vendor")
+def test_vendored_bundle_starts_with_a_bare_python_and_no_installer(tmp_path, tmp_path_factory):
+    # Building vendors with uv when there is one: share this run's uv cache.
+    build_env = {**os.environ, "UV_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "uv-cache")}
+    unpacked, manifest = build_and_unpack(tmp_path, "--vendor", env=build_env)
     assert manifest["server"]["type"] == "python" and (unpacked / manifest["server"]["entry_point"]).is_file()
     bare = tmp_path / "bare-python"  # a Python with nothing installed: no pip, no uv, no skilldeck
     run([sys._base_executable, "-m", "venv", "--without-pip", str(bare)])
