@@ -5,25 +5,25 @@ Usage::
 
     limiter = RateLimiter(RateLimits(requests_per_minute=500, input_tokens_per_minute=30_000,
                                      output_tokens_per_minute=8_000, concurrency=8))
-    async with limiter.slot():                       # concurrency cap
-        grant = await limiter.acquire(Cost(input_tokens=1200, output_tokens=400))
-        ...send...
-        limiter.reconcile(grant, input_tokens=1150, output_tokens=310)   # what the usage says
-        limiter.sync(parse_openai_headers(response.headers))             # what the provider says
+    grant = await limiter.acquire(Cost(input_tokens=1200, output_tokens=400))   # window + buckets
+    ...send...
+    limiter.reconcile(grant, input_tokens=1150, output_tokens=310)   # what the usage says
+    limiter.sync(parse_headers(response.headers, MAPPINGS["anthropic"]), grant)  # what the provider says
+    limiter.release(grant)
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
-import re
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from skilldeck.tools.batch.errors import PlanError
+from skilldeck.tools.batch.headers import (MAPPINGS, LimitSnapshot, parse_duration, parse_headers,
+                                           parse_retry_after)
 
 __all__ = ["RateLimits", "Cost", "Grant", "TokenBucket", "RateLimiter", "LimitSnapshot", "parse_duration",
            "parse_retry_after", "parse_openai_headers", "parse_anthropic_headers", "DIMENSIONS"]
@@ -106,114 +106,39 @@ class TokenBucket:
         self._level = min(level, self.capacity)
 
 
-@dataclass
-class LimitSnapshot:
-    """Rate-limit state one response reported: limit, remaining and seconds to reset, per dimension."""
-
-    limit: dict[str, float] = field(default_factory=dict)
-    remaining: dict[str, float] = field(default_factory=dict)
-    reset_s: dict[str, float] = field(default_factory=dict)
-    retry_after_s: float | None = None
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in an OpenAI reset duration: ``6m0s`` -> 360, ``20ms`` -> 0.02, ``1.5s`` -> 1.5, ``2`` -> 2."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-        raise ValueError(f"not a duration: {text!r} (expected forms like '6m0s', '20ms', '1.5s')")
-    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    return sum(float(n) * scale[u] for n, u in parts)
-
-
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def parse_openai_headers(headers: Mapping[str, str]) -> LimitSnapshot:
     """Read ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` (+ input/output variants)."""
-    snap = LimitSnapshot(retry_after_s=parse_retry_after(headers))
-    names = {"requests": "requests", "tokens": "tokens", "input-tokens": "input_tokens",
-             "output-tokens": "output_tokens"}
-    for suffix, dim in names.items():
-        limit, remaining = _number(headers.get(f"x-ratelimit-limit-{suffix}")), \
-            _number(headers.get(f"x-ratelimit-remaining-{suffix}"))
-        if limit is not None:
-            snap.limit[dim] = limit
-        if remaining is not None:
-            snap.remaining[dim] = remaining
-        reset = headers.get(f"x-ratelimit-reset-{suffix}")
-        if reset:
-            try:
-                snap.reset_s[dim] = parse_duration(reset)
-            except ValueError:
-                pass
-    return snap
+    return parse_headers(headers, MAPPINGS["openai"])
 
 
 def parse_anthropic_headers(headers: Mapping[str, str], now: float | None = None) -> LimitSnapshot:
-    """Read ``anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset}``.
-
-    ``anthropic-ratelimit-tokens-*`` is skipped: it reports whichever token limit is tightest,
-    not a combined input+output budget, so charging both into it would over-throttle.
-    """
-    snap = LimitSnapshot(retry_after_s=parse_retry_after(headers, now))
-    names = {"requests": "requests", "input-tokens": "input_tokens", "output-tokens": "output_tokens"}
-    wall = time.time() if now is None else now
-    for prefix, dim in names.items():
-        limit = _number(headers.get(f"anthropic-ratelimit-{prefix}-limit"))
-        remaining = _number(headers.get(f"anthropic-ratelimit-{prefix}-remaining"))
-        if limit is not None:
-            snap.limit[dim] = limit
-        if remaining is not None:
-            snap.remaining[dim] = remaining
-        reset = headers.get(f"anthropic-ratelimit-{prefix}-reset")
-        if reset:
-            try:
-                snap.reset_s[dim] = max(0.0, datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp() - wall)
-            except ValueError:
-                pass
-    return snap
+    """Read ``anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset}``
+    (``anthropic-ratelimit-tokens-*`` repeats the tightest limit and is skipped)."""
+    return parse_headers(headers, MAPPINGS["anthropic"], now)
 
 
 @dataclass
 class Grant:
-    """A reservation taken from the buckets, to be reconciled with the reported usage."""
+    """A reservation taken from the buckets, to be reconciled with the reported usage.
+
+    `levels` are the buckets' levels right after this grant was taken, the figure a
+    provider's admission-time ``remaining`` is compared with.
+    """
 
     cost: Cost
     settled: bool = False
+    levels: dict[str, float] = field(default_factory=dict)
+    sent_at: float = 0.0
+    seq: int = 0
+    released: bool = False
+    refused: bool = False  # answered 429
+    input_error: float = 0.0  # the provider's input count minus the estimate that was reserved
+
+
+# Requests sent this close after another may reach the provider first; their reservation can
+# then already be in the other's `remaining`, so they are not read as traffic from elsewhere.
+ADMISSION_SKEW_S = 0.25
+HEADROOM = 0.005
 
 
 class RateLimiter:
@@ -222,10 +147,16 @@ class RateLimiter:
     Waiters queue behind one lock, so requests leave in order at the buckets' refill rate
     instead of as a burst; a 429 pauses everyone once (`pause`) rather than each worker
     retrying on its own.
+
+    It starts conservatively: until a response has shown the provider's own figures, one
+    request is in flight at a time (the key may carry other traffic the configured limits
+    cannot know about); after a 429 it probes with one request again. `sync` then corrects
+    the buckets by exactly the difference between the provider's ``remaining`` and the
+    limiter's own level when the request was sent.
     """
 
     def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, probe: bool = True) -> None:
         self.limits = limits
         self._clock = clock
         self._rng = rng or random.Random()
@@ -234,10 +165,21 @@ class RateLimiter:
         self._lock = asyncio.Lock()
         self._pause_until = 0.0
         self.pauses = 0
+        self._window = 1 if probe else max(1, limits.concurrency)
+        self._in_flight = 0
+        self._room = asyncio.Event()
+        self._seq = 0
+        self._recent: deque[tuple[float, int, dict[str, float]]] = deque()
+        self.corrections: dict[str, float] = {}
 
     def slot(self) -> asyncio.Semaphore:
         """The concurrency cap; use ``async with limiter.slot():`` around a request."""
         return self._slots
+
+    @property
+    def window(self) -> int:
+        """Requests allowed in flight now (1 while probing, else the concurrency cap)."""
+        return self._window
 
     def check_fits(self, cost: Cost, what: str = "a request") -> None:
         """Raise `PlanError` if `cost` exceeds a bucket's capacity: it could never be sent."""
@@ -249,21 +191,51 @@ class RateLimiter:
                                 f"max output tokens, shorten the task, or raise the limit.")
 
     async def acquire(self, cost: Cost) -> Grant:
-        """Wait until every bucket holds `cost` (and no pause is on), then take it."""
+        """Wait until the window has room, every bucket holds `cost` and no pause is on; take it.
+
+        The caller sends at once and calls `release` when the answer (or fault) is in.
+        """
         amounts = cost.amounts()
         async with self._lock:
             while True:
                 # Inside the loop: headers may lower a bucket below this request while it waits,
                 # and then it could never be sent; the caller splits or fails it instead of hanging.
                 self.check_fits(cost)
+                # A small reserve left in each bucket absorbs the provider's rounding and clock skew;
+                # it delays the run once, by HEADROOM of a minute, and costs no throughput.
                 wait = max([self._pause_until - self._clock()] +
-                           [b.wait_for(amounts[d]) for d, b in self.buckets.items()])
-                if wait <= 0:
+                           [b.wait_for(min(b.capacity, amounts[d] + HEADROOM * b.capacity))
+                            for d, b in self.buckets.items()])
+                # The workers themselves keep to the concurrency cap; the window only narrows it.
+                if wait <= 0 and (self._in_flight < self._window or self._window >= self.limits.concurrency):
                     break
-                await asyncio.sleep(min(wait, 1.0))  # wake up to re-check limits that headers changed
+                if wait > 0:
+                    await asyncio.sleep(min(wait, 1.0))  # wake up to re-check limits that headers changed
+                    continue
+                self._room.clear()
+                try:  # the window is full: wait for a request to end
+                    await asyncio.wait_for(self._room.wait(), 1.0)
+                except TimeoutError:
+                    pass
             for dim, bucket in self.buckets.items():
                 bucket.take(amounts[dim])
-        return Grant(cost)
+            self._in_flight += 1
+            self._seq += 1
+            now = self._clock()
+            grant = Grant(cost, levels={d: b.level for d, b in self.buckets.items()}, sent_at=now, seq=self._seq)
+            self._recent.append((now, self._seq, amounts))
+            while self._recent and now - self._recent[0][0] > 10 * ADMISSION_SKEW_S:
+                self._recent.popleft()
+        return grant
+
+    def release(self, grant: Grant, opened: bool = True) -> None:
+        """The request is over; `opened` False (a 429) goes back to probing with one request."""
+        if grant.released:
+            return
+        grant.released = True
+        self._in_flight = max(0, self._in_flight - 1)
+        self._window = max(1, self.limits.concurrency) if opened else 1
+        self._room.set()
 
     def reconcile(self, grant: Grant, input_tokens: int | None, output_tokens: int | None) -> None:
         """Give back what the request reserved but did not use (or take what it overran)."""
@@ -273,6 +245,7 @@ class RateLimiter:
         used = {"input_tokens": grant.cost.input_tokens if input_tokens is None else input_tokens,
                 "output_tokens": grant.cost.output_tokens if output_tokens is None else output_tokens}
         used["tokens"] = used["input_tokens"] + used["output_tokens"]
+        grant.input_error = used["input_tokens"] - grant.cost.input_tokens
         reserved = grant.cost.amounts()
         for dim in ("input_tokens", "output_tokens", "tokens"):
             if dim in self.buckets:
@@ -282,8 +255,15 @@ class RateLimiter:
         """A request the provider refused outright (429) consumed nothing but its request slot."""
         self.reconcile(grant, 0, 0)
 
-    def sync(self, snap: LimitSnapshot) -> None:
-        """Bring the buckets in line with the provider's headers (lower only: requests in flight)."""
+    def sync(self, snap: LimitSnapshot, grant: Grant | None = None, charged: bool = True) -> None:
+        """Bring the buckets in line with the provider's headers (lower only: requests in flight).
+
+        With the `grant` whose response carried `snap`, an admission-time ``remaining`` is
+        compared with the level the limiter had when it sent that request (`charged` False:
+        the provider refused it, so its own reservation is not in the figure); the bucket is
+        lowered by exactly the difference, when that exceeds the snapshot's tolerance. The
+        difference is traffic the limiter did not send itself, or a tighter limit.
+        """
         for dim, limit in snap.limit.items():
             if limit <= 0:  # a nonsense header must not zero a bucket (its refill rate divides by it)
                 continue
@@ -292,9 +272,33 @@ class RateLimiter:
                 self.buckets[dim].set_capacity(limit)
             elif dim not in self.buckets and configured is None and limit > 0:
                 self.buckets[dim] = TokenBucket(limit, self._clock)
+                if dim in snap.remaining:
+                    self.buckets[dim].cap_at(snap.remaining[dim])
+                continue
         for dim, remaining in snap.remaining.items():
-            if dim in self.buckets:
-                self.buckets[dim].cap_at(remaining)
+            bucket = self.buckets.get(dim)
+            if bucket is None:
+                continue
+            if grant is None or dim not in grant.levels:
+                bucket.cap_at(remaining)
+                continue
+            if snap.remaining_at == "admission":
+                expected = grant.levels[dim] + (0.0 if charged else grant.cost.amounts()[dim])
+                # A level above a capacity the provider just lowered was never real.
+                expected = min(expected, bucket.capacity) - self._sent_just_after(grant, dim)
+                if charged and dim in ("input_tokens", "tokens"):
+                    expected -= grant.input_error  # the provider charged its own count; reconcile took it
+            else:
+                expected = bucket.level
+            excess = expected - remaining
+            # Providers report whole numbers: under one unit is rounding, not traffic from elsewhere.
+            if excess > max(snap.tolerance, 1.0):
+                bucket.take(excess)
+                self.corrections[dim] = self.corrections.get(dim, 0.0) + excess
+
+    def _sent_just_after(self, grant: Grant, dim: str) -> float:
+        return sum(a[dim] for t, seq, a in self._recent
+                   if seq > grant.seq and t - grant.sent_at <= ADMISSION_SKEW_S)
 
     def pause(self, seconds: float) -> float:
         """One shared pause after a 429, with jitter so the restart is not a stampede."""
@@ -305,12 +309,12 @@ class RateLimiter:
         self._pause_until = max(self._pause_until, now + seconds)
         return seconds
 
-    def pause_for_429(self, snap: LimitSnapshot) -> float:
+    def pause_for_429(self, snap: LimitSnapshot, grant: Grant | None = None) -> float:
         """Pause for retry-after, else until the exhausted bucket resets, else one second."""
         if snap.retry_after_s is not None:
             wait = snap.retry_after_s
         else:
             exhausted = [snap.reset_s[d] for d, r in snap.remaining.items() if r <= 0 and d in snap.reset_s]
             wait = max(exhausted) if exhausted else 1.0
-        self.sync(snap)
+        self.sync(snap, grant, charged=False)
         return self.pause(wait)

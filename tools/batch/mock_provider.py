@@ -7,8 +7,14 @@ credited back when it completes, and a request that does not fit gets 429 with
 ``retry-after``/``retry-after-ms`` and the provider's rate-limit headers. Faults, drawn per
 request from ``MockConfig.faults``: ``error_500``, ``reset`` (connection dropped),
 ``hang`` (no answer until long past any sane timeout), ``malformed`` (fences, prose,
-trailing commas or garbage), ``truncate`` (cut short, finish_reason length) and ``missing``
-(one item silently dropped).
+trailing commas or garbage), ``truncate`` (cut short, finish_reason length), ``missing``
+(one item silently dropped) and ``swap`` (two items' ids exchanged, their content left in place).
+
+Rate-limit headers are measured on admission, with the request's own reservation taken, as
+OpenAI and Anthropic do (``headers_at="response"`` measures them after the request settled);
+``preused`` starts every bucket partly spent by traffic the client does not know about.
+``style="loose"`` answers like a model that ignores the schema: ``task_id``/``taskId`` for
+``id``, ``"OK"`` for ``"ok"``, output fields at the item's top level.
 
 Answers are deterministic: a task's string output is ``"<id>: <first field value>"`` plus
 filler words, so tests can prove no result landed on the wrong id.
@@ -43,8 +49,8 @@ from skilldeck.tools.tokens import count_tokens
 
 __all__ = ["MockConfig", "MockProvider", "serve_in_thread", "FAULTS", "parse_faults", "expected_answer", "mock_answer"]
 
-FAULTS = ("error_500", "reset", "hang", "malformed", "truncate", "missing")
-_TASK = re.compile(r"^### TASK (.+)$", re.M)
+FAULTS = ("error_500", "reset", "hang", "malformed", "truncate", "missing", "swap")
+_TASK = re.compile(r"^### TASK (.+?)(?: \(echo: ([a-z0-9]+)\))?$", re.M)
 _FILLER = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
            "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
 
@@ -62,6 +68,9 @@ class MockConfig:
     context_window: int = 128_000
     answer_words: int = 8
     headers: bool = True
+    headers_at: str = "admission"   # or "response"
+    preused: float = 0.0            # share of every bucket spent by other traffic at start
+    style: str = "strict"           # or "loose": ignores the schema in the common near-miss ways
 
 
 def parse_faults(text: str) -> dict[str, float]:
@@ -101,6 +110,8 @@ class MockProvider:
         self.credentials: list[str] = []  # every Authorization / x-api-key header value received, in order
         self._rng = random.Random(self.config.seed)
         self._buckets = {d: TokenBucket(pm) for d, pm in self.config.limits.per_minute().items() if pm}
+        for bucket in self._buckets.values():
+            bucket.take(bucket.capacity * self.config.preused)
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[Any]] = set()
         self.base_url = ""
@@ -172,6 +183,7 @@ class MockProvider:
         refusal = self._admit(api, input_tokens, max_tokens)
         if refusal is not None:
             return refusal
+        headers = self._limit_headers(api)  # measured on admission, this request's reservation taken
         fault = self._draw_fault()
         if fault in ("error_500", "reset", "hang"):
             self._credit_output(max_tokens)
@@ -189,7 +201,9 @@ class MockProvider:
         if not truncated and fault != "malformed":
             self.answered.update(item["id"] for item in items)
         self.stats["ok"] += 1
-        return 200, self._limit_headers(api), _response(api, data, text, truncated, input_tokens, out_tokens,
+        if self.config.headers_at == "response":
+            headers = self._limit_headers(api)
+        return 200, headers, _response(api, data, text, truncated, input_tokens, out_tokens,
                                                         fault is None and not truncated)
 
     def _admit(self, api: str, input_tokens: int, max_tokens: int) -> tuple[int, dict[str, str], Any] | None:
@@ -219,7 +233,11 @@ class MockProvider:
         items = json.loads(mock_answer(user, _item_schema(api, data), self.config.answer_words))["results"]
         if fault == "missing" and items:
             items.pop(self._rng.randrange(len(items)))
-        text = json.dumps({"results": items}, ensure_ascii=False)
+        if fault == "swap" and len(items) >= 2:
+            i, j = self._rng.sample(range(len(items)), 2)
+            items[i]["id"], items[j]["id"] = items[j]["id"], items[i]["id"]
+        shown = [_loose(item, n) for n, item in enumerate(items)] if self.config.style == "loose" else items
+        text = json.dumps({"results": shown}, ensure_ascii=False)
         truncated = False
         if fault == "malformed":
             text = self._malform(text)
@@ -299,16 +317,31 @@ def _schema_tokens(api: str, data: dict[str, Any]) -> int:
     return count_tokens(json.dumps(schema, separators=(",", ":")))
 
 
-def _tasks(user: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Task ids and their field lines, from the blocks of a batch prompt."""
+def _tasks(user: str) -> list[tuple[str, str | None, list[tuple[str, str]]]]:
+    """Task ids, echo codes and field lines, from the blocks of a batch prompt."""
     found = []
     marks = list(_TASK.finditer(user))
     for i, mark in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(user)
         fields = [(k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in user[mark.end():end].splitlines())
                   if k.strip()]
-        found.append((mark.group(1).strip(), fields))
+        found.append((mark.group(1).strip(), mark.group(2), fields))
     return found
+
+
+def _loose(item: dict[str, Any], n: int) -> dict[str, Any]:
+    """The item as a model that ignores the schema writes it (three near-miss shapes in turn)."""
+    out = {("task_id", "taskId", "id")[n % 3]: item["id"]}
+    if "echo" in item:
+        out["echo"] = item["echo"]
+    out["status"] = "OK" if item["status"] == "ok" else item["status"]
+    if n % 3 != 1 and isinstance(item["output"], dict):
+        out.update(item["output"])  # output fields at the top level
+    else:
+        out["output"] = item["output"]
+    if item["reason"]:
+        out["reason"] = item["reason"]
+    return out
 
 
 def _item_schema(api: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -340,18 +373,20 @@ def _value(schema: dict[str, Any], task_id: str, first: str, words: int) -> Any:
     return expected_answer(task_id, first, words)
 
 
-def _answer(task_id: str, fields: list[tuple[str, str]], schema: dict[str, Any], words: int) -> dict[str, Any]:
+def _answer(task_id: str, echo: str | None, fields: list[tuple[str, str]], schema: dict[str, Any],
+            words: int) -> dict[str, Any]:
+    head: dict[str, Any] = {"id": task_id, **({"echo": echo} if echo else {})}
     empty = [k for k, v in fields if v in ("", '""')]
     if empty:
-        return {"id": task_id, "status": "INSUFFICIENT_DATA", "output": None, "reason": f"{empty[0]} is empty"}
+        return {**head, "status": "INSUFFICIENT_DATA", "output": None, "reason": f"{empty[0]} is empty"}
     first = fields[0][1] if fields else ""
-    return {"id": task_id, "status": "ok", "output": _value(schema, task_id, first, words), "reason": ""}
+    return {**head, "status": "ok", "output": _value(schema, task_id, first, words), "reason": ""}
 
 
 def mock_answer(user: str, item_schema: dict[str, Any], words: int = 8) -> str:
     """The JSON text the mock answers (without faults) for a batch prompt's user message."""
-    return json.dumps({"results": [_answer(tid, fields, item_schema, words) for tid, fields in _tasks(user)]},
-                      ensure_ascii=False)
+    return json.dumps({"results": [_answer(tid, echo, fields, item_schema, words)
+                                   for tid, echo, fields in _tasks(user)]}, ensure_ascii=False)
 
 
 def _cut_tokens(text: str, max_tokens: int) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 from skilldeck.tools.batch.errors import PlanError
 from skilldeck.tools.batch.limits import Cost, RateLimits
-from skilldeck.tools.batch.prompt import (MESSAGE_OVERHEAD_TOKENS, PromptSpec, count, expected_output_tokens,
-                                          header_text, results_schema, task_block)
+from skilldeck.tools.batch.prompt import (ECHO_PLACEHOLDER, MESSAGE_OVERHEAD_TOKENS, PromptSpec, count,
+                                          expected_output_tokens, header_text, results_schema, task_block)
 from skilldeck.tools.batch.tasks import Task
 
 __all__ = ["PlanOptions", "Batch", "Plan", "make_plan", "fixed_tokens", "check_request_fits"]
@@ -94,7 +94,7 @@ def limit_time(total: Cost, limits: RateLimits) -> dict[str, Any]:
 
 def fixed_tokens(spec: PromptSpec, n_tasks: int, header: str) -> int:
     """Input tokens a request pays whatever its tasks: header, schema, message framing."""
-    return (count(header) + count(json.dumps(results_schema(spec.output_schema), separators=(",", ":")))
+    return (count(header) + count(json.dumps(results_schema(spec.output_schema, spec.echo), separators=(",", ":")))
             + count(f"TASKS ({n_tasks}):\n\n") + 2 * MESSAGE_OVERHEAD_TOKENS)
 
 
@@ -117,8 +117,12 @@ def _fits(cost: Cost, options: PlanOptions, limits: RateLimits | None) -> bool:
     return limits is None or all(not pm or amounts[d] <= pm for d, pm in limits.per_minute().items())
 
 
+def _block_tokens(task: Task, spec: PromptSpec) -> int:
+    return count(task_block(task, ECHO_PLACEHOLDER if spec.echo else None)) + 2
+
+
 def _single_cost(task: Task, spec: PromptSpec, header: str) -> Cost:
-    return Cost(fixed_tokens(spec, 1, header) + count(task_block(task)) + 2,
+    return Cost(fixed_tokens(spec, 1, header) + _block_tokens(task, spec),
                 expected_output_tokens(spec, [task.id]))
 
 
@@ -141,7 +145,7 @@ def make_plan(tasks: Sequence[Task], spec: PromptSpec, options: PlanOptions | No
         current: list[Task] = []
         block_tokens = 0
         for task in group:
-            block = count(task_block(task)) + 2
+            block = _block_tokens(task, spec)
             single = _single_cost(task, spec, header)
             unbatched += single.input_tokens
             if not _fits(single, options, None):

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx2
 
 from skilldeck.tools.batch.errors import ProviderConfigError
-from skilldeck.tools.batch.limits import LimitSnapshot, parse_anthropic_headers, parse_openai_headers
+from skilldeck.tools.batch.headers import HeaderMapping, LimitSnapshot, mapping_for, parse_headers
 from skilldeck.tools.batch.prompt import BatchPrompt
 
 __all__ = ["ProviderConfig", "Provider", "OpenAIChat", "AnthropicMessages", "Completion", "ProviderFault",
@@ -54,6 +54,14 @@ class ProviderConfig:
     api_key_env: str | None = None
     structured: Literal["json_schema", "json_object", "tool", "none"] | None = None
     temperature: float = 0.0
+    headers: dict[str, Any] | None = None  # overrides of the rate-limit header mapping (see headers.py)
+
+    def header_mapping(self) -> HeaderMapping:
+        """How this provider's rate-limit headers feed the buckets (raises ProviderConfigError if bad)."""
+        try:
+            return mapping_for(self.resolved()[0], self.headers)
+        except ValueError as exc:
+            raise ProviderConfigError(str(exc)) from exc
 
     def resolved(self) -> tuple[str, str, str | None, str]:
         if self.provider not in PRESETS:
@@ -64,7 +72,8 @@ class ProviderConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"provider": self.provider, "model": self.model, "base_url": self.base_url,
-                "api_key_env": self.api_key_env, "structured": self.structured, "temperature": self.temperature}
+                "api_key_env": self.api_key_env, "structured": self.structured, "temperature": self.temperature,
+                "headers": self.headers}
 
 
 @dataclass
@@ -100,6 +109,7 @@ class Provider:
         self.config = config
         self.client = client
         _, self.base_url, _, self.structured = config.resolved()
+        self.mapping = config.header_mapping()
         self._key = self.check_key(config, environ)
 
     @staticmethod
@@ -129,7 +139,7 @@ class Provider:
         raise NotImplementedError
 
     def snapshot(self, headers: httpx2.Headers) -> LimitSnapshot:
-        raise NotImplementedError
+        return parse_headers(headers, self.mapping)
 
     async def complete(self, prompt: BatchPrompt, timeout_s: float) -> Completion:
         """Send one batch; return its completion or raise `ProviderFault`."""
@@ -189,9 +199,6 @@ class OpenAIChat(Provider):
             body["response_format"] = {"type": "json_object"}
         return body
 
-    def snapshot(self, headers: httpx2.Headers) -> LimitSnapshot:
-        return parse_openai_headers(headers)
-
     def parse(self, data: dict[str, Any], limits: LimitSnapshot) -> Completion:
         try:
             choice = data["choices"][0]
@@ -229,9 +236,6 @@ class AnthropicMessages(Provider):
                               "input_schema": prompt.schema}]
             body["tool_choice"] = {"type": "tool", "name": self.TOOL}
         return body
-
-    def snapshot(self, headers: httpx2.Headers) -> LimitSnapshot:
-        return parse_anthropic_headers(headers)
 
     def parse(self, data: dict[str, Any], limits: LimitSnapshot) -> Completion:
         blocks = data.get("content")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,29 +171,88 @@ class ItemCheck:
     invalid: dict[str, str] = field(default_factory=dict)               # id -> why
     missing: list[str] = field(default_factory=list)
     foreign: int = 0                                                    # items naming ids not in the batch
+    misattributed: int = 0                                              # items whose echo is another task's
+    near_misses: Counter[str] = field(default_factory=Counter)          # tolerated shape slips, by kind
+
+
+_ID_KEYS = ("id", "task_id", "taskId", "taskID", "task", "ID", "Id", "task id")
+_ECHO_KEYS = ("echo", "Echo", "nonce", "echo_code", "echoCode")
+_ROOT_KEYS = ("results", "items", "answers", "tasks", "data", "Results")
+_OK = {"ok", "success", "done", "completed"}
 
 
 def _items_of(value: Any) -> list[Any]:
     if isinstance(value, list):
         return value
     if isinstance(value, dict):
-        if isinstance(value.get("results"), list):
-            return value["results"]
+        for key in _ROOT_KEYS:
+            if isinstance(value.get(key), list):
+                return value[key]
         lists = [v for v in value.values() if isinstance(v, list)]
         if len(lists) == 1:
             return lists[0]
-        if "id" in value:
+        if any(k in value for k in _ID_KEYS):
             return [value]
     raise RepairError("the answer has no \"results\" array")
 
 
-def validate_items(value: Any, task_ids: Sequence[str], output_schema: dict[str, Any]) -> ItemCheck:
-    """Match items to task ids and validate each; an id answered twice differently is not trusted."""
+def _pick(item: dict[str, Any], keys: Sequence[str], slips: Counter[str], what: str) -> tuple[bool, Any]:
+    for key in keys:
+        if key in item:
+            if key != keys[0]:
+                slips[f"{what} as {key!r}"] += 1
+            return True, item[key]
+    return False, None
+
+
+def _normalise(item: dict[str, Any], output_schema: dict[str, Any], slips: Counter[str]) -> dict[str, Any]:
+    """The item in the contract's shape, tolerating the common slips of models that ignore the schema:
+    ``task_id``/``taskId`` for ``id``, ``"OK"`` for ``"ok"``, output fields at the item's top level."""
+    found, raw_id = _pick(item, _ID_KEYS, slips, "id")
+    out: dict[str, Any] = {"id": raw_id if found else None}
+    found, echo = _pick(item, _ECHO_KEYS, slips, "echo")
+    out["echo"] = echo if found else None
+    status = item.get("status")
+    if isinstance(status, str) and status not in STATUSES:
+        folded = status.strip().lower().replace(" ", "_").replace("-", "_")
+        fixed = "ok" if folded in _OK else "INSUFFICIENT_DATA" if folded == "insufficient_data" else status
+        if fixed != status:
+            slips[f"status {status[:20]!r}"] += 1
+        status = fixed
+    output = item.get("output")
+    props = output_schema.get("properties") or {}
+    if "output" not in item or (output is not None and not isinstance(output, dict) and props):
+        top = {k: item[k] for k in props if k in item and k not in ("id", "status", "reason")}
+        if top:
+            slips["output fields at the top level"] += 1
+            output = top
+    if status is None and isinstance(output, dict) and output:
+        slips["status missing"] += 1
+        status = "ok"
+    out.update(status=status, output=output, reason=item.get("reason"))
+    return out
+
+
+def _echo_of(value: Any) -> str | None:
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def validate_items(value: Any, task_ids: Sequence[str], output_schema: dict[str, Any],
+                   echoes: dict[str, str] | None = None) -> ItemCheck:
+    """Match items to task ids and validate each; an id answered twice differently is not trusted.
+
+    With `echoes` (task id -> echo code), an item is only accepted if it carries its own task's
+    code: one carrying another task's code is counted as misattributed, and both are re-queued.
+    """
     wanted = set(task_ids)
+    owner = {code: tid for tid, code in (echoes or {}).items()}
     check = ItemCheck()
     seen: dict[str, Any] = {}
-    for item in _items_of(value):
-        if not isinstance(item, dict) or not isinstance(item.get("id"), (str, int)) or isinstance(item.get("id"), bool):
+    for raw in _items_of(value):
+        if not isinstance(raw, dict):
+            continue
+        item = _normalise(raw, output_schema, check.near_misses)
+        if not isinstance(item["id"], (str, int)) or isinstance(item["id"], bool):
             continue
         task_id = str(item["id"]).strip()
         if task_id not in wanted:
@@ -204,7 +264,7 @@ def validate_items(value: Any, task_ids: Sequence[str], output_schema: dict[str,
                 check.invalid[task_id] = "answered more than once with different content"
             continue
         seen[task_id] = item
-        problem = _item_problem(item, output_schema)
+        problem = _echo_problem(task_id, item["echo"], echoes, owner, check) or _item_problem(item, output_schema)
         if problem:
             check.invalid[task_id] = problem
         else:
@@ -213,6 +273,19 @@ def validate_items(value: Any, task_ids: Sequence[str], output_schema: dict[str,
                                        "reason": str(item.get("reason") or "")}
     check.missing = [t for t in task_ids if t not in seen]
     return check
+
+
+def _echo_problem(task_id: str, echo: Any, echoes: dict[str, str] | None, owner: dict[str, str],
+                  check: ItemCheck) -> str | None:
+    if not echoes:
+        return None
+    code = _echo_of(echo)
+    if code == echoes.get(task_id):
+        return None
+    if code in owner:
+        check.misattributed += 1
+        return f"echo {code!r} belongs to task {owner[code]!r}: the answer is another task's (ids swapped)"
+    return "no echo code" if code is None else f"echo {code!r} does not match the task's code"
 
 
 def _item_problem(item: dict[str, Any], output_schema: dict[str, Any]) -> str | None:

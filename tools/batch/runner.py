@@ -95,6 +95,8 @@ class BatchRunner:
         self._cancelled = cancelled or (lambda: False)
         self._rng = rng or random.Random()
         self._header = header_text(spec)
+        self._salt = f"{self._rng.getrandbits(64):x}"
+        self._sends = 0
         self._attempts: dict[str, int] = {}
         self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
         self._open = 0
@@ -166,7 +168,8 @@ class BatchRunner:
 
     # -- one request --------------------------------------------------------------------
     async def _send(self, unit: _Unit) -> None:
-        prompt = build_prompt(self.spec, unit.tasks, self._header)
+        self._sends += 1
+        prompt = build_prompt(self.spec, unit.tasks, self._header, salt=f"{self._salt}:{self._sends}")
         try:
             grant = await self.limiter.acquire(Cost(prompt.input_tokens, prompt.max_tokens))
         except PlanError as exc:  # the provider's headers shrank a bucket below this request
@@ -181,13 +184,14 @@ class BatchRunner:
         worker = asyncio.current_task()
         self._busy.add(worker)
         try:
-            async with self.limiter.slot():
-                completion = await self.provider.complete(prompt, self.policy.timeout_s)
+            completion = await self.provider.complete(prompt, self.policy.timeout_s)
         except ProviderFault as fault:
             self._on_fault(unit, prompt, grant, fault, first, time.monotonic() - began)
             return
         finally:
             self._busy.discard(worker)
+            # A 429 sends the limiter back to one request at a time until an answer comes.
+            self.limiter.release(grant, opened=not grant.refused)
         self._on_completion(unit, prompt, grant, completion, first, time.monotonic() - began)
 
     def _record(self, prompt: BatchPrompt, first: bool, status: str, latency: float,
@@ -203,7 +207,8 @@ class BatchRunner:
         record = self._record(prompt, first, fault.kind, latency, status_code=fault.status, error=str(fault)[:200])
         if fault.kind == "rate_limit":
             self.limiter.refund(grant)
-            record["paused_s"] = round(self.limiter.pause_for_429(fault.limits), 3)
+            grant.refused = True
+            record["paused_s"] = round(self.limiter.pause_for_429(fault.limits, grant), 3)
             unit.rate_limited += 1
             if unit.rate_limited > self.policy.max_rate_limited:
                 self._fail(unit.tasks, f"rate limited {unit.rate_limited} times", record)
@@ -236,14 +241,18 @@ class BatchRunner:
 
     def _on_completion(self, unit: _Unit, prompt: BatchPrompt, grant: Grant, completion: Completion, first: bool,
                        latency: float) -> None:
-        self.limiter.reconcile(grant, completion.input_tokens, completion.output_tokens)
-        self.limiter.sync(completion.limits)
+        counted = completion.input_tokens
+        if counted is not None and not self.provider.mapping.cached_input_counts:
+            counted -= completion.cached_input_tokens  # cache reads do not count against this input limit
+        self.limiter.reconcile(grant, counted, completion.output_tokens)
+        self.limiter.sync(completion.limits, grant)
         check, repairs, problem = self._check(completion, prompt)
         results = [{"id": tid, **item, "attempts": self._attempts.get(tid, 0) + 1}
                    for tid, item in check.accepted.items()]
         bad = {tid: check.invalid.get(tid, problem) for tid in prompt.task_ids if tid not in check.accepted}
         record = self._record(prompt, first, "ok", latency, completion, repairs=repairs, accepted=len(results),
-                              requeued=len(bad), truncated=completion.truncated, foreign=check.foreign)
+                              requeued=len(bad), truncated=completion.truncated, foreign=check.foreign,
+                              misattributed=check.misattributed, near_misses=dict(check.near_misses))
         by_id = {t.id: t for t in unit.tasks}
         rest, failed = self._charge([by_id[t] for t in bad], bad)
         self._write(results + failed, record)
@@ -262,7 +271,8 @@ class BatchRunner:
             value = completion.data
             if value is None:
                 value, repairs = extract_json(completion.text or "")
-            return validate_items(value, prompt.task_ids, self.spec.output_schema), repairs, problem
+            return (validate_items(value, prompt.task_ids, self.spec.output_schema, prompt.echoes or None),
+                    repairs, problem)
         except RepairError as exc:
             return ItemCheck(missing=list(prompt.task_ids)), repairs, f"unusable answer: {exc}"
 

@@ -65,7 +65,7 @@ def test_request_larger_than_a_bucket_is_an_error_not_a_hang():
 
 def test_acquire_paces_to_the_refill_rate():
     async def main():
-        limiter = RateLimiter(RateLimits(requests_per_minute=1200))  # 20 per second
+        limiter = RateLimiter(RateLimits(requests_per_minute=1200), probe=False)  # 20 per second
         limiter.buckets["requests"].take(1200)                      # start empty
         start = time.monotonic()
         for _ in range(5):
@@ -85,7 +85,7 @@ def test_headers_only_lower_the_buckets_and_a_smaller_limit_shrinks_capacity():
 
 
 def test_reconcile_returns_unused_output_and_a_429_refunds_tokens():
-    limiter = RateLimiter(RateLimits(input_tokens_per_minute=10_000, output_tokens_per_minute=6_000))
+    limiter = RateLimiter(RateLimits(input_tokens_per_minute=10_000, output_tokens_per_minute=6_000), probe=False)
     grant = asyncio.run(limiter.acquire(Cost(1000, 2000)))
     limiter.reconcile(grant, 900, 300)
     assert limiter.buckets["output_tokens"].level == pytest.approx(6000 - 300, abs=2)
@@ -96,7 +96,7 @@ def test_reconcile_returns_unused_output_and_a_429_refunds_tokens():
 
 
 def test_a_429_pauses_everyone_once_with_jitter():
-    limiter = RateLimiter(RateLimits(requests_per_minute=6000))
+    limiter = RateLimiter(RateLimits(requests_per_minute=6000), probe=False)
     first = limiter.pause_for_429(LimitSnapshot(retry_after_s=0.2))
     limiter.pause_for_429(LimitSnapshot(retry_after_s=0.1))   # inside the first pause: no new pause
     assert 0.2 <= first <= 0.3 and limiter.pauses == 1

@@ -96,14 +96,14 @@ def test_429s_in_flight_together_share_one_pause_that_honours_retry_after(tmp_pa
         if len(times) <= 3:
             return httpx2.Response(429, json={"error": {"message": "slow"}}, headers={"retry-after-ms": "300"})
         body = json.loads(request.content)
-        ids = re.findall(r"^### TASK (.+)$", body["messages"][1]["content"], re.M)
+        echoes = task_echoes(body["messages"][1]["content"])
         return httpx2.Response(200, json={"choices": [{"message": {"content": json.dumps(
-            {"results": [ok(i) for i in ids]})}, "finish_reason": "stop"}]})
+            {"results": [{**ok(i), "echo": e} for i, e in echoes.items()]})}, "finish_reason": "stop"}]})
 
     async def main():
         async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as client:
             provider = make_provider(ProviderConfig("vllm", "m"), client, environ={})
-            limiter = RateLimiter(RateLimits(concurrency=3))
+            limiter = RateLimiter(RateLimits(concurrency=3), probe=False)  # all three go at once
             runner = BatchRunner(provider, PromptSpec(), PlanOptions(batch_size=1), limiter,
                                  Journal(tmp_path / "j.jsonl"), FAST)
             return await runner.run([Task(f"t{i}", {"x": i}) for i in range(3)]), limiter, runner.journal
@@ -123,17 +123,24 @@ def test_a_batch_that_overflows_the_context_is_split(tmp_path):
     assert_each_task_answered_once_and_correctly(tmp_path, tasks, journal)
 
 
+def task_echoes(user):
+    """{task id: echo code} from a batch prompt's task blocks."""
+    return dict(re.findall(r"^### TASK (.+?) \(echo: ([a-z0-9]+)\)$", user, re.M))
+
+
 def scripted(answer_for):
     """A mock transport whose answer is a function of the task ids in the prompt."""
     sent = []
 
     def handler(request):
         body = json.loads(request.content)
-        ids = re.findall(r"^### TASK (.+)$", body["messages"][1]["content"], re.M)
+        echoes = task_echoes(body["messages"][1]["content"])
+        ids = list(echoes)
         sent.append(ids)
         status, items = answer_for(ids, len(sent))
         if status != 200:
             return httpx2.Response(status, json={"error": {"message": "nope"}})
+        items = [{**item, "echo": echoes.get(item["id"])} for item in items]
         return httpx2.Response(200, json={"choices": [{"message": {"content": json.dumps({"results": items})},
                                                        "finish_reason": "stop"}],
                                           "usage": {"prompt_tokens": 10, "completion_tokens": 10}})

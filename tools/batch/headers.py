@@ -1,0 +1,188 @@
+"""Rate-limit headers, mapped explicitly per provider onto the limiter's buckets.
+
+Each provider reports its limits in its own words; a `HeaderMapping` says which header feeds
+which bucket, how resets are written, and when the reported ``remaining`` was measured:
+
+=========  ====================================  ==========================================  =========
+provider   headers                               buckets                                     remaining
+=========  ====================================  ==========================================  =========
+openai     ``x-ratelimit-{limit,remaining,reset}  ``requests``; ``tokens`` = input + max_tokens  admission
+           -{requests,tokens}`` (+ ``input-/``    (OpenAI counts a request's max_tokens when it
+           ``output-tokens`` where sent); reset   is admitted); input/output where sent
+           as a duration (``6m0s``, ``20ms``)
+anthropic  ``anthropic-ratelimit-{requests,       ``requests``, ``input_tokens`` (cache reads    admission
+           input-tokens,output-tokens}-{limit,     do not count), ``output_tokens`` (max_tokens
+           remaining,reset}``; reset RFC 3339      reserved on admission, settled at the end).
+                                                   ``anthropic-ratelimit-tokens-*`` is skipped:
+                                                   it repeats the tightest limit, it is no budget
+none       nothing (vLLM, llama.cpp, Ollama ...)   the configured limits only
+=========  ====================================  ==========================================  =========
+
+``remaining_at="admission"``: the value was measured when the provider admitted the request,
+with that request's own reservation (input and max_tokens) already taken, so the limiter
+compares it with its own level at the moment it sent the request, not with its level after
+the answer came back (doing the latter read ``remaining: 0`` long after the output budget
+had been given back, and stalled a run for 37 s). ``"response"``: measured when the answer
+was sent, after the request was settled.
+
+Users override a mapping with ``RunSpec.headers`` (``{"style": "openai", "remaining_at":
+"response", "tolerance": 1000}``, or ``{"style": "none"}`` to ignore a proxy's headers).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = ["HeaderMapping", "LimitSnapshot", "MAPPINGS", "mapping_for", "parse_headers", "parse_duration",
+           "parse_retry_after"]
+
+
+@dataclass
+class LimitSnapshot:
+    """Rate-limit state one response reported: limit, remaining and seconds to reset, per dimension."""
+
+    limit: dict[str, float] = field(default_factory=dict)
+    remaining: dict[str, float] = field(default_factory=dict)
+    reset_s: dict[str, float] = field(default_factory=dict)
+    retry_after_s: float | None = None
+    remaining_at: str = "admission"
+    tolerance: float = 0.0
+
+
+@dataclass(frozen=True)
+class HeaderMapping:
+    """Which headers feed which bucket. Usage::
+
+        HeaderMapping(template="x-ratelimit-{field}-{name}", names={"requests": "requests"},
+                      reset="duration")      # {field} is limit, remaining or reset
+
+    ``tolerance``: a reported remaining that differs from the limiter's own figure by less
+    than this is noise (a provider that rounds remaining counts); ``cached_input_counts``:
+    whether cache reads count against the input bucket.
+    """
+
+    style: str = "none"
+    template: str = ""
+    names: dict[str, str] = field(default_factory=dict)
+    reset: Literal["duration", "rfc3339", "seconds"] = "duration"
+    remaining_at: Literal["admission", "response"] = "admission"
+    tolerance: float = 0.0
+    cached_input_counts: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"style": self.style, "template": self.template, "names": dict(self.names), "reset": self.reset,
+                "remaining_at": self.remaining_at, "tolerance": self.tolerance,
+                "cached_input_counts": self.cached_input_counts}
+
+
+MAPPINGS: dict[str, HeaderMapping] = {
+    "openai": HeaderMapping("openai", "x-ratelimit-{field}-{name}",
+                            {"requests": "requests", "tokens": "tokens", "input-tokens": "input_tokens",
+                             "output-tokens": "output_tokens"}, "duration"),
+    "anthropic": HeaderMapping("anthropic", "anthropic-ratelimit-{name}-{field}",
+                               {"requests": "requests", "input-tokens": "input_tokens",
+                                "output-tokens": "output_tokens"}, "rfc3339", cached_input_counts=False),
+    "none": HeaderMapping("none"),
+}
+
+
+def mapping_for(api: str, override: Mapping[str, Any] | None = None) -> HeaderMapping:
+    """The mapping for an API ('openai' or 'anthropic'), with the user's overrides applied.
+
+    Raises ValueError naming a bad key or style, and what is valid.
+    """
+    override = dict(override or {})
+    style = override.pop("style", api)
+    if style not in MAPPINGS:
+        raise ValueError(f"headers.style {style!r} is unknown; use one of {', '.join(MAPPINGS)}")
+    base = MAPPINGS[style]
+    known = set(base.to_dict()) - {"style"}
+    bad = sorted(set(override) - known)
+    if bad:
+        raise ValueError(f"headers: unknown key(s) {', '.join(bad)}; valid: style, {', '.join(sorted(known))}")
+    if override.get("remaining_at", "admission") not in ("admission", "response"):
+        raise ValueError(f"headers.remaining_at {override['remaining_at']!r}: use 'admission' or 'response'")
+    if override.get("reset", "duration") not in ("duration", "rfc3339", "seconds"):
+        raise ValueError(f"headers.reset {override['reset']!r}: use 'duration', 'rfc3339' or 'seconds'")
+    return replace(base, **override)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in an OpenAI reset duration: ``6m0s`` -> 360, ``20ms`` -> 0.02, ``1.5s`` -> 1.5, ``2`` -> 2."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"not a duration: {text!r} (expected forms like '6m0s', '20ms', '1.5s')")
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _reset_seconds(raw: str, kind: str, wall: float) -> float:
+    if kind == "rfc3339":
+        return max(0.0, datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() - wall)
+    return parse_duration(raw) if kind == "duration" else max(0.0, float(raw))
+
+
+def parse_headers(headers: Mapping[str, str], mapping: HeaderMapping, now: float | None = None) -> LimitSnapshot:
+    """The snapshot `headers` report under `mapping` (unparseable values are skipped)."""
+    snap = LimitSnapshot(retry_after_s=parse_retry_after(headers, now), remaining_at=mapping.remaining_at,
+                         tolerance=mapping.tolerance)
+    wall = time.time() if now is None else now
+    for name, dim in mapping.names.items():
+        def get(kind: str) -> str | None:
+            return headers.get(mapping.template.format(field=kind, name=name))
+
+        limit, remaining = _number(get("limit")), _number(get("remaining"))
+        if limit is not None:
+            snap.limit[dim] = limit
+        if remaining is not None:
+            snap.remaining[dim] = remaining
+        reset = get("reset")
+        if reset:
+            try:
+                snap.reset_s[dim] = _reset_seconds(reset, mapping.reset, wall)
+            except ValueError:
+                pass
+    return snap
