@@ -48,9 +48,10 @@ def run(ctx: JobContext) -> dict[str, Any]:
                      rate_limited=sum(r.get("status") == "rate_limit" for r in reqs))
 
     outcome = asyncio.run(_run(spec, tasks, journal, progress, ctx.cancelled))
-    report = summarize(journal.state, tasks, spec.model, batch_api=spec.batch_api, prices=spec.prices,
+    report = summarize(journal.state, tasks, spec.model, batch_api=spec.priced_as_batch, prices=spec.prices,
                        elapsed_s=outcome.elapsed_s)
     report["planned"] = outcome.planned
+    report["mode"] = spec.mode
     if outcome.fatal:
         raise BatchError(f"the provider refused the run: {outcome.fatal}. Fix the cause, then resume job {ctx.job_id}.")
     if outcome.finished:
@@ -82,9 +83,13 @@ async def _run(spec: RunSpec, tasks: list[Task], journal: Journal, progress: Any
     async with httpx2.AsyncClient(limits=pool, timeout=spec.timeout_s) as client:
         from skilldeck.tools.batch.providers import make_provider
 
-        runner = BatchRunner(make_provider(spec.provider_config(), client), spec.prompt_spec(), spec.plan_options(),
-                             RateLimiter(limits), journal, spec.retry_policy(), progress, cancelled)
-        return await runner.run(tasks)
+        args = (make_provider(spec.provider_config(), client), spec.prompt_spec(), spec.plan_options(),
+                RateLimiter(limits), journal, spec.retry_policy(), progress, cancelled)
+        if spec.mode == "batch_api":
+            from skilldeck.tools.batch.batch_api import BatchAPIRunner
+
+            return await BatchAPIRunner(*args, poll_s=spec.poll_s).run(tasks)
+        return await BatchRunner(*args).run(tasks)
 
 
 def _job_tasks(job_dir: Path, spec: RunSpec) -> list[Task]:

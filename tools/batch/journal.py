@@ -2,14 +2,16 @@
 
 Lines are ``{"type": "result", "id", "status", "output", "reason", "attempts"}`` (one per
 finished task, never two for one id) and ``{"type": "request", ...}`` (usage of every request
-sent, so a resumed run still reports the tokens and cost of the whole job). A torn last line
-from a crash is skipped on reading.
+sent, so a resumed run still reports the tokens and cost of the whole job) and
+``{"type": "session", "t"}`` (each run's start, so its rate counts every session's time). A
+torn last line from a crash is skipped on reading.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,21 @@ class JournalState:
 
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[float] = field(default_factory=list)  # wall-clock start of each run of the job
+    extra: list[dict[str, Any]] = field(default_factory=list)  # other records (batch-API submissions ...)
+
+    def active_seconds(self, current_s: float | None = None) -> float:
+        """Seconds the job spent running, over all its sessions (a killed one ends at its last request)."""
+        starts = sorted(self.sessions)
+        total = 0.0
+        for i, start in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else float("inf")
+            times = [r["t"] for r in self.requests if isinstance(r.get("t"), (int, float)) and start <= r["t"] < end]
+            span = (max(times) - start) if times else 0.0
+            if i == len(starts) - 1 and current_s is not None:
+                span = max(span, current_s)
+            total += max(0.0, span)
+        return total if starts else (current_s or 0.0)
 
 
 class Journal:
@@ -43,7 +60,26 @@ class Journal:
                 state.results.setdefault(record["id"], record)   # the first answer for an id wins
             elif record.get("type") == "request":
                 state.requests.append(record)
+            elif record.get("type") == "session" and isinstance(record.get("t"), (int, float)):
+                state.sessions.append(float(record["t"]))
+            elif record.get("type") not in ("result", None):
+                state.extra.append(record)
         return state
+
+    def mark_session(self) -> None:
+        """Record that a run of the job starts now."""
+        now = time.time()
+        self.write_record({"type": "session", "t": round(now, 3)})
+        self.state.sessions.append(now)
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Append one other record (flushed and fsynced); it comes back in `state.extra` on reading."""
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if record.get("type") != "session":
+            self.state.extra.append(record)
 
     def done(self, task_id: str) -> bool:
         return task_id in self.state.results

@@ -16,6 +16,10 @@ OpenAI and Anthropic do (``headers_at="response"`` measures them after the reque
 ``style="loose"`` answers like a model that ignores the schema: ``task_id``/``taskId`` for
 ``id``, ``"OK"`` for ``"ok"``, output fields at the item's top level.
 
+Both providers' batch APIs are served too (see `mock_batches`): OpenAI's files and
+``/batches``, Anthropic's ``/messages/batches``; a batch's requests are answered with the
+same model and faults, after ``batch_delay_s``, outside the rate limits.
+
 Answers are deterministic: a task's string output is ``"<id>: <first field value>"`` plus
 filler words, so tests can prove no result landed on the wrong id.
 
@@ -71,6 +75,7 @@ class MockConfig:
     headers_at: str = "admission"   # or "response"
     preused: float = 0.0            # share of every bucket spent by other traffic at start
     style: str = "strict"           # or "loose": ignores the schema in the common near-miss ways
+    batch_delay_s: float = 0.5      # how long a batch-API batch takes to end
 
 
 def parse_faults(text: str) -> dict[str, float]:
@@ -115,6 +120,9 @@ class MockProvider:
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[Any]] = set()
         self.base_url = ""
+        from skilldeck.tools.batch.mock_batches import MockBatches  # the batch endpoints build on this class
+
+        self.batches = MockBatches(self)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._server = await asyncio.start_server(self._connection, host, port)
@@ -122,6 +130,7 @@ class MockProvider:
         return self.base_url
 
     async def close(self) -> None:
+        self.batches.close()
         if self._server is not None:
             self._server.close()
         for task in list(self._conns):
@@ -141,13 +150,15 @@ class MockProvider:
                 headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.credentials += [headers[h] for h in ("authorization", "x-api-key") if h in headers]
-                status, out_headers, payload = await self._route(method, path, body)
+                status, out_headers, payload = await self._route(method, path, body, headers)
                 if status == 0:  # a dropped connection
                     writer.transport.abort()
                     return
-                raw = json.dumps(payload).encode()
+                # A str payload is a file's content (batch results), sent as it is.
+                raw = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                kind = "application/jsonl" if isinstance(payload, str) else "application/json"
                 head_lines = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}",
-                              "content-type: application/json", f"content-length: {len(raw)}",
+                              f"content-type: {kind}", f"content-length: {len(raw)}",
                               *(f"{k}: {v}" for k, v in out_headers.items())]
                 writer.write(("\r\n".join(head_lines) + "\r\n\r\n").encode() + raw)
                 await writer.drain()
@@ -161,9 +172,13 @@ class MockProvider:
             self._conns.discard(task)
             writer.close()
 
-    async def _route(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+    async def _route(self, method: str, path: str, body: bytes,
+                     headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
         if method == "GET" and path.endswith("/stats"):
             return 200, {}, {"stats": dict(self.stats)}
+        routed = self.batches.route(method, path, body, (headers or {}).get("content-type", ""))
+        if routed is not None:
+            return routed
         api = "openai" if path.endswith("/chat/completions") else "anthropic" if path.endswith("/messages") else None
         if method != "POST" or api is None:
             return 404, {}, {"error": {"message": f"no route {method} {path}"}}
@@ -185,26 +200,39 @@ class MockProvider:
             return refusal
         headers = self._limit_headers(api)  # measured on admission, this request's reservation taken
         fault = self._draw_fault()
-        if fault in ("error_500", "reset", "hang"):
+        if fault == "hang":
+            self.stats["hang"] += 1
+            await asyncio.sleep(self.config.hang_s)
             self._credit_output(max_tokens)
-            self.stats[fault] += 1
-            await asyncio.sleep(self.config.hang_s if fault == "hang" else self.config.latency_s)
-            if fault == "error_500":
-                return 500, {}, {"error": {"type": "api_error", "message": "Internal server error"}}
             return 0, {}, None
+        status, payload, out_tokens = self.generate(api, data, input_tokens, max_tokens, fault)
+        if status == 0:
+            self._credit_output(max_tokens)
+            return 0, {}, None
+        await asyncio.sleep(self.config.latency_s + out_tokens * self.config.per_output_token_s)
+        self._credit_output(max_tokens - out_tokens)
+        if status == 200 and self.config.headers_at == "response":
+            headers = self._limit_headers(api)
+        return status, headers if status == 200 else {}, payload
+
+    def generate(self, api: str, data: dict[str, Any], input_tokens: int, max_tokens: int,
+                 fault: str | None) -> tuple[int, Any, int]:
+        """(status, body, output tokens) of one admitted request; status 0 is a dropped connection."""
+        system, user = _texts(api, data)
+        if fault in ("error_500", "reset", "hang"):
+            self.stats[fault] += 1
+            if fault == "error_500":
+                return 500, {"error": {"type": "api_error", "message": "Internal server error"}}, 0
+            return 0, None, 0
         text, truncated, items = self._answer_text(api, data, user, fault)
         out_tokens = count_tokens(text)
         if out_tokens > max_tokens:
             text, truncated, out_tokens = _cut_tokens(text, max_tokens), True, max_tokens
-        await asyncio.sleep(self.config.latency_s + out_tokens * self.config.per_output_token_s)
-        self._credit_output(max_tokens - out_tokens)
-        if not truncated and fault != "malformed":
+        if not truncated and fault not in ("malformed", "swap"):
             self.answered.update(item["id"] for item in items)
         self.stats["ok"] += 1
-        if self.config.headers_at == "response":
-            headers = self._limit_headers(api)
-        return 200, headers, _response(api, data, text, truncated, input_tokens, out_tokens,
-                                                        fault is None and not truncated)
+        return 200, _response(api, data, text, truncated, input_tokens, out_tokens,
+                              fault is None and not truncated), out_tokens
 
     def _admit(self, api: str, input_tokens: int, max_tokens: int) -> tuple[int, dict[str, str], Any] | None:
         """Charge the buckets, or return the 400 (context overflow) or 429 the request gets."""

@@ -17,7 +17,7 @@ from skilldeck.tools.batch.prompt import (ECHO_PLACEHOLDER, MESSAGE_OVERHEAD_TOK
                                           expected_output_tokens, header_text, results_schema, task_block)
 from skilldeck.tools.batch.tasks import Task
 
-__all__ = ["PlanOptions", "Batch", "Plan", "make_plan", "fixed_tokens", "check_request_fits"]
+__all__ = ["PlanOptions", "Batch", "Plan", "make_plan", "fixed_tokens", "check_request_fits", "estimate_time"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,26 @@ class Plan:
         if limits is not None:
             out["limit_time"] = limit_time(Cost(self.input_tokens, self.max_output_tokens, n), limits)
         return out
+
+
+def estimate_time(plan: Plan, limits: RateLimits, latency_s: float | None = None) -> dict[str, Any]:
+    """How long a live run should take: each limit's refill past one full bucket (the key is
+    assumed idle at the start), the concurrency cap, and the first request sent alone.
+
+    Output is counted at each batch's max_tokens, so where output binds this is an upper
+    bound. `latency_s`: seconds per request (default: 1 s plus max_tokens at 100 tokens/s).
+    """
+    n = len(plan.batches)
+    if not n:
+        return {"seconds": 0.0, "binding": None, "by_limit": {}, "latency_s": 0.0}
+    latency = latency_s if latency_s is not None else 1.0 + plan.max_output_tokens / n / 100.0
+    amounts = Cost(plan.input_tokens, plan.max_output_tokens, n).amounts()
+    needs = {dim: max(0.0, amounts[dim] - pm) * 60.0 / pm for dim, pm in limits.per_minute().items() if pm}
+    needs["concurrency"] = -(-n // max(1, limits.concurrency)) * latency
+    binding = max(needs, key=needs.__getitem__)
+    return {"seconds": round(needs[binding] + 2 * latency, 1), "binding": binding,
+            "by_limit": {k: round(v, 1) for k, v in needs.items()}, "latency_s": round(latency, 2),
+            "assumes": "an idle key (full buckets at the start) and output at max_tokens"}
 
 
 def limit_time(total: Cost, limits: RateLimits) -> dict[str, Any]:

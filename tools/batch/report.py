@@ -36,11 +36,17 @@ def summarize(state: JournalState, tasks: Sequence[Task], model: str, *, batch_a
         "requests": len(reqs), "requests_by_outcome": dict(kinds),
         "rate_limited_share": round(kinds.get("rate_limit", 0) / len(reqs), 4) if reqs else 0.0,
         "repaired_answers": sum(1 for r in reqs if r.get("repairs")),
+        "misattributed_rejected": sum(r.get("misattributed", 0) for r in reqs),
+        "near_misses": dict(sum((Counter(r.get("near_misses") or {}) for r in reqs), Counter())),
         "retry_token_overhead": round(repeat / first, 4) if first else 0.0,
         "tokens": {"input": input_tokens, "cached_input": cached, "output": output_tokens},
         "cost": cost_of(model, input_tokens, output_tokens, cached, batch_api, prices),
     }
     if elapsed_s is not None:
+        # The rate counts the whole job: after a resume, every session's time and every answer.
+        active = state.active_seconds(elapsed_s)
         out["elapsed_s"] = round(elapsed_s, 2)
-        out["tasks_per_minute"] = round(60.0 * len(results) / elapsed_s, 1) if elapsed_s > 0 else None
+        out["sessions"] = max(1, len(state.sessions))
+        out["job_active_s"] = round(active, 2)
+        out["tasks_per_minute"] = round(60.0 * len(results) / active, 1) if active > 0 else None
     return out

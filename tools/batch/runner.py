@@ -109,6 +109,7 @@ class BatchRunner:
     async def run(self, tasks: Sequence[Task]) -> RunOutcome:
         """Answer every task not yet in the journal; return when all are resolved or the run stops."""
         start = time.monotonic()
+        self.journal.mark_session()
         self._total = len(tasks)
         todo = [t for t in tasks if not self.journal.done(t.id)]
         plan = make_plan(todo, self.spec, self.options, self.limiter.limits)

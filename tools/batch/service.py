@@ -10,7 +10,7 @@ from typing import Any
 from skilldeck.tools.batch.errors import BatchError
 from skilldeck.tools.batch.job import ENTRY, JOURNAL, TASKS
 from skilldeck.tools.batch.journal import Journal
-from skilldeck.tools.batch.plan import make_plan
+from skilldeck.tools.batch.plan import estimate_time, make_plan
 from skilldeck.tools.batch.prices import PRICE_TABLE, cost_of
 from skilldeck.tools.batch.prompt import build_prompt
 from skilldeck.tools.batch.spec import RunSpec
@@ -31,11 +31,23 @@ def dry_run(spec: RunSpec, tasks: list[Task] | None = None, preview_chars: int =
     prompt_spec = spec.prompt_spec()
     plan = make_plan(tasks, prompt_spec, spec.plan_options(), spec.limits())
     out = plan.summary(spec.limits())
-    out["estimated_cost"] = cost_of(spec.model, plan.input_tokens, plan.max_output_tokens, 0, spec.batch_api,
+    out["estimated_cost"] = cost_of(spec.model, plan.input_tokens, plan.max_output_tokens, 0, spec.priced_as_batch,
                                     spec.prices)
     out["estimated_cost"]["note"] = out["estimated_cost"].get("note") or \
         "output priced at each batch's max_tokens: an upper bound"
+    live = estimate_time(plan, spec.limits(), spec.latency_s)
+    out["mode"] = spec.mode
+    out["estimated_seconds"] = live["seconds"]
+    out["modes"] = {
+        "live": {"cost_usd": cost_of(spec.model, plan.input_tokens, plan.max_output_tokens, 0, False,
+                                     spec.prices)["cost_usd"], "time": live},
+        "batch_api": {"cost_usd": cost_of(spec.model, plan.input_tokens, plan.max_output_tokens, 0, True,
+                                          spec.prices)["cost_usd"],
+                      "time": {"seconds": None, "note": "the provider's batch pool, outside the rate limits: "
+                               "usually minutes to hours, at most 24 h (the completion window)"}},
+    }
     spec.provider_config().resolved()  # an unknown provider fails here, not in the job
+    spec.provider_config().header_mapping()  # so does a bad header override
     if plan.batches:
         first = build_prompt(prompt_spec, plan.batches[0].tasks)
         out["first_batch_preview"] = {"system": first.system[:preview_chars], "user": first.user[:preview_chars],
@@ -71,6 +83,7 @@ def start_run(jobs: JobManager, spec: RunSpec, tasks: list[Task] | None = None,
     from skilldeck.tools.batch.providers import Provider
 
     Provider.check_key(spec.provider_config())
+    spec.provider_config().header_mapping()
     return jobs.start(KIND, ENTRY, spec.model_dump(exclude_none=True), files=files)
 
 

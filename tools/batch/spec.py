@@ -54,7 +54,18 @@ class RunSpec(BaseModel):
     backoff_cap_s: float = Field(30.0, ge=0)
     prices: dict[str, dict[str, float]] | None = Field(None, description="Price overrides per model: "
                                                        "{input, cached_input, output} USD per 1M tokens")
-    batch_api: bool = Field(False, description="Price at the batch-API discount")
+    batch_api: bool = Field(False, description="Price at the batch-API discount (set by mode='batch_api')")
+    mode: Literal["live", "batch_api"] = Field("live", description="live: paced requests, answers in minutes; "
+                                               "batch_api: the provider's batch API (OpenAI Batch, Anthropic "
+                                               "Message Batches) at half price, results within 24 h")
+    poll_s: float = Field(30.0, gt=0, le=3600, description="batch_api mode: seconds between status polls")
+    headers: dict[str, Any] | None = Field(None, description="Override the rate-limit header mapping, e.g. "
+                                           "{\"style\": \"none\"} or {\"remaining_at\": \"response\", "
+                                           "\"tolerance\": 1000} (see tools/batch/headers.py)")
+    echo: bool = Field(True, description="Ask each answer item to copy its task's echo code, so an answer "
+                       "on the wrong task is caught; turn off only for a model that cannot copy it")
+    latency_s: float | None = Field(None, gt=0, description="Expected seconds per request, for the plan's "
+                                    "time estimate (default: 1 s plus max_tokens at 100 tokens/s)")
 
     @field_validator("api_key_env")
     @classmethod
@@ -66,15 +77,20 @@ class RunSpec(BaseModel):
         return name
 
     def provider_config(self) -> ProviderConfig:
-        return ProviderConfig(self.provider, self.model, self.base_url, self.api_key_env, self.structured)
+        return ProviderConfig(self.provider, self.model, self.base_url, self.api_key_env, self.structured,
+                              headers=self.headers)
 
     def prompt_spec(self) -> PromptSpec:
         return PromptSpec.from_dict({"instructions": self.instructions, "rules": self.rules,
                                      "output_schema": self.output_schema,
-                                     "output_tokens_per_task": self.output_tokens_per_task})
+                                     "output_tokens_per_task": self.output_tokens_per_task, "echo": self.echo})
 
     def plan_options(self) -> PlanOptions:
         return PlanOptions(self.batch_size, self.max_input_tokens, self.max_output_tokens, self.context_window)
+
+    @property
+    def priced_as_batch(self) -> bool:
+        return self.batch_api or self.mode == "batch_api"
 
     def limits(self) -> RateLimits:
         return RateLimits(self.rpm, self.itpm, self.otpm, self.tpm, self.concurrency)

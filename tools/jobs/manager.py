@@ -71,6 +71,19 @@ def process_start_time(pid: int) -> int | None:
         return None
 
 
+def _is_zombie(pid: int) -> bool:
+    """True if `pid` has exited but its parent has not reaped it yet (Linux state Z or X).
+
+    A killed worker whose parent (the server or CLI that started it) has not called wait yet
+    still answers signal probes; it must count as dead, or a resume is refused until the reap.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        return stat[stat.rindex(")") + 2:].split()[0] in ("Z", "X")
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 def _pid_alive(pid: int | None, start_time: int | None = None) -> bool:
     """True while `pid` runs and, when its recorded `start_time` is known, is still that process."""
     if not pid:
@@ -87,6 +100,8 @@ def _pid_alive(pid: int | None, start_time: int | None = None) -> bool:
         return False
     except PermissionError:
         pass  # it exists but belongs to another user
+    if _is_zombie(pid):
+        return False
     if start_time is not None:
         now = process_start_time(pid)
         if now is not None and now != start_time:
