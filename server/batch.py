@@ -33,7 +33,9 @@ LimitArg = Annotated[float | None, Field(gt=0, description="Per-minute limit fro
 OptionsArg = Annotated[dict[str, Any] | None, Field(
     description="More settings: base_url, api_key_env, structured, rules, output_tokens_per_task, batch_size, "
                 "max_input_tokens, max_output_tokens, context_window, tpm, max_attempts, timeout_s, prices, "
-                "batch_api. base_url must be the provider's own or one the user configured (provider_urls)")]
+                "mode ('live' or 'batch_api': the provider's batch API, half price, results within 24 h), "
+                "headers (rate-limit header mapping override), echo. base_url must be the provider's own or one "
+                "the user configured (provider_urls)")]
 
 
 def register(mcp: Any, services: Any) -> None:
@@ -112,10 +114,10 @@ def register(mcp: Any, services: Any) -> None:
                 if wait_s > 0:
                     await follow_job(ctx, services.jobs, info.id, wait_s)
                 return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, info.id))
-            spec, inline = spec_of(tasks, tasks_path, {"instructions": instructions, "output_schema": output_schema,
-                                                       "provider": provider, "model": model, "rpm": rpm,
-                                                       "itpm": itpm, "otpm": otpm, "concurrency": concurrency},
-                                   options)
+            fields = {"instructions": instructions, "output_schema": output_schema, "provider": provider,
+                      "model": model, "rpm": rpm, "itpm": itpm, "otpm": otpm, "concurrency": concurrency}
+            # Off the event loop: it parses inline tasks and resolves paths on the filesystem.
+            spec, inline = await anyio.to_thread.run_sync(lambda: spec_of(tasks, tasks_path, fields, options))
             info = await anyio.to_thread.run_sync(lambda: start_run(services.jobs, spec, inline,
                                                                     within=where.bases("data")))
             if wait_s > 0:

@@ -1,8 +1,13 @@
 """`skilldeck batch`: plan and run many small LLM tasks under a provider's rate limits.
 
     skilldeck batch plan TASKS.jsonl --model gpt-4o-mini --rpm 500 --itpm 200000 --otpm 50000
-    skilldeck batch run TASKS.jsonl --provider openai --model gpt-4o-mini --rpm 500 ... [--resume JOB]
+    skilldeck batch run TASKS.jsonl --provider openai --model gpt-4o-mini --rpm 500 ... [--mode batch_api]
+    skilldeck batch run --resume JOB
+    skilldeck batch status|results|cancel JOB
     skilldeck batch mock-server --port 8787 --rpm 600 --faults error_500=0.01,missing=0.02
+
+Exit codes of `run` (and `status` of a finished job): 0 succeeded, 1 failed (or cancelled,
+interrupted), 2 completed with errors (some tasks failed), 3 still running (`status`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--detach", action="store_true", help="start the job and return at once")
     run.add_argument("--json", action="store_true", help="print the final report as JSON")
     run.set_defaults(func=run_cmd)
+    status = sub.add_parser("status", help="a batch job's status, progress and report")
+    status.add_argument("job")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=status_cmd)
+    results = sub.add_parser("results", help="print a batch job's results as JSONL, in task order")
+    results.add_argument("job")
+    results.add_argument("--status", choices=["ok", "INSUFFICIENT_DATA", "failed"], default=None)
+    results.set_defaults(func=results_cmd)
+    cancel = sub.add_parser("cancel", help="stop a batch job (finished results are kept; resume continues it)")
+    cancel.add_argument("job")
+    cancel.set_defaults(func=cancel_cmd)
     mock = sub.add_parser("mock-server", help="serve a local mock provider (OpenAI + Anthropic APIs) for testing")
     mock.add_argument("--port", type=int, default=8787)
     _limit_args(mock)
@@ -70,6 +86,12 @@ def _run_args(p: argparse.ArgumentParser, resume: bool) -> None:
     p.add_argument("--max-attempts", type=int, default=None)
     p.add_argument("--timeout", type=float, default=None, help="per-request timeout in seconds (default 60)")
     p.add_argument("--batch-api", action="store_true", default=None, help="price at the batch-API discount")
+    p.add_argument("--mode", choices=["live", "batch_api"], default=None,
+                   help="live (paced requests) or batch_api (the provider's batch API: half price, within 24 h)")
+    p.add_argument("--poll", type=float, default=None, help="batch_api mode: seconds between polls (default 30)")
+    p.add_argument("--headers", default=None, metavar="JSON",
+                   help='rate-limit header mapping override, e.g. \'{"style": "none"}\'')
+    p.add_argument("--latency", type=float, default=None, help="expected seconds per request (plan estimate)")
     p.add_argument("--prices", default=None, metavar="FILE", help="JSON price overrides {model: {input, output, "
                                                                   "cached_input}} per 1M tokens")
 
@@ -98,8 +120,11 @@ def _spec(args: argparse.Namespace):
               "max_input_tokens": args.max_input_tokens, "max_output_tokens": args.max_output_tokens,
               "context_window": args.context_window, "rpm": args.rpm, "itpm": args.itpm, "otpm": args.otpm,
               "tpm": args.tpm, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
-              "timeout_s": args.timeout, "batch_api": args.batch_api}
+              "timeout_s": args.timeout, "batch_api": args.batch_api, "mode": args.mode, "poll_s": args.poll,
+              "latency_s": args.latency}
     try:
+        if args.headers:
+            values["headers"] = json.loads(args.headers)
         if args.output_schema:
             raw = args.output_schema
             values["output_schema"] = json.loads(read(raw[1:], "the schema file") if raw.startswith("@") else raw)
@@ -126,10 +151,65 @@ def plan_cmd(args: argparse.Namespace) -> int:
     print(f"input tokens {report['input_tokens']:,} (one request per task: {report['unbatched_input_tokens']:,}; "
           f"saved {report['input_tokens_saved']:,})")
     print(f"max output tokens {report['max_output_tokens']:,}")
-    if t["seconds"] is not None:
-        print(f"limits allow it in about {t['seconds']:.0f} s at steady rate (binding: {t['binding']})")
-    usd = cost.get("cost_usd")
-    print(f"estimated cost: {'unknown' if usd is None else f'${usd:.4f}'} ({cost.get('note', '')})")
+    live, batch = report["modes"]["live"], report["modes"]["batch_api"]
+    if t["seconds"] is not None or live["time"]["binding"]:
+        print(f"live: about {live['time']['seconds']:.0f} s (binding: {live['time']['binding']}; assumes "
+              f"{live['time'].get('assumes', '')}), {_usd(live['cost_usd'])}")
+    print(f"batch_api: {batch['time']['note']}, {_usd(batch['cost_usd'])}")
+    print(f"mode {report['mode']}: estimated cost {_usd(cost.get('cost_usd'))} ({cost.get('note', '')})")
+    return 0
+
+
+def _usd(value: float | None) -> str:
+    return "cost unknown" if value is None else f"${value:.4f}"
+
+
+EXIT = {"succeeded": 0, "completed_with_errors": 2, "queued": 3, "running": 3}
+
+
+def _jobs():
+    from skilldeck.tools.home import home_dir
+    from skilldeck.tools.jobs import JobManager
+
+    return JobManager(home_dir() / "jobs")
+
+
+def status_cmd(args: argparse.Namespace) -> int:
+    from skilldeck.tools.batch.service import job_view
+
+    view = job_view(_jobs(), args.job)
+    _print_summary(view, view.get("report") or {}, args.json)
+    if not args.json and view.get("progress"):
+        p = view["progress"]
+        print(f"progress: {p.get('done')}/{p.get('total')} tasks, requests {p.get('requests', 0)}, "
+              f"429s {p.get('rate_limited', 0)}")
+    return EXIT.get(view["status"], 1)
+
+
+def results_cmd(args: argparse.Namespace) -> int:
+    import json
+
+    from skilldeck.tools.batch.service import results_page
+
+    offset: int | None = 0
+    while offset is not None:
+        page = results_page(_jobs(), args.job, offset, 500, args.status)
+        for row in page["results"]:
+            print(json.dumps(row, ensure_ascii=False))
+        offset = page["next_offset"]
+    return 0
+
+
+def cancel_cmd(args: argparse.Namespace) -> int:
+    import sys
+
+    from skilldeck.tools.batch.service import job_view
+
+    jobs = _jobs()
+    job_view(jobs, args.job)  # an unknown or non-batch job fails with the list of batch jobs
+    info = jobs.cancel(args.job)
+    print(f"job {info.id}: {info.status.value}; resume with: skilldeck batch run --resume {info.id}",
+          file=sys.stderr)
     return 0
 
 
@@ -171,9 +251,7 @@ def run_cmd(args: argparse.Namespace) -> int:
         shutil.copyfile(results, target)
         report["results_path"] = str(target)
     _print_summary(view, report, args.json)
-    if view["status"] != "succeeded":
-        return 1
-    return 0 if not report.get("failed") and not report.get("unanswered") else 1
+    return EXIT.get(view["status"], 1)
 
 
 def _follow(jobs, job_id: str):
@@ -209,7 +287,10 @@ def _print_summary(view: dict, report: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps({**view, "report": report}, indent=2))
         return
-    print(f"job {view['job_id']}: {view['status']}" + (f" ({view['error']})" if view.get("error") else ""))
+    what = {"succeeded": "every task answered", "completed_with_errors": "finished, some tasks failed",
+            "failed": "failed", "cancelled": "cancelled", "interrupted": "the worker died; resume it"}
+    print(f"job {view['job_id']}: {view['status']} ({what.get(view['status'], 'in progress')})"
+          + (f": {view['error']}" if view.get("error") else ""))
     if not report:
         if view.get("next_step"):
             print(view["next_step"])
@@ -224,7 +305,11 @@ def _print_summary(view: dict, report: dict, as_json: bool) -> None:
     print(f"tokens in {tok.get('input', 0):,} (cached {tok.get('cached_input', 0):,}), out {tok.get('output', 0):,}; "
           f"cost {'unknown' if usd is None else f'${usd:.4f}'} (prices of {cost.get('price_table_date')})")
     if report.get("elapsed_s") is not None:
-        print(f"elapsed {report['elapsed_s']} s, {report.get('tasks_per_minute')} tasks/min")
+        print(f"elapsed {report['elapsed_s']} s this session, {report.get('job_active_s')} s over "
+              f"{report.get('sessions', 1)} session(s): {report.get('tasks_per_minute')} tasks/min for the whole job")
+    if report.get("misattributed_rejected") or report.get("near_misses"):
+        print(f"answers on the wrong task rejected: {report.get('misattributed_rejected', 0)}; near-miss shapes "
+              f"accepted: {report.get('near_misses') or 'none'}")
     for failure in report.get("failures", [])[:5]:
         print(f"  failed {failure['id']}: {failure['reason']}")
     if report.get("results_path"):
