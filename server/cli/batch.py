@@ -289,8 +289,7 @@ def _print_summary(view: dict, report: dict, as_json: bool) -> None:
         return
     what = {"succeeded": "every task answered", "completed_with_errors": "finished, some tasks failed",
             "failed": "failed", "cancelled": "cancelled", "interrupted": "the worker died; resume it"}
-    print(f"job {view['job_id']}: {view['status']} ({what.get(view['status'], 'in progress')})"
-          + (f": {view['error']}" if view.get("error") else ""))
+    print(f"job {view['job_id']}: {view['status']} ({view.get('error') or what.get(view['status'], 'in progress')})")
     if not report:
         if view.get("next_step"):
             print(view["next_step"])
