@@ -34,7 +34,7 @@ from skilldeck.server.skill_content import SCHEME, SkillContent, serve_file, ski
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.fs import TooLargeError, real_path
 from skilldeck.tools.skills.files import MAX_FILES, open_skill_file, servable, skill_path as checked_path, walk_files
-from skilldeck.tools.skills.frontmatter import read_verbatim
+from skilldeck.tools.skills.frontmatter import VerbatimFrontmatter, read_verbatim
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill
 
 __all__ = ["EXTENSION", "SkillEntries", "register"]
@@ -75,6 +75,7 @@ class SkillEntries:
         self.content = content
         self.catalog = content.catalog
         self._digests: dict[Path, _Digest] = {}
+        self._frontmatters: dict[str, VerbatimFrontmatter] = {}  # SKILL.md digest -> its frontmatter
         self._lock = threading.Lock()
 
     # -- skills/list and skills/get --------------------------------------------------------
@@ -105,8 +106,7 @@ class SkillEntries:
 
     def entry(self, skill: Skill) -> Entry:
         files = self._manifest(skill)
-        head = serve_or_none(skill, SKILL_FILE)
-        verbatim = read_verbatim(head.text if head and head.text is not None else "")
+        verbatim = self._frontmatter(skill, files[0][2] if files and files[0][0] == SKILL_FILE else None)
         frontmatter, notes, meta = dict(verbatim.data), [], {}
         if verbatim.how != "yaml":
             meta[NOTE + "frontmatter"] = {"lenient": "not valid YAML: the fields the lenient reader recovered",
@@ -143,6 +143,20 @@ class SkillEntries:
         if listable:
             meta.pop(NOTE + "not-listed-because", None)
         return Entry(wire, listable, notes)
+
+    def _frontmatter(self, skill: Skill, digest: str | None) -> VerbatimFrontmatter:
+        """SKILL.md's frontmatter as YAML reads it, parsed once per content (keyed by its digest)."""
+        cached = self._frontmatters.get(digest) if digest else None
+        if cached is not None:
+            return cached
+        head = serve_or_none(skill, SKILL_FILE)
+        verbatim = read_verbatim(head.text if head and head.text is not None else "")
+        if head is not None and f"sha256:{hashlib.sha256(head.data).hexdigest()}" == digest:
+            with self._lock:
+                if len(self._frontmatters) > 4 * max(1000, len(self.catalog.skills)):
+                    self._frontmatters.clear()  # edits leave old versions behind; start again past a bound
+                self._frontmatters[digest] = verbatim
+        return verbatim
 
     def _manifest(self, skill: Skill) -> list[tuple[str, int, str]] | None:
         """(path, size, digest) of SKILL.md and every file a read would serve; None past MAX_FILES."""

@@ -79,3 +79,29 @@ def test_pages_after_a_reload_reflect_the_new_skills_and_files(tmp_path):
     again, _ = _walk(content, 6)
     assert "skill://skill-0010/references/new.md" in again
     assert len(again) == len(set(again)) == len(after) + 1
+
+
+def test_a_grouped_skill_keeps_its_group_in_its_uri_and_the_old_form_still_finds_it(tmp_path):
+    root = tmp_path / "skills"
+    make_skill(root / "team", "refunds", "name: refunds\ndescription: Refunds.", files={"examples/a.md": "A\n"})
+    make_skill(root, "plain", "name: plain\ndescription: Plain.")
+    content = SkillContent(SkillCatalog([SkillRoot(root, "test")]))
+    uris = [str(r.uri) for r in content.list_resources(0, 10)[0]]
+    assert uris == ["skill://plain/SKILL.md", "skill://team/refunds/SKILL.md", "skill://team/refunds/examples/a.md"]
+    for uri in ("skill://team/refunds/examples/a.md", "skill://refunds/examples/a.md"):
+        skill, rel = content.locate(uri)
+        assert (skill.name, rel) == ("refunds", "examples/a.md")
+    assert content.path_of("skill://team/refunds/examples/a.md") == root / "team" / "refunds" / "examples" / "a.md"
+    assert content.path_of("skill://nobody/SKILL.md") is None
+
+
+def test_a_read_serves_the_bytes_its_digest_covers_even_after_redaction(tmp_path, monkeypatch):
+    root = tmp_path / "skills"
+    make_skill(root, "notes", "name: notes\ndescription: Notes.",
+               files={"key.md": "token sk-live-0123456789abcdef here\n", "latin1.txt": b"caf\xe9\n"})
+    monkeypatch.setenv("SOME_API_KEY", "sk-live-0123456789abcdef")
+    skill = SkillCatalog([SkillRoot(root, "test")]).get("notes")
+    served = skill_content.serve_file(skill, "key.md")
+    assert served.text == "token [redacted] here\n" and served.data == served.text.encode()
+    latin1 = skill_content.serve_file(skill, "latin1.txt")  # not UTF-8: a blob, byte for byte
+    assert latin1.text is None and latin1.data == b"caf\xe9\n"
