@@ -34,6 +34,9 @@ class Settings(BaseModel):
                                "one server process serves several clients there, and one client's roots must not "
                                "replace another's skills.")
     user_skills: bool = Field(True, description="Search ~/.claude/skills/.")
+    claude_skills: bool = Field(True, description="Serve the folders Claude Code loads by itself "
+                                "(~/.claude/skills/ and the project's .claude/skills/). Off in the Claude Code "
+                                "plugin, so each of those skills shows up once.")
     bundled_skills: bool = Field(True, description="Serve the skills bundled with skilldeck.")
     catalog_bytes: int = Field(2048, ge=256, le=65536, description="Byte budget of the catalog in the "
                                "use_skill tool description (Claude Code cuts longer descriptions).")

@@ -63,7 +63,8 @@ class SkillsRuntime:
 
     def _roots(self, projects: list[Path]):
         s = self.settings
-        return skill_roots(s.skills, projects, user=s.user_skills, bundled=s.bundled_skills)
+        return skill_roots(s.skills, projects, user=s.user_skills, bundled=s.bundled_skills,
+                           claude_folders=s.claude_skills)
 
     def _on_change(self, paths: set[Path]) -> None:
         if self.entries is not None:

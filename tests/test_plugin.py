@@ -57,7 +57,8 @@ def test_marketplace_offers_this_folder_as_the_plugin():
 
 def test_plugin_server_runs_from_the_plugin_root_without_the_bundled_skills():
     assert SERVER["command"] == "uvx"
-    assert SERVER["args"] == ["--from", "${CLAUDE_PLUGIN_ROOT}", "skilldeck", "serve", "--no-bundled-skills"]
+    assert SERVER["args"] == ["--from", "${CLAUDE_PLUGIN_ROOT}", "skilldeck", "serve", "--no-bundled-skills",
+                            "--no-claude-skills"]
 
 
 @pytest.mark.parametrize("target", [".", ".claude-plugin/plugin.json"])
@@ -66,13 +67,20 @@ def test_claude_plugin_validate_passes_strictly(target):
     assert "Validation passed" in out
 
 
-def test_plugin_server_lists_no_bundled_skill_so_claude_code_shows_each_once(tmp_path):
-    """Claude Code loads skills/ natively; the server's catalog must not repeat them."""
-    (tmp_path / "cwd").mkdir()
+def test_plugin_server_lists_no_skill_claude_code_loads_itself_so_each_shows_once(tmp_path):
+    """Claude Code loads the plugin's skills/, ~/.claude/skills/ and the project's .claude/skills/
+    natively; the server's catalog must not repeat them, and still serves the project's skills/."""
+    from tests.fixtures.skill_factory import make_skill
+
+    cwd = tmp_path / "cwd"
+    make_skill(tmp_path / "home" / ".claude" / "skills", "user-native", "name: user-native\ndescription: Native.")
+    make_skill(cwd / ".claude" / "skills", "project-native", "name: project-native\ndescription: Native too.")
+    make_skill(cwd / "skills", "project-served", "name: project-served\ndescription: Only the server has it.")
     args = SERVER["args"][SERVER["args"].index("skilldeck") + 1:]
     catalog = catalog_of(str(Path(sys.executable).parent / "skilldeck"), args,
-                         clean_env(tmp_path, []), tmp_path / "cwd")
-    assert not [name for name in BUNDLED if f"- {name}:" in catalog]
+                         clean_env(tmp_path, []), cwd)
+    assert not [name for name in [*BUNDLED, "user-native", "project-native"] if f"- {name}:" in catalog]
+    assert "- project-served:" in catalog
 
 
 @pytest.mark.slow

@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="add a skill root (repeatable; highest precedence)")
     p.add_argument("--project-dir", type=Path, default=None, help="project folder whose .claude/skills/ and "
                    "skills/ are searched (default: the client's roots, else the working directory)")
+    p.add_argument("--no-claude-skills", dest="claude_skills", action="store_false", default=None,
+                   help="do not load the folders Claude Code loads itself (~/.claude/skills/ and the project's "
+                        ".claude/skills/): for the Claude Code plugin")
     p.add_argument("--no-user-skills", dest="user_skills", action="store_false", default=None,
                    help="do not load ~/.claude/skills/")
     p.add_argument("--no-bundled-skills", dest="bundled_skills", action="store_false", default=None,
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from skilldeck.server.app import build_server
     from skilldeck.server.settings import load_settings
 
-    flags = {k: getattr(args, k) for k in ("host", "port", "skills", "project_dir", "user_skills", "bundled_skills",
+    flags = {k: getattr(args, k) for k in ("host", "port", "skills", "project_dir", "user_skills", "claude_skills", "bundled_skills",
                                             "watch", "catalog_bytes", "page_size", "log_level", "toolsets")}
     flags.update({k: getattr(args, k) for k in ("model_dirs", "data_dirs", "provider_urls")})
     flags.update({k: getattr(args, k) for k in ("allow_remote", "http_token_file", "allowed_hosts",

@@ -20,16 +20,18 @@ def bundled_skills_dir() -> Path:
 
 
 def skill_roots(extra: Sequence[Path], projects: Sequence[Path], user: bool = True, bundled: bool = True,
-                home: Path | None = None) -> list[SkillRoot]:
+                home: Path | None = None, claude_folders: bool = True) -> list[SkillRoot]:
     """Every --skills folder, each project's .claude/skills/ and skills/, ~/.claude/skills/, bundled.
 
-    A folder reached twice keeps its highest place only.
+    `claude_folders=False` leaves out the two folders Claude Code loads natively (the project's
+    .claude/skills/ and ~/.claude/skills/). A folder reached twice keeps its highest place only.
     """
     roots = [SkillRoot(Path(p).expanduser(), "--skills") for p in extra]
     for project in projects:
-        roots += [SkillRoot(Path(project) / ".claude" / "skills", "project"),
-                  SkillRoot(Path(project) / "skills", "project")]
-    if user:
+        if claude_folders:
+            roots.append(SkillRoot(Path(project) / ".claude" / "skills", "project"))
+        roots.append(SkillRoot(Path(project) / "skills", "project"))
+    if user and claude_folders:
         roots.append(SkillRoot((home or Path.home()) / ".claude" / "skills", "user"))
     if bundled:
         roots.append(SkillRoot(bundled_skills_dir(), "bundled"))
