@@ -104,6 +104,7 @@ class BatchRunner:
         self._stop = asyncio.Event()
         self._fatal: str | None = None
         self._later: set[asyncio.Task[None]] = set()
+        self._pool: list[Task] = []
         self._busy: set[asyncio.Task[Any] | None] = set()
 
     async def run(self, tasks: Sequence[Task]) -> RunOutcome:
@@ -205,6 +206,13 @@ class BatchRunner:
 
     def _on_fault(self, unit: _Unit, prompt: BatchPrompt, grant: Grant, fault: ProviderFault, first: bool,
                   latency: float) -> None:
+        try:
+            self._handle_fault(unit, prompt, grant, fault, first, latency)
+        finally:
+            self._flush_pool()
+
+    def _handle_fault(self, unit: _Unit, prompt: BatchPrompt, grant: Grant, fault: ProviderFault, first: bool,
+                      latency: float) -> None:
         record = self._record(prompt, first, fault.kind, latency, status_code=fault.status, error=str(fault)[:200])
         if fault.kind == "rate_limit":
             self.limiter.refund(grant)
@@ -262,7 +270,14 @@ class BatchRunner:
             if completion.truncated or len(rest) == len(unit.tasks):
                 self._split(again)
             else:
-                self._queue.put_nowait(again)
+                # A few re-queued tasks wait to share one request (and its header) with others.
+                self._pool.extend(rest)
+        self._flush_pool()
+
+    def _flush_pool(self) -> None:
+        while self._pool and (self._queue.empty() or len(self._pool) >= self.options.batch_size):
+            part, self._pool = self._pool[:self.options.batch_size], self._pool[self.options.batch_size:]
+            self._queue.put_nowait(_Unit(part, first=False))
 
     def _check(self, completion: Completion, prompt: BatchPrompt) -> tuple[ItemCheck, list[str], str]:
         """Validate the answer; `problem` is the reason given to tasks it does not answer."""
