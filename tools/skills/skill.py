@@ -179,7 +179,10 @@ def _headings(body: str, limit: int = 40) -> list[str]:
 def _one_line(text: str) -> str:
     """Text for one catalog line: whitespace runs become one space; control, bidi and zero-width
     characters are dropped, so a description cannot start a line of its own or reorder what follows."""
-    return " ".join("".join(ch for ch in text if not unsafe_char(ch)).split())
+    text = " ".join(text.split())
+    if unsafe_char(text) is not None:
+        text = " ".join("".join(ch for ch in text if not unsafe_char(ch)).split())
+    return text
 
 
 def _open_skill_md(folder: Path, root: SkillRoot):
