@@ -16,6 +16,7 @@ The CPU work runs on worker threads, never on the event loop.
 
 # No `from __future__ import annotations` here: the tool's `Resolve(...)` annotations name
 # resolvers local to register(), which only eager evaluation can see.
+import functools
 import json
 from typing import Annotated, Any, Literal
 
@@ -69,11 +70,15 @@ def _sample(prompt: str) -> Sample:
 
 
 def register(mcp: Any, services: Any) -> None:
-    from skilldeck.tools.verify.ledger import JudgmentLedger
-
     where = Confinement.from_settings(services.settings)
     base_dir = where.project
-    ledger = JudgmentLedger(max_packets=MAX_JUDGED_CLAIMS)
+
+    @functools.cache
+    def ledger() -> Any:
+        # Built on first use: importing the verify engine costs start-up time no client may need.
+        from skilldeck.tools.verify.ledger import JudgmentLedger
+
+        return JudgmentLedger(max_packets=MAX_JUDGED_CLAIMS)
 
     def prepared_input(answer: str, evidence: list | None = None, paths: list[str] | None = None,
                        question: str | None = None, risk: str = "normal", rewrite: str | None = None) -> Any:
@@ -129,7 +134,7 @@ def register(mcp: Any, services: Any) -> None:
 
         note, handoff, notes = "", None, []
         if judge == "host" or (judge == "client" and first is None and not can_sample):
-            handoff = ledger.open(prepared)
+            handoff = ledger().open(prepared)
             note = NO_SAMPLING if judge == "client" else ""
             backend = "lexical"
         elif first is not None:
@@ -224,4 +229,4 @@ def register(mcp: Any, services: Any) -> None:
         full report (status, claims, reasons, rewrite). Each verification_id can be recorded once.
         """
         with tool_errors():
-            return _sized(ledger.record(verification_id, judgments).to_dict())
+            return _sized(ledger().record(verification_id, judgments).to_dict())
