@@ -36,7 +36,10 @@ logger = logging.getLogger("skilldeck")
 
 TOOLSET = "find, load and read Agent Skills (always loaded)"
 
-WARMUP_DELAY_S = 0.5  # after start-up: long enough for the first initialize + tools/list
+# The search index and the watcher start this long after the first client says it is initialized (its
+# tools/list comes right after), or WARMUP_FALLBACK_S after start-up when no client has by then.
+WARMUP_DELAY_S = 0.5
+WARMUP_FALLBACK_S = 3.0
 
 CATALOG_INTRO = ("Load a skill's instructions by name; call this before starting a task a skill below covers. "
                  "Returns the SKILL.md body and a map of its other files (not their contents).")
@@ -57,6 +60,8 @@ class SkillsRuntime:
                            ", ".join(sorted({p["name"] for p in problems}))[:300])
         self._watch_thread: threading.Thread | None = None
         self._warmup: threading.Timer | None = None
+        self._warm_lock = threading.Lock()
+        self._warmed = False
         self._described: tuple[int, str] = (-1, "")
         self._order_key = catalog_key()
         self.entries: skills_extension.SkillEntries | None = None  # SEP-2640 digests, dropped on change
@@ -88,7 +93,25 @@ class SkillsRuntime:
                     logger.warning("skill %s (%s): %s", found["name"], folder,
                                    "; ".join(f"{p['level']} at {p['where']}: {p['message']}" for p in problems)[:500])
 
+    def _schedule_warm_up(self, delay: float) -> None:
+        """(Re)arm the one warm-up timer; a later call replaces an earlier one that has not fired."""
+        with self._warm_lock:
+            if self._warmed:
+                return
+            if self._warmup is not None:
+                self._warmup.cancel()
+            self._warmup = threading.Timer(delay, self._warm_up)
+            self._warmup.daemon = True
+            self._warmup.start()
+
+    async def warm_up_after_initialize(self, session: Any) -> None:
+        self._schedule_warm_up(WARMUP_DELAY_S)
+
     def _warm_up(self) -> None:
+        with self._warm_lock:
+            if self._warmed:
+                return
+            self._warmed = True
         if self.settings.watch:
             self._watch_thread = threading.Thread(target=self._start_watching, name="skilldeck-watch", daemon=True)
             self._watch_thread.start()
@@ -135,19 +158,20 @@ class SkillsRuntime:
 
     @contextlib.asynccontextmanager
     async def watching(self, server: SkilldeckServer) -> AsyncIterator[None]:
-        """Warm the search index and start the watcher shortly after start-up, in a thread.
+        """Warm the search index and start the watcher in a thread once the first client has its tools.
 
         Both are CPU work that would hold the GIL while the client's first initialize and
         tools/list are answered; a find_skills that comes earlier builds the index itself, and
         the watcher's catch-up reload covers changes made before it watches.
         """
-        self._warmup = threading.Timer(WARMUP_DELAY_S, self._warm_up)
-        self._warmup.daemon = True
-        self._warmup.start()
+        self._schedule_warm_up(WARMUP_FALLBACK_S)
         try:
             yield
         finally:
-            self._warmup.cancel()
+            with self._warm_lock:
+                self._warmed = True  # no timer may start after this
+                if self._warmup is not None:
+                    self._warmup.cancel()
             if self._watch_thread is not None:
                 # The warm-up timer assigns the thread just before starting it: a client that leaves
                 # right after initialize can end the server in between, and join() would raise.
@@ -224,6 +248,7 @@ def register(mcp: SkilldeckServer, services: Any) -> None:
     runtime.entries = skills_extension.register(mcp, mcp.content)
     mcp.describe_tool("use_skill", runtime.describe_catalog)
     mcp.on_session(runtime.adopt_client_roots)
+    mcp.on_session(runtime.warm_up_after_initialize)
     mcp.add_lifetime(runtime.watching)
 
     @mcp.tool(meta={"anthropic/alwaysLoad": True})
