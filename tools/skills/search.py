@@ -40,8 +40,8 @@ from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
 from skilldeck.tools.skills.terms import (BASIC_STOP_WORDS, STOP_WORDS, compound_words, stem, synonyms,
                                           without_negated, words)
 
-__all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "file_names",
-           "FIT_THRESHOLD"]
+__all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "body_intro",
+           "file_names", "FIT_THRESHOLD"]
 
 # (field, weight, b): a term in the description counts three times one in a heading; b is how much
 # the field's length (against its average) discounts it.
@@ -190,12 +190,17 @@ def _intro(body: str) -> str:
     return _FENCE.sub(" ", "\n".join(kept)).strip()[:INTRO_CHARS]
 
 
+def body_intro(skill: Skill) -> str:
+    """The first section of the skill's body (see `_intro`), or "" when the body cannot be read."""
+    try:
+        return _intro(read_body(skill))
+    except Exception:  # noqa: BLE001 - a body that cannot be read leaves the other fields searchable
+        return ""
+
+
 def skill_text(skill: Skill, with_files: bool = True) -> dict[str, str]:
     """The searchable text of a skill, by field."""
-    try:
-        intro = _intro(read_body(skill))
-    except Exception:  # noqa: BLE001 - a body that cannot be read leaves the other fields searchable
-        intro = ""
+    intro = body_intro(skill)
     names = file_names(skill.dir) if with_files else []
     return {"name": skill.name.replace("-", " ").replace("_", " "), "description": skill.description,
             "when_to_use": skill.when_to_use, "headings": "\n".join(skill.headings), "intro": intro,

@@ -140,3 +140,18 @@ def test_search_stays_fast_at_thousands_of_skills(collection):
         search.search(query, 5)
         times.append(time.perf_counter() - start)
     assert statistics.median(times) < 0.05  # 3,000 skills; the benchmark measures 10,000
+
+
+def test_semantic_text_adds_the_body_intro_and_its_key_the_truncation_length(tmp_path, monkeypatch):
+    from skilldeck.tools.skills import embeddings
+    from skilldeck.tools.skills.embeddings import semantic_text
+
+    skill(tmp_path, "perf-review", "Finds hot loops.",
+          body="# Perf review\n\nWhen a page is slow and the same list is scanned again and again.\n\n## Steps\n\nx\n")
+    (found,) = SkillCatalog([SkillRoot(tmp_path, "t")]).skills
+    text = semantic_text(found)
+    assert text == "perf review. Finds hot loops. When a page is slow and the same list is scanned again and again."
+    assert semantic_text(found, intro="") == "perf review. Finds hot loops."
+    key = embeddings._key(text)
+    monkeypatch.setattr(embeddings, "MAX_TOKENS", 256)
+    assert embeddings._key(text) != key  # a vector encoded at another length is not reused
