@@ -104,7 +104,8 @@ class BatchRunner:
         self._stop = asyncio.Event()
         self._fatal: str | None = None
         self._later: set[asyncio.Task[None]] = set()
-        self._pool: list[Task] = []
+        self._pool: list[Task] = []      # re-queued tasks waiting to share one request
+        self._active = 0                 # units taken by a worker and not yet settled
         self._busy: set[asyncio.Task[Any] | None] = set()
 
     async def run(self, tasks: Sequence[Task]) -> RunOutcome:
@@ -151,6 +152,7 @@ class BatchRunner:
             unit = await self._queue.get()
             if self._stop.is_set():  # stopped while waiting: leave the unit for a resumed run
                 return
+            self._active += 1
             try:
                 await self._send(unit)
             except Exception as exc:  # noqa: BLE001 - a bug here must not strand the unit's tasks
@@ -167,6 +169,9 @@ class BatchRunner:
                                    f"after {type(exc).__name__}: {exc}")
                     self._stop.set()
                     return
+            finally:
+                self._active -= 1
+                self._flush_pool()
 
     # -- one request --------------------------------------------------------------------
     async def _send(self, unit: _Unit) -> None:
@@ -266,16 +271,24 @@ class BatchRunner:
         rest, failed = self._charge([by_id[t] for t in bad], bad)
         self._write(results + failed, record)
         if rest:
-            again = _Unit(rest, first=False)
-            if completion.truncated or len(rest) == len(unit.tasks):
-                self._split(again)
+            # An answer cut at its output budget, or one that answered none of its tasks, may mean
+            # the batch is too big: halve it. Anything else (swapped ids, a dropped item, a cut
+            # short of the budget) is re-sent in the pool, whose tasks share one request and header.
+            at_budget = completion.truncated and (completion.output_tokens is None
+                                                  or completion.output_tokens >= 0.9 * prompt.max_tokens)
+            none_usable = len(rest) == len(unit.tasks) and not check.misattributed and not completion.truncated
+            if at_budget or none_usable:
+                self._split(_Unit(rest, first=False))
             else:
-                # A few re-queued tasks wait to share one request (and its header) with others.
                 self._pool.extend(rest)
         self._flush_pool()
 
     def _flush_pool(self) -> None:
-        while self._pool and (self._queue.empty() or len(self._pool) >= self.options.batch_size):
+        """Send the pool once it fills a batch, or when nothing else is queued, in flight or waiting
+        out a backoff: re-queued tasks then ride together in as few requests (headers) as possible."""
+        while self._pool and (len(self._pool) >= self.options.batch_size
+                              or (self._queue.empty() and not self._active
+                                  and all(t.done() for t in self._later))):
             part, self._pool = self._pool[:self.options.batch_size], self._pool[self.options.batch_size:]
             self._queue.put_nowait(_Unit(part, first=False))
 
