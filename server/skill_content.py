@@ -22,14 +22,14 @@ import mcp.types as types
 
 from skilldeck.server.errors import redact
 from skilldeck.tools.errors import InvalidInputError, NotFoundError, SkilldeckError
-from skilldeck.tools.fs import TooLargeError, real_path
+from skilldeck.tools.fs import TooLargeError
 from skilldeck.tools.skills.catalog import SkillCatalog
-from skilldeck.tools.skills.files import is_binary, open_skill_file, servable, walk_files
+from skilldeck.tools.skills.files import is_binary, open_skill_file, served_files
 from skilldeck.tools.skills.files import skill_path as skill_path_checked
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
 from skilldeck.tools.tokens import count_tokens
 
-__all__ = ["SkillContent", "ServedFile", "serve_file", "skill_path", "skill_uri", "SKILL_META"]
+__all__ = ["SkillContent", "ServedFile", "resources_of", "serve_file", "skill_path", "skill_uri", "SKILL_META"]
 
 SCHEME = "skill://"
 MAX_RESOURCE_BYTES = 10 * 1024 * 1024
@@ -133,7 +133,7 @@ class _Offsets:
                 i = len(starts) - 1
                 count = self._counts.get(skills[i].dir)
                 if count is None:
-                    walked[i] = _resources_of(skills[i])
+                    walked[i] = resources_of(skills[i])
                     count = self._counts[skills[i].dir] = len(walked[i])
                 starts.append(starts[-1] + count)
             i = bisect_right(starts, cursor) - 1
@@ -188,7 +188,7 @@ class SkillContent:
             if len(out) == limit:
                 return out, index  # every skill has at least its SKILL.md: there is a next page
             skill = skills[i]
-            paths = walked.pop(i, None) or _resources_of(skill)
+            paths = walked.pop(i, None) or resources_of(skill)
             self._offsets.update(skills, i, len(paths))
             for rel, size in paths:
                 if index >= cursor:
@@ -236,7 +236,7 @@ class SkillContent:
                 skill = self.catalog.lookup(context.get("name", ""))
                 if skill is None or not skill.listed:
                     return [], 0
-                return _matching([rel for rel, _ in _resources_of(skill)], value)
+                return _matching([rel for rel, _ in resources_of(skill)], value)
             return [], 0
         skill = self.catalog.lookup(ref.name)
         if skill is None or not skill.listed or not skill.user_invocable or argument not in ("request", "arguments"):
@@ -277,19 +277,14 @@ class SkillContent:
             types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))])
 
 
-def _resources_of(skill: Skill) -> list[tuple[str, int]]:
+def resources_of(skill: Skill) -> list[tuple[str, int]]:
+    """(relative path, size) of SKILL.md and every other file of `skill` a read would serve."""
     return [(SKILL_FILE, skill.size)] + _sized_files(skill.dir, skill.trusted)
 
 
 def _sized_files(folder: Path, hardlinks: bool) -> list[tuple[str, int]]:
     """(relative path, size) of the files of a skill that reads would serve, without reading them."""
-    base = real_path(folder)
-    out = []
-    for rel, full in walk_files(base):
-        st = servable(full, rel, base, hardlinks)
-        if not isinstance(st, str):
-            out.append((rel, st.st_size))
-    return out
+    return [(rel, st.st_size) for rel, _, st in served_files(folder, hardlinks)]
 
 
 def _frontmatter_meta(skill: Skill) -> dict[str, object]:

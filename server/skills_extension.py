@@ -20,6 +20,7 @@ Which skills an entry is given for:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import threading
@@ -30,10 +31,11 @@ from typing import Any
 import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
-from skilldeck.server.skill_content import SCHEME, SkillContent, serve_file, skill_path, skill_uri
+from skilldeck.server.skill_content import SCHEME, SkillContent, resources_of, serve_file, skill_path, skill_uri
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.fs import TooLargeError, real_path
-from skilldeck.tools.skills.files import MAX_FILES, open_skill_file, servable, skill_path as checked_path, walk_files
+from skilldeck.tools.skills.files import MAX_FILES, open_skill_file, servable, served_files
+from skilldeck.tools.skills.files import skill_path as checked_path
 from skilldeck.tools.skills.frontmatter import VerbatimFrontmatter, read_verbatim
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill
 
@@ -161,13 +163,12 @@ class SkillEntries:
     def _manifest(self, skill: Skill) -> list[tuple[str, int, str]] | None:
         """(path, size, digest) of SKILL.md and every file a read would serve; None past MAX_FILES."""
         base = real_path(skill.dir)
+        st = servable(skill.dir / SKILL_FILE, SKILL_FILE, base, skill.trusted)
+        files = [] if isinstance(st, str) else [(SKILL_FILE, skill.dir / SKILL_FILE, st)]
         out = []
-        for rel, full in [(SKILL_FILE, skill.dir / SKILL_FILE), *walk_files(base)]:
+        for rel, full, st in itertools.chain(files, served_files(base, skill.trusted)):
             if len(out) > MAX_FILES:
                 return None
-            st = servable(full, rel, base, skill.trusted)
-            if isinstance(st, str):
-                continue
             found = self._digest(skill, rel, full, st)
             if found is not None:
                 out.append((rel, found.size, found.digest))
@@ -219,7 +220,7 @@ class SkillEntries:
             self._check_folder(skill, folder, uri)
         prefix = f"{folder}/" if folder else ""
         children: dict[str, types.Resource] = {}
-        for rel_path, size in self._listed_files(skill):
+        for rel_path, size in resources_of(skill):
             if not rel_path.startswith(prefix):
                 continue
             head, _, rest = rel_path[len(prefix):].partition("/")
@@ -230,15 +231,6 @@ class SkillEntries:
             else:
                 children[rel_path] = self.content.resource(skill, rel_path, size, short_name=True)
         return list(children.values())
-
-    def _listed_files(self, skill: Skill) -> list[tuple[str, int]]:
-        base = real_path(skill.dir)
-        out = [(SKILL_FILE, skill.size)]
-        for rel, full in walk_files(base):
-            st = servable(full, rel, base, skill.trusted)
-            if not isinstance(st, str):
-                out.append((rel, st.st_size))
-        return out
 
     def _check_folder(self, skill: Skill, folder: str, uri: str) -> None:
         """A sub-folder must pass the same path checks as a file, and be a real folder inside the skill."""

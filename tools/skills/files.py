@@ -27,7 +27,7 @@ from skilldeck.tools.skills.names import printable, unsafe_char
 from skilldeck.tools.skills.skill import SKILL_FILE
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
 
-__all__ = ["FileInfo", "FileMap", "walk_files", "skill_path", "open_skill_file", "servable", "read_text_slice",
+__all__ = ["FileInfo", "FileMap", "walk_files", "served_files", "skill_path", "open_skill_file", "servable", "read_text_slice",
            "read_toc", "markdown_toc", "is_binary", "describe_binary", "MAX_PATH_CHARS"]
 
 MAX_FILES = 2000          # files listed per skill; the rest are counted, not listed
@@ -174,6 +174,20 @@ def servable(full: Path, rel: str, base: Path, hardlinks: bool = False) -> os.st
     return st
 
 
+def served_files(folder: Path, hardlinks: bool = False,
+                 problems: list[str] | None = None) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """(relative path, full path, stat) of every file but SKILL.md that a read would serve, sorted;
+    the reason each other file is left out goes to `problems`."""
+    base = real_path(folder)
+    for rel, full in walk_files(base):
+        st = servable(full, rel, base, hardlinks)
+        if isinstance(st, str):
+            if problems is not None:
+                problems.append(st)
+            continue
+        yield rel, full, st
+
+
 class FileMap:
     """Lists a skill's files (all but SKILL.md) with sizes and token counts, cached by mtime."""
 
@@ -185,20 +199,17 @@ class FileMap:
         base = real_path(folder)
         infos: list[FileInfo] = []
         problems: list[str] = []
-        for rel, full in walk_files(base):
+        for rel, full, st in served_files(base, hardlinks, problems):
             if len(infos) >= MAX_FILES:
                 problems.append(f"more than {MAX_FILES} files; the rest are not listed")
                 break
-            info = self._info(full, rel, base, hardlinks, problems)
+            info = self._info(full, rel, base, st, hardlinks, problems)
             if info is not None:
                 infos.append(info)
         return infos, problems
 
-    def _info(self, full: Path, rel: str, base: Path, hardlinks: bool, problems: list[str]) -> FileInfo | None:
-        st = servable(full, rel, base, hardlinks)
-        if isinstance(st, str):
-            problems.append(st)
-            return None
+    def _info(self, full: Path, rel: str, base: Path, st: os.stat_result, hardlinks: bool,
+              problems: list[str]) -> FileInfo | None:
         key = str(full)
         cached = self._cache.get(key)
         if cached and cached[:3] == (st.st_ino, st.st_mtime_ns, st.st_size):
