@@ -4,6 +4,7 @@ prompts, client roots and hot reload."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -126,11 +127,7 @@ class SkillsRuntime:
     def describe_catalog(self) -> str:
         generation = self.catalog.generation
         if self._described[0] != generation:
-            roots, key = self.catalog.roots, self._order_key
-
-            def admit(skills):
-                return fair_order(skills, roots, key)
-
+            admit = functools.partial(fair_order, roots=self.catalog.roots, key=self._order_key)
             self._described = (generation, render_catalog(CATALOG_INTRO, self.catalog.skills,
                                                           self.settings.catalog_bytes, admit))
         return self._described[1]

@@ -43,7 +43,7 @@ class TooLargeError(InvalidInputError):
 
 def is_within(path: Path, bases: Sequence[Path]) -> bool:
     """True if the (already real) `path` is one of `bases` (real paths) or below one."""
-    return any(path == base or path.is_relative_to(base) for base in bases)
+    return _inside(str(path), [str(b) for b in bases])
 
 
 _O_PATH = getattr(os, "O_PATH", 0)  # Linux: a handle on the name only, nothing is opened for reading
