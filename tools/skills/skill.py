@@ -49,6 +49,11 @@ class SkillRoot:
     path: Path
     label: str
 
+    @property
+    def trusted(self) -> bool:
+        """skilldeck's own bundled skills: package installers may hard-link their files from a cache."""
+        return self.label == "bundled"
+
 
 @dataclass
 class Skill:
@@ -75,8 +80,7 @@ class Skill:
 
     @property
     def trusted(self) -> bool:
-        """skilldeck's own bundled skills: package installers may hard-link their files from a cache."""
-        return self.root.label == "bundled"
+        return self.root.trusted
 
     @property
     def skill_md(self) -> Path:
@@ -187,7 +191,7 @@ def _one_line(text: str) -> str:
 
 def _open_skill_md(folder: Path, root: SkillRoot):
     return open_file(folder / SKILL_FILE, within=[folder], what=SKILL_FILE,
-                     allow_hardlinks=root.label == "bundled")
+                     allow_hardlinks=root.trusted)
 
 
 _EXACT_ONLY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
