@@ -11,7 +11,9 @@ three outcomes (`skilldeck.tools.verify.calibration`) was fitted on the calibrat
 for all sets together; the report split is held out.
 
 Prints, per set: the three-outcome figures (precision of "supported", coverage = share of
-answers settled as supported or not supported, balanced accuracy over the settled ones) next
+answers settled as supported or not supported, balanced accuracy over the settled ones, and
+the share of wrong answers said to be supported, which unlike precision does not depend on how
+many wrong answers a set holds) next
 to the old binary figures (balanced accuracy and per-class recall of the lexical lean); claims
 per second on one core; WiCE citation precision (cited sentences that are gold supporting sentences).
 """
@@ -160,7 +162,10 @@ def three_way(items: list[Item], outcomes: list[str]) -> dict[str, dict[str, flo
         neg = [o for label, o in settled if label == 0]
         r_pos = sum(o == "supported" for o in pos) / len(pos) if pos else 0.0
         r_neg = sum(o == "not_supported" for o in neg) / len(neg) if neg else 0.0
+        negatives = [o for label, o in pairs if label == 0]
         out[name] = {"n": len(pairs), "supported_said": len(said),
+                     # The danger the issue names: a wrong answer passed as supported.
+                     "false_supported": sum(o == "supported" for o in negatives) / len(negatives) if negatives else 0.0,
                      "precision_supported": sum(said) / len(said) if said else float("nan"),
                      "coverage": len(settled) / len(pairs), "balanced_accuracy_settled": (r_pos + r_neg) / 2}
     return out
@@ -171,11 +176,13 @@ def print_three_way(title: str, table: dict[str, dict[str, float]]) -> None:
     for name, s in table.items():
         print(f"  {name:12s} n={s['n']:5d}  precision_supported={s['precision_supported']:.3f} "
               f"({s['supported_said']} said)  coverage={s['coverage']:.3f}  "
-              f"balanced_acc_settled={s['balanced_accuracy_settled']:.3f}")
+              f"balanced_acc_settled={s['balanced_accuracy_settled']:.3f}  "
+              f"wrong_answers_said_supported={s['false_supported']:.3f}")
     rows = list(table.values())
-    print("  mean: precision_supported={:.3f}  coverage={:.3f}  balanced_acc_settled={:.3f}".format(
-        *(sum(r[k] for r in rows if r[k] == r[k]) / max(1, sum(r[k] == r[k] for r in rows))
-          for k in ("precision_supported", "coverage", "balanced_accuracy_settled"))))
+    print("  mean: precision_supported={:.3f}  coverage={:.3f}  balanced_acc_settled={:.3f}  "
+          "wrong_answers_said_supported={:.3f}".format(
+              *(sum(r[k] for r in rows if r[k] == r[k]) / max(1, sum(r[k] == r[k] for r in rows))
+                for k in ("precision_supported", "coverage", "balanced_accuracy_settled", "false_supported"))))
 
 
 def scores(items: list[Item], preds: list[int]) -> dict[str, dict[str, float]]:
