@@ -110,7 +110,7 @@ def register(mcp: Any, services: Any) -> None:
 
         with tool_errors():
             if resume:
-                info = await anyio.to_thread.run_sync(lambda: resume_run(services.jobs, resume))
+                info = await anyio.to_thread.run_sync(lambda: resume_run(services.jobs, resume, trusted_urls))
                 if wait_s > 0:
                     await follow_job(ctx, services.jobs, info.id, wait_s)
                 return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, info.id))

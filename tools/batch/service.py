@@ -13,6 +13,7 @@ from skilldeck.tools.batch.journal import Journal
 from skilldeck.tools.batch.plan import estimate_time, make_plan
 from skilldeck.tools.batch.prices import PRICE_TABLE, cost_of
 from skilldeck.tools.batch.prompt import build_prompt
+from skilldeck.tools.batch.providers import check_endpoint
 from skilldeck.tools.batch.spec import RunSpec
 from skilldeck.tools.batch.tasks import Task, load_tasks, parse_tasks, read_task_file
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
@@ -87,9 +88,15 @@ def start_run(jobs: JobManager, spec: RunSpec, tasks: list[Task] | None = None,
     return jobs.start(KIND, ENTRY, spec.model_dump(exclude_none=True), files=files)
 
 
-def resume_run(jobs: JobManager, job_id: str) -> JobInfo:
-    """Continue a cancelled, failed or interrupted run; answered tasks are not sent again."""
-    return jobs.resume(_batch_job(jobs, job_id).id)
+def resume_run(jobs: JobManager, job_id: str, trusted_urls: Sequence[str] | None = None) -> JobInfo:
+    """Continue a cancelled, failed or interrupted run; answered tasks are not sent again.
+
+    `trusted_urls` (a tool call's resume): the run's endpoint is checked again against the
+    provider URLs configured now, so a URL the user has since removed receives no key."""
+    info = _batch_job(jobs, job_id)
+    if trusted_urls is not None:
+        check_endpoint(RunSpec.model_validate(info.spec).provider_config(), trusted_urls, where=f"job {info.id}")
+    return jobs.resume(info.id)
 
 
 def _batch_job(jobs: JobManager, job_id: str) -> JobInfo:
