@@ -22,6 +22,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -33,6 +34,7 @@ from skilldeck.tools.fs import is_within, real_path
 __all__ = ["Confinement", "MAX_PATH_CHARS", "check_text"]
 
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: longer is never a real path
+MAX_MODEL_ENTRIES = 20_000  # files and folders checked in a local model folder
 Kind = Literal["data", "model"]
 # "Qwen/Qwen2-0.5B", "gpt2": a Hugging Face hub id (at most one slash, no leading dot or slash).
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
@@ -100,11 +102,40 @@ class Confinement:
         full = path if path.is_absolute() else self.project / path
         bases = self.bases(kind, write)
         real = real_path(full)
-        if not is_within(real, [real_path(b) for b in bases]):
+        allowed = [real_path(b) for b in bases]
+        if not is_within(real, allowed):
             lexical = Path(os.path.normpath(full))
             via_link = is_within(lexical, [Path(os.path.normpath(b.absolute())) for b in bases])
             raise self._refusal(what, text, kind, write, via_link)
+        if kind == "model" and not write and real.is_dir():
+            self._check_model_folder(real, allowed, what, text)
         return real
+
+    def _check_model_folder(self, folder: Path, allowed: list[Path], what: str, raw: str) -> None:
+        """A model folder is read by transformers, not by `fs`: check what it holds before a job does.
+
+        Every entry must be a regular file or a folder, and a symlink must lead inside the allowed
+        folders (a Hugging Face cache links snapshots to its blobs, inside the same cache). A FIFO
+        would stall the training job; a link to ~/.ssh would have it read that file.
+        """
+        seen = 0
+        for top, dirs, files in os.walk(folder):
+            for name in dirs + files:
+                seen += 1
+                if seen > MAX_MODEL_ENTRIES:
+                    raise InvalidInputError(f"{what} {_shown(raw)} holds more than {MAX_MODEL_ENTRIES:,} files and "
+                                            "folders; give the model's own folder")
+                entry = Path(top) / name
+                try:
+                    target = entry.stat()  # follows a link: what transformers would open
+                except OSError:
+                    raise InvalidInputError(f"{what} {_shown(raw)}: {entry.relative_to(folder)} is a broken "
+                                            "link or cannot be read") from None
+                if entry.is_symlink() and not is_within(real_path(entry), allowed):
+                    raise self._refusal(what, f"{raw}/{entry.relative_to(folder)}", "model", False, True)
+                if not (stat.S_ISREG(target.st_mode) or stat.S_ISDIR(target.st_mode)):
+                    raise InvalidInputError(f"{what} {_shown(raw)}: {entry.relative_to(folder)} is not a regular "
+                                            "file (a pipe, socket or device); a model folder holds files only")
 
     def allowed_model(self, raw: object, what: str) -> str:
         """A hub id ("Qwen/Qwen2-0.5B") as given, or the confined real path of a local model folder.

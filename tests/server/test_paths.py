@@ -74,3 +74,36 @@ def test_verify_answer_refuses_evidence_outside_the_project(tmp_path):
                                    toolsets=["all"]))
     with pytest.raises(Exception, match=r"paths\[0\] '/etc/hostname' leads outside the project folder"):
         asyncio.run(server.call_tool("verify_answer", {"answer": "Paris is in France.", "paths": ["/etc/hostname"]}))
+
+
+def _model_folder(root):
+    folder = root / "models" / "tiny"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "sub" / "tokenizer.json").write_text("{}")
+    return folder
+
+
+def test_a_model_folder_holding_a_pipe_or_a_link_out_is_refused_before_a_job_reads_it(tmp_path):
+    project = tmp_path / "proj"
+    folder = _model_folder(project)
+    where = Confinement(project)
+    assert where.allowed_model("models/tiny", "base_model") == str(folder.resolve())
+    # A link inside the allowed folders is fine (a Hugging Face cache links snapshots to blobs).
+    (folder / "weights.bin").symlink_to(folder / "sub" / "tokenizer.json")
+    assert where.allowed_model("models/tiny", "base_model") == str(folder.resolve())
+
+    (tmp_path / "id_rsa").write_text("PRIVATE")
+    (folder / "sub" / "merges.txt").symlink_to(tmp_path / "id_rsa")
+    with pytest.raises(AccessDeniedError, match=r"base_model 'models/tiny/sub/merges.txt' leads outside .* symlink"):
+        where.allowed_model("models/tiny", "base_model")
+    (folder / "sub" / "merges.txt").unlink()
+
+    os.mkfifo(folder / "sub" / "vocab.txt")
+    with pytest.raises(InvalidInputError, match=r"base_model 'models/tiny': sub/vocab.txt is not a regular file"):
+        where.allowed_model("models/tiny", "base_model")
+    (folder / "sub" / "vocab.txt").unlink()
+
+    (folder / "gone.json").symlink_to(folder / "missing.json")
+    with pytest.raises(InvalidInputError, match="gone.json is a broken link"):
+        where.allowed_path("models/tiny", "tuned_path", kind="model")
