@@ -49,3 +49,12 @@ def test_finder_reports_planted_pairs_and_every_pair_clears_the_threshold():
 def test_finder_skips_indices_it_is_told_to():
     texts = ["the same text about cats and dogs"] * 3
     assert [(p.a, p.b) for p in NearDuplicateFinder().find(texts, skip={1})] == [(0, 2)]
+
+
+def test_rows_that_differ_only_in_their_numbers_are_not_near_duplicates():
+    rows = [normalize(f"Classify the flower: sepal length {a} cm, sepal width {b} cm, petal length 1.4 cm")
+            for a, b in [("4.9", "3.0"), ("5.1", "3.0"), ("4.9", "3.1"), ("5.0", "3.6")]]
+    assert NearDuplicateFinder(threshold=0.7).find(rows) == []
+    # The same numbers with other formatting around them still are.
+    again = rows + [normalize("Classify the flower:  sepal length 4.9 cm, sepal width 3.0 cm, petal length 1.4cm")]
+    assert [(p.a, p.b) for p in NearDuplicateFinder(threshold=0.7).find(again)] == [(0, 4)]
