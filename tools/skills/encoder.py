@@ -154,6 +154,7 @@ class Encoder:
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
         # Padding gets the most negative float32 as its attention score, as transformers does.
         pad = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
+        padded = any(len(ids) < n for ids in batch)  # batches are sorted by length: often none
 
         def heads(v: np.ndarray) -> np.ndarray:  # (b*n, h*d) -> (b, h, n, d), contiguous for BLAS
             return np.ascontiguousarray(v.reshape(b, n, h, d).transpose(0, 2, 1, 3))
@@ -169,7 +170,8 @@ class Encoder:
             qkv = dense(x, "attention.self.qkv")
             q, k, v = (heads(qkv[:, j * h * d:(j + 1) * h * d]) for j in range(3))
             scores = q @ k.transpose(0, 1, 3, 2)
-            scores += pad
+            if padded:
+                scores += pad
             scores -= scores.max(-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(-1, keepdims=True)
