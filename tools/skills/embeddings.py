@@ -142,6 +142,9 @@ class SemanticIndex:
         try:
             import numpy as np
 
+            from skilldeck.tools.skills.encoder import lower_priority
+
+            lower_priority()  # this thread and the encoding pool give way to the server's requests
             started = time.monotonic()
             keys = [_key(t) for t in self.texts]
             cached = self.cache.load()
@@ -156,7 +159,7 @@ class SemanticIndex:
             last_log = last_save = time.monotonic()
             for start in range(0, len(texts), _CHUNK):
                 # One chunk at a time, so that progress and the periodic cache save keep up.
-                fresh = model.encode(texts[start:start + _CHUNK])
+                fresh = model.encode(texts[start:start + _CHUNK], background=True)
                 for key, vector in zip(pending[start:start + _CHUNK], fresh):
                     cached[key] = vector.astype(np.float32)
                 self._done += len(fresh)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,13 +25,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Encoder"]
+__all__ = ["Encoder", "lower_priority"]
 
 _ROOT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _BATCH = 16  # texts per forward pass; sorted by length first, so a batch pads little
 
 
 _POOLED = threading.Lock()  # BLAS thread limits are process-wide: one pooled encode at a time
+
+
+def lower_priority(nice: int = 10) -> None:
+    """Give the calling thread a nice value of at least `nice` (Linux threads have their own;
+    elsewhere this would renice the whole process, so it does nothing)."""
+    if sys.platform.startswith("linux"):
+        try:
+            me = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, me, max(nice, os.getpriority(os.PRIO_PROCESS, me)))
+        except OSError:
+            pass
 
 
 @contextmanager
@@ -118,8 +131,12 @@ class Encoder:
         tokenizer.no_padding()
         return cls(load_file(str(folder / "model.safetensors")), config, tokenizer, max_tokens, workers)
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit-length sentence vectors, one row per text, in the order given."""
+    def encode(self, texts: list[str], background: bool = False) -> np.ndarray:
+        """Unit-length sentence vectors, one row per text, in the order given.
+
+        `background`: the pool's threads run at a lower scheduling priority (`lower_priority`), as
+        the caller's own background thread should, so a server encoding its skills still answers
+        requests at once."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
@@ -136,7 +153,9 @@ class Encoder:
             return out
         # NumPy's element-wise steps use one core; two batches at a time, each with a one-thread
         # BLAS, keep both cores busy (about 1.5x faster than one batch with a two-thread BLAS).
-        with _POOLED, _blas_threads(1), ThreadPoolExecutor(self.workers, thread_name_prefix="skilldeck-encode") as pool:
+        with _POOLED, _blas_threads(1), ThreadPoolExecutor(
+                self.workers, thread_name_prefix="skilldeck-encode", initializer=lower_priority if background else None
+        ) as pool:
             list(pool.map(run, batches))
         return out
 

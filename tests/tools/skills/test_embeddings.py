@@ -21,7 +21,7 @@ def test_vectors_rank_by_meaning_and_are_cached_by_content(tmp_path, monkeypatch
     encoded = []
     model = embeddings._load_model()
     original = model.encode
-    monkeypatch.setattr(model, "encode", lambda texts: encoded.append(list(texts)) or original(texts))
+    monkeypatch.setattr(model, "encode", lambda texts, **kw: encoded.append(list(texts)) or original(texts, **kw))
     second = SemanticIndex([], cache_dir=tmp_path, texts=[*TEXTS, "release notes. Writes changelogs."])
     assert second.wait(60)
     assert encoded == [["release notes. Writes changelogs."]]  # only the new text was encoded

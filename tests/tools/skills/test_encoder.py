@@ -72,3 +72,29 @@ def test_encoding_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_background_encoding_threads_give_way_but_the_caller_keeps_its_priority(encoder):
+    if encoder.workers == 1:
+        pytest.skip("one core: no encoding pool")
+    import os
+    import threading
+
+    from skilldeck.tools.skills import encoder as module
+
+    seen = {}
+    original = module.Encoder._forward
+
+    def spy(self, batch):
+        seen[threading.get_native_id()] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return original(self, batch)
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    module.Encoder._forward = spy
+    try:
+        encoder.encode([f"text number {i}" for i in range(80)], background=True)
+    finally:
+        module.Encoder._forward = original
+    assert seen and all(nice == max(before, 10) for nice in seen.values()), seen
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
