@@ -4,7 +4,7 @@ The deterministic checks give a binary *lean* (the old verdict) and the features
 `skilldeck.tools.verify.features`; a logistic model turns the features into the probability
 that the claim is supported, and two thresholds cut it into three outcomes:
 
-    p >= supported_at and the lean is supported   -> supported
+    p >= supported_at, the lean is supported and no check casts doubt (a swapped word)  -> supported
     p <= unsupported_at, or a hard check failed   -> not supported (contradicted, fabricated specific, ...)
     anything between                              -> unsure (the evidence is related, the backend cannot settle it)
 
@@ -69,7 +69,8 @@ def settle(lean: str, signals: list, features: dict[str, float], has_citations: 
     if not features:  # a bare yes/no, decided by its statement's verdict
         return ("supported", "", 1.0) if lean == "supported" else ("not_supported", "missing", 0.0)
     p = round(calibration.probability(features), 4)
-    if lean == "supported" and p >= calibration.supported_at:
+    doubted = any(s.doubt for s in signals)
+    if lean == "supported" and p >= calibration.supported_at and not doubted:
         return "supported", "", p
     if p <= calibration.unsupported_at:
         return "not_supported", "missing", p

@@ -7,28 +7,36 @@ says something different (not merely nothing).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from skilldeck.tools.verify.text import (NEGATION_CUES, STOPWORDS, entities, normalise_quotes, numbers, quantities, stem,
-                                         terms)
+from skilldeck.tools.verify.rarity import is_common
+from skilldeck.tools.verify.text import (NEGATION_CUES, STOPWORDS, content_words, entities, normalise_quotes, numbers,
+                                         quantities, stem, terms)
 
 __all__ = ["Signal", "check_numbers", "check_entities", "check_negation", "check_antonyms", "check_exclusive",
-           "check_attribution",
+           "check_attribution", "check_swapped_word",
            "attribution_sources", "VAGUE_AUTHORITY"]
 
 
 @dataclass(frozen=True)
 class Signal:
-    """One fired check: `name` (stable identifier), `detail` (for people), and whether it contradicts."""
+    """One fired check: `name` (stable identifier), `detail` (for people), and whether it contradicts.
+
+    `doubt`: the check casts doubt without being evidence against the claim (a swapped word may be
+    a paraphrase). It keeps the claim from being settled as supported (it is unsure, for a judge
+    to decide) but leaves the lexical lean and the calibrated probability as they were."""
 
     name: str
     detail: str
     contradicts: bool = False
+    doubt: bool = False
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "detail": self.detail, **({"contradicts": True} if self.contradicts else {})}
+        return {"name": self.name, "detail": self.detail, **({"contradicts": True} if self.contradicts else {}),
+                **({"doubt": True} if self.doubt else {})}
 
 
 _APPROX = re.compile(r"\b(?:about|around|approximately|approx\.?|nearly|roughly|almost|some|circa|c\.|~)\s*$",
@@ -215,6 +223,53 @@ def check_exclusive(claim: str, evidence_sentences: list[str]) -> list[Signal]:
             return [Signal("exclusive_mismatch", f"claim says {sorted(said)[0]!r}; evidence says {sorted(rivals)[0]!r}",
                            True)]
     return []
+
+
+def check_swapped_word(claim: str, evidence_sentences: list[str]) -> list[Signal]:
+    """The claim copies an evidence sentence but one or two uncommon words are another's.
+
+    "a robot that senses and acts just like a boa" against "a robot that senses and acts just
+    like a honeybee": every word but the swapped one is there, in order, so coverage passes, and
+    the swapped word may stand elsewhere in a long source. This is how a summary moves a name or
+    a thing from one event to another. The claim must follow one window sentence (most of its
+    content words matched in order), the swap must sit right after at least two matched words,
+    and the swapped words must not be common ones (those are the ones a paraphrase changes:
+    "said" for "confirmed", "population" for "people"), nor a form of the evidence's word.
+    """
+    claim_words = content_words(claim)
+    stems = [s for s, _ in claim_words]
+    best = None
+    for sentence in evidence_sentences:
+        other = content_words(sentence)
+        matcher = difflib.SequenceMatcher(None, stems, [s for s, _ in other], autojunk=False)
+        matched = sum(block.size for block in matcher.get_matching_blocks())
+        if best is None or matched > best[0]:
+            best = (matched, other, matcher)
+    if best is None or best[0] < _SWAP_ALIGNED * len(stems):
+        return []
+    _, other, matcher = best
+    ops = matcher.get_opcodes()
+    for k, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag != "replace" or i2 - i1 > 2 or j2 - j1 > 2:
+            continue
+        said, there = claim_words[i1:i2], other[j1:j2]
+        if any(a.startswith(b) or b.startswith(a) for a, _ in said for b, _ in there) or \
+                "".join(a for a, _ in said) == "".join(b for b, _ in there):
+            continue  # "phone" / "smartphone", "predated" / "pre-dated"
+        if any(word[:1].isdigit() for _, word in [*said, *there]):
+            continue  # numbers and dates are the number check's
+        if all(is_common(word) for _, word in said):
+            continue  # common words are the ones paraphrases swap
+        before = ops[k - 1][2] - ops[k - 1][1] if k and ops[k - 1][0] == "equal" else 0
+        after = ops[k + 1][2] - ops[k + 1][1] if k + 1 < len(ops) and ops[k + 1][0] == "equal" else 0
+        if before >= 2 and (after >= 1 or i2 == len(stems)):
+            words = " ".join(word for _, word in said)
+            return [Signal("word_swapped", f"the claim follows the evidence sentence but says {words!r} where it "
+                                           f"has {' '.join(word for _, word in there)!r}", doubt=True)]
+    return []
+
+
+_SWAP_ALIGNED = 0.6  # share of the claim's content words a sentence must match in order to be its source
 
 
 _ATTRIBUTION = re.compile(

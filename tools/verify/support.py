@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribution, check_entities, check_negation,
-                                           check_exclusive, check_numbers)
+                                           check_exclusive, check_numbers, check_swapped_word)
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
 from skilldeck.tools.verify.features import Hits, claim_features, local_window
 from skilldeck.tools.verify.rarity import is_common
@@ -52,6 +52,7 @@ class SupportConfig:
 
     check_entities: bool = True
     check_negation: bool = True
+    check_swaps: bool = True
 
 
 @dataclass
@@ -164,10 +165,11 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
         coverage = _share(needed, covered, total)
     missing = [ct.surface[w] for w in needed if w not in covered]
     verdict = _verdict(signals, coverage, config, bool(evidence.sentences))
-    score = coverage if verdict == "supported" else min(coverage, config.threshold) * (0.5 if signals else 1.0)
+    against = [s for s in signals if not s.doubt]
+    score = coverage if verdict == "supported" else min(coverage, config.threshold) * (0.5 if against else 1.0)
     kinds = {w: _kind(w, ct) for w in needed}
     local = local_window(hits, needed)
-    features = claim_features(claim, ct, needed, kinds, variants, covered, coverage, hits, signals, verdict, local)
+    features = claim_features(claim, ct, needed, kinds, variants, covered, coverage, hits, against, verdict, local)
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
 
 
@@ -191,7 +193,7 @@ def _share(needed: dict[str, float], covered: set[str], total: float) -> float:
 def _verdict(signals: list[Signal], coverage: float, config: SupportConfig, has_evidence: bool) -> str:
     if any(s.contradicts for s in signals):
         return "contradicted"
-    if signals or coverage < config.threshold or not has_evidence:
+    if any(not s.doubt for s in signals) or coverage < config.threshold or not has_evidence:
         return "unsupported"
     return "supported"
 
@@ -228,5 +230,7 @@ def _checks(claim: str, window: list[Sentence], evidence: EvidenceSet, found: Ca
     if window and coverage >= config.threshold:
         # A rival nationality or month is a contradiction even where it costs the coverage gate.
         signals += check_exclusive(claim, [s.text for s in window])
+        if config.check_swaps and not signals:  # a doubt only where nothing stronger fired
+            signals += check_swapped_word(claim, [s.text for s in window])
     signals += check_attribution(claim, evidence.lowered, evidence.stems)
     return signals

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "STOPWORDS", "LIGHT_WORDS", "Terms", "terms", "stem", "numbers", "entities", "negations", "NEGATION_CUES",
-    "split_sentences", "normalise_quotes", "quantities", "stem_sequence",
+    "split_sentences", "normalise_quotes", "quantities", "stem_sequence", "content_words",
 ]
 
 STOPWORDS = frozenset("""
@@ -303,8 +303,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 @functools.lru_cache(maxsize=50_000)
-def stem_sequence(text: str) -> tuple[str, ...]:
-    """The content stems of `text` in reading order (stopwords dropped), for checks on word order."""
+def content_words(text: str) -> tuple[tuple[str, str], ...]:
+    """(stem, lower-cased word) for the content words of `text` in reading order (stopwords and
+    negation cues dropped, hyphenated words split), for checks on word order."""
     out = []
     for m in _TOKEN.finditer(normalise_quotes(text)):
         low = m.group().lower()
@@ -313,5 +314,10 @@ def stem_sequence(text: str) -> tuple[str, ...]:
             if part.endswith("'s"):
                 part = part[:-2]
             if part and part not in STOPWORDS and part not in NEGATION_CUES:
-                out.append(stem(part.replace(",", "") if part[0].isdigit() else part))
+                out.append((stem(part.replace(",", "") if part[0].isdigit() else part), part))
     return tuple(out)
+
+
+def stem_sequence(text: str) -> tuple[str, ...]:
+    """The content stems of `text` in reading order (see `content_words`)."""
+    return tuple(s for s, _ in content_words(text))

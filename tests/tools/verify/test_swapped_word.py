@@ -1,0 +1,41 @@
+"""A claim that copies an evidence sentence but swaps one uncommon word is unsure, not supported."""
+
+from skilldeck.tools.verify import VerifyOptions, verify_answer
+from skilldeck.tools.verify.checks import check_swapped_word
+from skilldeck.tools.verify.judge import build_packets
+
+ROBOT = ("Scientists are working towards building a robot that thinks, senses and acts just like a honeybee. "
+         "Professor James Marshall said the team had studied insect brains for years. "
+         "Elsewhere in the zoo, a boa was moved to a new enclosure.")
+
+
+def test_a_swapped_uncommon_word_fires_and_names_both_words():
+    [signal] = check_swapped_word("Scientists are building a robot that senses and acts just like a boa.",
+                                  [ROBOT.split(". ")[0]])
+    assert signal.name == "word_swapped" and signal.doubt and not signal.contradicts
+    assert "'boa'" in signal.detail and "honeybee" in signal.detail
+    assert signal.to_dict()["doubt"] is True
+
+
+def test_paraphrases_forms_numbers_and_loose_claims_do_not_fire():
+    sentence = "The striker confirmed on Friday that he will leave the club at the end of the season."
+    assert check_swapped_word("The striker said on Friday that he will leave the club.", [sentence]) == []  # common
+    assert check_swapped_word("The striker confirmed on Friday that he will leave the clubs.", [sentence]) == []
+    assert check_swapped_word("The striker confirmed on Monday that he will leave the club.",
+                              ["The striker confirmed on 12 May that he will leave the club."]) == []  # number check's
+    # A claim that does not follow any one sentence is coverage's business, not this check's.
+    assert check_swapped_word("A honeybee brain inspired the zoo enclosure design.", [sentence]) == []
+    assert check_swapped_word("anything", []) == []
+
+
+def test_the_claim_is_unsure_for_a_judge_while_the_lexical_lean_stays():
+    claim = "Scientists are working towards building a robot that thinks, senses and acts just like a boa."
+    report = verify_answer(claim, evidence=[ROBOT])
+    [result] = [c for c in report.claims if c.claim.check_worthy]
+    assert result.outcome == "unsure" and result.lean == "supported"
+    assert any(s.name == "word_swapped" for s in result.signals)
+    assert [p.text for p in build_packets(report.claims)] == [result.claim.text]  # the judge is asked
+    assert verify_answer(claim, evidence=[ROBOT], options=VerifyOptions(risk="high")).status == "rejected"
+
+    right = verify_answer(claim.replace("boa", "honeybee"), evidence=[ROBOT])
+    assert [c.outcome for c in right.claims if c.claim.check_worthy] == ["supported"]
