@@ -17,7 +17,7 @@ from skilldeck.tools.verify.text import (NEGATION_CUES, STOPWORDS, content_words
                                          quantities, stem, terms)
 
 __all__ = ["Signal", "check_numbers", "check_entities", "check_negation", "check_antonyms", "check_exclusive",
-           "check_attribution", "check_swapped_word",
+           "check_attribution", "check_swapped_word", "check_roles",
            "attribution_sources", "VAGUE_AUTHORITY"]
 
 
@@ -266,6 +266,60 @@ def check_swapped_word(claim: str, evidence_sentences: list[str]) -> list[Signal
             words = " ".join(word for _, word in said)
             return [Signal("word_swapped", f"the claim follows the evidence sentence but says {words!r} where it "
                                            f"has {' '.join(word for _, word in there)!r}", doubt=True)]
+    return []
+
+
+# Verbs that tie a work or a thing to the person or body behind it, by the role they name.
+_ROLE_OF = {v: role for role, forms in {
+    "direct": "directed direct directs", "write": "wrote written writes write authored",
+    "found": "founded co-founded", "create": "created creates", "compose": "composed", "produce": "produced",
+    "design": "designed", "develop": "developed", "invent": "invented", "discover": "discovered",
+    "publish": "published", "paint": "painted", "build": "built", "own": "owned", "play": "played",
+    "coach": "coached", "sing": "sung sang", "perform": "performed", "record": "recorded", "edit": "edited",
+    "illustrate": "illustrated", "narrate": "narrated", "host": "hosted", "voice": "voiced", "portray": "portrayed",
+}.items() for v in forms.split()}
+_ROLE_VERB = "|".join(sorted(_ROLE_OF, key=len, reverse=True))
+# A run of capitalised words; a period only as an initial ("J. K. Rowling"), so a span never runs
+# across the end of a sentence.
+_NAME_WORD = r"(?:[A-Z]\.|[A-Z][\w'’-]*)"
+_NAME_SPAN = rf"({_NAME_WORD}(?:\s+(?:{_NAME_WORD}|de|van|von|da|di|del|la|le))*)"
+_BY_AGENT = re.compile(rf"\b({_ROLE_VERB})\s+by\s+(?:the\s+)?{_NAME_SPAN}")
+_AGENT_VERB = re.compile(rf"{_NAME_SPAN}\s+(?:also\s+|later\s+|has\s+|had\s+)?({_ROLE_VERB})\b")
+_NAME_JOINERS = frozenset("the de van von da di del la le".split())
+
+
+def _agents(text: str, active: bool = False) -> dict[str, list[str]]:
+    """Role -> the names the text gives it: "directed by Peter Chelsom" (and "Lucy Gordon directed")."""
+    found: dict[str, list[str]] = {}
+    for m in _BY_AGENT.finditer(text):
+        found.setdefault(_ROLE_OF[m.group(1)], []).append(m.group(2))
+    if active:
+        for m in _AGENT_VERB.finditer(text):
+            found.setdefault(_ROLE_OF[m.group(2)], []).append(m.group(1))
+    return found
+
+
+def _name_words(name: str) -> set[str]:
+    return {w.lower().strip(".'’") for w in name.split()} - _NAME_JOINERS
+
+
+def check_roles(claim: str, window: list[str], evidence_text: str) -> list[Signal]:
+    """The claim gives a role ("Lucy Gordon directed Serendipity") to someone the evidence does not:
+    its window says "directed by Peter Chelsom" and nowhere does the evidence give that role to Lucy
+    Gordon. A doubt, not a contradiction: a work can have two directors and the evidence name one."""
+    said = _agents(claim, active=True)
+    if not said:
+        return []
+    stated = _agents(" ".join(window))
+    anywhere = _agents(evidence_text)
+    for role, names in said.items():
+        if role not in stated:
+            continue
+        for name in names:
+            words = _name_words(name)
+            if words and not any(words & _name_words(other) for other in anywhere.get(role, ())):
+                return [Signal("role_mismatch", f"the claim gives '{role}' to {name!r}; the evidence gives it to "
+                                                f"{stated[role][0]!r}", doubt=True)]
     return []
 
 

@@ -6,6 +6,8 @@ and for files the line number) so a verdict can cite exactly where its support i
 
 from __future__ import annotations
 
+import functools
+
 import glob
 import itertools
 import os
@@ -95,6 +97,11 @@ class EvidenceSet:
 
     def __len__(self) -> int:
         return len(self.sentences)
+
+    @functools.cached_property
+    def text(self) -> str:
+        """All sentences, one per line (built on first use)."""
+        return "\n".join(s.text for s in self.sentences)
 
     @property
     def entity_names(self) -> set[str]:

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribution, check_entities, check_negation,
-                                           check_exclusive, check_numbers, check_swapped_word)
+                                           check_exclusive, check_numbers, check_roles,
+                                           check_swapped_word)
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
 from skilldeck.tools.verify.features import Hits, claim_features, local_window
 from skilldeck.tools.verify.rarity import is_common
@@ -231,6 +232,7 @@ def _checks(claim: str, window: list[Sentence], evidence: EvidenceSet, found: Ca
         # A rival nationality or month is a contradiction even where it costs the coverage gate.
         signals += check_exclusive(claim, [s.text for s in window])
         if config.check_swaps and not signals:  # a doubt only where nothing stronger fired
-            signals += check_swapped_word(claim, [s.text for s in window])
+            texts = [s.text for s in window]
+            signals += check_swapped_word(claim, texts) or check_roles(claim, texts, evidence.text)
     signals += check_attribution(claim, evidence.lowered, evidence.stems)
     return signals

@@ -39,3 +39,28 @@ def test_the_claim_is_unsure_for_a_judge_while_the_lexical_lean_stays():
 
     right = verify_answer(claim.replace("boa", "honeybee"), evidence=[ROBOT])
     assert [c.outcome for c in right.claims if c.claim.check_worthy] == ["supported"]
+
+
+FILM = ("Serendipity is a 2001 American romantic comedy film directed by Peter Chelsom, written by Marc Klein. "
+        "Lucy Gordon had a small role in Serendipity.")
+
+
+def test_a_role_the_evidence_gives_to_someone_else_is_a_doubt():
+    from skilldeck.tools.verify.checks import check_roles
+
+    first = FILM.split(". ")[0]
+    [signal] = check_roles("Lucy Gordon directed Serendipity.", [first], FILM)
+    assert signal.name == "role_mismatch" and signal.doubt and "Peter Chelsom" in signal.detail
+    assert check_roles("Serendipity was directed by Lucy Gordon.", [first], FILM)  # the passive form too
+    assert check_roles("Peter Chelsom directed Serendipity.", [first], FILM) == []
+    assert check_roles("Serendipity was written by Marc Klein.", [first], FILM) == []
+    # Another role, or a role the window does not state, is not this check's.
+    assert check_roles("Lucy Gordon produced Serendipity.", [first], FILM) == []
+    # Named anywhere in the evidence with that role: two directors, the window naming one.
+    both = FILM + " It was also directed by Lucy Gordon, uncredited."
+    assert check_roles("Lucy Gordon directed Serendipity.", [first], both) == []
+
+    only_roles = "Serendipity is a 2001 film directed by Peter Chelsom. Lucy Gordon was born in 1980."
+    [result] = [c for c in verify_answer("Lucy Gordon directed Serendipity.", evidence=[only_roles]).claims
+                if c.claim.check_worthy]
+    assert result.outcome == "unsure" and [s.name for s in result.signals] == ["role_mismatch"]
