@@ -228,7 +228,8 @@ class SkillMatch(BaseModel):
 class FoundSkills(BaseModel):
     """find_skills' structured answer."""
 
-    ranking: str = Field(description="'hybrid', or 'lexical (semantic index 412/1,000)' while vectors are computed")
+    ranking: str = Field(description="'hybrid'; 'hybrid (descriptions; full vectors 412/1,000)' while a cold start "
+                                     "encodes the full texts; 'lexical (semantic index 412/1,000)' before that")
     fits: bool = Field(description="Whether the first result fits the task well")
     results: list[SkillMatch]
 

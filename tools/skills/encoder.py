@@ -28,7 +28,9 @@ import numpy as np
 __all__ = ["Encoder", "lower_priority"]
 
 _ROOT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_BATCH = 16  # texts per forward pass; sorted by length first, so a batch pads little
+# Tokens per forward pass (texts sorted by length first, so a batch pads little): 16 texts at the
+# model's 128, more of shorter ones, whose small products would otherwise cost more than they compute.
+_BATCH_TOKENS = 2048
 
 
 _POOLED = threading.Lock()  # BLAS thread limits are process-wide: one pooled encode at a time
@@ -142,7 +144,11 @@ class Encoder:
             return out
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        batches = [order[start:start + _BATCH] for start in range(0, len(order), _BATCH)]
+        batches: list[list[int]] = []
+        for i in order:  # ascending length: a batch grows until it holds about _BATCH_TOKENS tokens
+            if not batches or len(ids[i]) * (len(batches[-1]) + 1) > _BATCH_TOKENS:
+                batches.append([])
+            batches[-1].append(i)
 
         def run(chosen: list[int]) -> None:
             out[chosen] = self._forward([ids[i] for i in chosen])

@@ -389,12 +389,16 @@ class SkillSearch:
         return scores, set(matched) | {i for i in self._bundled if scores[i]}, matched
 
     def ranking(self) -> str:
-        """Which ranking answers now: ``hybrid``, ``lexical``, or ``lexical (semantic index 412/1,000)``."""
+        """Which ranking answers now: ``hybrid``, ``hybrid (descriptions; full vectors 412/1,000)``,
+        ``lexical``, or ``lexical (semantic index 412/1,000)``."""
         if self.semantic is None:
             return "lexical"
-        if getattr(self.semantic, "ready", True):
-            return "hybrid"
         progress = getattr(self.semantic, "progress", None)
+        if getattr(self.semantic, "ready", True):
+            if getattr(self.semantic, "complete", True) or progress is None:
+                return "hybrid"
+            done, total = progress()
+            return f"hybrid (descriptions; full vectors {done:,}/{total:,})"
         if progress is None:
             return "lexical (semantic index loading)"
         done, total = progress()

@@ -32,3 +32,37 @@ def test_lazy_index_is_lexical_until_ready(tmp_path):
     assert lazy.scores("gif") is None  # starts the work, answers nothing yet
     assert lazy.wait(240)
     assert len(lazy.scores("gif")) == 3
+
+
+def test_a_cold_start_ranks_on_short_texts_first_then_on_the_full_ones(tmp_path, monkeypatch):
+    import threading
+
+    count = embeddings._CHUNK + 8  # more than one chunk to encode: the short texts go first
+    short = [f"skill {i}. Formats invoices number {i}." for i in range(count)]
+    full = [f"{s} The body explains how totals and taxes are laid out, case {i}." for i, s in enumerate(short)]
+    order = []
+    model = embeddings._load_model()
+    original = model.encode
+    gate = threading.Event()
+
+    def encode(texts, **kw):
+        order.append("full" if texts[0] in full else "short" if texts[0] in short else "query")
+        if order[-1] == "full":
+            gate.wait(60)  # hold the full texts back until the partial index has been looked at
+        return original(texts, **kw)
+
+    monkeypatch.setattr(model, "encode", encode)
+    index = SemanticIndex([], cache_dir=tmp_path, texts=full, short_texts=short)
+    assert index.wait(120) and not index.complete
+    assert len(index.scores("invoice totals")) == count
+    done, total = index.progress()
+    assert (done, total) == (0, count)
+    gate.set()
+    assert index.wait(240, complete=True) and index.complete and index.progress() == (count, count)
+    steps = [o for o in order if o != "query"]
+    assert steps == ["short"] * 2 + ["full"] * 2  # two chunks of each, every short text first
+
+    # Warm restart: the full vectors are cached, nothing is encoded, and the index is complete at once.
+    order.clear()
+    again = SemanticIndex([], cache_dir=tmp_path, texts=full, short_texts=short)
+    assert again.wait(60, complete=True) and order == []

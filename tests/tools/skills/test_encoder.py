@@ -93,7 +93,7 @@ def test_background_encoding_threads_give_way_but_the_caller_keeps_its_priority(
     before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     module.Encoder._forward = spy
     try:
-        encoder.encode([f"text number {i}" for i in range(80)], background=True)
+        encoder.encode([f"{TEXTS[3]} number {i}" for i in range(40)], background=True)  # several batches
     finally:
         module.Encoder._forward = original
     assert seen and all(nice == max(before, 10) for nice in seen.values()), seen

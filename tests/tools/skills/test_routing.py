@@ -120,6 +120,11 @@ def test_ranking_says_how_far_the_semantic_index_is(tmp_path):
     skills = SkillCatalog([SkillRoot(tmp_path, "t")]).skills
     assert SkillSearch(skills).ranking() == "lexical"
     assert SkillSearch(skills, semantic=_Pending()).ranking() == "lexical (semantic index 412/1,000)"
+    partial = _Pending()
+    partial.ready, partial.complete, partial.scores = True, False, lambda query: [0.5]
+    assert SkillSearch(skills, semantic=partial).ranking() == "hybrid (descriptions; full vectors 412/1,000)"
+    partial.complete = True
+    assert SkillSearch(skills, semantic=partial).ranking() == "hybrid"
 
 
 @pytest.mark.parametrize("field", ["stop_list", "negation", "field_norm", "rare_terms", "body_intro",
