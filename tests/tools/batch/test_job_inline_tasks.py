@@ -16,16 +16,22 @@ def wait_until(predicate, timeout=30.0):
         time.sleep(0.02)
 
 
+def start_and_cancel(jobs, mock, count: int, done: int):
+    """A run of `count` inline tasks against `mock`, cancelled once `done` are answered."""
+    tasks = tasks_from_records([{"id": f"t{i}", "text": f"item {i}"} for i in range(count)])
+    spec = RunSpec(provider="openai-compatible", base_url=mock.base_url, output_tokens_per_task=40,
+                   timeout_s=2.0, batch_size=3, concurrency=1)
+    info = start_run(jobs, spec, tasks)
+    assert (info.dir / "tasks.jsonl").is_file()  # there before the worker runs: nothing to lose
+    wait_until(lambda: (jobs.get(info.id).progress.get("done") or 0) >= done)
+    assert jobs.cancel(info.id).status is JobStatus.CANCELLED
+    return info
+
+
 def test_inline_tasks_survive_cancel_and_resume_inside_the_job_folder(tmp_path):
     jobs = JobManager(tmp_path / "jobs")
-    tasks = tasks_from_records([{"id": f"t{i}", "text": f"item {i}"} for i in range(60)])
     with serve_in_thread(MockConfig(limits=RateLimits(60_000), latency_s=0.08)) as mock:
-        spec = RunSpec(provider="openai-compatible", base_url=mock.base_url, output_tokens_per_task=40,
-                       timeout_s=2.0, batch_size=3, concurrency=1)
-        info = start_run(jobs, spec, tasks)
-        assert (info.dir / "tasks.jsonl").is_file()  # there before the worker runs: nothing to lose
-        wait_until(lambda: (jobs.get(info.id).progress.get("done") or 0) >= 6)
-        assert jobs.cancel(info.id).status is JobStatus.CANCELLED
+        info = start_and_cancel(jobs, mock, 60, 6)
         done = jobs.wait(resume_run(jobs, info.id).id, timeout_s=60)
     assert done.status is JobStatus.SUCCEEDED and done.result["answered"] == 60
     assert max(mock.answered.values()) == 1
@@ -41,13 +47,8 @@ def test_a_tool_call_resume_checks_the_endpoint_against_the_urls_configured_now(
     from skilldeck.tools.batch.errors import ProviderConfigError
 
     jobs = JobManager(tmp_path / "jobs")
-    tasks = tasks_from_records([{"id": f"t{i}", "text": f"item {i}"} for i in range(30)])
     with serve_in_thread(MockConfig(limits=RateLimits(60_000), latency_s=0.08)) as mock:
-        spec = RunSpec(provider="openai-compatible", base_url=mock.base_url, output_tokens_per_task=40,
-                       timeout_s=2.0, batch_size=3, concurrency=1)
-        info = start_run(jobs, spec, tasks)
-        wait_until(lambda: (jobs.get(info.id).progress.get("done") or 0) >= 3)
-        jobs.cancel(info.id)
+        info = start_and_cancel(jobs, mock, 30, 3)
         sent = dict(mock.answered)
         # The user has since removed the URL from provider_urls: the resume is refused, nothing is sent.
         with pytest.raises(ProviderConfigError, match=rf"job {info.id}\.base_url .* not an endpoint the user"):

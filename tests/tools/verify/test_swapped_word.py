@@ -35,6 +35,7 @@ def test_the_claim_is_unsure_for_a_judge_while_the_lexical_lean_stays():
     assert result.outcome == "unsure" and result.lean == "supported"
     assert any(s.name == "word_swapped" for s in result.signals)
     assert [p.text for p in build_packets(report.claims)] == [result.claim.text]  # the judge is asked
+    assert any("says 'boa' where it has 'honeybee'" in reason for reason in report.reasons)
     assert verify_answer(claim, evidence=[ROBOT], options=VerifyOptions(risk="high")).status == "rejected"
 
     right = verify_answer(claim.replace("boa", "honeybee"), evidence=[ROBOT])
