@@ -18,11 +18,11 @@ from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribu
                                            check_exclusive, check_numbers, check_roles,
                                            check_swapped_word)
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
-from skilldeck.tools.verify.features import Hits, claim_features, local_window
+from skilldeck.tools.verify.features import LOCAL_SPAN, Hits, claim_features, local_window
 from skilldeck.tools.verify.rarity import is_common
 from skilldeck.tools.verify.text import LIGHT_WORDS, Terms, stem, terms
 
-__all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate"]
+__all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate", "check_scattered"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class SupportConfig:
 
     check_entities: bool = True
     check_negation: bool = True
-    check_swaps: bool = True
+    check_doubts: bool = True
 
 
 @dataclass
@@ -171,7 +171,23 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     kinds = {w: _kind(w, ct) for w in needed}
     local = local_window(hits, needed)
     features = claim_features(claim, ct, needed, kinds, variants, covered, coverage, hits, against, verdict, local)
+    if config.check_doubts and verdict == "supported":
+        signals += check_scattered(window, features["local"], coverage)
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
+
+
+def check_scattered(window: list[Sentence], local: float, coverage: float) -> list[Signal]:
+    """A claim supported only by joining two sentences far apart in one source, which no run of
+    adjacent sentences supports as well: how a summary moves a name or a number to another event
+    ("Princess Eugenie is working in New York for the second day in a row", from a sentence about
+    her job and another, paragraphs later, about what she wore). A doubt (see `Signal`)."""
+    if len(window) < 2 or window[0].item is not window[1].item or local >= coverage - 1e-6:
+        return []
+    gap = abs(window[0].position - window[1].position)
+    if gap <= LOCAL_SPAN:
+        return []
+    return [Signal("scattered_support", f"supported only by joining sentences {gap} apart in "
+                                        f"{window[0].item.id!r}; no run of adjacent sentences says it", doubt=True)]
 
 
 def _hits(variants: dict[str, frozenset[str]], sentences: list[Sentence]) -> Hits:
@@ -231,7 +247,7 @@ def _checks(claim: str, window: list[Sentence], evidence: EvidenceSet, found: Ca
     if window and coverage >= config.threshold:
         # A rival nationality or month is a contradiction even where it costs the coverage gate.
         signals += check_exclusive(claim, [s.text for s in window])
-        if config.check_swaps and not signals:  # a doubt only where nothing stronger fired
+        if config.check_doubts and not signals:  # a doubt only where nothing stronger fired
             texts = [s.text for s in window]
             signals += check_swapped_word(claim, texts) or check_roles(claim, texts, evidence.text)
     signals += check_attribution(claim, evidence.lowered, evidence.stems)

@@ -65,3 +65,18 @@ def test_a_role_the_evidence_gives_to_someone_else_is_a_doubt():
     [result] = [c for c in verify_answer("Lucy Gordon directed Serendipity.", evidence=[only_roles]).claims
                 if c.claim.check_worthy]
     assert result.outcome == "unsure" and [s.name for s in result.signals] == ["role_mismatch"]
+
+
+def test_support_joined_from_two_distant_sentences_of_one_source_is_a_doubt():
+    filler = " ".join(f"Paragraph {i} is about the weather in the harbour town." for i in range(6))
+    article = ("Princess Eugenie is working in New York at an art gallery. " + filler +
+               " She wore a black bowler hat for the second day in a row.")
+    claim = "Princess Eugenie is working in New York for the second day in a row."
+    [result] = [c for c in verify_answer(claim, evidence=[article]).claims if c.claim.check_worthy]
+    assert result.lean == "supported" and result.outcome == "unsure"
+    assert [s.name for s in result.signals] == ["scattered_support"]
+
+    # The same two sentences side by side are a local run: no doubt from this check.
+    near = "Princess Eugenie is working in New York at an art gallery. She has worn a bowler for the second day in a row."
+    [close] = [c for c in verify_answer(claim, evidence=[near]).claims if c.claim.check_worthy]
+    assert all(s.name != "scattered_support" for s in close.signals)
