@@ -250,6 +250,8 @@ def check_swapped_word(claim: str, evidence_sentences: list[str]) -> list[Signal
     _, other, matcher = best
     ops = matcher.get_opcodes()
     for k, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag == "replace" and i2 == len(stems):
+            j2 = min(j2, j1 + i2 - i1)  # the claim ends here; the sentence may go on
         if tag != "replace" or i2 - i1 > 2 or j2 - j1 > 2:
             continue
         said, there = claim_words[i1:i2], other[j1:j2]

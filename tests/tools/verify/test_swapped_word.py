@@ -15,6 +15,9 @@ def test_a_swapped_uncommon_word_fires_and_names_both_words():
     assert signal.name == "word_swapped" and signal.doubt and not signal.contradicts
     assert "'boa'" in signal.detail and "honeybee" in signal.detail
     assert signal.to_dict()["doubt"] is True
+    # The claim ends at the swap while the sentence goes on (a run-on sentence, or a clause cut off).
+    run_on = ROBOT.split(". ")[0] + " Professor James Marshall said insect brains were studied"
+    assert check_swapped_word("Scientists are building a robot that senses and acts just like a boa.", [run_on])
 
 
 def test_paraphrases_forms_numbers_and_loose_claims_do_not_fire():
