@@ -238,9 +238,11 @@ def check_swapped_word(claim: str, evidence_sentences: list[str]) -> list[Signal
     """
     claim_words = content_words(claim)
     stems = [s for s, _ in claim_words]
+    if len(stems) > _SWAP_MAX_WORDS:
+        return []
     best = None
     for sentence in evidence_sentences:
-        other = content_words(sentence)
+        other = content_words(sentence)[:_SWAP_MAX_WORDS * 8]  # alignment time grows with both lengths
         matcher = difflib.SequenceMatcher(None, stems, [s for s, _ in other], autojunk=False)
         matched = sum(block.size for block in matcher.get_matching_blocks())
         if best is None or matched > best[0]:
@@ -284,10 +286,11 @@ _ROLE_VERB = "|".join(sorted(_ROLE_OF, key=len, reverse=True))
 # A run of capitalised words; a period only as an initial ("J. K. Rowling"), so a span never runs
 # across the end of a sentence.
 _NAME_WORD = r"(?:[A-Z]\.|[A-Z][\w'’-]*)"
-_NAME_SPAN = rf"({_NAME_WORD}(?:\s+(?:{_NAME_WORD}|de|van|von|da|di|del|la|le))*)"
+_NAME_SPAN = rf"({_NAME_WORD}(?:\s+(?:{_NAME_WORD}|de|van|von|da|di|del|la|le)){{0,7}})"  # bounded: linear time
 _BY_AGENT = re.compile(rf"\b({_ROLE_VERB})\s+by\s+(?:the\s+)?{_NAME_SPAN}")
 _AGENT_VERB = re.compile(rf"{_NAME_SPAN}\s+(?:also\s+|later\s+|has\s+|had\s+)?({_ROLE_VERB})\b")
 _NAME_JOINERS = frozenset("the de van von da di del la le".split())
+_ROLE_MAX_CHARS = 2_000  # of a claim: a role is stated near its start
 
 
 def _agents(text: str, active: bool = False) -> dict[str, list[str]]:
@@ -309,7 +312,7 @@ def check_roles(claim: str, window: list[str], evidence_text: str) -> list[Signa
     """The claim gives a role ("Lucy Gordon directed Serendipity") to someone the evidence does not:
     its window says "directed by Peter Chelsom" and nowhere does the evidence give that role to Lucy
     Gordon. A doubt, not a contradiction: a work can have two directors and the evidence name one."""
-    said = _agents(claim, active=True)
+    said = _agents(claim[:_ROLE_MAX_CHARS], active=True)
     if not said:
         return []
     stated = _agents(" ".join(window))
@@ -326,6 +329,7 @@ def check_roles(claim: str, window: list[str], evidence_text: str) -> list[Signa
 
 
 _SWAP_ALIGNED = 0.6  # share of the claim's content words a sentence must match in order to be its source
+_SWAP_MAX_WORDS = 60  # content words of a claim this check reads (a sentence, not a document)
 
 
 _ATTRIBUTION = re.compile(
@@ -333,7 +337,7 @@ _ATTRIBUTION = re.compile(
     r"|\b(?:an?|the|one) (?:(?:\d{4}|recent|new|major|landmark|peer-reviewed) )*(?:study|report|survey|paper|"
     r"analysis|review|article|trial|poll|investigation|white paper)(?: (?:by|from|of|in|at|published (?:in|by)) "
     r"(?P<b>[^,.;:]{2,60}))?"
-    r"|\b(?P<c>[A-Z][\w.&'-]*(?: [A-Z][\w.&'-]*)*) (?:researchers|scientists|experts|officials) (?:said|say|found|"
+    r"|\b(?P<c>[A-Z][\w.&'-]*(?: [A-Z][\w.&'-]*){0,5}) (?:researchers|scientists|experts|officials) (?:said|say|found|"
     r"reported|report|showed|show)"
     r"|\b(?:published|reported|stated|cited) (?:in|by) (?P<d>[^,.;:]{2,60})", re.IGNORECASE)
 VAGUE_AUTHORITY = re.compile(

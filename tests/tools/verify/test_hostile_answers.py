@@ -1,0 +1,23 @@
+"""Answers a model writes can be hostile: no check may take time that grows faster than its input."""
+
+import pytest
+
+from skilldeck.tools.verify import verify_answer
+from skilldeck.tools.verify.checks import attribution_sources, check_roles, check_swapped_word
+
+
+@pytest.mark.timeout(60)  # before the bound, one 16,000-word run of capitals took about 80 s of CPU
+def test_a_long_run_of_capitalised_words_is_checked_in_linear_time():
+    run = " ".join(["Alpha"] * 16_000)
+    assert attribution_sources(run + " researchers said so") == ["Alpha Alpha Alpha Alpha Alpha Alpha"]
+    assert check_roles(run + " directed it.", ["Directed by " + run], run) == []
+    report = verify_answer(run + " directed it.", evidence=["It was directed by " + run])
+    assert report.claims
+
+
+@pytest.mark.timeout(60)
+def test_the_swap_check_reads_a_sentence_not_a_document():
+    words = " ".join(f"w{i}" for i in range(200_000))
+    assert check_swapped_word(words, [words]) == []  # a claim past 60 content words is not aligned
+    [swap] = check_swapped_word("w1 w2 w3 w4 zebra", [words])  # the sentence's start is still read
+    assert "'zebra' where it has 'w5'" in swap.detail
