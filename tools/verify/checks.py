@@ -45,7 +45,7 @@ _AT_LEAST = re.compile(r"\b(?:over|more than|above|at least|exceeding|upwards of
 _AT_MOST = re.compile(r"\b(?:under|less than|fewer than|below|at most|up to)\s*$", re.IGNORECASE)
 
 
-_CENTURY = re.compile(r"(?:st|nd|rd|th)?[\s-]+century\b", re.IGNORECASE)
+_CENTURY = re.compile(r"(?:st|nd|rd|th)?[\s-]++century\b", re.IGNORECASE)
 
 
 def _matches(value: float, kind: str, surface: str, claim: str, ev_numbers: set[float]) -> bool:
@@ -337,7 +337,7 @@ _ATTRIBUTION = re.compile(
     r"|\b(?:an?|the|one) (?:(?:\d{4}|recent|new|major|landmark|peer-reviewed) )*(?:study|report|survey|paper|"
     r"analysis|review|article|trial|poll|investigation|white paper)(?: (?:by|from|of|in|at|published (?:in|by)) "
     r"(?P<b>[^,.;:]{2,60}))?"
-    r"|\b(?P<c>[A-Z][\w.&'-]*(?: [A-Z][\w.&'-]*){0,5}) (?:researchers|scientists|experts|officials) (?:said|say|found|"
+    r"|(?<![\w.&'-])(?P<c>[A-Z][\w.&'-]*+(?: [A-Z][\w.&'-]*+){0,5}) (?:researchers|scientists|experts|officials) (?:said|say|found|"
     r"reported|report|showed|show)"
     r"|\b(?:published|reported|stated|cited) (?:in|by) (?P<d>[^,.;:]{2,60})", re.IGNORECASE)
 VAGUE_AUTHORITY = re.compile(

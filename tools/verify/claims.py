@@ -34,7 +34,8 @@ class Claim:
 
 _BULLET = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)]|[a-z][.)])\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s+")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+# Matched against a stripped line; possessive runs, so a long line that is not a rule fails at once.
+_TABLE_RULE = re.compile(r"\|?+\s*+:?+-{2,}+:?+\s*+(?:\|\s*+:?+-{2,}+:?+\s*+)*+\|?+")
 _META = re.compile(r"^\s*(?:\**)(?:note|tl;?dr|disclaimer|summary|assumption|caveat|edit|update|p\.?s\.?|"
                    r"sources?|references?|in summary|in conclusion)\b\s*\**\s*[:\-]", re.IGNORECASE)
 _HEDGE = re.compile(r"\b(?:i think|i believe|i guess|i'm not sure|i am not sure|not sure|maybe|perhaps|possibly|"
@@ -43,8 +44,10 @@ _HEDGE = re.compile(r"\b(?:i think|i believe|i guess|i'm not sure|i am not sure|
 _OPINION = re.compile(r"\b(?:in my opinion|i feel|i recommend|i suggest|we recommend|you should|you can|you may|"
                       r"let me|i hope|i'd|i would|feel free|great question|happy to help|hope this helps|"
                       r"best of luck|good luck)\b", re.IGNORECASE)
-_CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|\s+(?:whereas|while)\s+|"
-                           r"\s+and\s+(?=(?:he|she|it|they|we|his|her|its|their|this|these|those|the)\s)", re.IGNORECASE)
+# A run of spaces starts a match only at its first space, so a long run costs one pass, not one per space.
+_CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|(?<!\s)\s+(?:whereas|while)\s+|"
+                           r"(?<!\s)\s+and\s+(?=(?:he|she|it|they|we|his|her|its|their|this|these|those|the)\s)",
+                           re.IGNORECASE)
 # A clause states its own fact when it has a finite verb of its own.
 _VERB = re.compile(r"\b(?:is|are|was|were|has|have|had|will|would|can|could|did|does|do|became|become|"
                    r"won|lost|made|began|led|went|came|took|gave|held|wrote|said|told|found|built|"
@@ -79,7 +82,7 @@ def _units(text: str) -> list[tuple[int, int]]:
         if not stripped or structured:
             spans += _flush(text, paragraph)
             paragraph = []
-        if not stripped or _TABLE_RULE.match(line):
+        if not stripped or _TABLE_RULE.fullmatch(stripped):
             continue
         if structured:
             marker = _BULLET.match(line) or _HEADING.match(line)
