@@ -271,6 +271,8 @@ class SkillCatalog:
         index = self._search_index()
         found = index.search(task, limit)
         progress = index.ranking()
+        if found and (found[0].cosine is not None) != progress.startswith("hybrid"):
+            progress = "hybrid" if found[0].cosine is not None else "lexical"  # vectors arrived mid-search
         hits: list[dict[str, Any]] = []
         for rank, hit in enumerate(found):
             close = rank > 0 and hits[0]["fits"] and found[rank - 1].score > 0 and \
@@ -278,7 +280,7 @@ class SkillCatalog:
             hits.append({"name": hit.skill.name, "description": hit.skill.description, "score": round(hit.score, 3),
                          "why": hit.why, "activation_tokens": self.activation_tokens(hit.skill),
                          "fits": hit.fits, "confidence": hit.confidence, "close": bool(close),
-                         "ranking": "hybrid" if hit.cosine is not None else progress})
+                         "ranking": progress})
         return hits
 
     def ranking(self) -> str:

@@ -132,3 +132,18 @@ def test_ranking_says_how_far_the_semantic_index_is(tmp_path):
 def test_every_part_can_be_switched_off_for_the_ablation(tmp_path, field):
     skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries.")
     assert first(build((tmp_path, "t"), tuning=SearchTuning(**{field: False})), "slow sql") == "sql-tuning"
+
+
+def test_find_skills_labels_each_hit_with_the_ranking_that_produced_it(tmp_path):
+    skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries.")
+    skill(tmp_path, "pdf-forms", "Fills in PDF forms.")
+    catalog = SkillCatalog([SkillRoot(tmp_path, "t")])
+    partial = _Pending()
+    partial.ready, partial.complete = True, False
+    partial.scores = lambda query: [0.5, 0.1]
+    catalog.semantic = lambda skills: partial
+    hits = catalog.search("slow sql")
+    assert hits and {h["ranking"] for h in hits} == {"hybrid (descriptions; full vectors 412/1,000)"}
+    partial.complete = True
+    catalog.reload()
+    assert {h["ranking"] for h in catalog.search("slow sql")} == {"hybrid"}
