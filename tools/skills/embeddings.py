@@ -41,6 +41,9 @@ MODEL_ID = "all-MiniLM-L6-v2"
 # Part of the cache key: vectors from this NumPy forward pass (tanh GELU) differ from
 # sentence-transformers' in the sixth decimal, and a cache must not mix the two.
 ENCODER_ID = "numpy-1"
+# Vectors the cache file keeps (about 1.5 KB each): every edit of a skill adds one, so a long-used
+# home would grow without end; past this, those of the skills being served and the newest stay.
+CACHE_MAX_VECTORS = 50_000
 _CHUNK = 256  # skills encoded per step of the background work (progress and cache saves between steps)
 MAX_TOKENS = 128  # the length the model was trained at (sentence-transformers' default is 256)
 SHORT_WORDS = 32  # words of a skill's first, cold-start vector (about 45 tokens)
@@ -115,9 +118,17 @@ class _VectorCache:
         except (OSError, ValueError, KeyError):
             return {}  # missing or damaged: re-encode
 
-    def save(self, vectors: dict[str, Any]) -> None:
+    def save(self, vectors: dict[str, Any], keep: Sequence[str] = ()) -> None:
+        """Write `vectors`; past CACHE_MAX_VECTORS, only `keep` (the index's own) and the newest others."""
         import numpy as np
 
+        if len(vectors) > CACHE_MAX_VECTORS:
+            chosen = {k for k in keep if k in vectors}
+            for k in reversed(list(vectors)):  # loaded in file order, new vectors added last
+                if len(chosen) >= CACHE_MAX_VECTORS:
+                    break
+                chosen.add(k)
+            vectors = {k: v for k, v in vectors.items() if k in chosen}  # file order kept: oldest first
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
@@ -185,7 +196,7 @@ class SemanticIndex:
                             "texts of %d skills", time.monotonic() - started, len(missing))
             self._encode(model, missing, cached, count=True)
             if missing:
-                self.cache.save(cached)
+                self.cache.save(cached, keep=keys)
             self._matrix = (np.stack([cached[k] for k in keys]) if keys
                             else np.zeros((0, dimension), dtype=np.float32))
             self._complete = True

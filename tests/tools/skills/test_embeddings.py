@@ -66,3 +66,19 @@ def test_a_cold_start_ranks_on_short_texts_first_then_on_the_full_ones(tmp_path,
     order.clear()
     again = SemanticIndex([], cache_dir=tmp_path, texts=full, short_texts=short)
     assert again.wait(60, complete=True) and order == []
+
+
+def test_the_vector_cache_stays_bounded_and_keeps_the_served_skills(tmp_path, monkeypatch):
+    import numpy as np
+
+    cache = embeddings._VectorCache(tmp_path)
+    cache.save({f"old{i}": np.full(384, i, dtype=np.float32) for i in range(10)})
+    monkeypatch.setattr(embeddings, "CACHE_MAX_VECTORS", 5)
+    index = SemanticIndex([], cache_dir=tmp_path, texts=TEXTS)
+    assert index.wait(240)
+    kept = cache.load()
+    served = [embeddings._key(t) for t in TEXTS]
+    assert len(kept) == 5 and all(k in kept for k in served)
+    assert [k for k in kept if k.startswith("old")] == ["old8", "old9"]  # the newest of the others
+    cache.save(kept)  # under the bound: written as it is
+    assert list(cache.load()) == list(kept)
