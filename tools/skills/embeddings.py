@@ -144,11 +144,13 @@ class SemanticIndex:
 
     def __init__(self, skills: Sequence[Skill], cache_dir: Path | None = None, lazy: bool = False,
                  texts: Sequence[str] | None = None, short_texts: Sequence[str] | None = None) -> None:
-        self.texts = list(texts) if texts is not None else [semantic_text(s) for s in skills]
+        # Built from `skills` in the background thread (it reads every SKILL.md body), unless given.
+        self._skills = list(skills)
+        self.texts = list(texts) if texts is not None else None
         # What a cold start encodes first (the start of name, description and when_to_use: a third of
         # the tokens), so that hybrid ranking starts early; the full texts replace them as encoded.
-        self.short_texts = (list(short_texts) if short_texts is not None
-                            else None if texts is not None else [short_semantic_text(s) for s in skills])
+        self.short_texts = list(short_texts) if short_texts is not None else None
+        self._count = len(self.texts) if self.texts is not None else len(self._skills)
         self.cache = _VectorCache(cache_dir or home_dir() / "embeddings")
         self.error: str | None = None
         self._matrix: Any = None
@@ -178,6 +180,9 @@ class SemanticIndex:
 
             lower_priority()  # this thread and the encoding pool give way to the server's requests
             started = time.monotonic()
+            if self.texts is None:
+                self.texts = [semantic_text(s) for s in self._skills]
+                self.short_texts = [short_semantic_text(s) for s in self._skills]
             keys = [_key(t) for t in self.texts]
             cached = self.cache.load()
             missing = {k: t for k, t in zip(keys, self.texts) if k not in cached}  # same text, one encoding
@@ -227,7 +232,7 @@ class SemanticIndex:
                 self._done += len(fresh)
             now = time.monotonic()
             if count and now - last_log >= 5:
-                logger.info("semantic index: %d/%d skills", self._done, len(self.texts))
+                logger.info("semantic index: %d/%d skills", self._done, self._count)
                 last_log = now
             if now - last_save >= 30:  # a restart mid-way keeps what was encoded
                 self.cache.save(cached)
@@ -235,7 +240,7 @@ class SemanticIndex:
 
     def progress(self) -> tuple[int, int]:
         """(skills with a vector, skills): vectors read from the cache count at once."""
-        return self._done, len(self.texts)
+        return self._done, self._count
 
     @property
     def ready(self) -> bool:

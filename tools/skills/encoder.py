@@ -106,10 +106,10 @@ class Encoder:
         for name in ("word_embeddings", "position_embeddings", "token_type_embeddings", "LayerNorm"):
             if f"embeddings.{name}.weight" not in w:
                 raise ValueError(f"model weights lack embeddings.{name}.weight")
-        # Linear layers as (in, out) matrices, so a forward step is x @ W + b; query, key and value
-        # as one matrix, one product instead of three.
-        self._t = {k: np.ascontiguousarray(v.T) for k, v in w.items() if k.endswith(".weight") and v.ndim == 2
-                   and "embeddings" not in k}
+        # Linear layers as (in, out) matrices, so a forward step is x @ W + b (moved out of `w`: one
+        # copy of the weights in memory); query, key and value as one matrix, one product instead of three.
+        linear = [k for k, v in w.items() if k.endswith(".weight") and v.ndim == 2 and "embeddings" not in k]
+        self._t = {k: np.ascontiguousarray(w.pop(k).T) for k in linear}
         # The attention scale goes into the query's weights.
         scale = 1.0 / math.sqrt(self.dimension // self.heads)
         for i in range(self.layers):
