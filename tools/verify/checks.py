@@ -225,6 +225,10 @@ def check_exclusive(claim: str, evidence_sentences: list[str]) -> list[Signal]:
     return []
 
 
+_SWAP_ALIGNED = 0.6  # share of the claim's content words a sentence must match in order to be its source
+_SWAP_MAX_WORDS = 60  # content words of a claim this check reads (a sentence, not a document)
+
+
 def check_swapped_word(claim: str, evidence_sentences: list[str]) -> list[Signal]:
     """The claim copies an evidence sentence but one or two uncommon words are another's.
 
@@ -316,20 +320,19 @@ def check_roles(claim: str, window: list[str], evidence_text: str) -> list[Signa
     if not said:
         return []
     stated = _agents(" ".join(window))
-    anywhere = _agents(evidence_text)
+    anywhere: dict[str, list[str]] | None = None  # the whole evidence is read only for a candidate mismatch
     for role, names in said.items():
         if role not in stated:
             continue
         for name in names:
             words = _name_words(name)
-            if words and not any(words & _name_words(other) for other in anywhere.get(role, ())):
+            if not words or any(words & _name_words(other) for other in stated[role]):
+                continue
+            anywhere = _agents(evidence_text) if anywhere is None else anywhere
+            if not any(words & _name_words(other) for other in anywhere.get(role, ())):
                 return [Signal("role_mismatch", f"the claim gives '{role}' to {name!r}; the evidence gives it to "
                                                 f"{stated[role][0]!r}", doubt=True)]
     return []
-
-
-_SWAP_ALIGNED = 0.6  # share of the claim's content words a sentence must match in order to be its source
-_SWAP_MAX_WORDS = 60  # content words of a claim this check reads (a sentence, not a document)
 
 
 _ATTRIBUTION = re.compile(

@@ -7,7 +7,6 @@ and for files the line number) so a verdict can cite exactly where its support i
 from __future__ import annotations
 
 import functools
-
 import glob
 import itertools
 import os

@@ -171,8 +171,10 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     kinds = {w: _kind(w, ct) for w in needed}
     local = local_window(hits, needed)
     features = claim_features(claim, ct, needed, kinds, variants, covered, coverage, hits, against, verdict, local)
-    if config.check_doubts and verdict == "supported":
-        signals += check_scattered(window, features["local"], coverage)
+    if config.check_doubts and verdict == "supported":  # doubts are asked only of what the lean supports
+        texts = [s.text for s in window]
+        signals += (check_swapped_word(claim, texts) or check_roles(claim, texts, evidence.text)
+                    or check_scattered(window, features["local"], coverage))
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
 
 
@@ -247,8 +249,5 @@ def _checks(claim: str, window: list[Sentence], evidence: EvidenceSet, found: Ca
     if window and coverage >= config.threshold:
         # A rival nationality or month is a contradiction even where it costs the coverage gate.
         signals += check_exclusive(claim, [s.text for s in window])
-        if config.check_doubts and not signals:  # a doubt only where nothing stronger fired
-            texts = [s.text for s in window]
-            signals += check_swapped_word(claim, texts) or check_roles(claim, texts, evidence.text)
     signals += check_attribution(claim, evidence.lowered, evidence.stems)
     return signals
