@@ -66,30 +66,30 @@ def test_a_swapped_pair_is_re_sent_together_not_split_into_single_requests(tmp_p
     assert_all_answered_right(journal, tasks)
 
 
-def test_an_answer_cut_short_of_its_output_budget_re_sends_the_rest_in_one_request(tmp_path):
-    # finish_reason "length" after 10 output tokens, far below max_tokens: not a batch too big for
-    # its budget, so halving it would only pay one more header.
+def cut_after_four(tmp_path, output_tokens: int):
+    """Ten tasks in one request whose first answer stops ("length") after four, having used
+    `output_tokens`; later answers are whole. Returns (outcome, requests sent, journal, tasks)."""
     def answer(ids, echoes, n):
         if n == 1:
-            return [ok(i, echoes[i]) for i in ids[:4]], "length", 10, 0.0
+            return [ok(i, echoes[i]) for i in ids[:4]], "length", output_tokens, 0.0
         return [ok(i, echoes[i]) for i in ids], "stop", 10, 0.0
 
     handler, sent = scripted(answer)
     tasks = [Task(f"t{i}", {"x": i}) for i in range(10)]
     outcome, journal = run(tmp_path, handler, tasks, batch_size=10)
+    return outcome, sent, journal, tasks
+
+
+def test_an_answer_cut_short_of_its_output_budget_re_sends_the_rest_in_one_request(tmp_path):
+    # finish_reason "length" after 10 output tokens, far below max_tokens: not a batch too big for
+    # its budget, so halving it would only pay one more header.
+    outcome, sent, journal, tasks = cut_after_four(tmp_path, 10)
     assert outcome.finished and sent[1:] == [[f"t{i}" for i in range(4, 10)]]
     assert_all_answered_right(journal, tasks)
 
 
 def test_an_answer_cut_at_its_output_budget_is_still_halved(tmp_path):
-    def answer(ids, echoes, n):
-        if n == 1:
-            return [ok(i, echoes[i]) for i in ids[:4]], "length", 100_000, 0.0
-        return [ok(i, echoes[i]) for i in ids], "stop", 10, 0.0
-
-    handler, sent = scripted(answer)
-    tasks = [Task(f"t{i}", {"x": i}) for i in range(10)]
-    outcome, journal = run(tmp_path, handler, tasks, batch_size=10)
+    outcome, sent, journal, tasks = cut_after_four(tmp_path, 100_000)
     assert outcome.finished and sorted(map(len, sent[1:])) == [3, 3]
     assert_all_answered_right(journal, tasks)
 
