@@ -115,6 +115,25 @@ class Terms:
     negations: int
 
 
+@functools.lru_cache(maxsize=200_000)
+def _word_stems(low: str) -> tuple[str, ...] | None:
+    """The content stems of one lower-cased token (a hyphenated word gives several; stopwords none),
+    or None for a negation cue. Cached: a text is mostly words seen before."""
+    if low in NEGATION_CUES or low.endswith("n't"):
+        return None
+    out = []
+    for part in (low.split("-") if "-" in low else (low,)):
+        part = part.rstrip(".")
+        if part.endswith("'s"):
+            part = part[:-2]
+        if not part or part in STOPWORDS:
+            continue
+        if part[0].isdigit():
+            part = part.replace(",", "")
+        out.append(stem(part))
+    return tuple(out)
+
+
 @functools.lru_cache(maxsize=50_000)
 def terms(text: str) -> Terms:
     """Content stems of `text` (stopwords dropped), which were capitalised, and how many negations."""
@@ -124,21 +143,16 @@ def terms(text: str) -> Terms:
     text = normalise_quotes(text)
     for i, m in enumerate(_TOKEN.finditer(text)):
         tok = m.group()
-        low = tok.lower()
-        if low in NEGATION_CUES or low.endswith("n't"):
+        found = _word_stems(tok.lower())
+        if found is None:
             neg += 1
             continue
-        for part in (low.split("-") if "-" in low else (low,)):
-            part = part.rstrip(".")
-            if part.endswith("'s"):
-                part = part[:-2]
-            if not part or part in STOPWORDS:
-                continue
-            if part[0].isdigit():
-                part = part.replace(",", "")
-            s = stem(part)
+        if not found:
+            continue
+        capitalised = tok[0].isupper() and i > 0 and not _after_sentence_break(text, m.start())
+        for s in found:
             stems.setdefault(s, tok)
-            if tok[0].isupper() and (i > 0 and not _after_sentence_break(text, m.start())):
+            if capitalised:
                 caps.add(s)
     return Terms(frozenset(stems), stems, frozenset(caps), neg)
 
