@@ -48,8 +48,8 @@ def skill_path(skill: Skill) -> str:
 
 
 def skill_uri(path: str, rel: str = SKILL_FILE) -> str:
-    """``skill://<skill-path>/<rel>``, each segment percent-encoded (a name served by exact name
-    only may hold spaces)."""
+    """``skill://<skill-path>/<rel>``, each segment percent-encoded (a group folder's name may hold
+    any printable character)."""
     head = "/".join(quote(segment, safe="") for segment in path.split("/"))
     return f"{SCHEME}{head}/{quote(rel, safe='/')}" if rel else f"{SCHEME}{head}"
 
@@ -159,7 +159,7 @@ class SkillContent:
     def locate(self, uri: str) -> tuple[Skill, str]:
         """(skill, file path) for a ``skill://`` URI: the SEP-2640 form ``skill://<group>/<name>/<path>``
         first, then ``skill://<name>/<path>`` (ungrouped skills, and the form skilldeck served before).
-        Any served skill can be addressed, listed or not (as use_skill serves it by exact name)."""
+        Any served skill can be addressed, listed over skills/list or not."""
         if not uri.startswith(SCHEME):
             raise InvalidInputError(f"Unknown resource {uri!r}: skilldeck serves skill://<skill-path>/<file-path>")
         segments = uri[len(SCHEME):].split("/")
@@ -234,12 +234,12 @@ class SkillContent:
                 return _matching([s.name for s in self.catalog.skills], value)
             if argument == "path":
                 skill = self.catalog.lookup(context.get("name", ""))
-                if skill is None or not skill.listed:
+                if skill is None:
                     return [], 0
                 return _matching([rel for rel, _ in resources_of(skill)], value)
             return [], 0
         skill = self.catalog.lookup(ref.name)
-        if skill is None or not skill.listed or not skill.user_invocable or argument not in ("request", "arguments"):
+        if skill is None or not skill.user_invocable or argument not in ("request", "arguments"):
             return [], 0
         return _matching(_hint_choices(skill.argument_hint), value)
 

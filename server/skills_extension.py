@@ -11,8 +11,8 @@ Which skills an entry is given for:
 
 - skills/list lists the skills of the catalog (names on the Agent Skills rules) whose frontmatter
   names them as they are served; the others are left out of the listing, as the SEP allows;
-- skills/get answers for every served skill, listed or not (as use_skill serves any by exact
-  name), with ``_meta`` saying what a strict host will find wrong with it;
+- skills/get answers for every served skill, listed or not (as use_skill serves any by name), with
+  ``_meta`` saying what a strict host will find wrong with it;
 - frontmatter that is not valid YAML is served as the lenient reader recovered it, and ``_meta``
   says so (a host that compares it with its own YAML parse will refuse that skill).
 """
@@ -133,15 +133,13 @@ class SkillEntries:
             if len(files) > MAX_SEP_FILES or total > MAX_SEP_BYTES:
                 meta[NOTE + "over-limits"] = (f"{len(files)} files, {total:,} bytes: SEP-2640 hosts need only accept "
                                               f"{MAX_SEP_FILES} files and {MAX_SEP_BYTES:,} bytes")
-        if not skill.listed:
-            notes.append("its name is off the Agent Skills naming rules (served by exact name only)")
         if notes:
             meta[NOTE + "not-listed-because"] = notes
         wire: dict[str, Any] = {"uri": skill_uri(skill_path(skill)), "frontmatter": frontmatter,
                                 "resources": resources}
         if meta:
             wire["_meta"] = meta
-        listable = skill.listed and frontmatter["name"] == skill.name and files is not None
+        listable = frontmatter["name"] == skill.name and files is not None
         if listable:
             meta.pop(NOTE + "not-listed-because", None)
         return Entry(wire, listable, notes)

@@ -53,7 +53,7 @@ def collection(root: Path) -> Path:
     make_skill(root / "team", "refunds", "name: refunds\ndescription: Process refunds per policy.",
                files={"examples/email.md": "Dear customer\n"})
     make_skill(root, "broken-yaml", "name: broken-yaml\ndescription: Has broken YAML. Use for tests.\ntags: [a, b")
-    make_skill(root, "Odd Name", "name: Odd Name\ndescription: A name off the rules, served by exact name only.")
+    make_skill(root, "Odd Name", "name: Odd Name\ndescription: A name off the rules, served as odd-name.")
     return root
 
 
@@ -136,8 +136,8 @@ async def test_skills_get_answers_for_any_served_skill_and_names_the_form_of_an_
     async with connect(*serve_args(root), cwd=tmp_path) as (session, _):
         got = await call(session, "skills/get", uri="skill://team/refunds/SKILL.md")
         assert got["skill"]["frontmatter"]["name"] == "refunds"
-        # Not listed (its name is off the rules), yet served by its exact URI, as use_skill serves it by exact name.
-        odd = (await call(session, "skills/get", uri="skill://Odd%20Name/SKILL.md"))["skill"]
+        # Not listed (its frontmatter names it otherwise than it is served), yet served by its URI.
+        odd = (await call(session, "skills/get", uri="skill://odd-name/SKILL.md"))["skill"]
         assert odd["frontmatter"]["name"] == "Odd Name" and odd["_meta"]["skilldeck/not-listed-because"]
         for uri, fragment in (("skill://nope/SKILL.md", "No skill is served at skill://nope/SKILL.md"),
                               ("skill://pdf-forms/references/fields.md", "Did you mean skill://pdf-forms/SKILL.md"),

@@ -186,7 +186,7 @@ class SkillCatalog:
                 view.skills[name] = winner
             else:
                 view.shadowed.append(Shadowed(name, held.dir, held.root.label, winner.dir, winner.root.label))
-        view.ordered = sorted((s for s in view.skills.values() if s.listed), key=lambda s: s.name)
+        view.ordered = sorted(view.skills.values(), key=lambda s: s.name)
         return view
 
     # -- lookups ---------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class SkillCatalog:
         return list(self._view.shadowed)
 
     def lookup(self, name: str) -> Skill | None:
-        """The served skill named exactly `name` (listed or not), or None; cheap, no suggestions."""
+        """The served skill named exactly `name`, or None; cheap, no suggestions."""
         return self._view.skills.get(name) if isinstance(name, str) else None
 
     def get(self, name: str) -> Skill:

@@ -76,7 +76,6 @@ class Skill:
     size: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
     served: bool = True            # False when SKILL.md cannot be read safely or no usable name exists
-    listed: bool = True            # False: a name off the naming rules, served by exact name only
 
     @property
     def trusted(self) -> bool:
@@ -194,29 +193,38 @@ def _open_skill_md(folder: Path, root: SkillRoot):
                      allow_hardlinks=root.trusted)
 
 
-_EXACT_ONLY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
 
 
-def _choose_name(declared: str, folder: Path, diags: list[Diagnostic]) -> tuple[str | None, bool]:
-    """(name, listed): the declared name if it follows the rules; else the folder's name if that
-    does; else, for a plain-ASCII name (capitals, spaces, dots), that name served by exact name only
-    (never listed in the catalog, search, prompts or resources); else (None, False): not served."""
+def rules_form(name: str) -> str:
+    """The naming rules' form of a plain-ASCII name: ``file_reader``, ``PDF Tools``, ``my.skill`` ->
+    ``file-reader``, ``pdf-tools``, ``my-skill``; "" for anything else (other scripts, symbols)."""
+    if not _PLAIN.match(name):
+        return ""
+    return re.sub(r"-{2,}", "-", re.sub(r"[._ ]", "-", name.lower())).strip("-")
+
+
+def _choose_name(declared: str, folder: Path, diags: list[Diagnostic]) -> str | None:
+    """The name a skill is served under: the declared name if it follows the rules; else the
+    folder's name if that does; else the rules' form of the declared (else the folder's) name, when
+    that is plain ASCII (``file_reader`` is served as ``file-reader``); else None: not served. The served
+    name is always one the rules allow, so it is listed and searchable like any other, and a
+    look-alike (capitals, spaces, invisible characters) is never shown."""
     if declared and valid_name(declared):
-        return declared, True
+        return declared
     what = (f"name {printable(declared, 80)!r} breaks the naming rules ({NAME_RULES})" if declared
             else "no 'name' in frontmatter")
     if valid_name(folder.name):
         diags.append(Diagnostic("error" if declared else "warning",
                                 f"{what}; served as its folder name {folder.name!r}"))
-        return folder.name, True
-    name = declared or folder.name
-    if _EXACT_ONLY.match(name):
-        diags.append(Diagnostic("error", f"{what}, and so does the folder name; served only to a caller who "
-                                f"gives the exact name {name!r}, never listed"))
-        return name, False
+        return folder.name
+    for fixed in (rules_form(declared), rules_form(folder.name)):
+        if valid_name(fixed):
+            diags.append(Diagnostic("error", f"{what}, and so does the folder name; it takes the name {fixed!r}"))
+            return fixed
     diags.append(Diagnostic("error", f"{what}, and so does the folder name {printable(folder.name, 80)!r}; "
                             "not served"))
-    return None, False
+    return None
 
 
 def load_skill(folder: Path, root: SkillRoot) -> Skill:
@@ -244,7 +252,7 @@ def load_skill(folder: Path, root: SkillRoot) -> Skill:
               for line, msg in parsed.problems]
     f = parsed.fields
 
-    name, listed = _choose_name(_as_text(f.get("name"), "name", diags), folder, diags)
+    name = _choose_name(_as_text(f.get("name"), "name", diags), folder, diags)
     served = name is not None
     name = name or printable(folder.name, 64)
     description = _as_text(f.get("description"), "description", diags)
@@ -267,7 +275,7 @@ def load_skill(folder: Path, root: SkillRoot) -> Skill:
         metadata=_metadata(f.get("metadata"), diags),
         body_line=parsed.body_line, body_chars=max(0, stat.st_size - (len(raw) - len(body.encode()))),
         mtime_ns=stat.st_mtime_ns, size=stat.st_size,
-        diagnostics=diags, served=served, listed=listed,
+        diagnostics=diags, served=served,
     )
 
 

@@ -202,10 +202,28 @@ def test_an_off_rule_name_falls_back_to_a_valid_folder_name(tmp_path):
     assert [s.name for s in catalog.skills] == ["pdf-tools"]
 
 
-def test_a_plain_ascii_off_rule_name_is_served_by_exact_name_only(tmp_path):
-    make_skill(tmp_path / "skills", "My Tools", "name: My Tools\ndescription: Works on things.")
+@pytest.mark.parametrize(("folder", "declared", "served"), [("My Tools", "My Tools", "my-tools"),
+                                                         ("file_reader", "file_reader", "file-reader"),
+                                                         ("Some.Folder", "\"vic\u200btim\"", "some-folder")])
+def test_a_plain_ascii_off_rule_name_is_served_listed_and_found_in_the_rules_form(tmp_path, folder, declared, served):
+    # Snake-case and title-case names are common in public collections; such a skill must be found.
+    make_skill(tmp_path / "skills", folder, f"name: {declared}\ndescription: Reads scanned invoices into tables.")
     catalog = catalog_of(tmp_path / "skills")
-    assert catalog.skills == [] and "Do the thing." in catalog.activate("My Tools")["body"]
+    assert [s.name for s in catalog.skills] == [served]
+    assert "Do the thing." in catalog.activate(served)["body"]
+    assert [h["name"] for h in catalog.search("read a scanned invoice")] == [served]
+    assert any(f"takes the name {served!r}" in p["message"] for d in catalog.diagnostics() for p in d["problems"])
+
+
+def test_a_name_put_in_the_rules_form_cannot_take_a_real_skills_name(tmp_path):
+    root = tmp_path / "skills"
+    make_skill(root, "pdf-forms", "name: pdf-forms\ndescription: The real one.", body="# Real\nreal body\n")
+    make_skill(root, "PDF_Forms", "name: PDF_Forms\ndescription: The impostor.", body="# Fake\nimpostor body\n")
+    catalog = catalog_of(root)
+    assert [s.name for s in catalog.skills] == ["pdf-forms"]
+    assert "real body" in catalog.activate("pdf-forms")["body"]
+    reported = [d for d in catalog.diagnostics() if d["path"].endswith("PDF_Forms")]
+    assert any("not served" in p["message"] for d in reported for p in d["problems"])
 
 
 def test_a_zero_width_name_in_an_unusable_folder_is_not_served(tmp_path):
