@@ -66,7 +66,7 @@ def build_server(settings: Settings) -> SkilldeckServer:
     services = Services(settings)
     install_log_redaction()
     limits = CallLimits(timeout_s=settings.call_timeout_s, answer_bytes=settings.max_answer_bytes,
-                        argument_chars=settings.max_argument_chars)
+                        argument_chars=settings.max_argument_chars, concurrent_calls=settings.concurrent_calls)
     mcp = SkilldeckServer(instructions=INSTRUCTIONS, version=package_version(), page_size=settings.page_size,
                           log_level=settings.log_level, limits=limits)
     mcp.services = services

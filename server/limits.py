@@ -11,6 +11,7 @@ has to remember them::
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -33,12 +34,17 @@ class CallLimits:
     ``timeout_s``: seconds a tool call, prompt or resource read may run (a tool's own
     ``wait_s`` argument is added to it). ``answer_bytes``: largest tool answer or prompt,
     in UTF-8 bytes. ``argument_chars``: longest string allowed anywhere in a tool's
-    arguments, unless the tool's schema sets its own ``maxLength``.
+    arguments, unless the tool's schema sets its own ``maxLength``. ``concurrent_calls``: how
+    many calls run at once (the others wait their turn, within their time limit). A call that
+    passed its limit while stuck in a worker thread keeps its place until the thread ends, so
+    stuck work can never take all of the worker threads, which the SDK's stdio transport reads
+    and writes with (40 by default): the server always answers.
     """
 
     timeout_s: float = 90.0
     answer_bytes: int = 1_000_000
     argument_chars: int = 50_000
+    concurrent_calls: int = 16
 
 
 class CallTookTooLong(ToolError):
@@ -46,13 +52,15 @@ class CallTookTooLong(ToolError):
 
 
 async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awaitable[T]],
-                              start_soon: Callable[..., Any] | None) -> T:
+                              start_soon: Callable[..., Any] | None, slots: anyio.Semaphore | None = None) -> T:
     """Await ``fn()`` for at most ``timeout_s`` seconds, then raise `CallTookTooLong`.
 
     ``fn`` runs as a separate task (through ``start_soon``, the server's task group) so that the
     caller gets its answer at the limit even when ``fn`` is stuck in a worker thread that
-    cannot be interrupted; the task is cancelled and ends when the thread does. Without a
-    task group (a server used outside its lifespan) ``fn`` runs in place under ``fail_after``.
+    cannot be interrupted; the task is cancelled and ends when the thread does. It first takes
+    one of ``slots`` (waiting counts against the limit) and gives it back only when it ends.
+    Without a task group (a server used outside its lifespan) ``fn`` runs in place under
+    ``fail_after``.
     """
     if start_soon is None:
         try:
@@ -66,10 +74,12 @@ async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awai
 
     async def runner() -> None:
         with scope:
-            try:
-                outcome["value"] = await fn()
-            except Exception as exc:  # noqa: BLE001 - carried to the caller, which re-raises it
-                outcome["error"] = exc
+            async with slots if slots is not None else contextlib.nullcontext():
+                outcome["started"] = True
+                try:
+                    outcome["value"] = await fn()
+                except Exception as exc:  # noqa: BLE001 - carried to the caller, which re-raises it
+                    outcome["error"] = exc
         done.set()
 
     start_soon(runner)
@@ -80,6 +90,10 @@ async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awai
         if not done.is_set():  # timed out, or the client cancelled its request
             scope.cancel()
     if not done.is_set():
+        if "started" not in outcome:
+            raise CallTookTooLong(f"{what} waited {timeout_s:g} s for the server's other calls to finish and was "
+                                  "not started: the server runs a bounded number of calls at once (setting "
+                                  "concurrent_calls). Try again shortly, or make fewer calls at once.")
         raise _too_long(what, timeout_s)
     if "error" in outcome:
         raise outcome["error"]

@@ -100,6 +100,7 @@ class SkilldeckServer(MCPServer):
         self._sessions: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._portal: BlockingPortal | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._slots: anyio.Semaphore | None = None   # calls running at once (limits.concurrent_calls)
         super().__init__(name="skilldeck", title="skilldeck", instructions=instructions, version=version,
                          lifespan=_lifespan, log_level=log_level)  # type: ignore[arg-type]
         low = self._lowlevel_server
@@ -265,7 +266,7 @@ class SkilldeckServer(MCPServer):
         call = functools.partial(super().call_tool, name, arguments, context)
         try:
             result = await run_with_time_limit(f"Tool {name}", self.limits.timeout_s + _wait_of(arguments), call,
-                                               self._spawner())
+                                               self._spawner(), self._slots)
         except CallTookTooLong:
             logger.warning("tool %s passed its time limit", name)
             raise
@@ -282,7 +283,7 @@ class SkilldeckServer(MCPServer):
         try:
             return await run_with_time_limit(what, self.limits.timeout_s,
                                              functools.partial(anyio.to_thread.run_sync, fn, *args),
-                                             self._spawner())
+                                             self._spawner(), self._slots)
         except CallTookTooLong as exc:
             raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from exc
 
@@ -407,6 +408,7 @@ async def _run_hook(hook: Callable[[Any], Awaitable[None]], session: Any) -> Non
 async def _lifespan(server: SkilldeckServer) -> AsyncIterator[dict[str, Any]]:
     async with BlockingPortal() as portal, anyio.create_task_group() as group:
         server._portal, server._task_group = portal, group
+        server._slots = anyio.Semaphore(max(1, server.limits.concurrent_calls))
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for factory in server._lifetimes:
@@ -414,5 +416,5 @@ async def _lifespan(server: SkilldeckServer) -> AsyncIterator[dict[str, Any]]:
                 yield {}
         finally:
             server.client_log.uninstall()
-            server._portal = server._task_group = None
+            server._portal = server._task_group = server._slots = None
             group.cancel_scope.cancel()

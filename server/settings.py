@@ -58,6 +58,9 @@ class Settings(BaseModel):
                                   "longer text is cut with a note saying how to ask for the rest.")
     max_argument_chars: int = Field(50_000, ge=100, description="Longest string accepted in a tool argument "
                                     "(unless the tool sets its own limit); longer ones are refused, naming the field.")
+    concurrent_calls: int = Field(16, ge=1, le=32, description="Tool calls, prompts and resource reads run at "
+                                  "once; the others wait their turn within their time limit. At most 32, so "
+                                  "stuck calls can never take the worker threads the stdio transport needs.")
     allow_remote: bool = Field(False, description="Allow --http on an address other than loopback (needs "
                                "http_token or http_token_file, and allowed_hosts when binding every interface).")
     allowed_hosts: list[str] = Field(default_factory=list, description="Host header values accepted over HTTP "

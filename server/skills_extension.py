@@ -34,7 +34,7 @@ from mcp.shared.exceptions import MCPError
 from skilldeck.server.skill_content import SCHEME, SkillContent, resources_of, serve_file, skill_path, skill_uri
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.fs import TooLargeError, real_path
-from skilldeck.tools.skills.files import MAX_FILES, open_skill_file, servable, served_files
+from skilldeck.tools.skills.files import MAX_FILES, WALK_CUT, open_skill_file, servable, served_files
 from skilldeck.tools.skills.files import skill_path as checked_path
 from skilldeck.tools.skills.frontmatter import VerbatimFrontmatter, read_verbatim
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill
@@ -159,18 +159,19 @@ class SkillEntries:
         return verbatim
 
     def _manifest(self, skill: Skill) -> list[tuple[str, int, str]] | None:
-        """(path, size, digest) of SKILL.md and every file a read would serve; None past MAX_FILES."""
+        """(path, size, digest) of SKILL.md and every file a read would serve; None past MAX_FILES
+        (or when the walk of its folders was cut short: the list would not be complete)."""
         base = real_path(skill.dir)
         st = servable(skill.dir / SKILL_FILE, SKILL_FILE, base, skill.trusted)
         files = [] if isinstance(st, str) else [(SKILL_FILE, skill.dir / SKILL_FILE, st)]
-        out = []
-        for rel, full, st in itertools.chain(files, served_files(base, skill.trusted)):
+        out, problems = [], []
+        for rel, full, st in itertools.chain(files, served_files(base, skill.trusted, problems)):
             if len(out) > MAX_FILES:
                 return None
             found = self._digest(skill, rel, full, st)
             if found is not None:
                 out.append((rel, found.size, found.digest))
-        return out
+        return None if WALK_CUT in problems else out
 
     def _digest(self, skill: Skill, rel: str, full: Path, st: os.stat_result) -> _Digest | None:
         key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)

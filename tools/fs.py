@@ -134,11 +134,16 @@ class OpenFile:
     def size(self) -> int:
         return self.stat.st_size
 
+    def _room(self, want: int) -> int:
+        """How much of `want` may still be read from the current position: the file as it was when
+        opened, so a file that grows (or is appended to without end) is never followed."""
+        return max(0, min(want, self.stat.st_size - self._file.tell()))
+
     def read(self, limit: int) -> bytes:
-        """At most `limit` bytes from the current position (a file that grows is not followed further)."""
+        """At most `limit` bytes from the current position, within the size the file had when opened."""
         parts, left = [], limit
         while left > 0:
-            chunk = self._file.read(min(left, CHUNK))
+            chunk = self._file.read(self._room(min(left, CHUNK)))
             if not chunk:
                 break
             parts.append(chunk)
@@ -155,11 +160,12 @@ class OpenFile:
     def lines(self, limit: int | None = None) -> Iterator[bytes]:
         """Lines (with their newline), read in chunks: memory stays flat however large the file.
         A line longer than MAX_LINE bytes is yielded cut to MAX_LINE (the rest of it is skipped), so
-        line numbers still match the file's. `limit` caps the bytes read."""
+        line numbers still match the file's. `limit` caps the bytes read; reading stops at the size
+        the file had when opened."""
         pending, skipping = b"", False
         left = limit if limit is not None else 1 << 62
         while left > 0:
-            chunk = self._file.read(min(CHUNK, left))
+            chunk = self._file.read(self._room(min(CHUNK, left)))
             if not chunk:
                 break
             left -= len(chunk)

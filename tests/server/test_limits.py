@@ -77,6 +77,33 @@ async def test_a_stuck_call_times_out_while_another_http_client_is_served(tmp_pa
         release.set()
 
 
+async def test_stuck_calls_never_take_the_threads_the_transport_needs(tmp_path):
+    # Each call that passes its limit while stuck in a worker thread keeps its slot until the thread
+    # ends: with 2 slots, the third call waits, is refused at its limit, and the thread pool that the
+    # stdio transport reads and writes with keeps room; once the threads end, calls run again.
+    release, entered = threading.Event(), threading.Event()
+    mcp = stalling_server(tmp_path, release, entered, call_timeout_s=0.5, concurrent_calls=2)
+    try:
+        async with Client(mcp) as client:
+            for _ in range(2):
+                stuck = await client.call_tool("stall", {})
+                assert stuck.is_error and "Tool stall took longer than 0.5 s" in text_of(stuck)
+            waited = await client.call_tool("use_skill", {"name": "sql-tuning"})
+            assert waited.is_error and "waited 0.5 s for the server's other calls" in text_of(waited)
+            assert "concurrent_calls" in text_of(waited)
+            limiter = anyio.to_thread.current_default_thread_limiter()
+            assert limiter.borrowed_tokens <= 2 < limiter.total_tokens
+            release.set()
+            for _ in range(50):
+                used = await client.call_tool("use_skill", {"name": "sql-tuning"})
+                if not used.is_error:
+                    break
+                await anyio.sleep(0.1)
+            assert not used.is_error and "Do the thing." in text_of(used)
+    finally:
+        release.set()
+
+
 async def test_wait_s_adds_to_the_time_limit(tmp_path):
     mcp = build_server(settings(tmp_path, call_timeout_s=0.2))
 

@@ -22,16 +22,25 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError
-from skilldeck.tools.fs import OpenFile, is_within, open_file, real_path
+from skilldeck.tools.fs import OpenFile, TooLargeError, is_within, open_file, real_path
 from skilldeck.tools.skills.names import printable, unsafe_char
 from skilldeck.tools.skills.skill import SKILL_FILE
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
 
 __all__ = ["FileInfo", "FileMap", "walk_files", "served_files", "skill_path", "open_skill_file", "servable", "read_text_slice",
-           "read_toc", "markdown_toc", "is_binary", "describe_binary", "MAX_PATH_CHARS"]
+           "read_toc", "markdown_toc", "is_binary", "describe_binary", "MAX_PATH_CHARS", "MAX_FILE_BYTES", "WALK_CUT"]
 
 MAX_FILES = 2000          # files listed per skill; the rest are counted, not listed
 MAX_PATH_CHARS = 1024
+# Bounds on a skill's tree, so that no listing, read or digest of a hostile skill is unbounded: a
+# file larger than MAX_FILE_BYTES is not served (a sparse file can claim a terabyte in 4 KB of disk,
+# and counting its lines or hashing it would never end); a walk enters at most MAX_DEPTH folder
+# levels and looks at most at MAX_ENTRIES directory entries (100,000 files made every page of
+# resources/list take seconds).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_DEPTH = 32
+MAX_ENTRIES = 20_000
+WALK_CUT = f"more than {MAX_ENTRIES:,} entries in the skill's folders; the rest are not listed"
 COUNT_TOKENS_UP_TO = 512_000  # larger text files get a character-based estimate
 MAX_TOC_ENTRIES = 1000
 _SKIP_DIRS = {".git", "__pycache__", "node_modules", ".venv", ".DS_Store"}
@@ -68,9 +77,18 @@ def skill_path(folder: Path, rel: object) -> tuple[str, Path]:
 
 
 def open_skill_file(folder: Path, rel: str, *, hardlinks: bool = False) -> tuple[str, OpenFile]:
-    """Open a file of the skill in `folder` by its relative path, confined to the folder."""
+    """Open a file of the skill in `folder` by its relative path, confined to the folder and to
+    MAX_FILE_BYTES."""
     rel, target = skill_path(folder, rel)
-    return rel, open_file(target, within=[folder], what=f"file {rel!r}", allow_hardlinks=hardlinks)
+    f = open_file(target, within=[folder], what=f"file {rel!r}", allow_hardlinks=hardlinks)
+    if f.size > MAX_FILE_BYTES:
+        f.close()
+        raise TooLargeError(_too_large(rel, f.size))
+    return rel, f
+
+
+def _too_large(rel: str, size: int) -> str:
+    return f"{rel}: {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a skill's file; not served"
 
 
 def is_binary(head: bytes) -> bool:
@@ -138,18 +156,53 @@ def _describe(f: OpenFile, rel: str) -> FileInfo:
     return FileInfo(rel, _kind(rel, False), f.size, False, lines, tokens, heading)
 
 
-def walk_files(folder: Path) -> Iterator[tuple[str, Path]]:
+def walk_files(folder: Path, problems: list[str] | None = None) -> Iterator[tuple[str, Path]]:
     """Yield (posix path relative to `folder`, full path) for every file but SKILL.md, sorted,
     skipping hidden files and tool folders. Symlinked folders are not entered; symlinked files are
-    yielded, and `servable` or `open_skill_file` decide where they lead."""
+    yielded, and `servable` or `open_skill_file` decide where they lead. Iterative (a folder nested
+    thousands deep cannot exhaust the stack) and bounded by MAX_DEPTH and MAX_ENTRIES; what is left
+    out for those bounds is said in `problems`."""
     base = real_path(folder)
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        for fname in sorted(filenames):
-            full = Path(dirpath) / fname
+    stack: list[tuple[Path, int]] = [(base, 0)]
+    seen = 0
+    while stack:
+        here, depth = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue  # vanished, unreadable, or a path too long: as os.walk, skip it
+        cut = len(entries) > MAX_ENTRIES - seen
+        entries = entries[:MAX_ENTRIES - seen]
+        seen += len(entries)
+        folders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if entry.name not in _SKIP_DIRS and not entry.is_symlink():
+                    folders.append(Path(entry.path))
+                continue
+            full = Path(entry.path)
             rel = full.relative_to(base).as_posix()
-            if rel != SKILL_FILE and not fname.startswith("."):
+            if rel != SKILL_FILE:
                 yield rel, full
+        if cut:
+            _note(problems, WALK_CUT)
+            return
+        if folders and depth + 1 > MAX_DEPTH:
+            _note(problems, f"folders more than {MAX_DEPTH} levels deep are not listed")
+            continue
+        stack.extend((f, depth + 1) for f in reversed(folders))
+
+
+def _note(problems: list[str] | None, text: str) -> None:
+    if problems is not None and text not in problems:
+        problems.append(text)
 
 
 def servable(full: Path, rel: str, base: Path, hardlinks: bool = False) -> os.stat_result | str:
@@ -158,6 +211,10 @@ def servable(full: Path, rel: str, base: Path, hardlinks: bool = False) -> os.st
     bad = unsafe_char(rel)
     if bad is not None:
         return f"{printable(rel)}: the name holds the control or format character U+{ord(bad):04X}; not served"
+    if "\\" in rel:  # a read path turns a backslash into a folder separator: it would name another file
+        return f"{printable(rel)}: a backslash in the name; not served"
+    if len(rel) > MAX_PATH_CHARS:
+        return f"{printable(rel, 80)}: a path over {MAX_PATH_CHARS} characters; not served"
     try:
         st = os.stat(full)
         real = real_path(full)
@@ -171,6 +228,8 @@ def servable(full: Path, rel: str, base: Path, hardlinks: bool = False) -> os.st
         return f"{rel}: not a regular file; not served"
     if st.st_nlink > 1 and not hardlinks:
         return f"{rel}: a hard link (its other names may be outside the skill); not served"
+    if st.st_size > MAX_FILE_BYTES:
+        return _too_large(rel, st.st_size)
     return st
 
 
@@ -179,7 +238,7 @@ def served_files(folder: Path, hardlinks: bool = False,
     """(relative path, full path, stat) of every file but SKILL.md that a read would serve, sorted;
     the reason each other file is left out goes to `problems`."""
     base = real_path(folder)
-    for rel, full in walk_files(base):
+    for rel, full in walk_files(base, problems):
         st = servable(full, rel, base, hardlinks)
         if isinstance(st, str):
             if problems is not None:

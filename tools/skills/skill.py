@@ -230,6 +230,11 @@ def _choose_name(declared: str, folder: Path, diags: list[Diagnostic]) -> str | 
 def load_skill(folder: Path, root: SkillRoot) -> Skill:
     """Read `folder/SKILL.md` leniently and return the skill with its diagnostics."""
     diags: list[Diagnostic] = []
+    bad = unsafe_char(folder.relative_to(root.path).as_posix()) if folder.is_relative_to(root.path) else None
+    if bad is not None:  # an undecodable byte (a surrogate) or a control character in a folder name
+        return Skill(name=printable(folder.name, 64), description="", dir=folder, root=root, served=False,
+                     diagnostics=[Diagnostic("error", f"the folder's path holds U+{ord(bad):04X} (a control or "
+                                                      "format character, or a byte that is not UTF-8); not served")])
     try:
         with _open_skill_md(folder, root) as fh:
             stat = fh.stat

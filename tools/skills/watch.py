@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -10,6 +11,11 @@ from pathlib import Path
 __all__ = ["SkillWatcher"]
 
 logger = logging.getLogger("skilldeck.watch")
+
+# Before Python 3.12, os.walk (which watchdog walks each root with) recurses once per folder level, and
+# a skill nesting folders 1,200 deep ended the watch for every skill with a RecursionError in
+# watchdog's thread. Paths stop at PATH_MAX (4,096 bytes: about 2,048 levels), which this covers.
+_WALK_RECURSION = 10_000
 
 
 class SkillWatcher:
@@ -43,6 +49,9 @@ class SkillWatcher:
         # Imported here: watchdog starts native observer threads; only a serving process needs it.
         from watchdog import events as ev
         from watchdog.observers import Observer
+
+        if sys.version_info < (3, 12) and sys.getrecursionlimit() < _WALK_RECURSION:
+            sys.setrecursionlimit(_WALK_RECURSION)
 
         # Only changes: opening and listing folders (which the index itself does) would otherwise
         # flood inotify's queue at thousands of skills and overflow it.

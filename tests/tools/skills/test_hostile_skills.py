@@ -4,6 +4,7 @@ Each hostile file is built at test time."""
 
 import os
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -180,6 +181,118 @@ def test_the_toc_and_pages_of_a_huge_file_are_streamed(tmp_path):
     assert toc["total_lines"] == 16 * 16384 * 2 and len(toc["toc"]) == 1000
     assert page["content"].startswith("# Heading\ntext ") and page["end_line"] == 200_004
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB: the file was read whole"
+
+
+def test_a_sparse_terabyte_file_is_refused_at_once_by_every_read_and_listing(tmp_path):
+    # 4 KB on disk, a terabyte by its size: counting its lines or hashing it would never end.
+    root = basic_collection(tmp_path / "skills")
+    sparse = root / "pdf-forms" / "references" / "sparse.md"
+    sparse.write_text("# Sparse\n")
+    os.truncate(sparse, 1 << 40)
+    catalog = catalog_of(root)
+    started = time.monotonic()
+    listed = catalog.activate("pdf-forms")
+    assert "references/sparse.md" not in [f["path"] for f in listed["files"]]
+    assert any("sparse.md: 1,099,511,627,776 bytes, over the" in p for p in listed["file_problems"])
+    for toc in (False, True):
+        with pytest.raises(InvalidInputError, match="limit for a skill's file; not served"):
+            catalog.read_file("pdf-forms", "references/sparse.md", toc=toc)
+    assert time.monotonic() - started < 5
+
+
+def test_a_file_that_grows_while_read_is_read_as_it_was_opened(tmp_path):
+    from skilldeck.tools.fs import open_file
+
+    path = tmp_path / "growing.md"
+    path.write_bytes(b"line\n" * 10)
+    with open_file(path) as f, open(path, "ab") as writer:
+        writer.write(b"appended\n" * 10)
+        writer.flush()
+        assert f.read(1 << 20) == b"line\n" * 10
+        os.lseek(f.fd, 0, os.SEEK_SET)
+        assert b"".join(f.lines()) == b"line\n" * 10
+
+
+def _nest(folder: Path, depth: int) -> Path:
+    """`folder`/a/a/.../a, `depth` levels (os.makedirs would recurse past Python's limit)."""
+    for _ in range(depth):
+        folder = folder / "a"
+        folder.mkdir()
+    return folder
+
+
+def _unnest(folder: Path) -> None:
+    """Remove a tree made by `_nest` bottom-up (shutil.rmtree recurses too, and pytest cleans with it)."""
+    deepest = folder
+    while (deepest / "a").is_dir():
+        deepest = deepest / "a"
+    while deepest != folder.parent:
+        for child in deepest.iterdir():
+            child.unlink()
+        deepest.rmdir()
+        deepest = deepest.parent
+
+
+def test_folders_nested_a_thousand_deep_are_cut_without_harming_other_skills_or_hot_reload(tmp_path):
+    from skilldeck.tools.skills.files import MAX_DEPTH
+    from skilldeck.tools.skills.watch import SkillWatcher
+
+    root = basic_collection(tmp_path / "skills")
+    deep = root / "sql-tuning" / "deep"
+    deep.mkdir()
+    (_nest(deep, 3) / "near.md").write_text("# Near\n")
+    (_nest(deep / "a" / "a" / "a", 1200) / "far.md").write_text("# Far\n")
+    try:
+        catalog = catalog_of(root)
+        result = catalog.activate("sql-tuning")
+        paths = [f["path"] for f in result["files"]]
+        assert "deep/a/a/a/near.md" in paths and not any(p.endswith("far.md") for p in paths)
+        assert f"folders more than {MAX_DEPTH} levels deep are not listed" in result["file_problems"]
+        assert catalog.search("tune a slow sql query")[0]["name"] == "sql-tuning"
+        changed = threading.Event()
+        watcher = SkillWatcher(lambda paths: changed.set(), debounce_s=0.05)
+        watcher.start([root])
+        try:
+            time.sleep(0.5)
+            (root / "pdf-forms" / "SKILL.md").write_text("---\nname: pdf-forms\ndescription: Edited.\n---\n# E\n")
+            assert changed.wait(10), "an edit elsewhere was not seen: the deep tree ended the watch"
+        finally:
+            watcher.stop()
+    finally:
+        _unnest(deep)
+
+
+def test_a_folder_past_the_entry_bound_lists_the_first_files_and_says_the_rest_are_left_out(tmp_path, monkeypatch):
+    from skilldeck.tools.skills import files
+
+    monkeypatch.setattr(files, "MAX_ENTRIES", 30)
+    make_skill(tmp_path / "skills", "many", "name: many\ndescription: Many files.",
+               files={f"f/{i:03d}.md": "x\n" for i in range(80)})
+    result = catalog_of(tmp_path / "skills").activate("many")
+    assert [f["path"] for f in result["files"]][:2] == ["f/000.md", "f/001.md"]
+    assert len(result["files"]) < 30 and any("entries" in p for p in result["file_problems"])
+
+
+def test_backslashes_and_over_long_paths_in_file_names_are_not_served(tmp_path):
+    long_name = "references/" + "/".join(["d" * 200] * 6) + "/x.md"
+    make_skill(tmp_path / "skills", "odd", "name: odd\ndescription: Odd file names.",
+               files={"references/real.md": "REAL\n", "references\\real.md": "SHADOW\n", long_name: "far\n"})
+    result = catalog_of(tmp_path / "skills").activate("odd")
+    assert [f["path"] for f in result["files"]] == ["references/real.md"]
+    assert any("backslash" in p for p in result["file_problems"])
+    assert any("over 1024 characters" in p for p in result["file_problems"])
+
+
+def test_a_folder_name_that_is_not_utf8_is_reported_not_served(tmp_path):
+    root = basic_collection(tmp_path / "skills")
+    bad = os.fsencode(root) + b"/grp\xff/inner"
+    os.makedirs(bad)
+    with open(bad + b"/SKILL.md", "wb") as fh:
+        fh.write(b"---\nname: inner\ndescription: Inside a folder whose name is not UTF-8.\n---\n# I\n")
+    catalog = catalog_of(root)
+    assert "inner" not in [s.name for s in catalog.skills] and "pdf-forms" in [s.name for s in catalog.skills]
+    found = [p["message"] for d in catalog.diagnostics() for p in d["problems"] if "not UTF-8" in p["message"]]
+    assert found and "not served" in found[0]
 
 
 @pytest.mark.parametrize("declared", ["Evil Name", "victim\u200b", "vic\u202etim", "Caps", "quote\"name",
