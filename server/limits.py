@@ -21,6 +21,8 @@ import anyio
 import mcp.types as types
 from mcp.server.mcpserver.exceptions import ToolError
 
+from skilldeck.tools.deadline import deadline
+
 __all__ = ["CallLimits", "CallTookTooLong", "cap_prompt_result", "cap_tool_result", "check_arguments",
            "run_with_time_limit"]
 
@@ -77,7 +79,10 @@ async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awai
             async with slots if slots is not None else contextlib.nullcontext():
                 outcome["started"] = True
                 try:
-                    outcome["value"] = await fn()
+                    # Engines check it in their long loops, so work the caller stopped waiting for ends
+                    # (and gives its slot back) instead of running on in its thread.
+                    with deadline(timeout_s):
+                        outcome["value"] = await fn()
                 except Exception as exc:  # noqa: BLE001 - carried to the caller, which re-raises it
                     outcome["error"] = exc
         done.set()

@@ -104,6 +104,22 @@ async def test_stuck_calls_never_take_the_threads_the_transport_needs(tmp_path):
         release.set()
 
 
+async def test_work_past_its_time_limit_ends_and_gives_its_thread_back(tmp_path):
+    # 3,000 claims against 3,000 evidence sentences is about 45 s of work: stopped at 1 s, it must
+    # not run on in its worker thread (where it would hold one of the concurrent_calls slots).
+    mcp = build_server(settings(tmp_path, call_timeout_s=1, max_argument_chars=100_000))
+    bullets = "".join(f"- item {i} is fine\n" for i in range(3000))
+    async with Client(mcp) as client:
+        stopped = await client.call_tool("verify_answer", {"answer": bullets, "evidence": [bullets]})
+        assert stopped.is_error and "took longer than 1 s" in text_of(stopped)
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        for _ in range(40):
+            if limiter.borrowed_tokens == 0:
+                break
+            await anyio.sleep(0.1)
+        assert limiter.borrowed_tokens == 0, "the stopped call's thread is still working"
+
+
 async def test_wait_s_adds_to_the_time_limit(tmp_path):
     mcp = build_server(settings(tmp_path, call_timeout_s=0.2))
 

@@ -6,6 +6,7 @@ and for files the line number) so a verdict can cite exactly where its support i
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import glob
 import itertools
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from skilldeck.tools.fs import TooLargeError, is_within, open_file, real_path
 from skilldeck.tools.verify.errors import EvidenceReadError
@@ -141,6 +143,7 @@ def _sentences(item: EvidenceItem) -> list[Sentence]:
     line_starts = _line_starts(text) if item.path else None
     out: list[Sentence] = []
     for a0, b0 in _blocks(text):
+        check("Reading the evidence")
         for a, b in split_sentences(text[a0:b0]):
             for a2, b2 in _clauses(text, a + a0, b + a0):
                 line = _line_of(line_starts, a2) if line_starts is not None else None
@@ -304,18 +307,73 @@ def _expand(paths: Iterable[Any], base_dir: Any, limits: EvidenceLimits,
     return found, skipped
 
 
+MAX_GLOB_FOLDERS = 20_000  # folders one evidence glob may walk: a pattern that matches nothing walks them all
+
+
 def _glob(full: str) -> Iterator[Path]:
-    """Matches of an absolute pattern. pathlib's ``**`` does not descend into symlinked folders (a
-    link to / or a loop would make it walk forever), and hidden names need a pattern that says so."""
+    """Matches of an absolute pattern, walked by hand: folders one at a time, at most
+    MAX_GLOB_FOLDERS of them, checking the call's deadline as it goes (pathlib's glob cannot be
+    stopped, and ``a/**/**/**/*.md`` over a deep tree took minutes to match nothing). Repeated
+    ``**`` are one ``**``; symlinked folders are not entered (a link to / or a loop would walk
+    forever), and hidden names need a pattern that says so."""
     parts = Path(full).parts
     fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
-    root, rest = Path(*parts[:fixed]), "/".join(parts[fixed:])
-    if rest.endswith("**"):
-        rest += "/*"  # "docs/**" means every file below docs/, as glob.glob has it
-    hidden = any(part.startswith(".") for part in parts[fixed:])
-    for match in root.glob(rest):
-        if hidden or not any(part.startswith(".") for part in match.relative_to(root).parts):
-            yield match
+    root = Path(*parts[:fixed])
+    pattern = [p for i, p in enumerate(parts[fixed:]) if not (p == "**" and i > 0 and parts[fixed + i - 1] == "**")]
+    if pattern[-1] == "**":
+        pattern.append("*")  # "docs/**" means every file below docs/, as glob.glob has it
+    hidden = any(part.startswith(".") for part in pattern)
+    segments = [None if p == "**" else re.compile(fnmatch.translate(p)) for p in pattern]
+    depth = None if None in segments else len(segments)  # without "**", no deeper than the pattern
+    stack: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
+    walked = 0
+    while stack:
+        folder, rel = stack.pop()
+        check("Reading the evidence glob")
+        walked += 1
+        if walked > MAX_GLOB_FOLDERS:
+            raise InvalidInputError(f"evidence glob {full!r} walked {MAX_GLOB_FOLDERS:,} folders without finishing; "
+                                    "narrow it (name a folder before '**', or list the files).")
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        below = []
+        for entry in entries:
+            if entry.name.startswith(".") and not hidden:
+                continue
+            path = rel + (entry.name,)
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_folder:
+                if depth is None or len(path) < depth:
+                    below.append((Path(entry.path), path))
+            elif _glob_match(segments, path):
+                yield Path(entry.path)
+        stack.extend(reversed(below))
+
+
+def _glob_match(segments: list[re.Pattern[str] | None], names: tuple[str, ...]) -> bool:
+    """Does the relative path `names` match the pattern's segments (None is ``**``: any number of folders)?"""
+    def spread(states: set[int]) -> set[int]:
+        out, todo = set(states), list(states)
+        while todo:
+            i = todo.pop()
+            if i < len(segments) and segments[i] is None and i + 1 not in out:
+                out.add(i + 1)
+                todo.append(i + 1)
+        return out
+
+    states = {0}
+    for name in names:
+        states = {i if segments[i] is None else i + 1 for i in spread(states)
+                  if i < len(segments) and (segments[i] is None or segments[i].match(name))}
+        if not states:
+            return False
+    return len(segments) in spread(states)
 
 
 def _read_file(path: Path, index: int, limits: EvidenceLimits, within: Sequence[Path] | None) -> EvidenceItem:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
 from skilldeck.tools.verify.calibration import Calibration, settle
 from skilldeck.tools.verify.checks import Signal
@@ -123,6 +124,8 @@ def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[
     matcher = Matcher(ev)
     results = []
     for claim in split_claims(answer):
+        check("Verifying the answer", "Each claim is checked against all the evidence: verify fewer claims "
+              "or less evidence at once.")
         polarity, statement = answered_statement(claim.text, question)
         if not claim.check_worthy and not statement:
             results.append(ClaimResult(claim, "not_check_worthy"))

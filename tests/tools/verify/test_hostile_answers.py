@@ -35,3 +35,41 @@ def test_long_runs_in_an_answer_do_not_stall_the_checks(answer):
 
     extract_claims(answer)
     verify_answer(answer, evidence=["It rose while it fell in the 5th century."])
+
+
+@pytest.mark.timeout(60)
+def test_verifying_stops_at_the_deadline_of_the_call_it_runs_in():
+    # 3,000 claims against 3,000 evidence sentences takes about 45 s; the work must end with its call.
+    import time
+
+    from skilldeck.tools.deadline import TimeLimitError, deadline
+
+    bullets = "".join(f"- item {i} is fine\n" for i in range(3000))
+    started = time.monotonic()
+    with deadline(0.5), pytest.raises(TimeLimitError, match="Verifying the answer passed the call's time limit"):
+        verify_answer(bullets, evidence=[bullets])
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.timeout(60)
+def test_an_evidence_glob_with_many_double_stars_is_walked_once_and_bounded(tmp_path, monkeypatch):
+    import time
+
+    from skilldeck.tools.errors import InvalidInputError, NotFoundError
+    from skilldeck.tools.verify import evidence
+
+    folder = tmp_path / "docs"
+    for i in range(40):
+        folder = folder / f"d{i}"
+    folder.mkdir(parents=True)
+    (folder / "deep.md").write_text("The deepest file.")
+    started = time.monotonic()
+    pattern = "docs/" + "**/" * 12 + "*.zzz"
+    with pytest.raises(NotFoundError):
+        verify_answer("x.", paths=[pattern], base_dir=tmp_path)
+    assert time.monotonic() - started < 5  # twelve "**" walk the tree once, as one "**" does
+    report = verify_answer("The deepest file.", paths=["docs/**/**/deep.md"], base_dir=tmp_path)
+    assert report.status == "supported"
+    monkeypatch.setattr(evidence, "MAX_GLOB_FOLDERS", 10)
+    with pytest.raises(InvalidInputError, match="walked 10 folders without finishing; narrow it"):
+        verify_answer("x.", paths=["docs/**/*.md"], base_dir=tmp_path)
