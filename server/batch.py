@@ -29,7 +29,9 @@ SchemaArg = Annotated[dict[str, Any] | None, Field(
 ProviderArg = Annotated[str, Field(description="openai, anthropic, deepseek, vllm, llamacpp, ollama, litellm or "
                                                "openai-compatible (then give a configured base_url)")]
 ModelArg = Annotated[str, Field(description="Model name as the provider spells it")]
-LimitArg = Annotated[float | None, Field(gt=0, description="Per-minute limit from the provider's console")]
+PriceArg = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # USD per 1M tokens (as tools.batch.spec.Price)
+LimitArg = Annotated[float | None, Field(gt=0, allow_inf_nan=False,
+                                         description="Per-minute limit from the provider's console")]
 OptionsArg = Annotated[dict[str, Any] | None, Field(
     description="More settings: base_url, api_key_env, structured, rules, output_tokens_per_task, batch_size, "
                 "max_input_tokens, max_output_tokens, context_window, tpm, max_attempts, timeout_s, prices, "
@@ -174,7 +176,7 @@ def register(mcp: Any, services: Any) -> None:
         output_tokens: Annotated[int, Field(ge=0, description="Output tokens")],
         cached_input_tokens: Annotated[int, Field(ge=0, description="Input tokens read from the cache")] = 0,
         batch_api: Annotated[bool, Field(description="Price at the provider's batch-API discount (50%)")] = False,
-        prices: Annotated[dict[str, dict[str, float]] | None, Field(
+        prices: Annotated[dict[str, dict[str, PriceArg]] | None, Field(
             description="Overrides: {model: {input, cached_input, output}} USD per 1M tokens")] = None,
     ) -> dict:
         """Price tokens for a model from the dated price table (or your overrides); lists the

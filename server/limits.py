@@ -112,6 +112,11 @@ def _too_long(what: str, timeout_s: float) -> CallTookTooLong:
 
 
 # -- arguments ---------------------------------------------------------------------------------
+# Values (strings, numbers, keys, list items) one call's arguments may hold: the check runs on the
+# event loop, and five million list items stalled every other request for 18 s.
+MAX_ARGUMENT_VALUES = 200_000
+
+
 def check_arguments(arguments: Mapping[str, Any], max_chars: int, schema: Mapping[str, Any] | None = None) -> None:
     """Refuse NUL bytes and over-long strings anywhere in ``arguments``, naming the field.
 
@@ -120,8 +125,9 @@ def check_arguments(arguments: Mapping[str, Any], max_chars: int, schema: Mappin
     """
     declared = {name for name, prop in ((schema or {}).get("properties") or {}).items()
                 if isinstance(prop, dict) and _declares_max_length(prop)}
+    budget = [MAX_ARGUMENT_VALUES]
     for name, value in arguments.items():
-        _check_value(str(name), value, max_chars if name not in declared else None)
+        _check_value(str(name), value, max_chars if name not in declared else None, budget)
 
 
 def _declares_max_length(prop: Mapping[str, Any]) -> bool:
@@ -130,7 +136,11 @@ def _declares_max_length(prop: Mapping[str, Any]) -> bool:
     return any(isinstance(p, dict) and "maxLength" in p for p in prop.get("anyOf") or ())
 
 
-def _check_value(field: str, value: Any, max_chars: int | None) -> None:
+def _check_value(field: str, value: Any, max_chars: int | None, budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ToolError(f"Invalid arguments: they hold more than {MAX_ARGUMENT_VALUES:,} values (at {field!r}). "
+                        "Pass large inputs as a file where the tool takes a path, or split them over several calls.")
     if isinstance(value, str):
         if "\x00" in value:
             raise ToolError(f"Invalid argument {field!r}: it contains a NUL byte (\\x00) at character "
@@ -141,11 +151,11 @@ def _check_value(field: str, value: Any, max_chars: int | None) -> None:
                             "tool takes a path, or split it over several calls.")
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            _check_value(f"{field}.{key}", key, max_chars)
-            _check_value(f"{field}.{key}", item, max_chars)
+            _check_value(f"{field}.{key}", key, max_chars, budget)
+            _check_value(f"{field}.{key}", item, max_chars, budget)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            _check_value(f"{field}[{i}]", item, max_chars)
+            _check_value(f"{field}[{i}]", item, max_chars, budget)
 
 
 # -- answers -----------------------------------------------------------------------------------

@@ -94,6 +94,11 @@ async def test_mcp_batch_tools_end_to_end(tmp_path):
             cost = json.loads(text_of(await session.call_tool("estimate_cost", {
                 "model": "gpt-4o-mini", "input_tokens": 1_000_000, "output_tokens": 0, "batch_api": True})))
             assert cost["cost_usd"] == 0.075 and cost["price_table"]["date"]
+            for price in (float("nan"), float("inf"), -1.0):  # each used to price the run at NaN, inf or -200
+                odd = await session.call_tool("estimate_cost", {
+                    "model": "gpt-4o-mini", "input_tokens": 1000, "output_tokens": 0,
+                    "prices": {"gpt-4o-mini": {"input": price, "output": 1.0}}})
+                assert odd.is_error and "prices" in text_of(odd), text_of(odd)
             bad = await session.call_tool("run_batches", {"instructions": "x", "tasks": [{"id": 1, "a": 1},
                                                                                          {"id": 1, "a": 2}]})
             assert bad.is_error and "task #1: duplicate id '1'" in text_of(bad)

@@ -169,6 +169,18 @@ def test_check_arguments_names_nested_fields_and_respects_declared_limits():
     check_arguments({"task": "x" * 150}, 100, schema)  # the schema's own limit applies in validation
 
 
+def test_check_arguments_refuses_millions_of_values_without_walking_them_all():
+    import time
+
+    from skilldeck.server.limits import MAX_ARGUMENT_VALUES
+
+    check_arguments({"tasks": [{"id": i} for i in range(MAX_ARGUMENT_VALUES // 4)]}, 100)
+    started = time.monotonic()
+    with pytest.raises(ToolError, match=r"more than 200,000 values \(at 'judgments\[\d+\]"):
+        check_arguments({"judgments": [{"claim": 1}] * 5_000_000}, 100)
+    assert time.monotonic() - started < 2  # the event loop is not held while five million are walked
+
+
 def test_cap_tool_result_keeps_short_answers_and_cuts_on_a_character_boundary():
     short = types.CallToolResult(content=[types.TextContent(type="text", text="ok")])
     assert cap_tool_result(short, 10_000) is short

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,6 +16,9 @@ from skilldeck.tools.batch.plan import PlanOptions
 from skilldeck.tools.batch.prompt import PromptSpec
 from skilldeck.tools.batch.providers import ProviderConfig
 from skilldeck.tools.batch.runner import RetryPolicy
+
+# USD per 1M tokens: finite and not negative (NaN, Infinity and -1 were taken and priced a run at NaN or -200).
+Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 __all__ = ["RunSpec"]
 
@@ -43,16 +46,16 @@ class RunSpec(BaseModel):
     max_input_tokens: int = Field(16_000, ge=100, description="Input token budget per request")
     max_output_tokens: int = Field(4096, ge=16, description="max_tokens ceiling per request")
     context_window: int = Field(128_000, ge=1000, description="The model's context window")
-    rpm: float | None = Field(None, gt=0, description="Requests per minute")
-    itpm: float | None = Field(None, gt=0, description="Input tokens per minute")
-    otpm: float | None = Field(None, gt=0, description="Output tokens per minute")
-    tpm: float | None = Field(None, gt=0, description="Combined tokens per minute (OpenAI-style)")
+    rpm: float | None = Field(None, gt=0, allow_inf_nan=False, description="Requests per minute")
+    itpm: float | None = Field(None, gt=0, allow_inf_nan=False, description="Input tokens per minute")
+    otpm: float | None = Field(None, gt=0, allow_inf_nan=False, description="Output tokens per minute")
+    tpm: float | None = Field(None, gt=0, allow_inf_nan=False, description="Combined tokens per minute (OpenAI-style)")
     concurrency: int = Field(4, ge=1, le=256, description="Requests in flight at once")
     max_attempts: int = Field(4, ge=1, le=20, description="Failed sends per task before it is reported failed")
-    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout")
-    backoff_base_s: float = Field(0.5, ge=0)
-    backoff_cap_s: float = Field(30.0, ge=0)
-    prices: dict[str, dict[str, float]] | None = Field(None, description="Price overrides per model: "
+    timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False, description="Per-request timeout")
+    backoff_base_s: float = Field(0.5, ge=0, allow_inf_nan=False)
+    backoff_cap_s: float = Field(30.0, ge=0, allow_inf_nan=False)
+    prices: dict[str, dict[str, Price]] | None = Field(None, description="Price overrides per model: "
                                                        "{input, cached_input, output} USD per 1M tokens")
     batch_api: bool = Field(False, description="Price at the batch-API discount (set by mode='batch_api')")
     mode: Literal["live", "batch_api"] = Field("live", description="live: paced requests, answers in minutes; "

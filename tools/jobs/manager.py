@@ -22,6 +22,8 @@ __all__ = ["JobInfo", "JobManager", "JobStatus"]
 # Job events (started, resumed, cancel asked, finished) go to this logger; the MCP server forwards
 # them to clients that asked for log notifications.
 logger = logging.getLogger("skilldeck.jobs")
+# Worker processes of one kind (batch, finetune, finetune-eval) that may run at once from one jobs folder.
+MAX_RUNNING = 4
 
 
 class JobStatus(str, enum.Enum):
@@ -118,10 +120,11 @@ class JobManager:
         jobs.cancel(info.id); jobs.resume(info.id)
     """
 
-    def __init__(self, root: Path, python: str | None = None) -> None:
+    def __init__(self, root: Path, python: str | None = None, max_running: int = MAX_RUNNING) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.python = python or sys.executable
+        self.max_running = max_running
         self._running: set[str] = set()  # jobs this manager started or resumed, until seen finished
 
     # -- starting -------------------------------------------------------------------------
@@ -139,6 +142,7 @@ class JobManager:
             if not name or name in reserved or name.startswith(".") or "/" in name or os.sep in name:
                 raise InvalidInputError(f"job file name {name!r} must be a plain file name, not one of "
                                         f"{', '.join(sorted(reserved))}")
+        self._check_room(kind)
         job_id = job_id or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         job_dir = self.root / job_id
         if job_dir.exists():
@@ -160,6 +164,7 @@ class JobManager:
             raise StateError(f"job {job_id} is still {info.status.value}; cancel it before resuming")
         if info.status in (JobStatus.SUCCEEDED, JobStatus.COMPLETED_WITH_ERRORS):
             raise StateError(f"job {job_id} already {info.status.value.replace('_', ' ')}; nothing to resume")
+        self._check_room(info.kind)
         (info.dir / "cancel").unlink(missing_ok=True)
         state = read_json(info.dir / "state.json", {})
         state.update(status=JobStatus.QUEUED.value, error=None)
@@ -167,6 +172,15 @@ class JobManager:
         self._spawn(info.dir, resume=True)
         logger.info("job %s (%s) resumed", job_id, info.kind)
         return self.get(job_id)
+
+    def _check_room(self, kind: str) -> None:
+        """Refuse a new worker while `max_running` jobs of `kind` run in this jobs folder (by any
+        server): each is a process, and a model starting thirty model evaluations at once took 7.7
+        GB on a 24 GB machine."""
+        running = [j.id for j in self.list(kind) if not j.status.finished]
+        if len(running) >= self.max_running:
+            raise StateError(f"{len(running)} {kind} jobs are running ({', '.join(running[:5])}), the most at once; "
+                             "wait for one to finish (poll its status) or cancel one, then start this again.")
 
     def _spawn(self, job_dir: Path, resume: bool) -> None:
         cmd = [self.python, "-m", "skilldeck.tools.jobs.worker", str(job_dir)] + (["--resume"] if resume else [])

@@ -30,3 +30,15 @@ def test_overrides_win_over_the_table_from_arguments_and_from_the_home_file(skil
     (skilldeck_home / "batch" / "prices.json").write_text(json.dumps({"local": {"input": 0.5, "output": 1}}))
     out = cost_of("local", 2_000_000, 1_000_000)
     assert out["cost_usd"] == 2.0 and out["price_source"] == "override"
+
+
+@pytest.mark.parametrize("field, value", [("rpm", float("inf")), ("itpm", float("nan")), ("timeout_s", float("inf")),
+                                          ("prices", {"m": {"input": float("nan")}}),
+                                          ("prices", {"m": {"output": -1.0}})])
+def test_limits_and_prices_must_be_finite_and_prices_not_negative(field, value):
+    from pydantic import ValidationError
+
+    from skilldeck.tools.batch.spec import RunSpec
+
+    with pytest.raises(ValidationError, match=field):
+        RunSpec(instructions="Summarise.", provider="openai", model="m", **{field: value})

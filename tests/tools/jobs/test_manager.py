@@ -87,3 +87,22 @@ def test_a_damaged_job_folder_neither_breaks_listing_nor_lookups(jobs):
     assert jobs.get("odd-state").status is JobStatus.INTERRUPTED
     with pytest.raises(NotFoundError, match="No job 'bad-job'"):
         jobs.get("bad-job")
+
+
+def test_no_more_than_max_running_jobs_of_one_kind_run_at_once(tmp_path, monkeypatch):
+    # Each job is a process: thirty model evaluations started at once took 7.7 GB.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    jobs = JobManager(tmp_path / "jobs", max_running=2)
+    first = [jobs.start("test", "job_entries:count", {"n": 200, "delay": 0.05}) for _ in range(2)]
+    with pytest.raises(StateError, match="2 test jobs are running .* wait for one to finish"):
+        jobs.start("test", "job_entries:count", {"n": 1})
+    other = jobs.start("other", "job_entries:count", {"n": 1})  # another kind has its own room
+    assert jobs.wait(other.id, timeout_s=30).status is JobStatus.SUCCEEDED
+    jobs.cancel(first[0].id)
+    third = jobs.start("test", "job_entries:count", {"n": 200, "delay": 0.05})  # room again
+    with pytest.raises(StateError, match="2 test jobs are running"):
+        jobs.resume(first[0].id)  # a resume takes room like a start
+    for info in (first[1], third):
+        jobs.cancel(info.id)
+    again = jobs.start("test", "job_entries:count", {"n": 1})
+    assert jobs.wait(again.id, timeout_s=30).status is JobStatus.SUCCEEDED
