@@ -95,3 +95,15 @@ def test_tool_errors_redact_engine_messages(monkeypatch):
         with tool_errors():
             raise ValueError(f"bad value {CANARY}")
     assert str(info.value) == "ValueError: bad value [redacted]"
+
+
+def test_an_engine_model_s_validation_error_names_the_field_without_pydantic_s_dump():
+    from pydantic import BaseModel, Field
+
+    class Request(BaseModel):
+        model_params_b: float = Field(le=1000)
+
+    with pytest.raises(ToolError) as info:
+        with tool_errors():
+            Request(model_params_b=1e308)
+    assert str(info.value) == "Invalid input: model_params_b: Input should be less than or equal to 1000."
