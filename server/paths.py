@@ -60,6 +60,17 @@ def check_text(raw: object, what: str) -> str:
     return raw.strip()
 
 
+def _check_model_file(path: Path, what: str, raw: str) -> None:
+    """A model given as one file (a GGUF) is read by the job, not by `fs`: it must be a regular file
+    (a FIFO would stall the job) and not a hard link (its other names may be outside)."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInputError(f"{what} {_shown(raw)} is not a regular file (a pipe, socket or device)")
+    if st.st_nlink > 1:
+        raise InvalidInputError(f"{what} {_shown(raw)} is a hard link (its other names may be outside the "
+                                "allowed folders); copy the file instead")
+
+
 @dataclass(frozen=True)
 class Confinement:
     """The folders MCP tools may use, built once from the settings."""
@@ -109,6 +120,8 @@ class Confinement:
             raise self._refusal(what, text, kind, write, via_link)
         if kind == "model" and not write and real.is_dir():
             self._check_model_folder(real, allowed, what, text)
+        elif kind == "model" and not write and real.exists():
+            _check_model_file(real, what, text)
         return real
 
     def _check_model_folder(self, folder: Path, allowed: list[Path], what: str, raw: str) -> None:

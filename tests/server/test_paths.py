@@ -107,3 +107,18 @@ def test_a_model_folder_holding_a_pipe_or_a_link_out_is_refused_before_a_job_rea
     (folder / "gone.json").symlink_to(folder / "missing.json")
     with pytest.raises(InvalidInputError, match="gone.json is a broken link"):
         where.allowed_path("models/tiny", "tuned_path", kind="model")
+
+
+def test_a_model_file_that_is_a_pipe_or_a_hard_link_is_refused_before_a_job_reads_it(tmp_path):
+    project = tmp_path / "proj"
+    (project / "models").mkdir(parents=True)
+    where = Confinement(project)
+    (project / "models" / "tiny.gguf").write_bytes(b"GGUF")
+    assert where.allowed_model("models/tiny.gguf", "base_model").endswith("tiny.gguf")
+    os.mkfifo(project / "models" / "pipe.gguf")
+    with pytest.raises(InvalidInputError, match="base_model 'models/pipe.gguf' is not a regular file"):
+        where.allowed_model("models/pipe.gguf", "base_model")
+    (tmp_path / "outside.gguf").write_bytes(b"GGUF")
+    os.link(tmp_path / "outside.gguf", project / "models" / "linked.gguf")
+    with pytest.raises(InvalidInputError, match="is a hard link"):
+        where.allowed_path("models/linked.gguf", "tuned_path", kind="model")
