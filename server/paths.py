@@ -131,9 +131,15 @@ class Confinement:
         folders (a Hugging Face cache links snapshots to its blobs, inside the same cache). A FIFO
         would stall the training job; a link to ~/.ssh would have it read that file.
         """
-        seen = 0
-        for top, dirs, files in os.walk(folder):
-            for name in dirs + files:
+        seen, stack = 0, [folder]
+        while stack:  # by hand, not os.walk: it recurses once per level, and a chain of 1,200 folders broke it
+            top = stack.pop()
+            try:
+                with os.scandir(top) as it:
+                    names = sorted(e.name for e in it)
+            except OSError:
+                continue
+            for name in names:
                 seen += 1
                 if seen > MAX_MODEL_ENTRIES:
                     raise InvalidInputError(f"{what} {_shown(raw)} holds more than {MAX_MODEL_ENTRIES:,} files and "
@@ -149,6 +155,8 @@ class Confinement:
                 if not (stat.S_ISREG(target.st_mode) or stat.S_ISDIR(target.st_mode)):
                     raise InvalidInputError(f"{what} {_shown(raw)}: {entry.relative_to(folder)} is not a regular "
                                             "file (a pipe, socket or device); a model folder holds files only")
+                if stat.S_ISDIR(target.st_mode) and not entry.is_symlink():
+                    stack.append(entry)
 
     def allowed_model(self, raw: object, what: str) -> str:
         """A hub id ("Qwen/Qwen2-0.5B") as given, or the confined real path of a local model folder.
