@@ -58,7 +58,7 @@ def register(mcp: Any, services: Any) -> None:
     def service():
         from skilldeck.tools.finetune.service import FinetuneService
 
-        return FinetuneService(services.jobs)
+        return FinetuneService(services.jobs, offline=True)  # a model-chosen hub id is never downloaded
 
     @mcp.tool()
     def finetune_advice(

@@ -76,6 +76,10 @@ async def test_train_and_evaluate_through_the_mcp_tools(tmp_path):
                                "options": {"batch_size": 8, "eval_every": 3, "log_every": 1, "cpu_threads": 1},
                                "wait_s": 40}, progress_callback=on_progress))
         job_id = started["id"]
+        from skilldeck.tools.home import home_dir
+
+        recorded = json.loads((home_dir() / "jobs" / job_id / "job.json").read_text())
+        assert recorded["env"]["HF_HUB_OFFLINE"] == "1"  # a model-chosen hub id is never downloaded
         with anyio.fail_after(200):
             status = _data(await session.call_tool("training_status", {"job_id": job_id, "wait_s": 40}))
             while status["status"] in ("queued", "running"):

@@ -65,11 +65,18 @@ def _stack_missing() -> list[str]:
     return [m for m in ("torch", "transformers", "peft") if importlib.util.find_spec(m) is None]
 
 
+# What a worker's environment gets to keep transformers and huggingface_hub from downloading.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
 class FinetuneService:
     """Starts and inspects fine-tuning jobs on the shared job mechanism."""
 
-    def __init__(self, jobs: JobManager) -> None:
+    def __init__(self, jobs: JobManager, offline: bool = False) -> None:
+        """`offline`: jobs never download from the Hugging Face hub (a hub id must be cached), as for
+        jobs a model starts through the MCP tools: it could name a repository of any size."""
         self.jobs = jobs
+        self.env = OFFLINE_ENV if offline else None
 
     def _check_stack(self) -> None:
         missing = _stack_missing()
@@ -88,7 +95,7 @@ class FinetuneService:
         if cfg.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
             raise TrainingUnavailableError("QLoRA needs bitsandbytes and a CUDA GPU; install bitsandbytes on the GPU "
                                            "machine, or use method 'lora' (same adapters, 16-bit base).")
-        return self.jobs.start(TRAIN_KIND, TRAIN_ENTRY, cfg.model_dump(exclude_none=True))
+        return self.jobs.start(TRAIN_KIND, TRAIN_ENTRY, cfg.model_dump(exclude_none=True), env=self.env)
 
     def start_evaluation(self, spec: dict[str, Any], training_job: str | None = None) -> JobInfo:
         """Start an evaluation job; `training_job` fills in the base model and adapter of a finished run."""
@@ -104,7 +111,7 @@ class FinetuneService:
         _require_model(cfg.base_model)
         _require_file(cfg.test_path, "test_path")
         self._check_stack()
-        return self.jobs.start(EVAL_KIND, EVAL_ENTRY, cfg.model_dump())
+        return self.jobs.start(EVAL_KIND, EVAL_ENTRY, cfg.model_dump(), env=self.env)
 
     def _training(self, job_id: str) -> JobInfo:
         info = self.jobs.get(job_id)

@@ -129,11 +129,12 @@ class JobManager:
 
     # -- starting -------------------------------------------------------------------------
     def start(self, kind: str, entry: str, spec: dict[str, Any], job_id: str | None = None,
-              files: dict[str, str] | None = None) -> JobInfo:
+              files: dict[str, str] | None = None, env: dict[str, str] | None = None) -> JobInfo:
         """Create a job folder and start its worker process; return at once.
 
         `files` ({name: text}) are written into the folder before the worker starts: inputs that
         belong to the job (inline tasks) live and go with it, and a resume finds them there.
+        `env` is added to the worker's environment, at the start and at every resume.
         """
         if ":" not in entry:
             raise InvalidInputError(f"entry {entry!r} must look like 'package.module:function'")
@@ -151,7 +152,7 @@ class JobManager:
         for name, text in (files or {}).items():
             (job_dir / name).write_text(text, encoding="utf-8")
         write_json_atomic(job_dir / "job.json", {"id": job_id, "kind": kind, "entry": entry, "spec": spec,
-                                                 "created": time.time()})
+                                                 "created": time.time(), **({"env": env} if env else {})})
         write_json_atomic(job_dir / "state.json", {"status": JobStatus.QUEUED.value, "progress": {}})
         self._spawn(job_dir, resume=False)
         logger.info("job %s (%s) started", job_id, kind)
@@ -184,9 +185,12 @@ class JobManager:
 
     def _spawn(self, job_dir: Path, resume: bool) -> None:
         cmd = [self.python, "-m", "skilldeck.tools.jobs.worker", str(job_dir)] + (["--resume"] if resume else [])
+        extra = (read_json(job_dir / "job.json", {}) or {}).get("env") or {}
         with open(job_dir / "output.log", "ab") as out:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    start_new_session=True,
+                                    env={**os.environ, **{str(k): str(v) for k, v in extra.items()},
+                                         "PYTHONUNBUFFERED": "1"})
         state = read_json(job_dir / "state.json", {})
         # Both together: a resumed job must not keep the previous worker's start time.
         state.update(pid=proc.pid, pid_start=process_start_time(proc.pid))

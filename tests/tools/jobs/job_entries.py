@@ -20,3 +20,12 @@ def count(ctx):
 
 def boom(ctx):
     raise ValueError("bad spec: " + json.dumps(ctx.spec))
+
+
+def environment(ctx):
+    """The worker's view of the variables named in spec['names']; fails on the first run if spec['fail']."""
+    import os
+
+    if ctx.spec.get("fail") and not ctx.resume:
+        raise RuntimeError("first run fails")
+    return {name: os.environ.get(name) for name in ctx.spec["names"]}

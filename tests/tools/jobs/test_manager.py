@@ -106,3 +106,16 @@ def test_no_more_than_max_running_jobs_of_one_kind_run_at_once(tmp_path, monkeyp
         jobs.cancel(info.id)
     again = jobs.start("test", "job_entries:count", {"n": 1})
     assert jobs.wait(again.id, timeout_s=30).status is JobStatus.SUCCEEDED
+
+
+def test_a_job_s_own_environment_reaches_its_worker_at_the_start_and_on_resume(jobs):
+    from skilldeck.tools.finetune.service import OFFLINE_ENV
+
+    spec = {"names": sorted(OFFLINE_ENV), "fail": True}
+    info = jobs.start("test", "job_entries:environment", spec, env=OFFLINE_ENV)
+    assert jobs.wait(info.id, timeout_s=30).status is JobStatus.FAILED
+    resumed = jobs.wait(jobs.resume(info.id).id, timeout_s=30)
+    assert resumed.status is JobStatus.SUCCEEDED and resumed.result == OFFLINE_ENV
+    plain = jobs.start("test", "job_entries:environment", {"names": ["SKILLDECK_NOT_SET_ANYWHERE"]})
+    assert jobs.wait(plain.id, timeout_s=30).result == {"SKILLDECK_NOT_SET_ANYWHERE": None}
+
