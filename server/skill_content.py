@@ -24,6 +24,7 @@ from skilldeck.server.errors import redact
 from skilldeck.tools.errors import InvalidInputError, NotFoundError, SkilldeckError
 from skilldeck.tools.fs import TooLargeError
 from skilldeck.tools.skills.catalog import SkillCatalog
+from skilldeck.tools.skills.discovery import MAX_DEPTH
 from skilldeck.tools.skills.files import is_binary, open_skill_file, served_files
 from skilldeck.tools.skills.files import skill_path as skill_path_checked
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
@@ -157,16 +158,16 @@ class SkillContent:
 
     # -- addressing ------------------------------------------------------------------------
     def locate(self, uri: str) -> tuple[Skill, str]:
-        """(skill, file path) for a ``skill://`` URI: the SEP-2640 form ``skill://<group>/<name>/<path>``
-        first, then ``skill://<name>/<path>`` (ungrouped skills, and the form skilldeck served before).
+        """(skill, file path) for a ``skill://`` URI: the SEP-2640 form ``skill://<groups>/<name>/<path>``
+        first (up to three group folders), then ``skill://<name>/<path>`` (ungrouped skills, and the form skilldeck served before).
         Any served skill can be addressed, listed over skills/list or not."""
         if not uri.startswith(SCHEME):
             raise InvalidInputError(f"Unknown resource {uri!r}: skilldeck serves skill://<skill-path>/<file-path>")
         segments = uri[len(SCHEME):].split("/")
-        if len(segments) >= 2:
-            grouped = self.catalog.lookup(unquote(segments[1]))
-            if grouped is not None and skill_path(grouped) == f"{unquote(segments[0])}/{grouped.name}":
-                return grouped, unquote("/".join(segments[2:])) or SKILL_FILE
+        for end in range(1, min(len(segments), MAX_DEPTH)):  # the group folders, then the name
+            grouped = self.catalog.lookup(unquote(segments[end]))
+            if grouped is not None and skill_path(grouped) == unquote("/".join(segments[:end + 1])):
+                return grouped, unquote("/".join(segments[end + 1:])) or SKILL_FILE
         return self.catalog.get(unquote(segments[0])), unquote("/".join(segments[1:])) or SKILL_FILE
 
     def path_of(self, uri: str) -> Path | None:

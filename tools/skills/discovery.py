@@ -1,5 +1,6 @@
-"""Finding skill folders under a root: ``ROOT/<skill>/SKILL.md`` or one level of grouping,
-``ROOT/<group>/<skill>/SKILL.md``. A root that is itself a skill folder is one skill."""
+"""Finding skill folders under a root: ``ROOT/<skill>/SKILL.md``, or below up to three group folders
+(``ROOT/<group>/<skill>/SKILL.md``, a repository's ``ROOT/plugins/<plugin>/skills/<skill>/SKILL.md``).
+A root that is itself a skill folder is one skill; a skill folder's own subfolders are not searched."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from skilldeck.tools.skills.skill import SKILL_FILE
 
 __all__ = ["skill_folders", "MAX_DEPTH"]
 
-MAX_DEPTH = 2
+MAX_DEPTH = 4  # folder levels below a root where a SKILL.md is looked for
 _SKIP = {"node_modules", "__pycache__", ".git", ".venv", "venv"}
 
 

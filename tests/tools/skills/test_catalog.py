@@ -39,6 +39,22 @@ def test_grouped_skills_one_level_down_are_found(tmp_path):
     assert [s.name for s in SkillCatalog([SkillRoot(tmp_path / "root", "t")]).skills] == ["inner"]
 
 
+def test_skills_up_to_three_group_folders_down_are_found_and_addressed_by_their_path(tmp_path):
+    # A repository checkout: plugins/<plugin>/skills/<skill>/SKILL.md.
+    from skilldeck.server.skill_content import SkillContent, skill_path
+
+    root = tmp_path / "repo"
+    make_skill(root / "plugins" / "docs" / "skills", "pdf-tools", "name: pdf-tools\ndescription: d",
+               files={"references/forms.md": "# Forms\n"})
+    make_skill(root / "a" / "b" / "c" / "d", "too-deep", "name: too-deep\ndescription: d")
+    catalog = SkillCatalog([SkillRoot(root, "t")])
+    [skill] = catalog.skills
+    assert skill.name == "pdf-tools" and skill_path(skill) == "plugins/docs/skills/pdf-tools"
+    content = SkillContent(catalog)
+    assert content.locate("skill://plugins/docs/skills/pdf-tools/references/forms.md") == (skill, "references/forms.md")
+    assert content.locate("skill://pdf-tools/SKILL.md") == (skill, "SKILL.md")
+
+
 def test_a_root_that_is_itself_a_skill_folder_is_one_skill(tmp_path):
     folder = make_skill(tmp_path, "solo", "name: solo\ndescription: d")
     assert [s.name for s in SkillCatalog([SkillRoot(folder, "t")]).skills] == ["solo"]
