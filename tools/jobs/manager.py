@@ -216,8 +216,14 @@ class JobManager:
             state = read_json(job_dir / "state.json", {})
             status = JobStatus(state.get("status", "queued"))
             if not status.finished:
-                status = JobStatus.INTERRUPTED
-                state.update(status=status.value, error="the worker process exited without recording an outcome")
+                # Asked to cancel, the worker may be gone before it could say so: a SIGTERM that arrives
+                # while it still starts up (before its handler is set) ends it at once.
+                if (job_dir / "cancel").exists():
+                    status = JobStatus.CANCELLED
+                    state.update(status=status.value, error=None)
+                else:
+                    status = JobStatus.INTERRUPTED
+                    state.update(status=status.value, error="the worker process exited without recording an outcome")
                 write_json_atomic(job_dir / "state.json", state)
         if status.finished and job_id in self._running:
             self._running.discard(job_id)
