@@ -80,7 +80,7 @@ def decode_cursor(cursor: str | None) -> int:
             return int(value)
     except (ValueError, UnicodeDecodeError):
         pass
-    raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor {cursor!r}; start again without a cursor")
+    raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor {_clip(cursor)!r}; start again without a cursor")
 
 
 class SkilldeckServer(MCPServer):
@@ -317,10 +317,11 @@ class SkilldeckServer(MCPServer):
         if self.content is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {_clip(str(params.uri))}")
         try:
-            contents = await self._bounded(f"Reading {params.uri}", self.content.read_resource, str(params.uri))
+            contents = await self._bounded(f"Reading {_clip(str(params.uri))}", self.content.read_resource,
+                                           str(params.uri))
         except SkilldeckError as exc:
             # The uri goes back cut short: echoing a 100 KB uri costs the model as much context as it sent.
-            raise MCPError(code=types.INVALID_PARAMS, message=redact(str(exc)),
+            raise MCPError(code=types.INVALID_PARAMS, message=redact(_clip(str(exc), 1000)),
                            data={"uri": redact(_clip(str(params.uri)))}) from exc
         # Resource size is bounded where resources are made (server/skill_content.py).
         contents = [c.model_copy(update={"text": redact(c.text)}) if isinstance(c, types.TextResourceContents) else c
@@ -336,13 +337,14 @@ class SkilldeckServer(MCPServer):
 
     async def _handle_get_prompt(self, ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
         if self.content is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt {params.name!r}")
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt {_clip(params.name)!r}")
         arguments = dict(params.arguments or {})
         try:
             check_arguments(arguments, self.limits.argument_chars)
-            result = await self._bounded(f"Prompt {params.name}", self.content.get_prompt, params.name, arguments)
+            result = await self._bounded(f"Prompt {_clip(params.name)}", self.content.get_prompt, params.name,
+                                         arguments)
         except (SkilldeckError, ToolError) as exc:
-            raise MCPError(code=types.INVALID_PARAMS, message=redact(str(exc))) from exc
+            raise MCPError(code=types.INVALID_PARAMS, message=redact(_clip(str(exc), 1000))) from exc
         return cap_prompt_result(_redact_prompt(result), self.limits.answer_bytes)
 
 

@@ -162,7 +162,7 @@ class SkillContent:
         first (up to three group folders), then ``skill://<name>/<path>`` (ungrouped skills, and the form skilldeck served before).
         Any served skill can be addressed, listed over skills/list or not."""
         if not uri.startswith(SCHEME):
-            raise InvalidInputError(f"Unknown resource {uri!r}: skilldeck serves skill://<skill-path>/<file-path>")
+            raise InvalidInputError(f"Unknown resource {uri[:200]!r}: skilldeck serves skill://<skill-path>/<file-path>")
         segments = uri[len(SCHEME):].split("/")
         for end in range(1, min(len(segments), MAX_DEPTH)):  # the group folders, then the name
             grouped = self.catalog.lookup(unquote(segments[end]))

@@ -211,7 +211,7 @@ class SkillEntries:
         try:
             skill, rel = self.content.locate(uri + "/" + SKILL_FILE)
         except SkilldeckError as exc:
-            raise _not_a_directory(uri, str(exc)) from exc
+            raise _not_a_directory(uri, _clip(str(exc), 300)) from exc
         folder = rel.removesuffix(SKILL_FILE).rstrip("/")
         if rel != SKILL_FILE and not rel.endswith("/" + SKILL_FILE):
             raise _not_a_directory(uri, "")
@@ -236,7 +236,7 @@ class SkillEntries:
         try:
             _, target = checked_path(skill.dir, folder)
         except SkilldeckError as exc:
-            raise _not_a_directory(uri, str(exc)) from exc
+            raise _not_a_directory(uri, _clip(str(exc), 300)) from exc
         base = real_path(skill.dir)
         real = real_path(target)
         if not (real == base or real.is_relative_to(base)) or not target.is_dir() or target.is_symlink():

@@ -194,3 +194,17 @@ def test_cap_prompt_result_cuts_text_messages():
         role="user", content=types.TextContent(type="text", text="p" * 20_000))])
     text = cap_prompt_result(result, 10_000).messages[0].content.text
     assert len(text.encode()) <= 10_000 and "[cut:" in text
+
+
+async def test_protocol_errors_do_not_echo_a_huge_hostile_input(tmp_path):
+    from mcp import MCPError
+
+    mcp = build_server(settings(tmp_path))
+    async with Client(mcp) as client:
+        for call in (lambda: client.read_resource("skill://" + "x" * 100_000),
+                     lambda: client.read_resource("nope:" + "x" * 100_000),
+                     lambda: client.get_prompt("p" * 1_000_000),
+                     lambda: client.list_prompts(cursor="c" * 1_000_000)):
+            with pytest.raises(MCPError) as raised:
+                await call()
+            assert len(raised.value.error.message) < 1_200, raised.value.error.message[:300]
