@@ -39,3 +39,11 @@ def test_splits_replace_a_planted_symlink_instead_of_writing_through_it(tmp_path
     assert sum(result.counts.values()) == 30
     with pytest.raises(Exception, match="write_splits_to"):
         write_splits({"train": tmp_path / "train.jsonl"}, tmp_path / "elsewhere", out_within=[tmp_path / "out"])
+
+
+def test_splits_into_an_existing_file_name_the_field(tmp_path):
+    (tmp_path / "train.jsonl").write_text(rows(30))
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(DatasetError, match="write_splits_to .* is a file; give a folder"):
+        write_splits({"train": tmp_path / "train.jsonl"}, tmp_path / "taken")
+    assert (tmp_path / "taken").read_text() == "a file, not a folder"
