@@ -16,6 +16,7 @@ from skilldeck.tools.batch.limits import Cost, RateLimits
 from skilldeck.tools.batch.prompt import (ECHO_PLACEHOLDER, MESSAGE_OVERHEAD_TOKENS, PromptSpec, count,
                                           expected_output_tokens, header_text, results_schema, task_block)
 from skilldeck.tools.batch.tasks import Task
+from skilldeck.tools.deadline import check
 
 __all__ = ["PlanOptions", "Batch", "Plan", "make_plan", "fixed_tokens", "check_request_fits", "estimate_time"]
 
@@ -164,7 +165,9 @@ def make_plan(tasks: Sequence[Task], spec: PromptSpec, options: PlanOptions | No
     for group in groups.values():
         current: list[Task] = []
         block_tokens = 0
-        for task in group:
+        for n, task in enumerate(group):
+            if n % 256 == 0:
+                check("Planning the batches", "Plan fewer tasks at once.")
             block = _block_tokens(task, spec)
             single = _single_cost(task, spec, header)
             unbatched += single.input_tokens

@@ -18,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from skilldeck.tools.deadline import check
+
 __all__ = ["normalize", "shingles", "jaccard", "signature", "NearDuplicateFinder", "SimilarPair"]
 
 _SPACES = re.compile(r"\s+")
@@ -127,6 +129,8 @@ class NearDuplicateFinder:
         for idx, text in enumerate(texts):
             if skip and idx in skip:
                 continue
+            if idx % 256 == 0:
+                check("Looking for near-duplicate records", "Validate a smaller dataset, or a sample of it.")
             sig = signature(shingles(text, self.k), m)
             sigs[idx * m:(idx + 1) * m] = array("Q", sig)
             for band in range(self.bands):

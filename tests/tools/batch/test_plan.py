@@ -62,3 +62,13 @@ def test_prompt_has_task_blocks_and_a_strict_contract():
         "type": "object", "properties": {"t": {"type": "string"}}}}}})["properties"]["results"]["items"][
         "properties"]["output"]["anyOf"][0]
     assert output["required"] == ["tags"] and output["properties"]["tags"]["items"]["additionalProperties"] is False
+
+
+def test_planning_stops_at_the_deadline_of_the_call_it_runs_in():
+    import pytest
+
+    from skilldeck.tools.deadline import TimeLimitError, deadline
+
+    with deadline(-1), pytest.raises(TimeLimitError, match="Planning the batches passed the call's time limit"):
+        make_plan(tasks(45), PromptSpec(), PlanOptions(batch_size=20))
+    assert make_plan(tasks(45), PromptSpec(), PlanOptions(batch_size=20)).batches  # no deadline: no check

@@ -58,3 +58,12 @@ def test_rows_that_differ_only_in_their_numbers_are_not_near_duplicates():
     # The same numbers with other formatting around them still are.
     again = rows + [normalize("Classify the flower:  sepal length 4.9 cm, sepal width 3.0 cm, petal length 1.4cm")]
     assert [(p.a, p.b) for p in NearDuplicateFinder(threshold=0.7).find(again)] == [(0, 4)]
+
+
+def test_the_near_duplicate_search_stops_at_the_deadline_of_the_call_it_runs_in():
+    import pytest
+
+    from skilldeck.tools.deadline import TimeLimitError, deadline
+
+    with deadline(-1), pytest.raises(TimeLimitError, match="near-duplicate records passed the call's time limit"):
+        NearDuplicateFinder().find(["a first record", "a second record"])
