@@ -116,21 +116,16 @@ class Terms:
 
 
 @functools.lru_cache(maxsize=200_000)
-def _word_stems(low: str) -> tuple[str, ...] | None:
-    """The content stems of one lower-cased token (a hyphenated word gives several; stopwords none),
-    or None for a negation cue. Cached: a text is mostly words seen before."""
-    if low in NEGATION_CUES or low.endswith("n't"):
-        return None
+def _content_parts(low: str) -> tuple[tuple[str, str], ...]:
+    """(stem, word) for the content words of one lower-cased token: a hyphenated word gives several,
+    a final '.' and "'s" go, stopwords give none. Cached: a text is mostly words seen before."""
     out = []
     for part in (low.split("-") if "-" in low else (low,)):
         part = part.rstrip(".")
         if part.endswith("'s"):
             part = part[:-2]
-        if not part or part in STOPWORDS:
-            continue
-        if part[0].isdigit():
-            part = part.replace(",", "")
-        out.append(stem(part))
+        if part and part not in STOPWORDS:
+            out.append((stem(part.replace(",", "") if part[0].isdigit() else part), part))
     return tuple(out)
 
 
@@ -143,14 +138,15 @@ def terms(text: str) -> Terms:
     text = normalise_quotes(text)
     for i, m in enumerate(_TOKEN.finditer(text)):
         tok = m.group()
-        found = _word_stems(tok.lower())
-        if found is None:
+        low = tok.lower()
+        if low in NEGATION_CUES or low.endswith("n't"):
             neg += 1
             continue
+        found = _content_parts(low)
         if not found:
             continue
         capitalised = tok[0].isupper() and i > 0 and not _after_sentence_break(text, m.start())
-        for s in found:
+        for s, _ in found:
             stems.setdefault(s, tok)
             if capitalised:
                 caps.add(s)
@@ -320,16 +316,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 def content_words(text: str) -> tuple[tuple[str, str], ...]:
     """(stem, lower-cased word) for the content words of `text` in reading order (stopwords and
     negation cues dropped, hyphenated words split), for checks on word order."""
-    out = []
-    for m in _TOKEN.finditer(normalise_quotes(text)):
-        low = m.group().lower()
-        for part in (low.split("-") if "-" in low else (low,)):
-            part = part.rstrip(".")
-            if part.endswith("'s"):
-                part = part[:-2]
-            if part and part not in STOPWORDS and part not in NEGATION_CUES:
-                out.append((stem(part.replace(",", "") if part[0].isdigit() else part), part))
-    return tuple(out)
+    return tuple(found for m in _TOKEN.finditer(normalise_quotes(text))
+                 for found in _content_parts(m.group().lower()) if found[1] not in NEGATION_CUES)
 
 
 def stem_sequence(text: str) -> tuple[str, ...]:
