@@ -159,8 +159,8 @@ class SkillContent:
     # -- addressing ------------------------------------------------------------------------
     def locate(self, uri: str) -> tuple[Skill, str]:
         """(skill, file path) for a ``skill://`` URI: the SEP-2640 form ``skill://<groups>/<name>/<path>``
-        first (up to three group folders), then ``skill://<name>/<path>`` (ungrouped skills, and the form skilldeck served before).
-        Any served skill can be addressed, listed over skills/list or not."""
+        first (up to three group folders), then ``skill://<name>/<path>`` (ungrouped skills, and the
+        form skilldeck served before). Any served skill can be addressed, listed over skills/list or not."""
         if not uri.startswith(SCHEME):
             raise InvalidInputError(f"Unknown resource {uri[:200]!r}: skilldeck serves skill://<skill-path>/<file-path>")
         segments = uri[len(SCHEME):].split("/")

@@ -106,7 +106,7 @@ def write_splits(files: Mapping[str, str | Path], out_dir: str | Path,
         check_within(out, out_within, "write_splits_to")
     if out.exists() and not out.is_dir():
         raise DatasetError(f"write_splits_to {str(out)[:200]!r} is a file; give a folder (it is created if "
-                                "missing) to write train.jsonl, val.jsonl and test.jsonl into")
+                           "missing) to write train.jsonl, val.jsonl and test.jsonl into")
     out.mkdir(parents=True, exist_ok=True)
     if out_within is not None:  # again, now that it exists: nothing swapped in while it was made
         out = check_within(out, out_within, "write_splits_to")

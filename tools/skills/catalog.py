@@ -16,10 +16,10 @@ from typing import Any
 
 from skilldeck.tools.errors import NotFoundError, SkilldeckError, StateError
 from skilldeck.tools.skills.discovery import skill_folders
-from skilldeck.tools.skills.names import printable
 from skilldeck.tools.skills.files import (FileMap, describe_binary, is_binary, open_skill_file, read_text_slice,
                                           read_toc)
 from skilldeck.tools.skills.listing import render_activation
+from skilldeck.tools.skills.names import printable
 from skilldeck.tools.skills.search import SkillSearch
 from skilldeck.tools.skills.skill import Skill, SkillRoot, load_skill, read_body
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
@@ -211,8 +211,7 @@ class SkillCatalog:
             close = difflib.get_close_matches(str(name), names, n=5, cutoff=0.5)
             hint = f"Did you mean: {', '.join(close)}? " if close else ""
             raise NotFoundError(f"No skill named {printable(str(name), 100)!r}. {hint}Call find_skills with a "
-                                f"description of the task "
-                                f"to see matching skills ({len(names)} available).")
+                                f"description of the task to see matching skills ({len(names)} available).")
         return skill
 
     def _skill_for_path(self, path: Path) -> Skill | None:

