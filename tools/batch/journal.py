@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skilldeck.tools.jobs.files import read_jsonl
+
 __all__ = ["Journal", "JournalState"]
 
 
@@ -125,15 +127,6 @@ def _drop_torn_tail(path: Path) -> None:
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        fh = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        return
-    with fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a torn line from a crash mid-write
-            if isinstance(record, dict):
-                yield record
+    # Torn lines from a crash mid-write, and a journal that is no regular file, are skipped.
+    for _, record in read_jsonl(path):
+        yield record

@@ -82,6 +82,7 @@ class JobContext:
         self._last_state_write = now
         state_path = self.dir / "state.json"
         state = read_json(state_path, {})
+        state = state if isinstance(state, dict) else {}
         state["progress"] = {"done": done, "total": total, "message": message, **metrics}
         state["updated"] = time.time()
         write_json_atomic(state_path, state)

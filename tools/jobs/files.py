@@ -1,4 +1,9 @@
-"""Small durable-file helpers shared by the job manager and workers."""
+"""Small durable-file helpers shared by the job manager and workers.
+
+Job files are read like skill files (`skilldeck.tools.fs.open_file`): regular files only, never
+opened blocking, really inside their job folder and bounded in size. A FIFO, a link to /dev/zero or
+a file outside in a job folder reads as missing, so it cannot stall or flood the server.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["append_jsonl", "read_json", "read_jsonl", "write_json_atomic"]
+from skilldeck.tools.errors import SkilldeckError
+from skilldeck.tools.fs import open_file
+
+__all__ = ["append_jsonl", "read_json", "read_jsonl", "write_json_atomic", "MAX_JSON_BYTES"]
+
+MAX_JSON_BYTES = 64 << 20  # a larger job.json or state.json reads as damaged
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -22,9 +32,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path, default: Any = None) -> Any:
+    """The JSON value in `path`, or `default` when it is missing, unreadable, too large or not JSON."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open_file(path, (path.parent,), what="job file") as f:
+            return json.loads(f.read_all(MAX_JSON_BYTES, "job file").decode("utf-8"))
+    except (SkilldeckError, OSError, ValueError, RecursionError):
         return default
 
 
@@ -38,16 +50,19 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_jsonl(path: Path, start: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line_index, record) from `start`; a torn last line (crash mid-write) is skipped."""
+    """Yield (line_index, record) from `start`; a torn last line (crash mid-write), a line that is
+    not a JSON object and a file that cannot be read safely are skipped."""
     try:
-        fh = open(path, encoding="utf-8")
-    except FileNotFoundError:
+        f = open_file(path, (path.parent,), what="job file")
+    except SkilldeckError:
         return
-    with fh:
-        for index, line in enumerate(fh):
+    with f:
+        for index, line in enumerate(f.lines()):
             if index < start or not line.strip():
                 continue
             try:
-                yield index, json.loads(line)
-            except ValueError:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
                 continue
+            if isinstance(record, dict):
+                yield index, record

@@ -24,6 +24,12 @@ __all__ = ["JobInfo", "JobManager", "JobStatus"]
 logger = logging.getLogger("skilldeck.jobs")
 # Worker processes of one kind (batch, finetune, finetune-eval) that may run at once from one jobs folder.
 MAX_RUNNING = 4
+# Where a job's entry point may live, and the environment variables a job may carry to its worker.
+# Both are checked again each time a worker is spawned: job.json is a file anyone who can write the
+# jobs folder can edit, and a resume must not run what it names (code, or PYTHONPATH) unchecked.
+ENTRY_MODULES = ("skilldeck.tools",)
+JOB_ENV = frozenset({"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"})
+_WORKER = "skilldeck.tools.jobs.worker"
 
 
 class JobStatus(str, enum.Enum):
@@ -86,10 +92,26 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-def _pid_alive(pid: int | None, start_time: int | None = None) -> bool:
-    """True while `pid` runs and, when its recorded `start_time` is known, is still that process."""
-    if not pid:
+def _runs_worker_of(pid: int, job_dir: Path) -> bool:
+    """True if process `pid` is the job worker of `job_dir` (its command line names both); where
+    /proc is missing (macOS) it cannot be told, and the start-time check alone decides."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return not Path("/proc/self/cmdline").exists()
+    if _WORKER.encode() not in argv:
         return False
+    want = os.path.realpath(job_dir)
+    return any(os.path.realpath(os.fsdecode(a)) == want for a in argv if a.startswith((b"/", b".")) or b"/" in a)
+
+
+def _pid_alive(pid: Any, start_time: Any = None, job_dir: Path | None = None) -> bool:
+    """True while `pid` runs and, when its recorded `start_time` is known, is still that process;
+    with `job_dir`, only if it is that job's worker (a pid written into state.json by hand is not)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
+        return False
+    if not isinstance(start_time, int) or isinstance(start_time, bool):
+        start_time = None
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own finished children
         if waited == pid:
@@ -108,7 +130,7 @@ def _pid_alive(pid: int | None, start_time: int | None = None) -> bool:
         now = process_start_time(pid)
         if now is not None and now != start_time:
             return False  # the pid was reused by another process after the worker died
-    return True
+    return job_dir is None or _runs_worker_of(pid, job_dir)
 
 
 class JobManager:
@@ -120,11 +142,13 @@ class JobManager:
         jobs.cancel(info.id); jobs.resume(info.id)
     """
 
-    def __init__(self, root: Path, python: str | None = None, max_running: int = MAX_RUNNING) -> None:
+    def __init__(self, root: Path, python: str | None = None, max_running: int = MAX_RUNNING,
+                 entry_modules: tuple[str, ...] = ENTRY_MODULES) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.python = python or sys.executable
         self.max_running = max_running
+        self.entry_modules = entry_modules
         self._running: set[str] = set()  # jobs this manager started or resumed, until seen finished
 
     # -- starting -------------------------------------------------------------------------
@@ -136,8 +160,9 @@ class JobManager:
         belong to the job (inline tasks) live and go with it, and a resume finds them there.
         `env` is added to the worker's environment, at the start and at every resume.
         """
-        if ":" not in entry:
-            raise InvalidInputError(f"entry {entry!r} must look like 'package.module:function'")
+        problem = self._entry_problem(entry, env or {})
+        if problem:
+            raise InvalidInputError(problem)
         reserved = {"job.json", "state.json", "events.jsonl", "output.log", "cancel"}
         for name in files or {}:
             if not name or name in reserved or name.startswith(".") or "/" in name or os.sep in name:
@@ -166,8 +191,9 @@ class JobManager:
         if info.status in (JobStatus.SUCCEEDED, JobStatus.COMPLETED_WITH_ERRORS):
             raise StateError(f"job {job_id} already {info.status.value.replace('_', ' ')}; nothing to resume")
         self._check_room(info.kind)
+        self._runnable(info.dir)
         (info.dir / "cancel").unlink(missing_ok=True)
-        state = read_json(info.dir / "state.json", {})
+        state = _read_state(info.dir)
         state.update(status=JobStatus.QUEUED.value, error=None)
         write_json_atomic(info.dir / "state.json", state)
         self._spawn(info.dir, resume=True)
@@ -183,15 +209,39 @@ class JobManager:
             raise StateError(f"{len(running)} {kind} jobs are running ({', '.join(running[:5])}), the most at once; "
                              "wait for one to finish (poll its status) or cancel one, then start this again.")
 
+    def _entry_problem(self, entry: Any, env: Any) -> str:
+        """Why a worker must not run `entry` with `env` ("" if it may)."""
+        if not isinstance(entry, str) or ":" not in entry:
+            return f"entry {str(entry)[:200]!r} must look like 'package.module:function'"
+        module = entry.partition(":")[0]
+        if not any(module == m or module.startswith(m + ".") for m in self.entry_modules):
+            return f"entry {entry[:200]!r} is not in {', '.join(self.entry_modules)}; jobs run only skilldeck's own work"
+        if not isinstance(env, dict):
+            return "env must be an object of environment variables"
+        odd = sorted(str(k)[:100] for k, v in env.items() if k not in JOB_ENV or not isinstance(v, str))
+        if odd:
+            return (f"env sets {', '.join(odd[:5])}; a job may set only {', '.join(sorted(JOB_ENV))} "
+                    "(to text values)")
+        return ""
+
+    def _runnable(self, job_dir: Path) -> dict[str, Any]:
+        """job.json, if its entry point and environment may run; StateError if not."""
+        job = read_json(job_dir / "job.json", {})
+        job = job if isinstance(job, dict) else {}
+        problem = self._entry_problem(job.get("entry"), job.get("env") or {})
+        if problem:
+            raise StateError(f"job {job_dir.name} cannot be run: its job.json is not one skilldeck wrote ({problem})")
+        return job
+
     def _spawn(self, job_dir: Path, resume: bool) -> None:
-        cmd = [self.python, "-m", "skilldeck.tools.jobs.worker", str(job_dir)] + (["--resume"] if resume else [])
-        extra = (read_json(job_dir / "job.json", {}) or {}).get("env") or {}
+        cmd = [self.python, "-m", _WORKER, str(job_dir)] + (["--resume"] if resume else [])
+        extra = self._runnable(job_dir).get("env") or {}
         with open(job_dir / "output.log", "ab") as out:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True,
                                     env={**os.environ, **{str(k): str(v) for k, v in extra.items()},
                                          "PYTHONUNBUFFERED": "1"})
-        state = read_json(job_dir / "state.json", {})
+        state = _read_state(job_dir)
         # Both together: a resumed job must not keep the previous worker's start time.
         state.update(pid=proc.pid, pid_start=process_start_time(proc.pid))
         write_json_atomic(job_dir / "state.json", state)
@@ -200,21 +250,20 @@ class JobManager:
     # -- reading --------------------------------------------------------------------------
     def get(self, job_id: str) -> JobInfo:
         job = None
-        if isinstance(job_id, str) and job_id and "/" not in job_id and not job_id.startswith("."):
+        if _plain_id(job_id) and not (self.root / job_id).is_symlink():
             job = read_json(self.root / job_id / "job.json")
-        if not isinstance(job, dict) or "id" not in job or "kind" not in job:
+        if not _sound_job(job, job_id):
             known = ", ".join(sorted(self._job_ids(), reverse=True)[:10]) or "none"
-            raise NotFoundError(f"No job {job_id!r}. Recent jobs: {known}.")
+            shown = str(job_id)[:200] if isinstance(job_id, str) else job_id
+            damaged = " (its job.json is damaged)" if job is not None else ""
+            raise NotFoundError(f"No job {shown!r}{damaged}. Recent jobs: {known}.")
         job_dir = self.root / job_id
-        state = read_json(job_dir / "state.json", {})
-        try:
-            status = JobStatus(state.get("status", "queued"))
-        except ValueError:
-            status = JobStatus.INTERRUPTED  # an unreadable state: treat it as a worker that died
-        if not status.finished and not _pid_alive(state.get("pid"), state.get("pid_start")):
+        state = _read_state(job_dir)
+        status = _status_of(state)
+        if not status.finished and not _pid_alive(state.get("pid"), state.get("pid_start"), job_dir):
             # Re-read: the worker may have finished between the two reads.
-            state = read_json(job_dir / "state.json", {})
-            status = JobStatus(state.get("status", "queued"))
+            state = _read_state(job_dir)
+            status = _status_of(state)
             if not status.finished:
                 # Asked to cancel, the worker may be gone before it could say so: a SIGTERM that arrives
                 # while it still starts up (before its handler is set) ends it at once.
@@ -231,8 +280,11 @@ class JobManager:
             log = logger.info if status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED) else logger.warning
             log("job %s (%s) %s%s", job_id, job["kind"], status.value.replace("_", " "),
                 f": {str(error)[:300]}" if error else "")
-        return JobInfo(id=job["id"], kind=job["kind"], status=status, dir=job_dir, created=job.get("created", 0.0),
-                       progress=state.get("progress", {}), error=state.get("error"), result=state.get("result"),
+        progress = state.get("progress")
+        error = state.get("error")
+        return JobInfo(id=job_id, kind=job["kind"], status=status, dir=job_dir, created=float(job.get("created", 0.0)),
+                       progress=progress if isinstance(progress, dict) else {},
+                       error=None if error is None else str(error), result=state.get("result"),
                        spec=job.get("spec", {}))
 
     def list(self, kind: str | None = None) -> list[JobInfo]:
@@ -248,9 +300,13 @@ class JobManager:
         return sorted(infos, key=lambda i: i.created, reverse=True)
 
     def _job_ids(self) -> list[str]:
-        if not self.root.exists():
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:
             return []
-        return [d.name for d in self.root.iterdir() if not d.name.startswith(".") and (d / "job.json").is_file()]
+        # A job folder is a real folder: a link to one elsewhere is not followed.
+        return [e.name for e in entries if _plain_id(e.name) and e.is_dir(follow_symlinks=False)
+                and os.path.isfile(os.path.join(e.path, "job.json"))]
 
     def events(self, job_id: str, start: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """Events from line `start` on, as (line index, event)."""
@@ -268,7 +324,9 @@ class JobManager:
             return info
         (info.dir / "cancel").touch()
         logger.info("job %s (%s): cancel asked", job_id, info.kind)
-        pid = read_json(info.dir / "state.json", {}).get("pid")
+        state = _read_state(info.dir)
+        # Signals go only to the job's own worker, never to whatever pid state.json names.
+        pid = state.get("pid") if _pid_alive(state.get("pid"), state.get("pid_start"), info.dir) else None
         if pid:
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -280,9 +338,10 @@ class JobManager:
             if info.status.finished:
                 return info
             time.sleep(0.05)
-        if pid:
+        if pid and _pid_alive(pid, state.get("pid_start"), info.dir):
             try:
-                os.killpg(pid, signal.SIGKILL)
+                # The worker leads its own session (start_new_session), so its group is its own.
+                os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         return self.wait(job_id, timeout_s=5.0)
@@ -295,3 +354,29 @@ class JobManager:
             if info.status.finished or (deadline is not None and time.monotonic() >= deadline):
                 return info
             time.sleep(poll_s)
+
+
+def _plain_id(job_id: Any) -> bool:
+    return (isinstance(job_id, str) and 0 < len(job_id) <= 200 and not job_id.startswith(".")
+            and not any(c in job_id for c in "/\\\x00") and os.sep not in job_id)
+
+
+def _sound_job(job: Any, job_id: str) -> bool:
+    """job.json as skilldeck writes it, for this folder (an id that names another job is not)."""
+    return (isinstance(job, dict) and job.get("id") == job_id and isinstance(job.get("kind"), str)
+            and isinstance(job.get("spec", {}), dict)
+            and isinstance(job.get("created", 0.0), int | float) and not isinstance(job.get("created"), bool))
+
+
+def _read_state(job_dir: Path) -> dict[str, Any]:
+    state = read_json(job_dir / "state.json", {})
+    if isinstance(state, dict):
+        return state
+    return {"status": JobStatus.INTERRUPTED.value, "error": "state.json is damaged (not an object)"}
+
+
+def _status_of(state: dict[str, Any]) -> JobStatus:
+    try:
+        return JobStatus(state.get("status", "queued"))
+    except (ValueError, TypeError):
+        return JobStatus.INTERRUPTED  # an unreadable state: treat it as a worker that died

@@ -28,6 +28,7 @@ def _load_entry(entry: str) -> Any:
 def _update_state(job_dir: Path, **changes: Any) -> None:
     path = job_dir / "state.json"
     state = read_json(path, {})
+    state = state if isinstance(state, dict) else {}
     state.update(changes, updated=time.time())
     write_json_atomic(path, state)
 
@@ -35,7 +36,7 @@ def _update_state(job_dir: Path, **changes: Any) -> None:
 def run_job(job_dir: Path, resume: bool = False) -> int:
     """Run the job in `job_dir` in this process; return the process exit code."""
     job = read_json(job_dir / "job.json")
-    if not job:
+    if not isinstance(job, dict) or not isinstance(job.get("id"), str) or not isinstance(job.get("entry"), str):
         print(f"no readable job.json in {job_dir}", file=sys.stderr)
         return 2
     ctx = JobContext(dir=job_dir, job_id=job["id"], spec=job.get("spec", {}), resume=resume)

@@ -12,7 +12,7 @@ from skilldeck.tools.jobs import JobManager, JobStatus
 @pytest.fixture
 def jobs(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return JobManager(tmp_path / "jobs")
+    return JobManager(tmp_path / "jobs", entry_modules=("job_entries",))
 
 
 def test_job_runs_to_success_and_records_result_and_progress(jobs):
@@ -92,7 +92,7 @@ def test_a_damaged_job_folder_neither_breaks_listing_nor_lookups(jobs):
 def test_no_more_than_max_running_jobs_of_one_kind_run_at_once(tmp_path, monkeypatch):
     # Each job is a process: thirty model evaluations started at once took 7.7 GB.
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    jobs = JobManager(tmp_path / "jobs", max_running=2)
+    jobs = JobManager(tmp_path / "jobs", max_running=2, entry_modules=("job_entries",))
     first = [jobs.start("test", "job_entries:count", {"n": 200, "delay": 0.05}) for _ in range(2)]
     with pytest.raises(StateError, match="2 test jobs are running .* wait for one to finish"):
         jobs.start("test", "job_entries:count", {"n": 1})

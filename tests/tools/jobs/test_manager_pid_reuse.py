@@ -35,22 +35,20 @@ def test_a_reused_pid_with_another_start_time_reports_the_job_interrupted(tmp_pa
 
 
 @needs_proc
-def test_a_live_pid_with_its_recorded_start_time_stays_running(tmp_path):
+@pytest.mark.parametrize("start", ["recorded", "missing"])
+def test_a_live_process_that_is_not_the_jobs_worker_is_not_taken_for_it(tmp_path, start):
+    # A pid written into state.json by hand (or left from a worker long gone) names this test
+    # process: alive, and with its true start time, but not the job's worker.
     jobs = JobManager(tmp_path / "jobs")
-    running_job(jobs, "alive", pid=os.getpid(), pid_start=own_start_time())
-    assert jobs.get("alive").status is JobStatus.RUNNING
-
-
-def test_a_state_without_a_start_time_trusts_a_live_pid_as_before(tmp_path):
-    jobs = JobManager(tmp_path / "jobs")
-    running_job(jobs, "old-format", pid=os.getpid())
-    assert jobs.get("old-format").status is JobStatus.RUNNING
+    extra = {"pid_start": own_start_time()} if start == "recorded" else {}
+    running_job(jobs, "not-mine", pid=os.getpid(), **extra)
+    assert jobs.get("not-mine").status is JobStatus.INTERRUPTED
 
 
 @needs_proc
 def test_the_worker_records_its_own_start_time(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.path.dirname(__file__) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    jobs = JobManager(tmp_path / "jobs", python=sys.executable)
+    jobs = JobManager(tmp_path / "jobs", python=sys.executable, entry_modules=("job_entries",))
     info = jobs.wait(jobs.start("test", "job_entries:count", {"n": 1}).id, timeout_s=30)
     state = json.loads((info.dir / "state.json").read_text())
     assert info.status is JobStatus.SUCCEEDED
