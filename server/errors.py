@@ -40,8 +40,12 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of the secret-looking environment variables, longest first (so a secret that
     contains another is replaced whole)."""
     env = os.environ if environ is None else environ
-    values = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= MIN_SECRET_CHARS}
-    return sorted(values, key=len, reverse=True)
+    values = set()
+    for name, value in env.items():
+        if _SECRET_NAME.search(name):
+            # Also as it is used (stripped) and as an error message quotes it ("\r" written out).
+            values |= {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1]}
+    return sorted((v for v in values if len(v) >= MIN_SECRET_CHARS), key=len, reverse=True)
 
 
 def redact(text: str) -> str:

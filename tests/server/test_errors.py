@@ -107,3 +107,9 @@ def test_an_engine_model_s_validation_error_names_the_field_without_pydantic_s_d
         with tool_errors():
             Request(model_params_b=1e308)
     assert str(info.value) == "Invalid input: model_params_b: Input should be less than or equal to 1000."
+
+
+def test_redact_also_hides_a_secret_as_used_stripped_and_as_a_message_quotes_it(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-abcdefgh12345\r")
+    assert redact("Bearer sk-abcdefgh12345") == "Bearer [redacted]"
+    assert redact(r"Illegal header value b'Bearer sk-abcdefgh12345\r'") == "Illegal header value b'Bearer [redacted]'"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from typing import Any, Literal
 
 import httpx2
@@ -117,14 +117,22 @@ class Provider:
         """The API key from the environment; a cloud provider without one is a config error."""
         key_env = config.resolved()[2]
         env = os.environ if environ is None else environ
-        key = env.get(key_env, "") if key_env else ""
+        # A key copied from a CRLF .env file ends in "\r": the HTTP library would refuse the header and
+        # quote it, key and all, in its error. Surrounding whitespace goes; any other odd character is refused.
+        key = env.get(key_env, "").strip() if key_env else ""
+        if key and not all("!" <= ch <= "~" for ch in key):
+            raise ProviderConfigError(f"the API key in {key_env} holds a space, control or non-ASCII character; "
+                                      "set it to the key alone (the key is not shown here).")
         if key_env and not key and config.base_url is None and config.provider in ("openai", "anthropic", "deepseek"):
             raise ProviderConfigError(f"the API key variable {key_env} is not set; export it (the key is read "
                                       "from the environment only and never written anywhere).")
         return key
 
     def redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        """`text` without the key, as it is and as a message quoting it writes it (backslashes doubled)."""
+        if not self._key:
+            return text
+        return text.replace(self._key, "***").replace(repr(self._key)[1:-1], "***")
 
     def headers(self) -> dict[str, str]:
         raise NotImplementedError
@@ -270,6 +278,10 @@ def _endpoint(url: str) -> tuple[str, str, int | None, str] | None:
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    # "/team-a/v1/../../team-b" is below "/team-a/v1" as text, not where the request goes: a path
+    # with a dot segment, written out or percent-encoded, is no endpoint to trust.
+    if any(seg in (".", "..") for seg in unquote(parts.path).replace("\\", "/").split("/")):
         return None
     return parts.scheme.lower(), parts.hostname.lower(), port, parts.path.rstrip("/")
 

@@ -100,3 +100,23 @@ def test_cloud_provider_without_its_key_variable_is_a_config_error():
         call(ProviderConfig("openai", "gpt-4o-mini"), lambda r: httpx2.Response(200), environ={})
     with pytest.raises(ProviderConfigError, match="unknown provider 'nope'"):
         call(ProviderConfig("nope", "m"), lambda r: httpx2.Response(200), environ={})
+
+
+def test_a_key_with_a_trailing_carriage_return_is_sent_stripped():
+    # A key copied from a CRLF .env file: the HTTP library refused the header and quoted it, key
+    # and all, in its error, which reached the model, the job files and the log.
+    seen = {}
+
+    def handler(request):
+        seen["auth"] = request.headers["authorization"]
+        return httpx2.Response(200, json={"choices": [{"message": {"content": json.dumps(ANSWER)}}]})
+
+    call(ProviderConfig("openai", "gpt-4o-mini"), handler, environ={"OPENAI_API_KEY": KEY + "\r\n"})
+    assert seen["auth"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("key", [f"{KEY}\rX", f"sk-{chr(0)}secret-123", "sk-sécret-12345", "sk-two words-123"])
+def test_a_key_with_an_odd_character_inside_is_refused_without_being_shown(key):
+    with pytest.raises(ProviderConfigError, match="OPENAI_API_KEY holds a space, control or non-ASCII") as info:
+        call(ProviderConfig("openai", "gpt-4o-mini"), lambda r: httpx2.Response(200), environ={"OPENAI_API_KEY": key})
+    assert key not in str(info.value) and repr(key)[1:-1] not in str(info.value)

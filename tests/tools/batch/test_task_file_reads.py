@@ -29,6 +29,9 @@ def test_a_fifo_or_a_link_outside_is_refused_without_blocking(tmp_path):
     ProviderConfig("openai", "m", base_url="http://user@127.0.0.1:9/v1"),
     ProviderConfig("anthropic", "m", api_key_env="OPENAI_API_KEY"),
     ProviderConfig("vllm", "m", api_key_env="OPENAI_API_KEY"),
+    # Below the configured path as text, elsewhere as a request (found by the secrets audit).
+    ProviderConfig("openai", "m", base_url="http://127.0.0.1:9/v1/../../team-b/v1", api_key_env="LOCAL_API_KEY"),
+    ProviderConfig("openai", "m", base_url="http://127.0.0.1:9/v1/%2e%2e/%2E%2E/team-b", api_key_env="LOCAL_API_KEY"),
 ])
 def test_unconfigured_endpoints_and_key_swaps_are_refused(config):
     with pytest.raises(ProviderConfigError, match="options.(base_url|api_key_env)"):
