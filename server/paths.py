@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError
-from skilldeck.tools.fs import is_within, real_path
+from skilldeck.tools.fs import hidden_part, is_within, real_path
 
 __all__ = ["Confinement", "MAX_PATH_CHARS", "check_text"]
 
@@ -118,6 +118,11 @@ class Confinement:
             lexical = Path(os.path.normpath(full))
             via_link = is_within(lexical, [Path(os.path.normpath(b.absolute())) for b in bases])
             raise self._refusal(what, text, kind, write, via_link)
+        hidden = hidden_part(real, allowed)
+        if hidden:
+            raise AccessDeniedError(f"{what} {_shown(text)} is inside or is the hidden {hidden!r}; tools do not read or "
+                                    "write hidden files and folders (they hold secrets such as .env and tool state "
+                                    "such as .git), so give a path without a name that starts with '.'")
         if kind == "model" and not write and real.is_dir():
             self._check_model_folder(real, allowed, what, text)
         elif kind == "model" and not write and real.exists():
@@ -183,6 +188,11 @@ class Confinement:
         parts = PurePosixPath(text.replace("\\", "/")).parts
         if ".." in parts:
             raise self._refusal(what, text, "data", False, False)
+        hidden = next((p for p in parts if p.startswith(".") and p != "."), None)
+        if hidden:
+            raise AccessDeniedError(f"{what} {_shown(text)} names hidden files ({hidden!r}); tools do not read hidden "
+                                    "files and folders (they hold secrets such as .env), so match names that do not "
+                                    "start with '.'")
         fixed = next(i for i, p in enumerate(parts) if glob.has_magic(p))
         head = self.allowed_path(str(PurePosixPath(*parts[:fixed])) if fixed else ".", what)
         return str(head / PurePosixPath(*parts[fixed:]))

@@ -79,6 +79,18 @@ def _inside(real: str, bases: Sequence[str]) -> bool:
     return any(real == base or real.startswith(base.rstrip(os.sep) + os.sep) for base in bases)
 
 
+def hidden_part(real: Path, bases: Sequence[Path]) -> str | None:
+    """The first hidden name (".env", ".git") on the way from the base that holds the real path
+    `real` down to it, or None. Hidden files hold secrets and tool state (.env, .git/config,
+    .npmrc), so readers of paths a model chose refuse them even inside an allowed folder."""
+    for base in bases:
+        text, root = str(real), str(base).rstrip(os.sep)
+        if text == root or text.startswith(root + os.sep):
+            parts = text[len(root):].split(os.sep)
+            return next((p for p in parts if p.startswith(".") and p not in (".", "..")), None)
+    return None
+
+
 def check_within(path: Path, bases: Sequence[Path], what: str) -> Path:
     """Return the real path of `path` if it lies inside one of `bases`; else AccessDeniedError.
 
@@ -198,8 +210,9 @@ class OpenFile:
 
 
 def open_file(path: Path | str, within: Sequence[Path] = (), *, what: str = "file",
-              allow_hardlinks: bool = False) -> OpenFile:
-    """Open `path` for reading if it is a regular file (and, with `within`, really inside one of them).
+              allow_hardlinks: bool = False, allow_hidden: bool = True) -> OpenFile:
+    """Open `path` for reading if it is a regular file (and, with `within`, really inside one of them;
+    without `allow_hidden`, by no hidden name below that folder, see `hidden_part`).
 
     Raises NotFoundError (missing), AccessDeniedError (outside, hard link, FIFO, device...),
     InvalidInputError (a NUL byte). Nothing that is not a regular file is ever opened blocking.
@@ -226,6 +239,10 @@ def open_file(path: Path | str, within: Sequence[Path] = (), *, what: str = "fil
         if not stat.S_ISREG(st.st_mode):  # swapped between the stat and the open
             raise AccessDeniedError(f"{what} {str(path)!r} is {_kind(st.st_mode)}; only regular files are read")
         real = _confirm_location(fd, path, st, within, what, allow_hardlinks)
+        hidden = None if allow_hidden or real is None else hidden_part(real, [Path(_real(b)) for b in within])
+        if hidden:
+            raise AccessDeniedError(f"{what} {str(path)!r} is inside or is the hidden {hidden!r} (hidden files hold "
+                                    "secrets and tool state); refused")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return OpenFile(fd, path, real, st)

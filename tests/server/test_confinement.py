@@ -168,3 +168,24 @@ async def test_a_batch_whose_tasks_all_failed_is_failed_and_a_partial_one_says_s
     assert failed["report"]["failed"] == 8 and "start a new run" in failed["next_step"]
     assert partial["status"] == "completed_with_errors", partial
     assert 0 < partial["report"]["failed"] < 8 and "tasks failed" in partial["error"]
+
+
+async def test_hidden_project_files_are_neither_read_nor_quoted(project):
+    # .env and .git/config hold credentials that are not in the server's environment, so the
+    # redaction of secret variables does not cover them (found by the secrets audit).
+    (project / ".env").write_text("STRIPE_LIVE=sk_live_NOTINENV_999\n")
+    (project / ".git").mkdir()
+    (project / ".git" / "config").write_text("url = https://user:ghp_NOTINENV_gitpat@github.com/x/y\n")
+    (project / "docs" / "env.md").symlink_to(project / ".env")
+    (project / ".secrets").mkdir()
+    (project / ".secrets" / "tasks.jsonl").write_text(json.dumps({"id": "s", "text": "sk_live_NOTINENV_999"}) + "\n")
+    answer = "The live key is sk_live_NOTINENV_999 and the token is ghp_NOTINENV_gitpat."
+    async with connect(*SERVE, cwd=project) as (session, _):
+        for paths in ([".env"], [".git/config"], [".*"], [".git/**"], ["docs/env.md"], [str(project / ".env")]):
+            error, text = await call(session, "verify_answer", {"answer": answer, "paths": paths})
+            assert error and "hidden" in text and "paths[0]" in text, (paths, text)
+            assert "NOTINENV" not in text.replace(answer, "")
+        error, text = await call(session, "verify_answer", {"answer": answer, "paths": ["**/*.md", "*"]})
+        assert not error and "NOTINENV" not in json.dumps(json.loads(text)["claims"][0].get("citations", []))
+        error, text = await call(session, "plan_batches", {"instructions": "x", "tasks_path": ".secrets/tasks.jsonl"})
+        assert error and "tasks_path" in text and "hidden" in text and "NOTINENV" not in text

@@ -19,7 +19,7 @@ from typing import Any
 
 from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError, NotFoundError
-from skilldeck.tools.fs import TooLargeError, is_within, open_file, real_path
+from skilldeck.tools.fs import TooLargeError, hidden_part, is_within, open_file, real_path
 from skilldeck.tools.verify.errors import EvidenceReadError
 from skilldeck.tools.verify.text import Terms, entities, numbers, quantities, split_sentences, terms
 
@@ -271,7 +271,8 @@ def _expand(paths: Iterable[Any], base_dir: Any, limits: EvidenceLimits,
     skipped: list[str] = []
 
     def keep(q: Path) -> bool:
-        if bases is None or is_within(real_path(q), bases):
+        real = real_path(q)
+        if bases is None or (is_within(real, bases) and not hidden_part(real, bases)):
             return True
         skipped.append(str(q))
         return False
@@ -381,7 +382,7 @@ def _read_file(path: Path, index: int, limits: EvidenceLimits, within: Sequence[
     try:
         # Regular files only, opened without blocking, read up to the limit whatever stat says;
         # with `within`, the open descriptor itself must lie there (a swapped symlink is caught).
-        with open_file(path, within or (), what="evidence file") as fh:
+        with open_file(path, within or (), what="evidence file", allow_hidden=within is None) as fh:
             if fh.size > limits.max_file_bytes:
                 raise EvidenceReadError(f"{what} is {fh.size:,} bytes; the limit is {limits.max_file_bytes:,}. "
                                         "Pass the relevant section instead.")
