@@ -55,10 +55,16 @@ class SkillsRuntime:
         projects = [settings.project_dir] if settings.project_dir else [Path.cwd()]
         self.catalog = SkillCatalog(self._roots(projects), max_read_bytes=settings.max_read_bytes)
         self.watcher = SkillWatcher(self._on_change, settings.watch_debounce_ms / 1000)
+        served = len(self.catalog.skills)
+        roots = len(self.catalog.roots)
+        logger.info("%d skill%s from %d root%s", served, "" if served == 1 else "s", roots, "" if roots == 1 else "s")
         problems = [d for d in self.catalog.diagnostics() if any(p["level"] != "info" for p in d["problems"])]
-        if problems:
-            logger.warning("%d skill(s) have problems (%s); run `skilldeck skills` to see them", len(problems),
-                           ", ".join(sorted({p["name"] for p in problems}))[:300])
+        names = sorted({d["name"] for d in problems})
+        if names:
+            # diagnostics() has one entry per problem file, so a skill with two problems is counted once.
+            logger.warning("%d skill%s %s problems (%s); run `skilldeck skills` to see them", len(names),
+                           "" if len(names) == 1 else "s", "has" if len(names) == 1 else "have",
+                           ", ".join(names)[:300])
         self._watch_thread: threading.Thread | None = None
         self._warmup: threading.Timer | None = None
         self._warm_lock = threading.Lock()

@@ -208,8 +208,8 @@ def cancel_cmd(args: argparse.Namespace) -> int:
     jobs = _jobs()
     job_view(jobs, args.job)  # an unknown or non-batch job fails with the list of batch jobs
     info = jobs.cancel(args.job)
-    print(f"job {info.id}: {info.status.value}; resume with: skilldeck batch run --resume {info.id}",
-          file=sys.stderr)
+    step = job_view(jobs, info.id).get("next_step")  # no resume hint for a run that finished well
+    print(f"job {info.id}: {info.status.value}" + (f"; {step}" if step else ""), file=sys.stderr)
     return 0
 
 

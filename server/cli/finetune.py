@@ -105,8 +105,12 @@ def run_advise(args: argparse.Namespace) -> int:
     print(f"{advice.approach}: {advice.summary}")
     for line in advice.reasons:
         print(f"  - {line}")
+    if advice.memory_gb:
+        print("GPU memory needed (GB): " + ", ".join(f"{k} {v:g}" for k, v in advice.memory_gb.items()))
     if advice.hyperparameters:
         print("start with: " + ", ".join(f"{k}={v}" for k, v in advice.hyperparameters.items()))
+    for line in advice.cautions:
+        print(f"  caution: {line}")
     for line in advice.next_steps:
         print(f"  next: {line}")
     return 0

@@ -13,8 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the project's .claude/skills/ and skills/ (from the client's roots, else --project-dir or the "
                     "working directory); ~/.claude/skills/; the bundled skills.",
         epilog="Each flag has an environment variable SKILLDECK_<NAME> (e.g. SKILLDECK_CATALOG_BYTES=4096; "
-               "SKILLDECK_SKILLS takes ':'-separated folders) and a skilldeck.toml key of the same name.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               "SKILLDECK_SKILLS takes ':'-separated folders) and a skilldeck.toml key of the same name.")
     p.add_argument("--http", action="store_true", help="serve Streamable HTTP on --host/--port instead of stdio; "
                    "the project is --project-dir or the working directory, never a client's roots")
     p.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
@@ -45,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "load on demand through the enable_tools tool)")
     p.add_argument("--no-watch", dest="watch", action="store_false", default=None, help="disable hot reload")
     p.add_argument("--catalog-bytes", type=int, default=None, help="byte budget of the skill catalog (default 2048)")
-    p.add_argument("--page-size", type=int, default=None, help="items per page of resource and prompt lists")
-    p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--page-size", type=int, default=None, help="items per page of resource and prompt lists (default 100)")
+    p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="what the server logs to stderr (default WARNING; INFO adds start-up, reload and job events)")
     p.add_argument("--model-dir", dest="model_dirs", action="append", type=Path, default=None, metavar="DIR",
                    help="let tools read models (base models, adapters, tokenizers) from DIR outside the project "
                    "(repeatable)")

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     print("Roots (highest precedence first):")
     for root in report["roots"]:
         print(f"  [{root['label']}] {root['path']}{'' if root['exists'] else '  (missing)'}")
-    print(f"\n{len(catalog.skills)} skills:")
+    count = len(catalog.skills)
+    print(f"\n{count} skill{'' if count == 1 else 's'}:")
     for skill in catalog.skills:
         flags = "" if skill.model_invocable else "  (user-invoked only)"
         print(f"  {skill.name:<32} [{skill.root.label}]{flags}")

@@ -22,6 +22,8 @@ def test_batch_api_mode_runs_end_to_end_and_status_and_results_read_it(tmp_path,
     assert view["status"] == "succeeded" and view["report"]["mode"] == "batch_api" and batches >= 1
     assert view["report"]["cost"]["batch_api_discount"] is True
     job = view["job_id"]
+    assert main(["batch", "cancel", job]) == 0  # a run that succeeded: no resume hint that would fail
+    assert capsys.readouterr().err.strip() == f"job {job}: succeeded"
     assert main(["batch", "status", job]) == 0 and "every task answered" in capsys.readouterr().out
     assert main(["batch", "results", job]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

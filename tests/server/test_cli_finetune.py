@@ -18,6 +18,12 @@ def test_advise_prints_the_approach_and_starting_point(capsys):
     assert main(["finetune", "advise", "--examples", "600", "--gpu-memory-gb", "24", "--model-params-b", "3"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("lora:") and "r=16" in out and "lora_alpha=32" in out
+    assert "GPU memory needed (GB): full " in out and "caution: Validate the data first" in out
+
+
+def test_advise_says_plainly_when_not_even_qlora_fits(capsys):
+    assert main(["finetune", "advise", "--examples", "800", "--gpu-memory-gb", "24", "--model-params-b", "70"]) == 0
+    assert capsys.readouterr().out.startswith("qlora: Nothing fits this GPU: even QLoRA needs ~48.2 GB of the 24 GB")
 
 
 def test_validate_exits_one_on_errors_and_writes_clean_splits(tmp_path, capsys):

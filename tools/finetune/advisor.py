@@ -168,6 +168,9 @@ def advise(req: AdviceRequest) -> Advice:
         cautions.insert(0, "Fine-tuning fixes behaviour; if facts are also missing, pair it with retrieval.")
     summary = {"lora": "Fine-tune with LoRA.", "qlora": "Fine-tune with QLoRA (LoRA on a 4-bit base).",
                "full": "Full fine-tuning can pay here."}[approach]
+    if req.gpu_memory_gb is not None and need["qlora"] > req.gpu_memory_gb:
+        summary = (f"Nothing fits this GPU: even QLoRA needs ~{need['qlora']} GB of the {req.gpu_memory_gb:g} GB; "
+                   "use a smaller base model or a larger GPU, then QLoRA.")
     return Advice(approach, summary, reasons, params, cautions,
                   ["validate_dataset on train/val/test (or let it write clean splits).",
                    "start_training with the hyper-parameters above; watch eval loss.",

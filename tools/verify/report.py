@@ -143,7 +143,8 @@ def render_text(report: VerificationReport, width: int = 100) -> str:
             lines.append(f"      - not in evidence: {', '.join(r.missing[:8])}")
         for c in r.citations[:2]:
             where = f"{c.item.source}" + (f":{c.line}" if c.line else f" #{c.position}")
-            lines.append(f"      cite {c.item.id} ({where}): \"{_clip(c.text, width - 20)}\"")
+            label = where if c.item.id == c.item.source else f"{c.item.id} ({where})"  # a file: its path once
+            lines.append(f"      cite {label}: \"{_clip(c.text, width - 20)}\"")
     answer_level = [s for i, s in report.signals if i is None]
     if answer_level:
         lines.append("")
