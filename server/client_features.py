@@ -177,18 +177,27 @@ def _checked_uri(uri: Any) -> str:
     return text
 
 
-async def notify_updated(sessions: Iterable[Any], changed: set[Path]) -> None:
+async def notify_updated(sessions: Iterable[Any], changed: set[Path], since_ns: int | None = None) -> None:
     """Send notifications/resources/updated for each subscribed resource whose file is in `changed`
-    (or below a changed folder: a skill folder moved or deleted)."""
+    (or below a changed folder: a skill folder moved or deleted), or, with `since_ns`, whose file
+    was modified since then (what no watcher saw: an edit before the watcher started)."""
     for session in sessions:
         state = _state(session)
         subscribed: dict[str, Path | None] = state.get(_SUBSCRIBED_KEY, {}) if state else {}
         for uri, path in list(subscribed.items()):
-            if path is not None and any(path == c or path.is_relative_to(c) for c in changed):
+            if path is not None and (any(path == c or path.is_relative_to(c) for c in changed)
+                                     or since_ns is not None and _modified_since(path, since_ns)):
                 try:
                     await session.send_resource_updated(uri)
                 except Exception:  # noqa: BLE001 - a client that went away is dropped elsewhere
                     break
+
+
+def _modified_since(path: Path, since_ns: int) -> bool:
+    try:
+        return path.stat().st_mtime_ns >= since_ns
+    except OSError:
+        return True  # gone since: that is a change too
 
 
 def in_event_loop() -> bool:

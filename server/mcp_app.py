@@ -153,9 +153,10 @@ class SkilldeckServer(MCPServer):
             except RuntimeError:  # the server is shutting down
                 pass
 
-    def resources_updated_threadsafe(self, paths: set[Path]) -> None:
-        """Tell clients subscribed to a resource whose file is among `paths` that it changed (any thread)."""
-        self.run_soon(client_features.notify_updated, self.sessions(), set(paths))
+    def resources_updated_threadsafe(self, paths: set[Path], since_ns: int | None = None) -> None:
+        """Tell clients subscribed to a resource whose file is among `paths` (or, with `since_ns`,
+        was modified since then) that it changed (any thread)."""
+        self.run_soon(client_features.notify_updated, self.sessions(), set(paths), since_ns)
 
     def start_background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         if self._task_group is not None:

@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import threading
+import time
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -53,6 +54,8 @@ class SkillsRuntime:
         self.settings = settings
         self.server = server
         projects = [settings.project_dir] if settings.project_dir else [Path.cwd()]
+        # Edits from here on, before the watcher runs, are caught up (less a margin: file times lag the clock).
+        self._indexed_ns = time.time_ns() - 100_000_000
         self.catalog = SkillCatalog(self._roots(projects), max_read_bytes=settings.max_read_bytes)
         self.watcher = SkillWatcher(self._on_change, settings.watch_debounce_ms / 1000)
         served = len(self.catalog.skills)
@@ -126,9 +129,14 @@ class SkillsRuntime:
 
     def _start_watching(self) -> None:
         self.watcher.start([r.path for r in self.catalog.roots])
-        # Catch up on anything that changed between indexing and the watch taking effect.
+        # Catch up on anything that changed between indexing and the watch taking effect: the
+        # skills, the digests served so far (few, this early), and the files clients subscribed to
+        # meanwhile (they get resources/updated).
+        if self.entries is not None:
+            self.entries.forget({r.path for r in self.catalog.roots})
         if self.catalog.reload():
             self.server.broadcast_list_changed_threadsafe()
+        self.server.resources_updated_threadsafe(set(), since_ns=self._indexed_ns)
 
     def describe_catalog(self) -> str:
         generation = self.catalog.generation

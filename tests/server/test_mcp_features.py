@@ -122,6 +122,10 @@ async def test_a_subscribed_file_edit_sends_updated_list_changed_a_log_and_fresh
                 (root / "pdf-forms" / "references" / "fields.md").write_bytes(new)
                 with anyio.move_on_after(1):
                     await heard.wait("notifications/resources/updated")
+        # The watcher runs now: one more edit is seen by it, and logged.
+        heard.items.clear()
+        new = b"# Fields\nedited again\n"
+        (root / "pdf-forms" / "references" / "fields.md").write_bytes(new)
         updated = await heard.wait("notifications/resources/updated")
         assert str(updated.uri) == uri
         log = await heard.wait("notifications/message", lambda p: "skills reloaded" in str(p.data))
@@ -132,6 +136,19 @@ async def test_a_subscribed_file_edit_sends_updated_list_changed_a_log_and_fresh
         assert digests[uri] == "sha256:" + hashlib.sha256(new).hexdigest()
         assert not any(m == "notifications/resources/updated" and str(p.uri).startswith("skill://sql-tuning")
                        for m, p in heard.items)
+
+
+async def test_an_edit_before_the_watcher_starts_still_sends_updated(tmp_path):
+    # The watcher starts half a second after initialize; one edit made before then used to be
+    # caught up as list_changed only, so a subscriber never heard that its file changed.
+    root = skills(tmp_path / "skills")
+    uri = "skill://pdf-forms/references/fields.md"
+    async with serve(root, tmp_path) as (session, heard):
+        with handshake_era():
+            await session.subscribe_resource(uri)
+        (root / "pdf-forms" / "references" / "fields.md").write_bytes(b"# Fields\nedited once\n")
+        updated = await heard.wait("notifications/resources/updated")
+        assert str(updated.uri) == uri
 
 
 class _Raw(types.Request[dict[str, Any] | None, str]):
