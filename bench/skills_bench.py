@@ -201,6 +201,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "skilldeck-bench")
     args = parser.parse_args()
+    if not args.skills.is_dir():
+        parser.error(f"--skills {args.skills}: no such folder (relative paths start at {Path.cwd()})")
+    if args.queries is not None and not args.queries.is_file():
+        parser.error(f"--queries {args.queries}: no such file")
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
