@@ -25,6 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
 from skilldeck.tools.errors import SkilldeckError
+from skilldeck.tools.skills.names import escape_unsafe
 
 __all__ = ["REDACTED", "argument_error", "install_log_redaction", "redact", "redact_data", "tool_errors"]
 
@@ -129,18 +130,21 @@ def install_log_redaction() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
-        if not secret_values():
-            return record
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a malformed record is logged as it is; logging must not fail
             return record
-        if record.exc_info and record.exc_info[0] is not None:
+        secrets = secret_values()
+        # A skill's path or name in a log line must not steer the terminal that shows the log.
+        safe = escape_unsafe(message)
+        if not secrets and safe is message:
+            return record
+        if secrets and record.exc_info and record.exc_info[0] is not None:
             # Tracebacks carry exception messages: render them now, redacted, as plain text.
-            message += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            safe += "\n" + escape_unsafe("".join(traceback.format_exception(*record.exc_info)))
             record.exc_info = None
             record.exc_text = None
-        record.msg, record.args = redact(message), None
+        record.msg, record.args = (redact(safe) if secrets else safe), None
         return record
 
     logging.setLogRecordFactory(factory)

@@ -41,6 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    streams = sys.stdout, sys.stderr
+    if args.command != "serve":  # serve's stdout is the protocol; its log lines are escaped where made
+        sys.stdout, sys.stderr = _Escaping(sys.stdout), _Escaping(sys.stderr)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _run(args: argparse.Namespace) -> int:
     from skilldeck.tools.errors import SkilldeckError
 
     try:
@@ -54,6 +64,24 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`skilldeck lint --json | head`): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+class _Escaping:
+    """A text stream that writes unsafe characters as escapes (see `escape_unsafe`): the CLI prints
+    what strangers' skills hold (names, paths, headings, problems), and a terminal would obey them.
+    JSON stays valid: such characters only occur inside its strings, where ``\\u202e`` is an escape."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from skilldeck.tools.skills.names import escape_unsafe
+
+        self._stream.write(escape_unsafe(text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":

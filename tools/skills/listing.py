@@ -153,7 +153,7 @@ def render_activation(result: dict) -> str:
     for problem in result.get("skill_problems", []):
         parts.append(f"(skill {problem['level']} at {problem['where']}: {problem['message']})")
     if result.get("allowed_tools"):
-        parts.append(f"Tools this skill expects: {', '.join(result['allowed_tools'])}")
+        parts.append(f"Tools this skill expects: {neutralise_tags(', '.join(result['allowed_tools']))}")
     return "\n".join(parts)
 
 

@@ -68,6 +68,16 @@ def printable(text: str, limit: int = 120) -> str:
     return shown + ("…" if len(text) > limit else "")
 
 
+def escape_unsafe(text: str) -> str:
+    """`text` with every unsafe character but the newline written as an escape (``\\u001b``), for a
+    terminal or a log: a stranger's skill name, path or heading cannot retitle the terminal, clear
+    it, draw a fake link (ANSI and OSC sequences), overwrite a line (CR) or reverse one (bidi)."""
+    if unsafe_char(text.replace("\n", " ")) is None:
+        return text
+    return "\n".join("".join(f"\\u{ord(ch):04x}" if unsafe_char(ch) else ch for ch in line)
+                     for line in text.split("\n"))
+
+
 def neutralise_tags(text: str) -> str:
     """Make ``<skill ...>`` and ``</skill>`` inside untrusted text unable to open or close the
     wrapper the server puts around a skill (they become ``&lt;skill`` / ``&lt;/skill``)."""

@@ -152,7 +152,7 @@ def _metadata(value: Any, diags: list[Diagnostic]) -> dict[str, str]:
             if converted <= _MAX_METADATA_NOTES:  # one note per value would flood a large mapping
                 diags.append(Diagnostic("info", f"metadata value for {short_repr(k, 80)} is {type(v).__name__}, "
                                         "not text; converted to text"))
-        out[str(k)] = v if isinstance(v, str) else str(v)
+        out[_one_line(str(k))] = _one_line(v if isinstance(v, str) else str(v))
     if converted > _MAX_METADATA_NOTES:
         diags.append(Diagnostic("info", f"{converted - _MAX_METADATA_NOTES} more metadata values are not text; "
                                 "converted to text"))
@@ -270,13 +270,15 @@ def load_skill(folder: Path, root: SkillRoot) -> Skill:
     body = parsed.body
     return Skill(
         name=name, description=_one_line(description), dir=folder, root=root,
-        when_to_use=_as_text(f.get("when_to_use", f.get("when-to-use")), "when_to_use", diags),
-        allowed_tools=_tools(f.get("allowed-tools"), diags),
+        # Every field a client shows or a model reads as the server's own text is one clean line:
+        # a newline in allowed-tools wrote a fake <skill> block after use_skill's real one.
+        when_to_use=_one_line(_as_text(f.get("when_to_use", f.get("when-to-use")), "when_to_use", diags)),
+        allowed_tools=[t for t in (_one_line(t) for t in _tools(f.get("allowed-tools"), diags)) if t],
         model_invocable=not _as_bool(f.get("disable-model-invocation"), False, "disable-model-invocation", diags),
         user_invocable=_as_bool(f.get("user-invocable"), True, "user-invocable", diags),
-        argument_hint=_as_text(f.get("argument-hint"), "argument-hint", diags),
-        license=_as_text(f.get("license"), "license", diags),
-        compatibility=_as_text(f.get("compatibility"), "compatibility", diags),
+        argument_hint=_one_line(_as_text(f.get("argument-hint"), "argument-hint", diags)),
+        license=_one_line(_as_text(f.get("license"), "license", diags)),
+        compatibility=_one_line(_as_text(f.get("compatibility"), "compatibility", diags)),
         metadata=_metadata(f.get("metadata"), diags),
         body_line=parsed.body_line, body_chars=max(0, stat.st_size - (len(raw) - len(body.encode()))),
         mtime_ns=stat.st_mtime_ns, size=stat.st_size,

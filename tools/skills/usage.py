@@ -27,9 +27,11 @@ Figures per skill (see `UsageStats.report`):
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -37,12 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skilldeck.tools.errors import SkilldeckError
+from skilldeck.tools.fs import open_file
 from skilldeck.tools.home import home_dir
 
 __all__ = ["UsageStats", "LOG_NAME", "MAX_LOG_BYTES", "rotated_path", "render_report"]
 
 LOG_NAME = "usage.jsonl"
 MAX_LOG_BYTES = 5 * 1024 * 1024   # past this the log is rotated: one previous file is kept
+MAX_MEMORY_EVENTS = 10_000        # events kept in memory while the log cannot be written (the newest)
 logger = logging.getLogger("skilldeck.usage")
 
 
@@ -122,8 +127,9 @@ class UsageStats:
                  max_log_bytes: int = MAX_LOG_BYTES) -> None:
         self.log_path: Path | None = (Path(log_path) if log_path else home_dir() / LOG_NAME) if persist else None
         self.max_log_bytes = max_log_bytes
-        self._events: list[dict[str, Any]] = []
+        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_MEMORY_EVENTS)
         self._lock = threading.Lock()
+        self._failing = False  # the log could not be written last time (warned once, not per event)
 
     # -- recording ---------------------------------------------------------------------------
     def record_search(self, session: str, query: str, names: list[str]) -> None:
@@ -150,8 +156,12 @@ class UsageStats:
                 try:
                     size = _append(self.log_path, line)
                 except OSError as exc:
-                    logger.warning("cannot append to usage log %s: %s", self.log_path, exc)
+                    if not self._failing:
+                        logger.warning("cannot append to usage log %s: %s; keeping the newest %d events in memory",
+                                       self.log_path, exc, MAX_MEMORY_EVENTS)
+                    self._failing = True
                 else:
+                    self._failing = False
                     if size > self.max_log_bytes:
                         _rotate(self.log_path, self.max_log_bytes)
                     return
@@ -190,14 +200,23 @@ def rotated_path(log_path: Path) -> Path:
     return log_path.with_name(f"{log_path.stem}.1{log_path.suffix}")
 
 
+_APPEND = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+           | getattr(os, "O_CLOEXEC", 0))
+
+
 def _append(path: Path, line: str) -> int:
-    """Append one line; return the log's size after it."""
+    """Append one line; return the log's size after it. Only to a regular file, never blocking: a
+    FIFO put in the log's place held every call that records usage (OSError instead)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # One write per line in append mode: lines from concurrent servers do not interleave.
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        return os.fstat(fh.fileno()).st_size
+    fd = os.open(path, _APPEND, 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        # One write per line in append mode: lines from concurrent servers do not interleave.
+        os.write(fd, line.encode("utf-8"))
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
 
 
 def _rotate(path: Path, limit: int) -> None:
@@ -259,16 +278,17 @@ def _give_back(claim: Path, path: Path) -> None:
 
 
 def _read_log(path: Path) -> Iterator[dict[str, Any]]:
+    # A regular file only, never opened blocking, line by line with long lines cut (`open_file`).
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
+        with open_file(path, what="usage log") as f:
+            for line in f.lines():
                 try:
-                    event = json.loads(line)
-                except ValueError:
+                    event = json.loads(line.decode("utf-8", errors="replace"))
+                except (ValueError, RecursionError):
                     continue  # a line cut short by a crash: skip it, keep the rest
                 if isinstance(event, dict):
                     yield event
-    except OSError as exc:
+    except (OSError, SkilldeckError) as exc:
         logger.warning("cannot read usage log %s: %s", path, exc)
 
 

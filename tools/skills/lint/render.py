@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from skilldeck.tools.skills.lint.model import LintReport
+from skilldeck.tools.skills.names import escape_unsafe
 
 __all__ = ["render_table"]
 
@@ -68,4 +69,5 @@ def render_table(report: LintReport, show_info: bool = False, max_skills: int | 
     out.append(f"\n{_n(len(report.skills), 'skill')}: {_n(report.count('error'), 'error')}, "
                f"{_n(report.count('warning'), 'warning')}{hidden}. lines and act.tok: SKILL.md body loaded on activation; ref.tok: tokens in the "
                "skill's other text files.")
-    return "\n".join(out)
+    # Names, folders, file names and messages come from strangers' skills: no terminal escapes.
+    return escape_unsafe("\n".join(out))
