@@ -83,12 +83,14 @@ def hidden_part(real: Path, bases: Sequence[Path]) -> str | None:
     """The first hidden name (".env", ".git") on the way from the base that holds the real path
     `real` down to it, or None. Hidden files hold secrets and tool state (.env, .git/config,
     .npmrc), so readers of paths a model chose refuse them even inside an allowed folder."""
-    for base in bases:
-        text, root = str(real), str(base).rstrip(os.sep)
-        if text == root or text.startswith(root + os.sep):
-            parts = text[len(root):].split(os.sep)
-            return next((p for p in parts if p.startswith(".") and p not in (".", "..")), None)
-    return None
+    text = str(real)
+    roots = [str(b).rstrip(os.sep) for b in bases]
+    holding = [r for r in roots if text == r or text.startswith(r + os.sep)]
+    if not holding:
+        return None
+    # The innermost base decides: the jobs folder may lie in ~/.local inside a project that is ~.
+    parts = text[len(max(holding, key=len)):].split(os.sep)
+    return next((p for p in parts if p.startswith(".") and p not in (".", "..")), None)
 
 
 def check_within(path: Path, bases: Sequence[Path], what: str) -> Path:

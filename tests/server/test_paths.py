@@ -122,3 +122,17 @@ def test_a_model_file_that_is_a_pipe_or_a_hard_link_is_refused_before_a_job_read
     os.link(tmp_path / "outside.gguf", project / "models" / "linked.gguf")
     with pytest.raises(InvalidInputError, match="is a hard link"):
         where.allowed_path("models/linked.gguf", "tuned_path", kind="model")
+
+
+def test_a_hidden_name_counts_only_below_the_innermost_allowed_folder(tmp_path):
+    from skilldeck.server.paths import Confinement
+    from skilldeck.tools.errors import AccessDeniedError
+
+    jobs = tmp_path / ".local" / "share" / "skilldeck" / "jobs"
+    (jobs / "train-1" / "adapter").mkdir(parents=True)
+    (jobs / "train-1" / "adapter" / "adapter_config.json").write_text("{}")
+    (tmp_path / ".env").write_text("KEY=1\n")
+    where = Confinement(tmp_path, model_dirs=(jobs,))  # a project that is the home folder
+    assert where.allowed_path(str(jobs / "train-1" / "adapter"), "base_model", kind="model")
+    with pytest.raises(AccessDeniedError, match="hidden '.env'"):
+        where.allowed_path(".env", "train_path")
