@@ -125,9 +125,6 @@ def test_a_model_file_that_is_a_pipe_or_a_hard_link_is_refused_before_a_job_read
 
 
 def test_a_hidden_name_counts_only_below_the_innermost_allowed_folder(tmp_path):
-    from skilldeck.server.paths import Confinement
-    from skilldeck.tools.errors import AccessDeniedError
-
     jobs = tmp_path / ".local" / "share" / "skilldeck" / "jobs"
     (jobs / "train-1" / "adapter").mkdir(parents=True)
     (jobs / "train-1" / "adapter" / "adapter_config.json").write_text("{}")
