@@ -7,6 +7,7 @@ training_status reports the same figures later.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -35,6 +36,21 @@ def register(mcp: Any, services: Any) -> None:
 
     def path(p: str | None, what: str, write: bool = False) -> str | None:
         return None if p is None else str(where.allowed_path(p, what, write=write))
+
+    def new_folder(p: str | None, what: str, names: tuple[str, ...] = ()) -> str | None:
+        """A folder to write into that holds nothing the write would replace: no file among `names`
+        (none at all without `names`). A model's output_dir "." replaced the project's README.md with
+        a model card, and links planted in a folder were written through to files outside."""
+        real = path(p, what, write=True)
+        if real is None or not os.path.lexists(real):
+            return real
+        if not os.path.isdir(real) or os.path.islink(real):
+            raise InvalidInputError(f"{what} {p[:200]!r} exists and is not a folder; give a new folder")
+        taken = [n for n in names if os.path.lexists(os.path.join(real, n))] if names else sorted(os.listdir(real))[:5]
+        if taken:
+            raise InvalidInputError(f"{what} {p[:200]!r} already holds {', '.join(taken)}; give a new or empty folder, "
+                                    "so that nothing there is overwritten")
+        return real
 
     def model(p: str | None, what: str) -> str | None:
         if p is None:
@@ -109,7 +125,7 @@ def register(mcp: Any, services: Any) -> None:
         with tool_errors():
             files = {k: path(v, f"{k}_path") for k, v in (("train", train_path), ("val", val_path),
                                                            ("test", test_path)) if v is not None}
-            out_dir = path(write_splits_to, "write_splits_to", write=True)
+            out_dir = new_folder(write_splits_to, "write_splits_to", ("train.jsonl", "val.jsonl", "test.jsonl"))
             report = validate(files, max_seq_len=max_seq_len, tokenizer=model(tokenizer, "tokenizer"),
                               within=where.bases("data"), tokenizer_within=where.bases("model"))
             out = {"summary": report.render(), **report.to_dict()}
@@ -186,7 +202,11 @@ def register(mcp: Any, services: Any) -> None:
                     "method": method, "max_steps": max_steps, "num_epochs": num_epochs,
                     "learning_rate": learning_rate, "data_within": data_within}
             if spec.get("output_dir") is not None:
-                spec["output_dir"] = path(spec["output_dir"], "options.output_dir", write=True)
+                spec["output_dir"] = new_folder(spec["output_dir"], "options.output_dir")
+            cores = os.cpu_count() or 1
+            if isinstance(spec.get("num_processes"), int) and spec["num_processes"] > max(cores, 1):
+                raise InvalidInputError(f"options.num_processes {spec['num_processes']} is more than this machine's "
+                                        f"{cores} CPU cores; use at most {cores} (one process per GPU or core)")
             if spec.get("accelerate_config") is not None:
                 spec["accelerate_config"] = path(spec["accelerate_config"], "options.accelerate_config")
             return svc.start_training(spec).id

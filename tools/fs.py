@@ -164,6 +164,10 @@ class OpenFile:
             left -= len(chunk)
         return b"".join(parts)
 
+    def seek(self, offset: int) -> None:
+        """Read on from byte `offset` (within the size the file had when opened)."""
+        self._file.seek(max(0, min(offset, self.stat.st_size)))
+
     def read_all(self, limit: int, what: str) -> bytes:
         """The whole file, or TooLargeError naming `what` if it holds more than `limit` bytes."""
         data = self.read(limit + 1)

@@ -117,3 +117,36 @@ async def test_build_few_shot_over_mcp_and_gguf_paths_are_confined(tmp_path):
         for gguf in ("/tmp/x.gguf", "../x.gguf"):
             refused = await session.call_tool("start_training", {"base_model": gguf, "train_path": "capitals.jsonl"})
             assert refused.is_error and "leads outside" in text_of(refused), text_of(refused)
+
+
+async def test_writes_never_replace_what_a_folder_holds_and_worker_sizes_are_bounded(tmp_path):
+    # Found by the fine-tuning audit: output_dir "." replaced the project's README.md with a model
+    # card, links planted in an output folder were written through to files outside, splits
+    # written into the input's own folder replaced it, and num_processes 8 on 2 cores spawned 10
+    # processes.
+    import os
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.md").write_text("mine\n")
+    proj = tmp_path / "proj"
+    (proj / "data").mkdir(parents=True)
+    (proj / "README.md").write_text("# My project\n")
+    _write(proj / "data" / "train.jsonl", LEAKY_TRAIN)
+    (proj / "planted").mkdir()
+    (proj / "planted" / "README.md").symlink_to(outside / "keep.md")
+    base = {"base_model": "Qwen/Qwen2-0.5B", "train_path": "data/train.jsonl"}
+    async with connect(*serve_args(), cwd=proj) as (session, _):
+        for out_dir, expect in ((".", "already holds"), ("planted", "already holds"), ("README.md", "not a folder")):
+            result = await session.call_tool("start_training", {**base, "options": {"output_dir": out_dir}})
+            assert result.is_error and "options.output_dir" in text_of(result) and expect in text_of(result)
+        result = await session.call_tool("validate_dataset", {"train_path": "data/train.jsonl", "write_splits_to": "data"})
+        assert result.is_error and "write_splits_to" in text_of(result) and "train.jsonl" in text_of(result)
+        too_many = (os.cpu_count() or 1) + 1
+        result = await session.call_tool("start_training", {**base, "options": {"num_processes": too_many}})
+        assert result.is_error and "options.num_processes" in text_of(result) and "CPU cores" in text_of(result)
+        result = await session.call_tool("start_training", {**base, "options": {"grad_accum": 10 ** 9}})
+        assert result.is_error and "grad_accum" in text_of(result)
+        assert _data(await session.call_tool("list_trainings", {}))["count"] == 0
+    assert (proj / "README.md").read_text() == "# My project\n" and (outside / "keep.md").read_text() == "mine\n"
+    assert len((proj / "data" / "train.jsonl").read_text().splitlines()) == len(LEAKY_TRAIN)

@@ -41,7 +41,7 @@ class TrainConfig(BaseModel):
     num_epochs: float = Field(3.0, gt=0, description="Passes over the training data (ignored when max_steps is set).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps.")
     batch_size: int = Field(4, ge=1, description="Sequences per micro-batch (packed rows when packing).")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimiser step.")
+    grad_accum: int = Field(1, ge=1, le=4096, description="Micro-batches per optimiser step.")
     max_seq_len: int = Field(2048, ge=16, description="Longest sequence; longer examples are dropped and counted.")
     packing: bool | None = Field(None, description="Pack several examples per row (no padding, attention kept "
                                  "within each example). Default: on with CUDA, off on CPU.")

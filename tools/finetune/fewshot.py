@@ -32,7 +32,8 @@ from skilldeck.tools.finetune.checks import is_vague, make_counter, output_forma
 from skilldeck.tools.finetune.errors import DatasetError
 from skilldeck.tools.finetune.findings import Finding
 from skilldeck.tools.finetune.records import Record
-from skilldeck.tools.finetune.similarity import jaccard, normalize, shingles
+from skilldeck.tools.deadline import check
+from skilldeck.tools.finetune.similarity import normalize, sketch, sketch_jaccard
 from skilldeck.tools.finetune.validator import analyse
 
 __all__ = ["FewShot", "Shot", "build_few_shot", "render", "MIN_SHOTS", "MAX_SHOTS", "PARROT_THRESHOLD"]
@@ -166,7 +167,13 @@ class _Picker:
     def __init__(self, records: list[Record], pool: list[int], count: int, tokens: Callable[[int], int]) -> None:
         self.records, self.pool, self.count, self.tokens = records, pool, count, tokens
         self.chosen: list[tuple[int, str, str]] = []
-        self._sh = {i: shingles(normalize(records[i].content_text)) for i in pool}
+        self._sh = {}
+        for n, i in enumerate(pool):
+            if n % 256 == 0:
+                check("Choosing few-shot examples", "Use a smaller dataset, or name the task to draw from.")
+            self._sh[i] = sketch(normalize(records[i].content_text))
+        self._distance: dict[int, float] = {}  # each record's distance to the nearest example chosen so far
+        self._measured = 0  # how many of the chosen examples `_distance` has taken into account
 
     def _free(self) -> list[int]:
         taken = {i for i, _, _ in self.chosen}
@@ -218,9 +225,15 @@ class _Picker:
             self.add(shortest, "edge", f"the shortest of the rest ({self.tokens(shortest)} tokens)")
 
     def _farthest(self) -> int:
-        taken = [i for i, _, _ in self.chosen]
-        return max(self._free(), key=lambda i: (min((1 - jaccard(self._sh[i], self._sh[t]) for t in taken),
-                                                    default=1.0), -i))
+        # Updated with each newly chosen example only: one comparison per record and example.
+        free = self._free()
+        for t in [i for i, _, _ in self.chosen][self._measured:]:
+            for n, i in enumerate(free):
+                if n % 256 == 0:
+                    check("Choosing few-shot examples", "Use a smaller dataset, or name the task to draw from.")
+                self._distance[i] = min(self._distance.get(i, 1.0), 1 - sketch_jaccard(self._sh[i], self._sh[t]))
+        self._measured = len(self.chosen)
+        return max(free, key=lambda i: (self._distance.get(i, 1.0), -i))
 
 
 def render(shots: Sequence[Shot]) -> tuple[str, list[dict[str, str]]]:
@@ -247,7 +260,7 @@ def _warnings(shots: list[Shot], chosen: list[int], picker: _Picker, asked: int,
     near = []
     for a in range(len(chosen)):
         for b in range(a + 1, len(chosen)):
-            sim = jaccard(picker._sh[chosen[a]], picker._sh[chosen[b]])
+            sim = sketch_jaccard(picker._sh[chosen[a]], picker._sh[chosen[b]])
             if sim >= PARROT_THRESHOLD:
                 near.append(f"{shots[a].where} ~ {shots[b].where} ({sim:.2f})")
     if near:

@@ -136,7 +136,31 @@ def parse_record(text: str, line: int, source: str) -> Record | SchemaProblem:
         row = json.loads(text)
     except json.JSONDecodeError as exc:
         return SchemaProblem(line, source, f"not valid JSON ({exc.msg} at column {exc.colno})")
+    except RecursionError:
+        return SchemaProblem(line, source, "nested too deeply to read")
+    except ValueError as exc:  # an integer past Python's digit limit
+        return SchemaProblem(line, source, f"not readable: {str(exc)[:120]}")
+    if ("\\ud" in text or "\\uD" in text) and _has_surrogate(row):
+        # json reads "\ud800" as a lone surrogate, which no file or tokenizer can take.
+        return SchemaProblem(line, source, "holds a lone surrogate escape (such as \\ud800), which is no character")
     return record_from_row(row, line, source)
+
+
+def _has_surrogate(value: Any) -> bool:
+    """True if any text in the parsed value (keys included) holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack += list(item.keys()) + list(item.values())
+        elif isinstance(item, list):
+            stack += item
+    return False
 
 
 def record_from_row(row: Any, line: int = 0, source: str = "<memory>") -> Record | SchemaProblem:

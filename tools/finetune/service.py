@@ -124,7 +124,7 @@ class FinetuneService:
         """Status, latest progress (loss, eval loss, lr, tokens/s, GPU memory), recent events, result."""
         info = self._training(job_id)
         out = summary(info)
-        recent = [e for _, e in self.jobs.events(job_id) if e.get("event") in EVENT_KINDS]
+        recent = [e for e in self.jobs.recent_events(job_id) if e.get("event") in EVENT_KINDS]
         out["events"] = [{k: v for k, v in e.items() if k != "traceback"} for e in recent[-events:]] if events else []
         out["result"] = info.result
         return out

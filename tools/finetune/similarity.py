@@ -4,8 +4,10 @@ Signatures use one-permutation hashing with rotation densification (Shrivastava 
 each shingle is hashed once and lands in one of `num_hashes` bins, and the bin minimum plays
 the part of one of `num_hashes` independent MinHash values. That is one hash per shingle
 instead of `num_hashes`, which keeps 100,000 records well under a minute in plain Python.
-Candidates that share a band are then confirmed with the exact Jaccard similarity of their
-shingle sets, so every reported pair is a true near-duplicate at the chosen threshold. A pair
+Candidates that share a band are then confirmed with the Jaccard similarity of their shingle
+sets: exact for texts up to SKETCH_SHINGLES shingles, and on a sample of the shingles chosen by
+hash beyond that (`sketch`), so memory stays bounded whatever a record holds (a 1 MB record used
+to cost a million cached strings). A pair
 whose numbers differ is not reported: in templated numeric data (measurements, arithmetic) the
 numbers are the example, and nearly every pair of rows shares most of its characters.
 """
@@ -20,11 +22,15 @@ from dataclasses import dataclass
 
 from skilldeck.tools.deadline import check
 
-__all__ = ["normalize", "shingles", "jaccard", "signature", "NearDuplicateFinder", "SimilarPair"]
+__all__ = ["normalize", "shingles", "jaccard", "signature", "sketch", "sketch_jaccard", "Sketch",
+           "NearDuplicateFinder", "SimilarPair"]
 
 _SPACES = re.compile(r"\s+")
 _MASK = (1 << 61) - 1
 _EMPTY = (1 << 63) - 1  # larger than any filled bin; values stay below 2**63 to fit array("Q")
+# A longer text's shingles are sampled (by hash, so two texts keep the same ones) to between half
+# this and this many: the Jaccard estimate's standard error stays under 0.01.
+SKETCH_SHINGLES = 4096
 
 
 def normalize(text: str) -> str:
@@ -48,7 +54,40 @@ def numbers(text: str) -> list[str]:
     return _NUMBER.findall(text)
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
+def _shingle_hashes(text: str, k: int):
+    """The hash of each character k-gram, one at a time (no set of a million strings for a long text)."""
+    if len(text) <= k:
+        yield hash(text) & _MASK
+        return
+    for i in range(len(text) - k + 1):
+        yield hash(text[i:i + k]) & _MASK
+
+
+@dataclass(frozen=True)
+class Sketch:
+    """The shingle hashes of a text that are multiples of `rate` (a power of two; 1: all of them)."""
+
+    rate: int
+    hashes: frozenset[int]
+
+
+def sketch(text: str, k: int = 5) -> Sketch:
+    """A bounded stand-in for `shingles(text)`: at most SKETCH_SHINGLES hashes, all of them for a short text."""
+    rate, count = 1, max(1, len(text) - k + 1)
+    while count // rate > SKETCH_SHINGLES:
+        rate *= 2
+    return Sketch(rate, frozenset(h for h in _shingle_hashes(text, k) if not h & (rate - 1)))
+
+
+def sketch_jaccard(a: Sketch, b: Sketch) -> float:
+    """Jaccard similarity of two texts from their sketches (exact when both are short)."""
+    rate = max(a.rate, b.rate)
+    x = a.hashes if a.rate == rate else frozenset(h for h in a.hashes if not h & (rate - 1))
+    y = b.hashes if b.rate == rate else frozenset(h for h in b.hashes if not h & (rate - 1))
+    return jaccard(x, y)
+
+
+def jaccard(a: set, b: set) -> float:
     """Exact Jaccard similarity |a ∩ b| / |a ∪ b|."""
     if not a and not b:
         return 1.0
@@ -56,8 +95,9 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
-def signature(shingle_set: set[str], num_hashes: int = 64) -> list[int]:
-    """One-permutation MinHash signature with densified empty bins."""
+def signature(shingle_set, num_hashes: int = 64, hashed: bool = False) -> list[int]:
+    """One-permutation MinHash signature with densified empty bins (of shingles, or of their
+    hashes with `hashed`)."""
     bits = num_hashes.bit_length() - 1
     if 1 << bits != num_hashes:
         raise ValueError(f"num_hashes must be a power of two, got {num_hashes}")
@@ -65,7 +105,7 @@ def signature(shingle_set: set[str], num_hashes: int = 64) -> list[int]:
     mins = [_EMPTY] * num_hashes
     for s in shingle_set:
         # str hashes are salted per process; fine, signatures are only compared within one run.
-        h = hash(s) & _MASK
+        h = s if hashed else hash(s) & _MASK
         b = h & mask
         v = h >> bits
         if v < mins[b]:
@@ -129,9 +169,8 @@ class NearDuplicateFinder:
         for idx, text in enumerate(texts):
             if skip and idx in skip:
                 continue
-            if idx % 256 == 0:
-                check("Looking for near-duplicate records", "Validate a smaller dataset, or a sample of it.")
-            sig = signature(shingles(text, self.k), m)
+            check("Looking for near-duplicate records", "Validate a smaller dataset, or a sample of it.")
+            sig = signature(_shingle_hashes(text, self.k), m, hashed=True)
             sigs[idx * m:(idx + 1) * m] = array("Q", sig)
             for band in range(self.bands):
                 buckets[(band, hash(tuple(sig[band * rows:(band + 1) * rows])))].append(idx)
@@ -157,11 +196,11 @@ class NearDuplicateFinder:
         return sum(x == y for x, y in zip(sigs[a * m:(a + 1) * m], sigs[b * m:(b + 1) * m])) / m
 
     def _verify(self, texts: Sequence[str], buckets, sigs: array) -> list[SimilarPair]:
-        cache: dict[int, set[str]] = {}
+        cache: dict[int, Sketch] = {}
 
-        def sh(i: int) -> set[str]:
+        def sh(i: int) -> Sketch:
             if i not in cache:
-                cache[i] = shingles(texts[i], self.k)
+                cache[i] = sketch(texts[i], self.k)
             return cache[i]
 
         found = []
@@ -171,11 +210,13 @@ class NearDuplicateFinder:
         # The signature estimate has a standard error near 0.06 at 64 hashes; a generous margin
         # below the threshold spares exact checks of pairs that cannot qualify.
         floor = self.threshold - 0.25
-        for a, b in sorted(candidates):
+        for n, (a, b) in enumerate(sorted(candidates)):
+            if n % 64 == 0:
+                check("Looking for near-duplicate records", "Validate a smaller dataset, or a sample of it.")
             if self._estimate(sigs, a, b) < floor or numbers(texts[a]) != numbers(texts[b]):
                 continue
             self.exact_checks += 1
-            sim = jaccard(sh(a), sh(b))
+            sim = sketch_jaccard(sh(a), sh(b))
             if sim >= self.threshold:
                 found.append(SimilarPair(a, b, round(sim, 4)))
         return found

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skilldeck.tools.deadline import check
 from skilldeck.tools.finetune.checks import is_vague, label_counts, make_counter, output_format, token_stats
 from skilldeck.tools.finetune.errors import DatasetError
 from skilldeck.tools.finetune.findings import MAX_LOCATIONS, Finding, ValidationReport
@@ -218,7 +219,11 @@ def validate(files: Mapping[str, str | Path], max_seq_len: int = 2048, near_thre
     start = time.perf_counter()
     a = analyse(files, near_threshold, within)
     counter, counter_name = make_counter(tokenizer, tokenizer_within)
-    lengths = [counter(r.prompt_text + r.completion) for r in a.records]
+    lengths = []
+    for n, r in enumerate(a.records):
+        if n % 256 == 0:
+            check("Counting the tokens of each record", "Validate a smaller dataset, or a sample of it.")
+        lengths.append(counter(r.prompt_text + r.completion))
     findings = (_schema_findings(a.problems) + _duplicate_findings(a) + _conflict_findings(a)
                 + _balance_findings(a.records) + _instruction_findings(a.records) + _format_findings(a.records)
                 + _length_findings(a.records, lengths, max_seq_len))

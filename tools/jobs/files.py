@@ -16,7 +16,7 @@ from typing import Any
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.fs import open_file
 
-__all__ = ["append_jsonl", "read_json", "read_jsonl", "write_json_atomic", "MAX_JSON_BYTES"]
+__all__ = ["append_jsonl", "read_json", "read_jsonl", "read_jsonl_tail", "write_json_atomic", "MAX_JSON_BYTES"]
 
 MAX_JSON_BYTES = 64 << 20  # a larger job.json or state.json reads as damaged
 
@@ -47,6 +47,29 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def read_jsonl_tail(path: Path, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+    """The records of the last `max_bytes` of `path` (whole lines only), oldest first: what a status
+    shows, read without parsing a log that a long job grew to hundreds of megabytes."""
+    try:
+        f = open_file(path, (path.parent,), what="job file")
+    except SkilldeckError:
+        return []
+    with f:
+        f.seek(f.size - max_bytes)
+        data = f.read(max_bytes)
+    if f.size > max_bytes:
+        data = data[data.find(b"\n") + 1:]  # the first line is cut: skip it
+    out = []
+    for line in data.splitlines():
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
 
 
 def read_jsonl(path: Path, start: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:

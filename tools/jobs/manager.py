@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError, StateError
-from skilldeck.tools.jobs.files import read_json, read_jsonl, write_json_atomic
+from skilldeck.tools.jobs.files import read_json, read_jsonl, read_jsonl_tail, write_json_atomic
 
 __all__ = ["JobInfo", "JobManager", "JobStatus"]
 
@@ -311,6 +311,10 @@ class JobManager:
     def events(self, job_id: str, start: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """Events from line `start` on, as (line index, event)."""
         return list(read_jsonl(self.get(job_id).dir / "events.jsonl", start))
+
+    def recent_events(self, job_id: str, max_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+        """The latest events (those in the last `max_bytes` of the log), oldest first."""
+        return read_jsonl_tail(self.get(job_id).dir / "events.jsonl", max_bytes)
 
     # -- stopping -------------------------------------------------------------------------
     def cancel(self, job_id: str, grace_s: float = 30.0) -> JobInfo:
