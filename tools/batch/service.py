@@ -131,6 +131,9 @@ def results_page(jobs: JobManager, job_id: str, offset: int = 0, limit: int = 50
         raise InvalidInputError(f"offset {offset} / limit {limit} invalid; use offset >= 0 and limit >= 1.")
     task_file = info.dir / TASKS
     if not task_file.exists():
+        if info.status.finished:  # it ended before reading them: waiting will not help
+            raise BatchError(f"job {job_id} ended ({info.status.value}) before reading its tasks, so it has no results"
+                             f"{f': {info.error}' if info.error else ''}; resume it or start a new run.")
         raise BatchError(f"job {job_id} has not read its tasks yet (status {info.status.value}); try again shortly.")
     state = Journal.read(info.dir / JOURNAL)
     rows = [state.results[t.id] for t in load_tasks(task_file) if t.id in state.results]

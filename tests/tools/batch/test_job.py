@@ -97,3 +97,15 @@ def test_cancelled_run_keeps_its_results_and_resumes_to_completion(tmp_path, job
         done = jobs.wait(resume_run(jobs, info.id).id, timeout_s=60)
     assert done.status is JobStatus.SUCCEEDED and done.result["answered"] == 90
     assert max(mock.answered.values()) == 1  # nothing answered before the cancel was asked again
+
+
+def test_results_of_a_run_that_ended_before_reading_its_tasks_say_so(jobs):
+    from skilldeck.tools.batch.errors import BatchError
+    from skilldeck.tools.batch.job import ENTRY
+
+    folder = jobs.root / "batch-ended"
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(json.dumps({"id": "batch-ended", "kind": "batch", "entry": ENTRY, "spec": {}}))
+    (folder / "state.json").write_text(json.dumps({"status": "failed", "error": "the provider refused the key"}))
+    with pytest.raises(BatchError, match="ended \\(failed\\) before reading its tasks.*refused the key"):
+        results_page(jobs, "batch-ended")
