@@ -32,6 +32,8 @@ from skilldeck.tools.batch.tasks import Task
 
 __all__ = ["BatchAPI", "BatchAPIRunner", "RemoteBatch", "batch_api_for"]
 
+CALL_TIMEOUT_S = 600.0  # one batch-API request, body included
+MAX_FILE_BYTES = 1 << 30  # the largest body (a results file) read from the batch API
 _OPENAI_DONE = ("completed", "failed", "expired", "cancelled")
 
 
@@ -53,13 +55,29 @@ class BatchAPI:
         self.base = provider.base_url
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+        """One request, bounded like `Provider.complete`: CALL_TIMEOUT_S for the whole exchange and at
+        most MAX_FILE_BYTES of body (a results file can be large, an endless body must not be)."""
         try:
-            response = await self.provider.client.request(method, f"{self.base}{path}",
-                                                          headers=self.provider.headers(), timeout=120.0, **kwargs)
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                async with self.provider.client.stream(method, f"{self.base}{path}", headers=self.provider.headers(),
+                                                       timeout=120.0, **kwargs) as streamed:
+                    parts, size = [], 0
+                    async for chunk in streamed.aiter_bytes():
+                        size += len(chunk)
+                        if size > MAX_FILE_BYTES:
+                            raise ProviderFault("transient", f"batch API {method} {path}: the body is larger than "
+                                                f"{MAX_FILE_BYTES:,} bytes")
+                        parts.append(chunk)
+        except TimeoutError as exc:
+            raise ProviderFault("transient", f"batch API {method} {path}: no full answer in {CALL_TIMEOUT_S:g} s") from exc
         except httpx2.TransportError as exc:
             raise ProviderFault("transient", f"batch API {method} {path}: {type(exc).__name__}") from exc
+        # The body is decoded already: a rebuilt response must not decode it again.
+        headers = [(k, v) for k, v in streamed.headers.items() if k.lower() not in ("content-encoding", "content-length")]
+        response = httpx2.Response(streamed.status_code, headers=headers, content=b"".join(parts),
+                                   request=streamed.request)
         if response.status_code >= 400:
-            raise self.provider._fault(response, LimitSnapshot())
+            raise self.provider._fault(response.status_code, response.text, LimitSnapshot())
         return response
 
     async def submit(self, requests: list[tuple[str, dict[str, Any]]]) -> str:

@@ -32,6 +32,7 @@ Users override a mapping with ``RunSpec.headers`` (``{"style": "openai", "remain
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -152,11 +153,24 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+# A provider (or a proxy in front of it) may send anything: waits it asks for are cut to this, and a
+# count that is not a finite number is ignored; a negative remaining count is read as none left.
+MAX_HEADER_WAIT_S = 900.0
+
+
 def _number(value: str | None) -> float | None:
     try:
-        return float(value) if value is not None else None
+        number = float(value) if value is not None else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _wait(seconds: float | None) -> float | None:
+    """A header's wait in seconds, within 0..MAX_HEADER_WAIT_S (None when it is not a number)."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_HEADER_WAIT_S)
 
 
 def _reset_seconds(raw: str, kind: str, wall: float) -> float:
@@ -167,7 +181,7 @@ def _reset_seconds(raw: str, kind: str, wall: float) -> float:
 
 def parse_headers(headers: Mapping[str, str], mapping: HeaderMapping, now: float | None = None) -> LimitSnapshot:
     """The snapshot `headers` report under `mapping` (unparseable values are skipped)."""
-    snap = LimitSnapshot(retry_after_s=parse_retry_after(headers, now), remaining_at=mapping.remaining_at,
+    snap = LimitSnapshot(retry_after_s=_wait(parse_retry_after(headers, now)), remaining_at=mapping.remaining_at,
                          tolerance=mapping.tolerance)
     wall = time.time() if now is None else now
     for name, dim in mapping.names.items():
@@ -175,14 +189,16 @@ def parse_headers(headers: Mapping[str, str], mapping: HeaderMapping, now: float
             return headers.get(mapping.template.format(field=kind, name=name))
 
         limit, remaining = _number(get("limit")), _number(get("remaining"))
-        if limit is not None:
+        if limit is not None and limit > 0:
             snap.limit[dim] = limit
         if remaining is not None:
-            snap.remaining[dim] = remaining
+            snap.remaining[dim] = max(0.0, remaining)
         reset = get("reset")
         if reset:
             try:
-                snap.reset_s[dim] = _reset_seconds(reset, mapping.reset, wall)
-            except ValueError:
-                pass
+                wait = _wait(_reset_seconds(reset, mapping.reset, wall))
+            except (ValueError, OverflowError):
+                wait = None
+            if wait is not None:
+                snap.reset_s[dim] = wait
     return snap

@@ -8,6 +8,8 @@ and are redacted from every message.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ import httpx2
 from skilldeck.tools.batch.errors import ProviderConfigError
 from skilldeck.tools.batch.headers import HeaderMapping, LimitSnapshot, mapping_for, parse_headers
 from skilldeck.tools.batch.prompt import BatchPrompt
+
+MAX_RESPONSE_BYTES = 32 << 20  # a larger response body (after decompression) is not read to its end
 
 __all__ = ["ProviderConfig", "Provider", "OpenAIChat", "AnthropicMessages", "Completion", "ProviderFault",
            "make_provider", "check_endpoint", "PRESETS"]
@@ -150,27 +154,49 @@ class Provider:
         return parse_headers(headers, self.mapping)
 
     async def complete(self, prompt: BatchPrompt, timeout_s: float) -> Completion:
-        """Send one batch; return its completion or raise `ProviderFault`."""
+        """Send one batch; return its completion or raise `ProviderFault`.
+
+        `timeout_s` bounds the whole exchange, body included (httpx's own timeout is per read, so a
+        body dripping one byte a second never ran out), and a body is read only up to
+        MAX_RESPONSE_BYTES after decompression: an endless body or a gzip bomb grew the worker by
+        gigabytes in seconds."""
         try:
-            response = await self.client.post(self.url(), json=self.body(prompt), headers=self.headers(),
-                                              timeout=timeout_s)
+            async with asyncio.timeout(timeout_s):
+                response, body = await self._post(prompt, timeout_s)
+        except TimeoutError as exc:
+            raise ProviderFault("transient", f"timed out after {timeout_s:g}s (the whole request)") from exc
         except httpx2.TimeoutException as exc:
             raise ProviderFault("transient", f"timed out after {timeout_s:g}s ({type(exc).__name__})") from exc
         except httpx2.TransportError as exc:
             raise ProviderFault("transient", f"connection failed: {type(exc).__name__}: "
                                 f"{self.redact(str(exc))[:200]}") from exc
         limits = self.snapshot(response.headers)
+        if body is None:
+            raise ProviderFault("transient", f"the response body is larger than {MAX_RESPONSE_BYTES:,} bytes",
+                                response.status_code, limits)
         if response.status_code != 200:
-            raise self._fault(response, limits)
+            raise self._fault(response.status_code, body.decode("utf-8", "replace"), limits)
         try:
-            data = response.json()
-        except ValueError as exc:
+            # An endpoint that echoes the key back must not get it into the journal or the results.
+            data = json.loads(self.redact(body.decode("utf-8", "replace")))
+        except (ValueError, RecursionError) as exc:
             raise ProviderFault("transient", "the response body is not JSON", 200, limits) from exc
         return self.parse(data, limits)
 
-    def _fault(self, response: httpx2.Response, limits: LimitSnapshot) -> ProviderFault:
-        status = response.status_code
-        text = self.redact(response.text[:500])
+    async def _post(self, prompt: BatchPrompt, timeout_s: float) -> tuple[httpx2.Response, bytes | None]:
+        """The response and its decoded body (None past MAX_RESPONSE_BYTES)."""
+        async with self.client.stream("POST", self.url(), json=self.body(prompt), headers=self.headers(),
+                                      timeout=timeout_s) as response:
+            parts, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    return response, None
+                parts.append(chunk)
+            return response, b"".join(parts)
+
+    def _fault(self, status: int, body: str, limits: LimitSnapshot) -> ProviderFault:
+        text = self.redact(body[:500])
         if status == 429:
             return ProviderFault("rate_limit", f"429 rate limited: {text[:200]}", status, limits)
         if status in (400, 413) and any(h in text.lower() for h in _OVERFLOW_HINTS):

@@ -227,7 +227,7 @@ class BatchRunner:
             if unit.rate_limited > self.policy.max_rate_limited:
                 self._fail(unit.tasks, f"rate limited {unit.rate_limited} times", record)
             else:
-                self.journal.append([], record)
+                self._write([], record)  # the status shows the 429 and the pause at once
                 self._queue.put_nowait(unit)
             return
         if fault.kind == "fatal":
@@ -248,7 +248,7 @@ class BatchRunner:
             return
         self.limiter.refund(grant)
         if len(unit.tasks) > 1:  # overflow or a request the server refused: smaller batches
-            self.journal.append([], record)
+            self._write([], record)
             self._split(unit)
         else:
             self._fail(unit.tasks, str(fault), record)

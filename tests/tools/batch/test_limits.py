@@ -107,3 +107,16 @@ def test_a_429_pauses_everyone_once_with_jitter():
         return time.monotonic() - start
 
     assert 0.15 <= asyncio.run(two_waiters()) < 0.6
+
+
+def test_absurd_header_values_are_ignored_or_cut_to_the_longest_wait():
+    from skilldeck.tools.batch.headers import MAX_HEADER_WAIT_S
+
+    snap = parse_openai_headers({"retry-after": "999999999", "x-ratelimit-limit-requests": "inf",
+                                 "x-ratelimit-remaining-requests": "-1e308", "x-ratelimit-reset-requests": "1e308",
+                                 "x-ratelimit-limit-tokens": "1e308", "x-ratelimit-remaining-tokens": "-inf",
+                                 "x-ratelimit-reset-tokens": "nan"})
+    assert snap.retry_after_s == MAX_HEADER_WAIT_S
+    assert snap.limit == {"tokens": 1e308} and snap.remaining == {"requests": 0.0}
+    assert snap.reset_s == {"requests": MAX_HEADER_WAIT_S}
+    assert parse_openai_headers({"retry-after": "inf"}).retry_after_s == MAX_HEADER_WAIT_S

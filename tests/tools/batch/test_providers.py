@@ -120,3 +120,62 @@ def test_a_key_with_an_odd_character_inside_is_refused_without_being_shown(key):
     with pytest.raises(ProviderConfigError, match="OPENAI_API_KEY holds a space, control or non-ASCII") as info:
         call(ProviderConfig("openai", "gpt-4o-mini"), lambda r: httpx2.Response(200), environ={"OPENAI_API_KEY": key})
     assert key not in str(info.value) and repr(key)[1:-1] not in str(info.value)
+
+
+# A hostile or broken endpoint (found by an audit with a hostile OpenAI-compatible server): an endless
+# body or a gzip bomb grew the worker by gigabytes, a body dripping a byte a second hung the run
+# past its timeout, and an echoed key went into the journal unredacted.
+def _answer_with(stream):
+    class Body(httpx2.AsyncByteStream):
+        async def __aiter__(self):
+            async for chunk in stream():
+                yield chunk
+
+    return lambda request: httpx2.Response(200, stream=Body())
+
+
+def test_a_body_past_the_size_cap_is_a_fault_read_no_further(monkeypatch):
+    import skilldeck.tools.batch.providers as providers
+
+    monkeypatch.setattr(providers, "MAX_RESPONSE_BYTES", 1 << 20)
+    sent = []
+
+    async def endless():
+        while True:
+            sent.append(1)
+            yield b"x" * 65536
+
+    with pytest.raises(ProviderFault, match="larger than 1,048,576 bytes") as info:
+        call(ProviderConfig("openai", "m"), _answer_with(endless))
+    assert info.value.kind == "transient" and len(sent) <= 17
+
+
+def test_the_timeout_bounds_the_whole_request_not_each_read():
+    async def drip():
+        while True:
+            yield b" "
+            await asyncio.sleep(0.2)
+
+    async def main():
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(_answer_with(drip))) as client:
+            provider = make_provider(ProviderConfig("openai", "m"), client, {"OPENAI_API_KEY": KEY})
+            return await provider.complete(PROMPT, 1.0)
+
+    started = asyncio.run(asyncio.wait_for(_timed(main), 10))
+    assert started < 3
+
+
+async def _timed(main):
+    import time
+
+    began = time.monotonic()
+    with pytest.raises(ProviderFault, match="timed out after 1s \\(the whole request\\)"):
+        await main()
+    return time.monotonic() - began
+
+
+def test_a_key_the_endpoint_echoes_back_never_reaches_the_completion():
+    echoed = {"results": [{"id": "a", "status": "ok", "output": {"answer": f"Bearer {KEY}"}, "reason": ""}]}
+    completion = call(ProviderConfig("openai", "gpt-4o-mini"), lambda r: httpx2.Response(
+        200, json={"choices": [{"message": {"content": json.dumps(echoed)}}]}))
+    assert "Bearer ***" in completion.text and KEY not in completion.text + json.dumps(completion.data)
