@@ -10,7 +10,11 @@ from typing import Any
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.jobs.files import append_jsonl, read_json, write_json_atomic
 
-__all__ = ["JobCancelled", "JobContext", "JobFailed"]
+__all__ = ["JobCancelled", "JobContext", "JobFailed", "MAX_EVENTS_BYTES"]
+
+MAX_EVENTS_BYTES = 64 << 20  # past this, events.jsonl takes only the events that start or end a run
+LIFECYCLE_EVENTS = frozenset({"started", "resumed", "succeeded", "failed", "cancelled", "completed_with_errors",
+                              "early_stop", "launch"})
 
 
 class JobCancelled(SkilldeckError):
@@ -46,6 +50,7 @@ class JobContext:
     resume: bool = False
     _cancel_flag: bool = field(default=False, repr=False)
     _last_state_write: float = field(default=0.0, repr=False)
+    _capped: bool = field(default=False, repr=False)
     errors: str | None = None  # set by `completed_with_errors`
 
     def completed_with_errors(self, message: str) -> None:
@@ -70,7 +75,21 @@ class JobContext:
             raise JobCancelled(f"job {self.job_id} was cancelled")
 
     def log(self, event: str, **data: Any) -> None:
-        """Append an event to the job's events.jsonl (flushed to disk)."""
+        """Append an event to the job's events.jsonl (flushed to disk). Past MAX_EVENTS_BYTES only the
+        events that start or end a run are kept (and one note that the rest are left out): a run of
+        10**9 steps logging every step grew the log by 12 MB an hour. state.json keeps the latest
+        progress either way."""
+        try:
+            full = self.events_path.stat().st_size > MAX_EVENTS_BYTES
+        except OSError:
+            full = False
+        if full and event not in LIFECYCLE_EVENTS:
+            if not self._capped:
+                self._capped = True
+                append_jsonl(self.events_path, {"t": round(time.time(), 3), "event": "events_capped",
+                                                "message": f"events.jsonl passed {MAX_EVENTS_BYTES:,} bytes; "
+                                                           "progress, eval and checkpoint events are left out"})
+            return
         append_jsonl(self.events_path, {"t": round(time.time(), 3), "event": event, **data})
 
     def progress(self, done: float, total: float | None, message: str = "", **metrics: Any) -> None:

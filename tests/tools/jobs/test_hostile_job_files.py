@@ -138,3 +138,19 @@ def test_cancel_never_signals_a_process_that_is_not_the_jobs_worker(jobs):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_an_event_log_past_its_bound_keeps_only_the_events_that_start_or_end_a_run(tmp_path, monkeypatch):
+    import skilldeck.tools.jobs.context as context
+    from skilldeck.tools.jobs import JobContext
+
+    monkeypatch.setattr(context, "MAX_EVENTS_BYTES", 4096)
+    ctx = JobContext(dir=tmp_path, job_id="long", spec={})
+    for step in range(1000):
+        ctx.progress(step + 1, 1000, "step")
+        ctx.log("eval", step=step, loss=0.1)
+    ctx.log("succeeded")
+    events = [json.loads(line)["event"] for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert (tmp_path / "events.jsonl").stat().st_size < 8192
+    assert events.count("events_capped") == 1 and events[-1] == "succeeded"
+    assert json.loads((tmp_path / "state.json").read_text())["progress"]["done"] == 1000  # status still current
