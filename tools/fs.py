@@ -175,9 +175,9 @@ class OpenFile:
             raise TooLargeError(f"{what} is larger than the {limit:,}-byte limit; refused")
         return data
 
-    def lines(self, limit: int | None = None) -> Iterator[bytes]:
+    def lines(self, limit: int | None = None, max_line: int = MAX_LINE) -> Iterator[bytes]:
         """Lines (with their newline), read in chunks: memory stays flat however large the file.
-        A line longer than MAX_LINE bytes is yielded cut to MAX_LINE (the rest of it is skipped), so
+        A line longer than `max_line` bytes is yielded cut to it (the rest of it is skipped), so
         line numbers still match the file's. `limit` caps the bytes read; reading stops at the size
         the file had when opened."""
         pending, skipping = b"", False
@@ -199,8 +199,8 @@ class OpenFile:
                 yield pending[start:end + 1]
                 start = end + 1
             pending = pending[start:]
-            if len(pending) > MAX_LINE:
-                yield pending[:MAX_LINE] + b"\n"
+            if len(pending) > max_line:
+                yield pending[:max_line] + b"\n"
                 pending, skipping = b"", True
         if pending:
             yield pending

@@ -61,31 +61,28 @@ def read_jsonl_tail(path: Path, max_bytes: int = 1 << 20) -> list[dict[str, Any]
         data = f.read(max_bytes)
     if f.size > max_bytes:
         data = data[data.find(b"\n") + 1:]  # the first line is cut: skip it
-    out = []
-    for line in data.splitlines():
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
+    return [r for r in map(_record, data.splitlines()) if r is not None]
 
 
-def read_jsonl(path: Path, start: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_jsonl(path: Path, start: int = 0, max_line: int = MAX_JSON_BYTES) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line_index, record) from `start`; a torn last line (crash mid-write), a line that is
-    not a JSON object and a file that cannot be read safely are skipped."""
+    not a JSON object or longer than `max_line`, and a file that cannot be read safely are skipped."""
     try:
         f = open_file(path, (path.parent,), what="job file")
     except SkilldeckError:
         return
     with f:
-        for index, line in enumerate(f.lines()):
-            if index < start or not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(record, dict):
-                yield index, record
+        for index, line in enumerate(f.lines(max_line=max_line)):
+            if index >= start and line.strip():
+                record = _record(line)
+                if record is not None:
+                    yield index, record
+
+
+def _record(line: bytes) -> dict[str, Any] | None:
+    """The JSON object on `line`, or None (a torn line, another JSON value)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None

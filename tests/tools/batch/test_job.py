@@ -109,3 +109,11 @@ def test_results_of_a_run_that_ended_before_reading_its_tasks_say_so(jobs):
     (folder / "state.json").write_text(json.dumps({"status": "failed", "error": "the provider refused the key"}))
     with pytest.raises(BatchError, match="ended \\(failed\\) before reading its tasks.*refused the key"):
         results_page(jobs, "batch-ended")
+
+
+def test_a_result_longer_than_a_megabyte_survives_the_journal(tmp_path):
+    from skilldeck.tools.batch.journal import Journal
+
+    answer = "x" * (3 << 20)  # within the 32 MB a response may hold, past the 1 MB line cut of other readers
+    Journal(tmp_path / "journal.jsonl").append([{"id": "a", "status": "ok", "output": {"answer": answer}}])
+    assert Journal.read(tmp_path / "journal.jsonl").results["a"]["output"]["answer"] == answer
