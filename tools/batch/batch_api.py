@@ -26,7 +26,7 @@ import httpx2
 from skilldeck.tools.batch.headers import LimitSnapshot
 from skilldeck.tools.batch.plan import PlanOptions, make_plan
 from skilldeck.tools.batch.prompt import BatchPrompt, build_prompt
-from skilldeck.tools.batch.providers import Completion, Provider, ProviderFault
+from skilldeck.tools.batch.providers import Completion, Provider, ProviderFault, read_bounded
 from skilldeck.tools.batch.runner import BatchRunner, RunOutcome
 from skilldeck.tools.batch.tasks import Task
 
@@ -59,22 +59,17 @@ class BatchAPI:
         most MAX_FILE_BYTES of body (a results file can be large, an endless body must not be)."""
         try:
             async with asyncio.timeout(CALL_TIMEOUT_S):
-                async with self.provider.client.stream(method, f"{self.base}{path}", headers=self.provider.headers(),
-                                                       timeout=120.0, **kwargs) as streamed:
-                    parts, size = [], 0
-                    async for chunk in streamed.aiter_bytes():
-                        size += len(chunk)
-                        if size > MAX_FILE_BYTES:
-                            raise ProviderFault("transient", f"batch API {method} {path}: the body is larger than "
-                                                f"{MAX_FILE_BYTES:,} bytes")
-                        parts.append(chunk)
+                streamed, body = await read_bounded(self.provider.client, method, f"{self.base}{path}", MAX_FILE_BYTES,
+                                                    headers=self.provider.headers(), timeout=120.0, **kwargs)
         except TimeoutError as exc:
             raise ProviderFault("transient", f"batch API {method} {path}: no full answer in {CALL_TIMEOUT_S:g} s") from exc
         except httpx2.TransportError as exc:
             raise ProviderFault("transient", f"batch API {method} {path}: {type(exc).__name__}") from exc
+        if body is None:
+            raise ProviderFault("transient", f"batch API {method} {path}: the body is larger than {MAX_FILE_BYTES:,} bytes")
         # The body is decoded already: a rebuilt response must not decode it again.
         headers = [(k, v) for k, v in streamed.headers.items() if k.lower() not in ("content-encoding", "content-length")]
-        response = httpx2.Response(streamed.status_code, headers=headers, content=b"".join(parts),
+        response = httpx2.Response(streamed.status_code, headers=headers, content=body,
                                    request=streamed.request)
         if response.status_code >= 400:
             raise self.provider._fault(response.status_code, response.text, LimitSnapshot())

@@ -162,7 +162,8 @@ class Provider:
         gigabytes in seconds."""
         try:
             async with asyncio.timeout(timeout_s):
-                response, body = await self._post(prompt, timeout_s)
+                response, body = await read_bounded(self.client, "POST", self.url(), MAX_RESPONSE_BYTES,
+                                                    json=self.body(prompt), headers=self.headers(), timeout=timeout_s)
         except TimeoutError as exc:
             raise ProviderFault("transient", f"timed out after {timeout_s:g}s (the whole request)") from exc
         except httpx2.TimeoutException as exc:
@@ -182,18 +183,6 @@ class Provider:
         except (ValueError, RecursionError) as exc:
             raise ProviderFault("transient", "the response body is not JSON", 200, limits) from exc
         return self.parse(data, limits)
-
-    async def _post(self, prompt: BatchPrompt, timeout_s: float) -> tuple[httpx2.Response, bytes | None]:
-        """The response and its decoded body (None past MAX_RESPONSE_BYTES)."""
-        async with self.client.stream("POST", self.url(), json=self.body(prompt), headers=self.headers(),
-                                      timeout=timeout_s) as response:
-            parts, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    return response, None
-                parts.append(chunk)
-            return response, b"".join(parts)
 
     def _fault(self, status: int, body: str, limits: LimitSnapshot) -> ProviderFault:
         text = self.redact(body[:500])
@@ -284,6 +273,19 @@ class AnthropicMessages(Provider):
                           truncated=data.get("stop_reason") == "max_tokens",
                           input_tokens=None if input_tokens is None else int(input_tokens) + cached,
                           output_tokens=usage.get("output_tokens"), cached_input_tokens=cached, limits=limits)
+
+
+async def read_bounded(client: httpx2.AsyncClient, method: str, url: str, limit: int,
+                       **kwargs: Any) -> tuple[httpx2.Response, bytes | None]:
+    """The response and its body, decoded, read to at most `limit` bytes (None past that)."""
+    async with client.stream(method, url, **kwargs) as response:
+        parts, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                return response, None
+            parts.append(chunk)
+        return response, b"".join(parts)
 
 
 def make_provider(config: ProviderConfig, client: httpx2.AsyncClient,

@@ -63,9 +63,11 @@ def unsafe_char(text: str) -> str | None:
 
 def printable(text: str, limit: int = 120) -> str:
     """`text` cut to `limit` characters with unsafe characters written as escapes (for messages)."""
-    cut = text[:limit]
-    shown = "".join(f"\\u{ord(ch):04x}" if ch != " " and unsafe_char(ch) else ch for ch in cut)
-    return shown + ("…" if len(text) > limit else "")
+    return _escaped(text[:limit]) + ("…" if len(text) > limit else "")
+
+
+def _escaped(text: str, keep: str = " ") -> str:
+    return "".join(f"\\u{ord(ch):04x}" if ch not in keep and unsafe_char(ch) else ch for ch in text)
 
 
 def escape_unsafe(text: str) -> str:
@@ -74,8 +76,7 @@ def escape_unsafe(text: str) -> str:
     it, draw a fake link (ANSI and OSC sequences), overwrite a line (CR) or reverse one (bidi)."""
     if unsafe_char(text.replace("\n", " ")) is None:
         return text
-    return "\n".join("".join(f"\\u{ord(ch):04x}" if unsafe_char(ch) else ch for ch in line)
-                     for line in text.split("\n"))
+    return _escaped(text, keep=" \n")
 
 
 def neutralise_tags(text: str) -> str:
