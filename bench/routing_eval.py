@@ -1,7 +1,7 @@
 """Routing quality of skill search: top-1 / top-3 per query set, "nothing fits" on off-topic requests,
 latency, an ablation of the ranking's parts, and how soon hybrid ranking is ready.
 
-    # the suite: anthropic (../shared) + two PyPI collections + skilldeck's bundled skills
+    # the suite: anthropic (../shared) + three PyPI collections + skilldeck's bundled skills
     python bench/routing_eval.py --suite [--split dev|test|all] [--hybrid] [--ablate] [--misses]
     python bench/routing_eval.py --suite --readiness 1000      # cold and warm semantic start-up
     python bench/routing_eval.py --skills DIR --queries FILE [--hybrid] [--pad 10000]
@@ -31,14 +31,15 @@ from pathlib import Path
 
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.roots import bundled_skills_dir
-from skilldeck.tools.skills.search import SearchTuning, SkillSearch, skill_text
+from skilldeck.tools.skills.search import SearchTuning, SkillSearch, skill_texts
 from skilldeck.tools.skills.skill import Skill, SkillRoot
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data" / "skills"
 # (wheel, folder inside it that holds skill folders, root label)
 COLLECTIONS = (("abvx-agent-skills==0.16.1", "abvx_agent_skills/skills", "abvx"),
-               ("adclaw==1.0.33", "adclaw/agents/skills", "adclaw"))
+               ("adclaw==1.0.33", "adclaw/agents/skills", "adclaw"),
+               ("arc-free-skills==1.0.0", "arc_engineering/data/skills", "arc"))
 
 
 def fetch_collections(cache: Path) -> list[Path]:
@@ -225,7 +226,7 @@ def main() -> int:
     if args.readiness:
         readiness(skills, args.readiness)
         return 0
-    texts = [skill_text(s) for s in skills]
+    texts = skill_texts(skills)
     semantic = semantic_for(skills, 600) if args.hybrid else None
     start = time.perf_counter()
     index = SkillSearch(skills, semantic=semantic, texts=texts)
@@ -241,7 +242,7 @@ def main() -> int:
         ablate(skills, keys, sets, texts)
     if args.pad:
         many = skills + padded(skills, args.pad)
-        texts = [skill_text(s) for s in many]
+        texts = skill_texts(many)
         start = time.perf_counter()
         big_semantic = semantic_for(many, 1200) if args.hybrid else None
         big = SkillSearch(many, semantic=big_semantic, texts=texts)

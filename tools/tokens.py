@@ -11,7 +11,7 @@ import functools
 import math
 from typing import Any
 
-__all__ = ["count_tokens", "ENCODING_NOTE", "TokenCounter"]
+__all__ = ["count_tokens", "is_common", "COMMON_RANK", "ENCODING_NOTE", "TokenCounter"]
 
 ENCODING_NOTE = "estimate (tiktoken cl100k_base); other models' tokenizers differ by roughly ±15%"
 
@@ -31,6 +31,25 @@ def _encoding() -> Any | None:
         except Exception:  # noqa: BLE001 - a missing plugin or no network: try the next one
             continue
     return None
+
+
+# Ranks below this hold the few thousand most frequent English words (and much code).
+COMMON_RANK = 3000
+
+
+@functools.lru_cache(maxsize=100_000)
+def is_common(word: str, rank: int = COMMON_RANK) -> bool:
+    """True when `word` (lower-cased, with a leading space) is a single cl100k token ranked below `rank`.
+
+    Byte-pair encodings merge the most frequent strings first, so a word that is one token of low
+    rank (" city", " found", " add") is common, and a word split into pieces (" Adamawa", " fmea")
+    is rare: a frequency list with nothing to download. Without tiktoken every word is uncommon.
+    """
+    enc = _encoding()
+    if enc is None or not word:
+        return False
+    tokens = enc.encode(" " + word.lower(), disallowed_special=())
+    return len(tokens) == 1 and tokens[0] < rank
 
 
 def count_tokens(text: str) -> int:

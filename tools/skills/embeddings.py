@@ -222,7 +222,9 @@ class SemanticIndex:
             lower_priority()  # this thread and the encoding pool give way to the server's requests
             started = time.monotonic()
             if self.texts is None:
-                self.texts = [semantic_text(s) for s in self._skills]
+                from skilldeck.tools.skills.search import body_intros  # search does not import this module
+
+                self.texts = [semantic_text(s, intro) for s, intro in zip(self._skills, body_intros(self._skills))]
                 self.short_texts = [short_semantic_text(s) for s in self._skills]
             keys = [_key(t) for t in self.texts]
             cached = self.cache.load()

@@ -37,10 +37,11 @@ from typing import Protocol
 
 from skilldeck.tools.skills.files import open_skill_file
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
-from skilldeck.tools.skills.terms import (BASIC_STOP_WORDS, STOP_WORDS, compound_words, stem, synonyms,
+from skilldeck.tools.skills.terms import (BASIC_STOP_WORDS, STOP_WORDS, compound_words, initialisms, stem, synonyms,
                                           without_negated, words)
+from skilldeck.tools.tokens import is_common
 
-__all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "body_intro",
+__all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "skill_texts", "body_intro", "body_intros",
            "file_names", "FIT_THRESHOLD"]
 
 # (field, weight, b): a term in the description counts three times one in a heading; b is how much
@@ -174,37 +175,88 @@ def name_like(text: str) -> set[str]:
 
 
 _FENCE = re.compile(r"```.*?(```|$)", re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+|\n")
+_LINK_TARGET = re.compile(r"\]\([^)]*\)")
+SHARED_SENTENCE_SKILLS = 3  # a sentence this many skills' bodies hold is a template's, not the skill's own
+BODY_SCAN_CHARS = 6000      # how much of a body is split into sentences to find template text
 
 
-def _intro(body: str) -> str:
-    """The body's first section: what follows the title, up to the second heading (code left out)."""
-    lines = body.lstrip().splitlines()
+def _sections(body: str) -> list[str]:
+    """The body's sections after the title, headings and code left out (code is not prose)."""
+    text = _COMMENT.sub(" ", _FENCE.sub(" ", body.lstrip()[:BODY_SCAN_CHARS]))
+    lines = text.splitlines()
     if lines and lines[0].startswith("#"):
         lines = lines[1:]
-    kept = []
+    sections, current = [], []
     for line in lines:
-        if line.startswith("#") and kept and any(k.strip() for k in kept):
-            break
-        if not line.startswith("#"):
-            kept.append(line)
-    return _FENCE.sub(" ", "\n".join(kept)).strip()[:INTRO_CHARS]
+        if line.startswith("#"):
+            sections.append("\n".join(current))
+            current = []
+        else:
+            current.append(line)
+    sections.append("\n".join(current))
+    return [sec for sec in sections if sec.strip()]
 
 
-def body_intro(skill: Skill) -> str:
-    """The first section of the skill's body (see `_intro`), or "" when the body cannot be read."""
+def _sentences(section: str) -> list[str]:
+    return [part.strip() for part in _SENTENCE_END.split(section) if part.strip()]
+
+
+def _sentence_key(sentence: str) -> str:
+    return " ".join(_LINK_TARGET.sub("]", sentence).lower().split())
+
+
+def _intro(body: str, shared: frozenset[str] = frozenset()) -> str:
+    """The body's first section of its own: what follows the title up to the next heading, code
+    left out, without the sentences in `shared` (a collection's template text). When a section
+    holds nothing but template text, the next one is taken."""
+    for section in _sections(body):
+        own = [t for t in _sentences(section) if _sentence_key(t) not in shared] if shared else [section.strip()]
+        if own:
+            return "\n".join(own)[:INTRO_CHARS]
+    return ""
+
+
+def _read_body(skill: Skill) -> str:
     try:
-        return _intro(read_body(skill))
+        return read_body(skill)
     except Exception:  # noqa: BLE001 - a body that cannot be read leaves the other fields searchable
         return ""
 
 
-def skill_text(skill: Skill, with_files: bool = True) -> dict[str, str]:
-    """The searchable text of a skill, by field."""
-    intro = body_intro(skill)
+def body_intro(skill: Skill) -> str:
+    """The first section of the skill's body (see `_intro`), or "" when the body cannot be read."""
+    return _intro(_read_body(skill))
+
+
+def body_intros(skills: Sequence[Skill]) -> list[str]:
+    """`body_intro` of each skill, with the sentences that several skills' bodies share left out.
+
+    Collections built from a template open every body with the same paragraph ("Use this for the
+    named engineering task ..."); the first section is then the same text everywhere and tells the
+    ranking nothing. A sentence found in `SHARED_SENTENCE_SKILLS` or more bodies counts as template
+    text, and each skill's intro is its first section of its own words."""
+    bodies = [_read_body(s) for s in skills]
+    seen: Counter[str] = Counter()
+    for body in bodies:
+        seen.update({_sentence_key(t) for sec in _sections(body) for t in _sentences(sec)})
+    shared = frozenset(k for k, n in seen.items() if n >= SHARED_SENTENCE_SKILLS)
+    return [_intro(body, shared) for body in bodies]
+
+
+def skill_text(skill: Skill, with_files: bool = True, intro: str | None = None) -> dict[str, str]:
+    """The searchable text of a skill, by field (`intro`: from `body_intros`, else read here)."""
+    intro = body_intro(skill) if intro is None else intro
     names = file_names(skill.dir) if with_files else []
     return {"name": skill.name.replace("-", " ").replace("_", " "), "description": skill.description,
             "when_to_use": skill.when_to_use, "headings": "\n".join(skill.headings), "intro": intro,
             "files": _file_words(names), "titles": _file_titles(skill, names) if with_files else ""}
+
+
+def skill_texts(skills: Sequence[Skill]) -> list[dict[str, str]]:
+    """`skill_text` of every skill of a collection, template sentences left out of the intros."""
+    return [skill_text(s, intro=intro) for s, intro in zip(skills, body_intros(skills))]
 
 
 @dataclass(frozen=True)
@@ -237,6 +289,8 @@ def _field_terms(field: str, text: str, stops: frozenset[str], negation: bool) -
     if field == "files":
         return list(dict.fromkeys(stems))  # many files on one topic are not many mentions
     joined = [stem(w) for w in compound_words(text) if w not in stops]
+    if field == "name":
+        joined += [stem(w) for w in initialisms(text, is_common)]
     return stems + joined + (_pairs(stems) if field in PHRASE_FIELDS else [])
 
 
@@ -258,7 +312,7 @@ class SkillSearch:
         self._stops = STOP_WORDS if self.tuning.stop_list else BASIC_STOP_WORDS
         self._fields_used = [f for f in FIELDS if (f[0] != "intro" or self.tuning.body_intro)
                              and (f[0] != "titles" or self.tuning.file_titles)]
-        self._texts = texts
+        self._texts = texts if texts is not None else skill_texts(self.skills)
         self._names: set[str] = set()
         self._build([self._document(i) for i in range(len(self.skills))])
         self._order = {i: rank for rank, i in enumerate(sorted(range(len(self.skills)),
@@ -267,7 +321,7 @@ class SkillSearch:
         self.semantic = semantic
 
     def _fields(self, i: int) -> dict[str, str]:
-        return self._texts[i] if self._texts is not None else skill_text(self.skills[i])
+        return self._texts[i]
 
     def _document(self, i: int) -> list[tuple[float, float, Counter[str]]]:
         """(weight, b, term counts) per field."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["stem", "words", "terms", "compound_words", "synonyms", "without_negated", "STOP_WORDS", "BASIC_STOP_WORDS"]
+__all__ = ["stem", "words", "terms", "initialisms", "compound_words", "synonyms", "without_negated", "STOP_WORDS", "BASIC_STOP_WORDS"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # not after a digit: "7B", "4K"
@@ -144,6 +144,21 @@ def compound_words(text: str) -> list[str]:
         parts = words(match.group(0))
         if 1 < len(parts) <= 3:
             out.append("".join(parts))
+    return out
+
+
+def initialisms(name: str, common=lambda word: False) -> list[str]:
+    """What people shorten a skill's subject to: the initials of each run of 3 to 5 words of its
+    name, "perform failure modes effects analysis" -> "fmea", "pfmea", ..., "prepare critical
+    design review" -> "cdr". Initials that spell a `common` word ("add", "set") are left out, and
+    so are runs over stop words ("write concept of operations" has only "wco" and "coo")."""
+    parts = [w for w in words(name) if w not in STOP_WORDS]
+    out = []
+    for size in range(3, 6):
+        for start in range(len(parts) - size + 1):
+            initials = "".join(w[0] for w in parts[start:start + size])
+            if initials.isalpha() and not common(initials):
+                out.append(initials)
     return out
 
 

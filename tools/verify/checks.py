@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from skilldeck.tools.verify.rarity import is_common
+from skilldeck.tools.tokens import is_common
 from skilldeck.tools.verify.text import (NEGATION_CUES, STOPWORDS, content_words, entities, normalise_quotes, numbers,
                                          quantities, stem, terms)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from skilldeck.tools.verify.checks import Signal
 from skilldeck.tools.verify.evidence import Sentence
-from skilldeck.tools.verify.rarity import is_common
+from skilldeck.tools.tokens import is_common
 from skilldeck.tools.verify.text import Terms, stem_sequence
 
 __all__ = ["FEATURES", "HARD_SIGNALS", "Hits", "claim_features", "local_window"]

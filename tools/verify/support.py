@@ -19,7 +19,7 @@ from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribu
                                            check_swapped_word)
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
 from skilldeck.tools.verify.features import LOCAL_SPAN, Hits, claim_features, local_window
-from skilldeck.tools.verify.rarity import is_common
+from skilldeck.tools.tokens import is_common
 from skilldeck.tools.verify.text import LIGHT_WORDS, Terms, stem, terms
 
 __all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate", "check_scattered"]
@@ -32,7 +32,7 @@ class SupportConfig:
     `threshold`: coverage at or above which a claim with no failed check is supported.
     `window`: evidence sentences combined into one window; `min_gain`: weight a further sentence
     must add to join it. `*_weight`: weights of word kinds (`common_weight`: ordinary words that
-    are among the few thousand most frequent, see `rarity`).
+    are among the few thousand most frequent, see `skilldeck.tools.tokens.is_common`).
     `contradiction_min_coverage`: negation and antonym checks only count when the window is about
     the same thing (coverage at least this).
     `predicate_min_coverage`: in a claim of at most `predicate_max_words` content words, at least

@@ -152,7 +152,7 @@ def test_exclusive_terms_contradict_nationality_month_and_colour():
 
 
 def test_common_words_weigh_less_than_rare_ones():
-    from skilldeck.tools.verify.rarity import is_common
+    from skilldeck.tools.tokens import is_common
     from skilldeck.tools.verify.support import SupportConfig, _weights
     from skilldeck.tools.verify.text import terms
 
