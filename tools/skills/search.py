@@ -1,8 +1,10 @@
 """Ranking skills for a task description: BM25F over weighted fields, plus optional semantic scores.
 
 Fields, by weight: the name and the description (what authors write for routing) count most, then
-``when_to_use``, the first section of the body, SKILL.md's headings, and the names and titles of the
-skill's other files. Each field is normalised by its own average length (BM25F), so a catch-all
+``when_to_use``, the first section of the body (the first of its own words: sentences that several
+skills share, a collection's template, are left out), SKILL.md's headings, and the names and titles
+of the skill's other files; a name is also found by its initials ("FMEA" for
+perform-failure-modes-effects-analysis). Each field is normalised by its own average length (BM25F), so a catch-all
 skill with a long list of domain words does not win every query. Words are stemmed and names split
 (see `terms`); the full stop list drops filler words; a negated clause ("never bullet points",
 "not for signup forms") is not evidence for its words, in a skill's text or in the query; adjacent
@@ -41,8 +43,8 @@ from skilldeck.tools.skills.terms import (BASIC_STOP_WORDS, STOP_WORDS, compound
                                           without_negated, words)
 from skilldeck.tools.tokens import is_common
 
-__all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "skill_texts", "body_intro", "body_intros",
-           "file_names", "FIT_THRESHOLD"]
+__all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "skill_texts",
+           "body_intro", "body_intros", "file_names", "FIT_THRESHOLD"]
 
 # (field, weight, b): a term in the description counts three times one in a heading; b is how much
 # the field's length (against its average) discounts it.

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["stem", "words", "terms", "initialisms", "compound_words", "synonyms", "without_negated", "STOP_WORDS", "BASIC_STOP_WORDS"]
+__all__ = ["stem", "words", "terms", "initialisms", "compound_words", "synonyms", "without_negated", "STOP_WORDS",
+           "BASIC_STOP_WORDS"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # not after a digit: "7B", "4K"
@@ -150,8 +151,8 @@ def compound_words(text: str) -> list[str]:
 def initialisms(name: str, common=lambda word: False) -> list[str]:
     """What people shorten a skill's subject to: the initials of each run of 3 to 5 words of its
     name, "perform failure modes effects analysis" -> "fmea", "pfmea", ..., "prepare critical
-    design review" -> "cdr". Initials that spell a `common` word ("add", "set") are left out, and
-    so are runs over stop words ("write concept of operations" has only "wco" and "coo")."""
+    design review" -> "cdr". Stop words are skipped ("write concept of operations" gives "wco"),
+    and initials that spell a `common` word ("add", "set") are left out."""
     parts = [w for w in words(name) if w not in STOP_WORDS]
     out = []
     for size in range(3, 6):
