@@ -1,7 +1,7 @@
 """Routing quality of skill search: top-1 / top-3 per query set, "nothing fits" on off-topic requests,
 latency, an ablation of the ranking's parts, and how soon hybrid ranking is ready.
 
-    # the suite: anthropic (../shared) + three PyPI collections + skilldeck's bundled skills
+    # the suite: anthropic (../shared) + four PyPI collections + skilldeck's bundled skills
     python bench/routing_eval.py --suite [--split dev|test|all] [--hybrid] [--ablate] [--misses]
     python bench/routing_eval.py --suite --readiness 1000      # cold and warm semantic start-up
     python bench/routing_eval.py --skills DIR --queries FILE [--hybrid] [--pad 10000]
@@ -36,16 +36,18 @@ from skilldeck.tools.skills.skill import Skill, SkillRoot
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data" / "skills"
-# (wheel, folder inside it that holds skill folders, root label)
-COLLECTIONS = (("abvx-agent-skills==0.16.1", "abvx_agent_skills/skills", "abvx"),
-               ("adclaw==1.0.33", "adclaw/agents/skills", "adclaw"),
-               ("arc-free-skills==1.0.0", "arc_engineering/data/skills", "arc"))
+# (wheel, folder inside it that holds skill folders, root label, list of the folders kept or None for all)
+COLLECTIONS = (("abvx-agent-skills==0.16.1", "abvx_agent_skills/skills", "abvx", None),
+               ("adclaw==1.0.33", "adclaw/agents/skills", "adclaw", None),
+               ("arc-free-skills==1.0.0", "arc_engineering/data/skills", "arc", None),
+               # 194 of 538 folders: the rest are copies of Claude Code's prompts and of Anthropic's skills
+               ("skillforge-agent==1.0.1", "skillforge_agent/skills/gemini", "skillforge", "skillforge_kept.txt"))
 
 
 def fetch_collections(cache: Path) -> list[Path]:
     """The suite's PyPI skill collections, downloaded and unpacked once into `cache`."""
     out = []
-    for spec, inner, label in COLLECTIONS:
+    for spec, inner, label, kept in COLLECTIONS:
         dest = cache / label
         if not dest.is_dir():
             wheels = cache / "wheels"
@@ -54,7 +56,9 @@ def fetch_collections(cache: Path) -> list[Path]:
             name = spec.split("==")[0].replace("-", "_")
             wheel = next(wheels.glob(f"{name}-{spec.split('==')[1]}-*.whl"))
             with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory(dir=cache) as tmp:
-                zf.extractall(tmp, [m for m in zf.namelist() if m.startswith(inner + "/")])
+                folders = set((HERE / "routing" / kept).read_text().split()) if kept else None
+                zf.extractall(tmp, [m for m in zf.namelist() if m.startswith(inner + "/") and
+                                    (folders is None or m[len(inner) + 1:].split("/")[0] in folders)])
                 os.replace(Path(tmp) / inner, dest)
         out.append(dest)
     return out
