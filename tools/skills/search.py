@@ -14,7 +14,8 @@ contain (a tool or product name) counts extra; and skilldeck's own bundled skill
 match to rank above a user's skills.
 
 Every hit carries a confidence: the share of the query's informative weight (IDF of each word,
-unknown words included) that the skill matched. Below `FIT_THRESHOLD` (or, in a hybrid ranking,
+unknown words included) that the skill matched, each word counted by how firmly the skill holds it
+(a mention in the description fully, one only in a heading about half). Below `FIT_THRESHOLD` (or, in a hybrid ranking,
 with a low cosine as well) the hit is marked as not fitting, so find_skills can say that nothing fits.
 
 The index is built once per catalog generation; a query touches only the postings of its
@@ -60,8 +61,9 @@ RARE_DF = 2              # a name-like word (capitalised mid-sentence, with a di
 RARE_BOOST = 1.6         # ... weighs this much more (in a collection of 20 skills or more)
 BUNDLED_WEIGHT = 0.7     # skilldeck's bundled skills: lexical score multiplier
 UNKNOWN_SHARE = 0.6      # an unknown query word's share of the rarest known word's weight (confidence)
-FIT_THRESHOLD = 0.4      # confidence below which a lexical hit does not fit (dev split: 6 % of right answers
-                         # withheld, 20 % of off-topic requests presented)
+STRENGTH_REF = 3.0 / (3.0 + 1.8)  # saturated weight of one mention in the description
+FIT_THRESHOLD = 0.4      # confidence below which a lexical hit does not fit (dev split of the 524-skill suite:
+                         # 8 % of right answers withheld, 12.5 % of off-topic requests presented)
 SEMANTIC_FIT = 0.45      # cosine from which a hybrid hit fits whatever its words
 SEMANTIC_SHARE = 0.5     # weight of the semantic score in a hybrid ranking
 SEMANTIC_FLOOR = 0.2     # cosine below which a skill is not a semantic match at all
@@ -408,15 +410,22 @@ class SkillSearch:
         best: dict[int, tuple[float, float]] = {}
         for term, weight in options:
             ids, impacts = self.postings[term]
+            idf = self.idf[term]
             for i, impact in zip(ids, impacts):
                 value = weight * impact
                 if value > best.get(i, (0.0, 0.0))[0]:
-                    best[i] = (value, weight)
+                    best[i] = (value, weight * self._strength(impact, idf))
         merged = (list(best), [v for v, _ in best.values()], [w for _, w in best.values()])
         if len(self._merged_cache) > 4096:
             self._merged_cache.clear()
         self._merged_cache[key] = merged
         return merged
+
+    @staticmethod
+    def _strength(impact: float, idf: float) -> float:
+        """How firmly a skill holds a word, 0..1: one mention in its description counts fully, one
+        in a heading or the body's intro about half (the saturated field weight against the former)."""
+        return min(1.0, impact / idf / STRENGTH_REF) if idf else 0.0
 
     def _lexical(self, groups) -> tuple[list[float], set[int], dict[int, float]]:
         """Scores, the skills any term touched, and each touched skill's matched informative weight."""
@@ -434,8 +443,9 @@ class SkillSearch:
                 scores[i] += impact
             if info:
                 if forms is None:
-                    for i in ids:
-                        matched[i] = matched.get(i, 0.0) + info
+                    idf = self.idf[options[0][0]]
+                    for i, impact in zip(ids, impacts):
+                        matched[i] = matched.get(i, 0.0) + info * self._strength(impact, idf)
                 else:
                     for i, form in zip(ids, forms):
                         matched[i] = matched.get(i, 0.0) + info * form

@@ -146,6 +146,16 @@ def test_off_topic_request_is_marked_as_not_fitting(tmp_path):
     assert off and not off[0].fits and off[0].skill.name == "sql-tuning"  # still listed, as the closest
 
 
+def test_a_word_only_a_heading_holds_is_weaker_evidence_of_fit_than_one_in_the_description(tmp_path):
+    skill(tmp_path, "recipe-cards", "Lays out cooking recipes as printable cards with a banana icon.")
+    skill(tmp_path, "ad-images", "Generates product images for ads.",
+          body="# Ad images\n\nMake the picture.\n\n## Example: a banana smoothie brand\n")
+    index = build((tmp_path, "t"))
+    by_name = {h.skill.name: h for h in index.search("how many calories are in a banana", 2)}
+    # Both hold the one informative word; the heading's holder gets about half the confidence.
+    assert 0 < by_name["ad-images"].confidence < 0.7 * by_name["recipe-cards"].confidence
+
+
 class _Pending:
     ready = False
 
