@@ -240,12 +240,13 @@ def body_intros(skills: Sequence[Skill]) -> list[str]:
     Collections built from a template open every body with the same paragraph ("Use this for the
     named engineering task ..."); the first section is then the same text everywhere and tells the
     ranking nothing. A sentence found in `SHARED_SENTENCE_SKILLS` or more bodies counts as template
-    text, and each skill's intro is its first section of its own words."""
+    text, and each skill's intro is its first section of its own words. Identical bodies count once."""
     bodies = [_read_body(s) for s in skills]
     seen: Counter[str] = Counter()
-    for body in bodies:
+    for body in set(bodies):  # one skill installed in three places is still one text, not a template
         seen.update({_sentence_key(t) for sec in _sections(body) for t in _sentences(sec)})
     shared = frozenset(k for k, n in seen.items() if n >= SHARED_SENTENCE_SKILLS)
+    del seen
     return [_intro(body, shared) for body in bodies]
 
 

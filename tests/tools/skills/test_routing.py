@@ -115,8 +115,10 @@ def test_a_collections_template_text_is_not_taken_for_each_skills_intro(tmp_path
     intros = dict(zip((s.name for s in skills), body_intros(skills)))
     # Every first section is template text; so is the second: the third is each skill's own.
     assert intros == own
-    # A skill alone keeps its first section as before: one body is no template.
+    # A skill alone keeps its first section as before: one body is no template; nor is one body
+    # installed three times.
     assert body_intros(skills[:1])[0].startswith("Use this for the named engineering task")
+    assert body_intros(skills[:1] * 3) == [body_intros(skills[:1])[0]] * 3
     assert first(build((tmp_path, "t")), "will the supply cope with every unit's draw") == "power-budget"
 
 
