@@ -173,7 +173,7 @@ def ablate(skills, keys, sets, texts) -> None:
         (f"- {f.name}", dataclasses.replace(SearchTuning(), **{f.name: False}))
         for f in dataclasses.fields(SearchTuning) if f.type in (bool, "bool")]
     for label, tuning in variants:
-        index = SkillSearch(skills, texts=texts, tuning=tuning)
+        index = SkillSearch(skills, texts=texts if tuning.template_text else skill_texts(skills, False), tuning=tuning)
         tallies = report(index, keys, sets, False)
         cells = []
         for t in tallies.values():

@@ -88,6 +88,9 @@ class SearchTuning:
     body_intro: bool = True       # the first section of the body is searched
     file_titles: bool = True      # the titles of reference files are searched
     bundled_modesty: bool = True  # bundled skills need a clearer match to rank first
+    initials: bool = True         # a name is found by its initials ("fmea")
+    template_text: bool = True    # sentences several skills share are left out of the intro
+    field_strength: bool = True   # a word held only in a heading counts less towards confidence
 
 
 def tokenize(text: str) -> list[str]:
@@ -234,7 +237,7 @@ def body_intro(skill: Skill) -> str:
     return _intro(_read_body(skill))
 
 
-def body_intros(skills: Sequence[Skill]) -> list[str]:
+def body_intros(skills: Sequence[Skill], leave_out_shared: bool = True) -> list[str]:
     """`body_intro` of each skill, with the sentences that several skills' bodies share left out.
 
     Collections built from a template open every body with the same paragraph ("Use this for the
@@ -242,6 +245,8 @@ def body_intros(skills: Sequence[Skill]) -> list[str]:
     ranking nothing. A sentence found in `SHARED_SENTENCE_SKILLS` or more bodies counts as template
     text, and each skill's intro is its first section of its own words. Identical bodies count once."""
     bodies = [_read_body(s) for s in skills]
+    if not leave_out_shared:
+        return [_intro(body) for body in bodies]
     seen: Counter[str] = Counter()
     for body in set(bodies):  # one skill installed in three places is still one text, not a template
         seen.update({_sentence_key(t) for sec in _sections(body) for t in _sentences(sec)})
@@ -259,9 +264,9 @@ def skill_text(skill: Skill, with_files: bool = True, intro: str | None = None) 
             "files": _file_words(names), "titles": _file_titles(skill, names) if with_files else ""}
 
 
-def skill_texts(skills: Sequence[Skill]) -> list[dict[str, str]]:
+def skill_texts(skills: Sequence[Skill], leave_out_shared: bool = True) -> list[dict[str, str]]:
     """`skill_text` of every skill of a collection, template sentences left out of the intros."""
-    return [skill_text(s, intro=intro) for s, intro in zip(skills, body_intros(skills))]
+    return [skill_text(s, intro=intro) for s, intro in zip(skills, body_intros(skills, leave_out_shared))]
 
 
 @dataclass(frozen=True)
@@ -278,7 +283,7 @@ def _pairs(stems: list[str]) -> list[str]:
     return [f"{a} {b}" for a, b in zip(stems, stems[1:])]
 
 
-def _field_terms(field: str, text: str, stops: frozenset[str], negation: bool) -> list[str]:
+def _field_terms(field: str, text: str, stops: frozenset[str], negation: bool, initials: bool = True) -> list[str]:
     if not text:
         return []
     if negation:
@@ -294,7 +299,7 @@ def _field_terms(field: str, text: str, stops: frozenset[str], negation: bool) -
     if field == "files":
         return list(dict.fromkeys(stems))  # many files on one topic are not many mentions
     joined = [stem(w) for w in compound_words(text) if w not in stops]
-    if field == "name":
+    if field == "name" and initials:
         joined += [stem(w) for w in initialisms(text, is_common)]
     return stems + joined + (_pairs(stems) if field in PHRASE_FIELDS else [])
 
@@ -317,7 +322,7 @@ class SkillSearch:
         self._stops = STOP_WORDS if self.tuning.stop_list else BASIC_STOP_WORDS
         self._fields_used = [f for f in FIELDS if (f[0] != "intro" or self.tuning.body_intro)
                              and (f[0] != "titles" or self.tuning.file_titles)]
-        self._texts = texts if texts is not None else skill_texts(self.skills)
+        self._texts = texts if texts is not None else skill_texts(self.skills, self.tuning.template_text)
         self._names: set[str] = set()
         self._build([self._document(i) for i in range(len(self.skills))])
         self._order = {i: rank for rank, i in enumerate(sorted(range(len(self.skills)),
@@ -334,7 +339,8 @@ class SkillSearch:
         if self.tuning.rare_terms:
             self._names |= name_like(" ".join(fields.get(f, "") for f in ("description", "when_to_use", "intro")))
             self._names |= set(_terms(fields.get("name", ""), self._stops))
-        return [(weight, b, Counter(_field_terms(name, fields.get(name, ""), self._stops, self.tuning.negation)))
+        return [(weight, b, Counter(_field_terms(name, fields.get(name, ""), self._stops, self.tuning.negation,
+                                                 self.tuning.initials)))
                 for name, weight, b in self._fields_used]
 
     def _build(self, docs: list[list[tuple[float, float, Counter[str]]]]) -> None:
@@ -422,10 +428,11 @@ class SkillSearch:
         self._merged_cache[key] = merged
         return merged
 
-    @staticmethod
-    def _strength(impact: float, idf: float) -> float:
+    def _strength(self, impact: float, idf: float) -> float:
         """How firmly a skill holds a word, 0..1: one mention in its description counts fully, one
         in a heading or the body's intro about half (the saturated field weight against the former)."""
+        if not self.tuning.field_strength:
+            return 1.0
         return min(1.0, impact / idf / STRENGTH_REF) if idf else 0.0
 
     def _lexical(self, groups) -> tuple[list[float], set[int], dict[int, float]]:

@@ -81,6 +81,7 @@ def test_an_acronym_finds_the_skill_whose_name_spells_it_out(tmp_path):
     skill(tmp_path, "prepare-weekly-report", "Add up the week's numbers into a report.")
     index = build((tmp_path, "t"))
     assert first(index, "do an FMEA on the pump controller") == "perform-failure-modes-effects-analysis"
+    assert first(build((tmp_path, "t"), tuning=SearchTuning(initials=False)), "do an FMEA") is None
     # "add" is a word, not the initials of add-data-documentation.
     assert first(index, "add the weekly numbers") == "prepare-weekly-report"
 
@@ -120,6 +121,7 @@ def test_a_collections_template_text_is_not_taken_for_each_skills_intro(tmp_path
     assert body_intros(skills[:1])[0].startswith("Use this for the named engineering task")
     assert body_intros(skills[:1] * 3) == [body_intros(skills[:1])[0]] * 3
     assert first(build((tmp_path, "t")), "will the supply cope with every unit's draw") == "power-budget"
+    assert first(build((tmp_path, "t"), tuning=SearchTuning(template_text=False)), "the supply copes") is None
 
 
 def test_reference_file_titles_are_searched(tmp_path):
@@ -156,6 +158,9 @@ def test_a_word_only_a_heading_holds_is_weaker_evidence_of_fit_than_one_in_the_d
     by_name = {h.skill.name: h for h in index.search("how many calories are in a banana", 2)}
     # Both hold the one informative word; the heading's holder gets about half the confidence.
     assert 0 < by_name["ad-images"].confidence < 0.7 * by_name["recipe-cards"].confidence
+    flat = {h.skill.name: h for h in build((tmp_path, "t"), tuning=SearchTuning(field_strength=False))
+            .search("how many calories are in a banana", 2)}
+    assert flat["ad-images"].confidence == flat["recipe-cards"].confidence
 
 
 class _Pending:
@@ -181,7 +186,8 @@ def test_ranking_says_how_far_the_semantic_index_is(tmp_path):
 
 
 @pytest.mark.parametrize("field", ["stop_list", "negation", "field_norm", "rare_terms", "body_intro",
-                                   "file_titles", "bundled_modesty"])
+                                   "file_titles", "bundled_modesty", "initials", "template_text",
+                                   "field_strength"])
 def test_every_part_can_be_switched_off_for_the_ablation(tmp_path, field):
     skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries.")
     assert first(build((tmp_path, "t"), tuning=SearchTuning(**{field: False})), "slow sql") == "sql-tuning"
