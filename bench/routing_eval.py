@@ -177,7 +177,7 @@ def ablate(skills, keys, sets, texts) -> None:
         tallies = report(index, keys, sets, False)
         cells = []
         for t in tallies.values():
-            cells.append(f"{t.presented / t.n:>9.3f} pres." if t.top1 < 0 else
+            cells.append("-" if not t.n else f"{t.presented / t.n:>9.3f} pres." if t.top1 < 0 else
                          f"{t.top1 / t.n:>8.3f}/{t.top3 / t.n:.3f}")
         print(f"{label:<28}" + "".join(f"{c:>16}" for c in cells))
 
