@@ -186,7 +186,7 @@ _COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+|\n")
 _LINK_TARGET = re.compile(r"\]\([^)]*\)")
 SHARED_SENTENCE_SKILLS = 3  # a sentence this many skills' bodies hold is a template's, not the skill's own
-BODY_SCAN_CHARS = 6000      # how much of a body is split into sentences to find template text
+BODY_SCAN_CHARS = 2500      # how much of a body's start is split into sentences to find template text
 
 
 def _sections(body: str) -> list[str]:
@@ -214,27 +214,27 @@ def _sentence_key(sentence: str) -> str:
     return " ".join(_LINK_TARGET.sub("]", sentence).lower().split())
 
 
-def _intro(body: str, shared: frozenset[str] = frozenset()) -> str:
-    """The body's first section of its own: what follows the title up to the next heading, code
-    left out, without the sentences in `shared` (a collection's template text). When a section
-    holds nothing but template text, the next one is taken."""
-    for section in _sections(body):
+def _intro(sections: Sequence[str], shared: frozenset[str] = frozenset()) -> str:
+    """The body's first section of its own (`sections` from `_sections`): what follows the title up
+    to the next heading, without the sentences in `shared` (a collection's template text). When a
+    section holds nothing but template text, the next one is taken."""
+    for section in sections:
         own = [t for t in _sentences(section) if _sentence_key(t) not in shared] if shared else [section.strip()]
         if own:
             return "\n".join(own)[:INTRO_CHARS]
     return ""
 
 
-def _read_body(skill: Skill) -> str:
+def _body_sections(skill: Skill) -> tuple[str, ...]:
     try:
-        return read_body(skill)
+        return tuple(_sections(read_body(skill)))
     except Exception:  # noqa: BLE001 - a body that cannot be read leaves the other fields searchable
-        return ""
+        return ()
 
 
 def body_intro(skill: Skill) -> str:
     """The first section of the skill's body (see `_intro`), or "" when the body cannot be read."""
-    return _intro(_read_body(skill))
+    return _intro(_body_sections(skill))
 
 
 def body_intros(skills: Sequence[Skill], leave_out_shared: bool = True) -> list[str]:
@@ -243,16 +243,17 @@ def body_intros(skills: Sequence[Skill], leave_out_shared: bool = True) -> list[
     Collections built from a template open every body with the same paragraph ("Use this for the
     named engineering task ..."); the first section is then the same text everywhere and tells the
     ranking nothing. A sentence found in `SHARED_SENTENCE_SKILLS` or more bodies counts as template
-    text, and each skill's intro is its first section of its own words. Identical bodies count once."""
-    bodies = [_read_body(s) for s in skills]
+    text, and each skill's intro is its first section of its own words. Identical bodies count once.
+    Only the start of each body (`BODY_SCAN_CHARS`) is held while the collection is counted."""
+    starts = [_body_sections(s) for s in skills]
     if not leave_out_shared:
-        return [_intro(body) for body in bodies]
+        return [_intro(sections) for sections in starts]
     seen: Counter[str] = Counter()
-    for body in set(bodies):  # one skill installed in three places is still one text, not a template
-        seen.update({_sentence_key(t) for sec in _sections(body) for t in _sentences(sec)})
+    for sections in set(starts):  # one skill installed in three places is still one text, not a template
+        seen.update({_sentence_key(t) for sec in sections for t in _sentences(sec)})
     shared = frozenset(k for k, n in seen.items() if n >= SHARED_SENTENCE_SKILLS)
     del seen
-    return [_intro(body, shared) for body in bodies]
+    return [_intro(sections, shared) for sections in starts]
 
 
 def skill_text(skill: Skill, with_files: bool = True, intro: str | None = None) -> dict[str, str]:
