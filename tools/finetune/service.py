@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from skilldeck.tools.errors import InvalidInputError, NotFoundError, StateError
 from skilldeck.tools.finetune.config import EvalConfig, TrainConfig
 from skilldeck.tools.finetune.errors import FinetuneError, TrainingUnavailableError
+from skilldeck.tools.finetune.targets import check_targets
 from skilldeck.tools.jobs import JobInfo, JobManager
 
 __all__ = ["FinetuneService", "TRAIN_KIND", "EVAL_KIND", "TRAIN_ENTRY", "EVAL_ENTRY"]
@@ -91,6 +92,8 @@ class FinetuneService:
         _require_file(cfg.train_path, "train_path")
         _require_file(cfg.val_path, "val_path")
         _require_file(cfg.accelerate_config, "accelerate_config")
+        if cfg.method != "full":
+            check_targets(cfg.base_model, cfg.target_modules)
         self._check_stack()
         if cfg.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
             raise TrainingUnavailableError("QLoRA needs bitsandbytes and a CUDA GPU; install bitsandbytes on the GPU "

@@ -139,6 +139,10 @@ def test_bad_specs_are_rejected_without_starting_a_job(world):
         svc.start_training({"base_model": world["model"], "train_path": str(world["root"] / "missing.jsonl")})
     with pytest.raises(InvalidInputError, match="Extra inputs|extra"):
         svc.start_training({"base_model": world["model"], "train_path": world["train"], "epochz": 2})
+    # A real model's own layer names are offered in place of a misspelt one.
+    with pytest.raises(InvalidInputError, match=r"'q_projx' names no module .*q_proj"):
+        svc.start_training({"base_model": world["model"], "train_path": world["train"],
+                            "target_modules": ["q_projx"]})
 
 
 def test_packed_checkpointed_training_stops_early_and_ships_the_best_weights(world):
