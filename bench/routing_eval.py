@@ -171,7 +171,7 @@ def ablate(skills, keys, sets, texts) -> None:
     print(f"{'':<28}" + "".join(f"{n[:14]:>16}" for n in sets) + f"{'on-topic':>16}")
     variants = [("all parts on", SearchTuning())] + [
         (f"- {f.name}", dataclasses.replace(SearchTuning(), **{f.name: False}))
-        for f in dataclasses.fields(SearchTuning) if f.type in (bool, "bool")]
+        for f in dataclasses.fields(SearchTuning) if f.type in (bool, "bool") and not f.name.startswith("semantic")]
     for label, tuning in variants:
         index = SkillSearch(skills, texts=texts if tuning.template_text else skill_texts(skills, False), tuning=tuning)
         tallies = report(index, keys, sets, False)

@@ -66,6 +66,7 @@ FIT_THRESHOLD = 0.4      # confidence below which a lexical hit does not fit (de
                          # 8 % of right answers withheld, 12.5 % of off-topic requests presented)
 SEMANTIC_FIT = 0.45      # cosine from which a hybrid hit fits whatever its words
 SEMANTIC_SHARE = 0.5     # weight of the semantic score in a hybrid ranking
+SEMANTIC_SHARE_UNSETTLED = 0.65  # ... when none of the first five lexical hits fits (dev: 0.60-0.70 alike)
 SEMANTIC_FLOOR = 0.2     # cosine below which a skill is not a semantic match at all
 SEMANTIC_CEILING = 0.6   # cosine of a clear match with all-MiniLM-L6-v2: scores above count fully
 INTRO_CHARS = 800        # how much of the body's first section is searched
@@ -91,6 +92,7 @@ class SearchTuning:
     initials: bool = True         # a name is found by its initials ("fmea")
     template_text: bool = True    # sentences several skills share are left out of the intro
     field_strength: bool = True   # a word held only in a heading counts less towards confidence
+    semantic_lead: bool = True    # hybrid: the semantic score weighs more when no lexical hit fits
 
 
 def tokenize(text: str) -> list[str]:
@@ -503,13 +505,17 @@ class SkillSearch:
         top_lex = (scores[lexical_pool[0]] if lexical_pool else 0.0) or 1.0
         semantic_pool = _top_indices(cosines, 50)
         pool = set(lexical_pool) | set(semantic_pool)
+        # When no lexical hit fits, the words do not settle the request (a situation told in other
+        # words): the semantic score then decides more.
+        settled = any(matched.get(i, 0.0) / total >= FIT_THRESHOLD for i in lexical_pool[:5])
+        share = SEMANTIC_SHARE if settled or not self.tuning.semantic_lead else SEMANTIC_SHARE_UNSETTLED
         blended = {}
         for i in pool:
             # An absolute scale: a weak best match stays weak instead of being stretched to 1.
             sem = min(1.0, max(0.0, float(cosines[i]) - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR))
             lex = scores[i] / top_lex
             if lex or sem:
-                blended[i] = (1 - SEMANTIC_SHARE) * lex + SEMANTIC_SHARE * sem
+                blended[i] = (1 - share) * lex + share * sem
         ranked = heapq.nlargest(limit, blended.items(), key=lambda kv: (kv[1], -self._order[kv[0]]))
         return [self._hit(i, s, groups, matched.get(i, 0.0) / total, float(cosines[i])) for i, s in ranked]
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from skilldeck.tools.skills.catalog import SkillCatalog
-from skilldeck.tools.skills.search import SkillSearch
+from skilldeck.tools.skills.search import SearchTuning, SkillSearch
 from skilldeck.tools.skills.skill import SkillRoot
 from skilldeck.tools.skills.terms import stem, terms
 from tests.fixtures.skill_factory import make_skill
@@ -127,6 +127,20 @@ def test_hybrid_blends_semantic_scores_and_reports_them(tmp_path):
     assert "semantic similarity 0.90" in hybrid[1].why
     not_ready = SkillSearch(skills, semantic=FakeSemantic(None)).search("charts", 2)
     assert [h.skill.name for h in not_ready] == ["a-lexical"]
+
+
+def test_when_no_lexical_hit_fits_the_semantic_score_decides_more(tmp_path):
+    skill(tmp_path, "ad-images", "Generates product images for ads.",
+          body="# Ad images\n\nMake the picture.\n\n## Example: a banana smoothie brand\n")
+    skill(tmp_path, "recipe-nutrition", "Works out what a dish contains per serving.")
+    skills = SkillCatalog([SkillRoot(tmp_path, "t")]).skills
+    cosines = FakeSemantic([{"ad-images": 0.25, "recipe-nutrition": 0.6}[s.name] for s in skills])
+    query = "how many calories are in a banana"
+    # The one matched word sits in a heading: no lexical hit fits, so the semantic match leads.
+    assert not SkillSearch(skills).search(query, 1)[0].fits
+    assert SkillSearch(skills, semantic=cosines).search(query, 1)[0].skill.name == "recipe-nutrition"
+    even = SkillSearch(skills, semantic=cosines, tuning=SearchTuning(semantic_lead=False))
+    assert even.search(query, 1)[0].skill.name == "ad-images"
 
 
 def test_search_stays_fast_at_thousands_of_skills(collection):
