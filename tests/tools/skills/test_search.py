@@ -138,7 +138,10 @@ def test_when_no_lexical_hit_fits_the_semantic_score_decides_more(tmp_path):
     query = "how many calories are in a banana"
     # The one matched word sits in a heading: no lexical hit fits, so the semantic match leads.
     assert not SkillSearch(skills).search(query, 1)[0].fits
-    assert SkillSearch(skills, semantic=cosines).search(query, 1)[0].skill.name == "recipe-nutrition"
+    led = SkillSearch(skills, semantic=cosines).search(query, 1)[0]
+    assert led.skill.name == "recipe-nutrition" and led.fits  # a cosine of 0.6 fits without a shared word
+    weak = FakeSemantic([{"ad-images": 0.1, "recipe-nutrition": 0.3}[s.name] for s in skills])
+    assert not SkillSearch(skills, semantic=weak).search(query, 1)[0].fits
     even = SkillSearch(skills, semantic=cosines, tuning=SearchTuning(semantic_lead=False))
     assert even.search(query, 1)[0].skill.name == "ad-images"
 
