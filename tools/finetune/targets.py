@@ -14,6 +14,7 @@ without safetensors is left to the job, as before.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from skilldeck.tools.errors import InvalidInputError, SkilldeckError
@@ -21,8 +22,8 @@ from skilldeck.tools.fs import open_file
 
 __all__ = ["module_names", "check_targets"]
 
-MAX_HEADER = 100 * 2**20  # a safetensors header is JSON; a few MB even for the largest models
-MAX_INDEX = 64 * 2**20
+MAX_HEADER = 16 * 2**20  # a safetensors header is JSON: tens of KB for a 7B model, under 1 MB for the largest
+MAX_INDEX = 16 * 2**20
 MAX_FILES = 64
 _SHOWN = 16
 
@@ -37,6 +38,18 @@ def _header(path: Path) -> dict:
     return header if isinstance(header, dict) else {}
 
 
+def _weight_files(folder: Path) -> list[Path]:
+    """The folder's first `MAX_FILES` .safetensors files, without listing a huge folder in full."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(".safetensors"):
+                found.append(Path(entry.path))
+                if len(found) == MAX_FILES:
+                    break
+    return sorted(found)
+
+
 def _tensors(folder: Path) -> dict[str, list]:
     """Tensor name -> shape (an empty list where only the index names it)."""
     index = folder / "model.safetensors.index.json"
@@ -46,7 +59,7 @@ def _tensors(folder: Path) -> dict[str, list]:
         if isinstance(weight_map, dict):
             return {name: [] for name in weight_map}
     tensors: dict[str, list] = {}
-    for path in sorted(folder.glob("*.safetensors"))[:MAX_FILES]:
+    for path in _weight_files(folder):
         for name, info in _header(path).items():
             if name != "__metadata__" and isinstance(info, dict):
                 shape = info.get("shape")
@@ -61,7 +74,7 @@ def module_names(folder: Path) -> tuple[set[str], set[str]] | None:
         return None
     try:
         tensors = _tensors(folder)
-    except (SkilldeckError, OSError, ValueError, AttributeError):
+    except (SkilldeckError, OSError, ValueError, AttributeError, RecursionError):
         return None  # unreadable weights: the job reports them with the loader's own words
     modules = {name.rsplit(".", 1)[0] for name in tensors if "." in name}
     linear = {name.rsplit(".", 2)[-2] for name, shape in tensors.items()

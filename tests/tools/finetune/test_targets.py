@@ -1,6 +1,7 @@
 """LoRA target_modules are checked against the base model's own layers before a job starts."""
 
 import json
+import os
 import struct
 
 import pytest
@@ -54,6 +55,15 @@ def test_what_cannot_be_read_is_left_to_the_job(tmp_path):
     bad = fake_model(tmp_path / "bad", header_size=10**12)  # a header length past any real one
     assert module_names(bad) is None
     check_targets(str(bad), ["nothing"])
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    raw = b"[" * 100_000 + b"]" * 100_000  # nesting that json.loads cannot follow
+    (deep / "model.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw)
+    assert module_names(deep) is None
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "model.safetensors")  # never opened blocking
+    assert module_names(fifo) is None
 
 
 def test_start_training_refuses_unknown_targets_before_a_job_exists(tmp_path):
