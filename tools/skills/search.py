@@ -32,6 +32,7 @@ import heapq
 import math
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -380,6 +381,8 @@ class SkillSearch:
                 ids.append(i)
                 weights.append(idf[term] * tf / (tf + k1))
         self._merged_cache: dict[tuple[tuple[str, float], ...], tuple[list[int], list[float], list[float]]] = {}
+        self._why_cache: dict[int, dict[str, dict[str, str]]] = {}
+        self._why_lock = threading.Lock()
         self._prefixes: dict[str, list[str]] = {}
         for term in self.postings:
             if " " not in term and len(term) >= PREFIX_LEN:
@@ -455,9 +458,11 @@ class SkillSearch:
                 scores[i] += impact
             if info:
                 if forms is None:
+                    # info * _strength(impact, idf), inlined: this loop runs over whole posting lists.
                     idf = self.idf[options[0][0]]
+                    per = info / (idf * STRENGTH_REF) if idf and self.tuning.field_strength else 0.0
                     for i, impact in zip(ids, impacts):
-                        matched[i] = matched.get(i, 0.0) + info * self._strength(impact, idf)
+                        matched[i] = matched.get(i, 0.0) + (min(info, impact * per) if per else info)
                 else:
                     for i, form in zip(ids, forms):
                         matched[i] = matched.get(i, 0.0) + info * form
@@ -520,16 +525,29 @@ class SkillSearch:
         ranked = heapq.nlargest(limit, blended.items(), key=lambda kv: (kv[1], -self._order[kv[0]]))
         return [self._hit(i, s, groups, matched.get(i, 0.0) / total, float(cosines[i])) for i, s in ranked]
 
+    def _field_words(self, i: int) -> dict[str, dict[str, str]]:
+        """Per field, each stem of skill `i` and the first word written with it (kept for the skills
+        hits recently named: a query's hits are often the last query's)."""
+        with self._why_lock:
+            seen = self._why_cache.get(i)
+        if seen is None:
+            fields = self._fields(i)
+            seen = {}
+            for field, _, _ in self._fields_used:
+                text = fields.get(field, "")
+                found: dict[str, str] = {}
+                for word in words(text) + compound_words(text):
+                    found.setdefault(stem(word), word)
+                seen[field] = found
+            with self._why_lock:  # searches run in the server's worker threads
+                if len(self._why_cache) >= 512:
+                    self._why_cache.pop(next(iter(self._why_cache)))
+                self._why_cache[i] = seen
+        return seen
+
     def _why(self, i: int, groups, cosine: float | None) -> str:
         """Which query words matched which fields, e.g. ``gif (name, description); looping≈animated (description)``."""
-        fields = self._fields(i)
-        seen: dict[str, dict[str, str]] = {}  # field -> stem -> first word with that stem
-        for field, _, _ in self._fields_used:
-            text = fields.get(field, "")
-            found: dict[str, str] = {}
-            for word in words(text) + compound_words(text):
-                found.setdefault(stem(word), word)
-            seen[field] = found
+        seen = self._field_words(i)
         parts = []
         for word, options, _ in groups:
             best = None
