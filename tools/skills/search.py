@@ -536,7 +536,8 @@ class SkillSearch:
             for field, _, _ in self._fields_used:
                 text = fields.get(field, "")
                 found: dict[str, str] = {}
-                for word in words(text) + compound_words(text):
+                extra = initialisms(text, is_common) if field == "name" and self.tuning.initials else []
+                for word in words(text) + compound_words(text) + extra:
                     found.setdefault(stem(word), word)
                 seen[field] = found
             with self._why_lock:  # searches run in the server's worker threads

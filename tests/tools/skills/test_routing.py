@@ -81,6 +81,7 @@ def test_an_acronym_finds_the_skill_whose_name_spells_it_out(tmp_path):
     skill(tmp_path, "prepare-weekly-report", "Add up the week's numbers into a report.")
     index = build((tmp_path, "t"))
     assert first(index, "do an FMEA on the pump controller") == "perform-failure-modes-effects-analysis"
+    assert "fmea (name)" in index.search("do an FMEA", 1)[0].why
     assert first(build((tmp_path, "t"), tuning=SearchTuning(initials=False)), "do an FMEA") is None
     # "add" is a word, not the initials of add-data-documentation.
     assert first(index, "add the weekly numbers") == "prepare-weekly-report"
