@@ -240,7 +240,8 @@ class SkillMatch(BaseModel):
 
 
 class FoundSkills(BaseModel):
-    """find_skills' structured answer."""
+    """find_skills' structured answer (its `structuredContent`). It is not declared as an
+    outputSchema: the schema would add about 350 tokens to every session's start-up context."""
 
     ranking: str = Field(description="'hybrid'; 'hybrid (descriptions; full vectors 412/1,000)' while a cold start "
                                      "encodes the full texts; 'lexical (semantic index 412/1,000)' before that")
@@ -277,7 +278,7 @@ def register(mcp: SkilldeckServer, services: Any) -> None:
         task: Annotated[str, Field(min_length=1, max_length=4000, description="The task, in a sentence")],
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=25, description="How many matches")] = 5,
-    ) -> Annotated[CallToolResult, FoundSkills]:
+    ) -> CallToolResult:  # structured_content is a FoundSkills (see there)
         """Search all skills for ones that fit a task; returns ranked matches with why they matched and the
         token cost of loading each, or says that none fits well (listing the closest). Use when the catalog in
         use_skill does not show a fitting skill."""

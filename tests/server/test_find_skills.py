@@ -1,6 +1,9 @@
 """find_skills over MCP: structured results next to the text, an honest activation cost, the
 ranking named, and a plain "nothing fits" that still lists the closest skills."""
 
+import json
+from pathlib import Path
+
 import anyio
 import pytest
 
@@ -52,3 +55,17 @@ async def test_off_topic_task_says_nothing_fits_and_lists_the_closest(tmp_path):
             assert result.structured_content["fits"] is False and text.startswith("No skill fits")
         else:
             assert text.startswith("No skill matches")
+
+
+async def test_start_up_context_stays_within_its_budget_with_the_real_skills(tmp_path):
+    """What a host loads before the first call (instructions and tools/list) stays under 1,500
+    tokens with the bundled skills and three real ones: find_skills' structured answer carries no
+    outputSchema, which would add about 350 tokens to every session."""
+    real = Path(__file__).resolve().parents[1] / "fixtures" / "real_skills"
+    async with connect("--skills", str(real), "--no-user-skills", cwd=tmp_path) as (session, _):
+        with anyio.fail_after(30):
+            init = await session.initialize()
+            tools = await session.list_tools()
+    spent = count_tokens(init.instructions or "") + count_tokens(
+        json.dumps(tools.model_dump(by_alias=True, exclude_none=True, mode="json")))
+    assert len(tools.tools) == 4 and spent <= 1500, spent
