@@ -222,7 +222,7 @@ def enable_semantic_search(catalog: SkillCatalog) -> bool:
 
     if not embeddings_available():
         return False
-    catalog.semantic = lambda skills: SemanticIndex(skills)
+    catalog.semantic = lambda skills, intros: SemanticIndex(skills, intros=intros)
     return True
 
 

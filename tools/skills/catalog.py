@@ -20,7 +20,7 @@ from skilldeck.tools.skills.files import (FileMap, describe_binary, is_binary, o
                                           read_toc)
 from skilldeck.tools.skills.listing import render_activation
 from skilldeck.tools.skills.names import printable
-from skilldeck.tools.skills.search import SkillSearch
+from skilldeck.tools.skills.search import SkillSearch, body_intros, skill_texts
 from skilldeck.tools.skills.skill import Skill, SkillRoot, load_skill, read_body
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
 
@@ -82,8 +82,9 @@ class SkillCatalog:
         self._search: SkillSearch | None = None
         self._search_stale = False      # the index predates the latest reload
         self._search_lock = threading.Lock()
-        # Optional: skills -> semantic scorer for hybrid search (set by server.skills when available).
-        self.semantic: Callable[[list[Skill]], Any] | None = None
+        # Optional: (skills, their body intros) -> semantic scorer for hybrid search (set by
+        # server.skills when available). The intros are the search index's own, read once.
+        self.semantic: Callable[[list[Skill], list[str]], Any] | None = None
         self._body_tokens: dict[Path, tuple[int, int, int, int]] = {}
         self.reload()
 
@@ -258,8 +259,9 @@ class SkillCatalog:
             if self._search is None or self._search_stale:
                 self._search_stale = False
                 skills = [s for s in self._view.ordered if s.model_invocable]
-                semantic = self.semantic(skills) if self.semantic and skills else None
-                self._search = SkillSearch(skills, semantic=semantic)
+                intros = body_intros(skills)
+                semantic = self.semantic(skills, intros) if self.semantic and skills else None
+                self._search = SkillSearch(skills, semantic=semantic, texts=skill_texts(skills, intros=intros))
             return self._search
 
     def prepare_search(self) -> None:

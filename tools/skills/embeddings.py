@@ -184,9 +184,12 @@ class SemanticIndex:
     """Cosine similarity of a query to each skill (see the module docstring)."""
 
     def __init__(self, skills: Sequence[Skill], cache_dir: Path | None = None, lazy: bool = False,
-                 texts: Sequence[str] | None = None, short_texts: Sequence[str] | None = None) -> None:
-        # Built from `skills` in the background thread (it reads every SKILL.md body), unless given.
+                 texts: Sequence[str] | None = None, short_texts: Sequence[str] | None = None,
+                 intros: Sequence[str] | None = None) -> None:
+        # Built from `skills` in the background thread (it reads every SKILL.md body), unless given;
+        # `intros` are `search.body_intros(skills)` when the caller has read them already.
         self._skills = list(skills)
+        self._intros = list(intros) if intros is not None else None
         self.texts = list(texts) if texts is not None else None
         # What a cold start encodes first (the start of name, description and when_to_use: a third of
         # the tokens), so that hybrid ranking starts early; the full texts replace them as encoded.
@@ -222,9 +225,12 @@ class SemanticIndex:
             lower_priority()  # this thread and the encoding pool give way to the server's requests
             started = time.monotonic()
             if self.texts is None:
-                from skilldeck.tools.skills.search import body_intros  # search does not import this module
+                intros = self._intros
+                if intros is None:
+                    from skilldeck.tools.skills.search import body_intros  # search does not import this module
 
-                self.texts = [semantic_text(s, intro) for s, intro in zip(self._skills, body_intros(self._skills))]
+                    intros = body_intros(self._skills)
+                self.texts = [semantic_text(s, intro) for s, intro in zip(self._skills, intros)]
                 self.short_texts = [short_semantic_text(s) for s in self._skills]
             keys = [_key(t) for t in self.texts]
             cached = self.cache.load()

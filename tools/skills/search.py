@@ -269,9 +269,13 @@ def skill_text(skill: Skill, with_files: bool = True, intro: str | None = None) 
             "files": _file_words(names), "titles": _file_titles(skill, names) if with_files else ""}
 
 
-def skill_texts(skills: Sequence[Skill], leave_out_shared: bool = True) -> list[dict[str, str]]:
-    """`skill_text` of every skill of a collection, template sentences left out of the intros."""
-    return [skill_text(s, intro=intro) for s, intro in zip(skills, body_intros(skills, leave_out_shared))]
+def skill_texts(skills: Sequence[Skill], leave_out_shared: bool = True,
+                intros: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """`skill_text` of every skill of a collection, template sentences left out of the intros
+    (`intros`: `body_intros(skills)` already read, e.g. shared with the semantic index)."""
+    if intros is None:
+        intros = body_intros(skills, leave_out_shared)
+    return [skill_text(s, intro=intro) for s, intro in zip(skills, intros)]
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,7 @@ def test_find_skills_labels_each_hit_with_the_ranking_that_produced_it(tmp_path)
     partial = _Pending()
     partial.ready, partial.complete = True, False
     partial.scores = lambda query: [0.5, 0.1]
-    catalog.semantic = lambda skills: partial
+    catalog.semantic = lambda skills, intros: partial
     hits = catalog.search("slow sql")
     assert hits and {h["ranking"] for h in hits} == {"hybrid (descriptions; full vectors 412/1,000)"}
     partial.complete = True
