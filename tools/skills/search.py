@@ -428,23 +428,22 @@ class SkillSearch:
         best: dict[int, tuple[float, float]] = {}
         for term, weight in options:
             ids, impacts = self.postings[term]
-            idf = self.idf[term]
+            per = self._strength_per_impact(term)
             for i, impact in zip(ids, impacts):
                 value = weight * impact
                 if value > best.get(i, (0.0, 0.0))[0]:
-                    best[i] = (value, weight * self._strength(impact, idf))
+                    best[i] = (value, weight * (min(1.0, impact * per) if per else 1.0))
         merged = (list(best), [v for v, _ in best.values()], [w for _, w in best.values()])
         if len(self._merged_cache) > 4096:
             self._merged_cache.clear()
         self._merged_cache[key] = merged
         return merged
 
-    def _strength(self, impact: float, idf: float) -> float:
-        """How firmly a skill holds a word, 0..1: one mention in its description counts fully, one
-        in a heading or the body's intro about half (the saturated field weight against the former)."""
-        if not self.tuning.field_strength:
-            return 1.0
-        return min(1.0, impact / idf / STRENGTH_REF) if idf else 0.0
+    def _strength_per_impact(self, term: str) -> float:
+        """How firmly a skill holds `term` is min(1, impact * this): one mention in its description
+        counts fully, one in a heading or the body's intro about half (the saturated field weight
+        against the former). 0 when field strength is off: every holder counts fully."""
+        return 1.0 / (self.idf[term] * STRENGTH_REF) if self.tuning.field_strength else 0.0
 
     def _lexical(self, groups) -> tuple[list[float], set[int], dict[int, float]]:
         """Scores, the skills any term touched, and each touched skill's matched informative weight."""
@@ -462,9 +461,7 @@ class SkillSearch:
                 scores[i] += impact
             if info:
                 if forms is None:
-                    # info * _strength(impact, idf), inlined: this loop runs over whole posting lists.
-                    idf = self.idf[options[0][0]]
-                    per = info / (idf * STRENGTH_REF) if idf and self.tuning.field_strength else 0.0
+                    per = info * self._strength_per_impact(options[0][0])
                     for i, impact in zip(ids, impacts):
                         matched[i] = matched.get(i, 0.0) + (min(info, impact * per) if per else info)
                 else:
