@@ -20,7 +20,7 @@ from skilldeck.tools.skills.files import (FileMap, describe_binary, is_binary, o
                                           read_toc)
 from skilldeck.tools.skills.listing import render_activation
 from skilldeck.tools.skills.names import printable
-from skilldeck.tools.skills.search import SkillSearch, body_intros, skill_texts
+from skilldeck.tools.skills.search import SkillSearch, body_texts, skill_texts
 from skilldeck.tools.skills.skill import Skill, SkillRoot, load_skill, read_body
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
 
@@ -259,9 +259,9 @@ class SkillCatalog:
             if self._search is None or self._search_stale:
                 self._search_stale = False
                 skills = [s for s in self._view.ordered if s.model_invocable]
-                intros = body_intros(skills)
-                semantic = self.semantic(skills, intros) if self.semantic and skills else None
-                self._search = SkillSearch(skills, semantic=semantic, texts=skill_texts(skills, intros=intros))
+                bodies = body_texts(skills)
+                semantic = self.semantic(skills, [b.intro for b in bodies]) if self.semantic and skills else None
+                self._search = SkillSearch(skills, semantic=semantic, texts=skill_texts(skills, bodies=bodies))
             return self._search
 
     def prepare_search(self) -> None:

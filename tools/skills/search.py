@@ -2,8 +2,9 @@
 
 Fields, by weight: the name and the description (what authors write for routing) count most, then
 ``when_to_use``, the first section of the body (the first of its own words: sentences that several
-skills share, a collection's template, are left out), SKILL.md's headings, and the names and titles
-of the skill's other files; a name is also found by its initials ("FMEA" for
+skills share, a collection's template, are left out), SKILL.md's headings, the rest of the body's
+start (its procedure and examples, where a request told as a situation finds its words), and the
+names and titles of the skill's other files; a name is also found by its initials ("FMEA" for
 perform-failure-modes-effects-analysis). Each field is normalised by its own average length (BM25F), so a catch-all
 skill with a long list of domain words does not win every query. Words are stemmed and names split
 (see `terms`); the full stop list drops filler words; a negated clause ("never bullet points",
@@ -37,7 +38,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from skilldeck.tools.skills.files import open_skill_file
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
@@ -46,12 +47,12 @@ from skilldeck.tools.skills.terms import (BASIC_STOP_WORDS, STOP_WORDS, compound
 from skilldeck.tools.tokens import is_common
 
 __all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "skill_texts",
-           "body_intro", "body_intros", "file_names", "FIT_THRESHOLD"]
+           "BodyText", "body_intro", "body_intros", "body_texts", "file_names", "FIT_THRESHOLD"]
 
 # (field, weight, b): a term in the description counts three times one in a heading; b is how much
 # the field's length (against its average) discounts it.
 FIELDS = (("name", 3.0, 0.3), ("description", 3.0, 0.75), ("when_to_use", 2.5, 0.75), ("intro", 1.0, 0.75),
-          ("headings", 1.0, 0.5), ("files", 0.75, 0.5), ("titles", 0.75, 0.5))
+          ("headings", 1.0, 0.5), ("body", 0.75, 0.75), ("files", 0.75, 0.5), ("titles", 0.75, 0.5))
 PHRASE_FIELDS = frozenset({"name", "description", "when_to_use", "headings", "intro"})
 PHRASE_WEIGHT = 0.5      # an adjacent pair of words, on top of the two words themselves
 SYNONYM_WEIGHT = 0.4     # a synonym is worth this share of the word the query used
@@ -89,6 +90,7 @@ class SearchTuning:
     field_norm: bool = True       # BM25F: each field normalised by its own average length
     rare_terms: bool = True       # a product or tool name only one or two skills contain counts extra
     body_intro: bool = True       # the first section of the body is searched
+    body_rest: bool = True        # so is the rest of the body's start (`BODY_SCAN_CHARS`)
     file_titles: bool = True      # the titles of reference files are searched
     bundled_modesty: bool = True  # bundled skills need a clearer match to rank first
     initials: bool = True         # a name is found by its initials ("fmea")
@@ -190,7 +192,8 @@ _COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+|\n")
 _LINK_TARGET = re.compile(r"\]\([^)]*\)")
 SHARED_SENTENCE_SKILLS = 3  # a sentence this many skills' bodies hold is a template's, not the skill's own
-BODY_SCAN_CHARS = 2500      # how much of a body's start is split into sentences to find template text
+BODY_SCAN_CHARS = 4000      # how much of a body's start is searched and split into sentences to find template
+                            # text (dev split of the suite, lexical top-1: 2,500 0.672, 4,000 0.739, 10,000 0.739)
 
 
 def _sections(body: str) -> list[str]:
@@ -218,15 +221,28 @@ def _sentence_key(sentence: str) -> str:
     return " ".join(_LINK_TARGET.sub("]", sentence).lower().split())
 
 
-def _intro(sections: Sequence[str], shared: frozenset[str] = frozenset()) -> str:
-    """The body's first section of its own (`sections` from `_sections`): what follows the title up
-    to the next heading, without the sentences in `shared` (a collection's template text). When a
-    section holds nothing but template text, the next one is taken."""
-    for section in sections:
-        own = [t for t in _sentences(section) if _sentence_key(t) not in shared] if shared else [section.strip()]
-        if own:
-            return "\n".join(own)[:INTRO_CHARS]
-    return ""
+class BodyText(NamedTuple):
+    """What search reads of a skill's body: its first section of its own (`intro`, at most
+    `INTRO_CHARS`) and the own sentences of the sections after it (`rest`), template text left out."""
+
+    intro: str
+    rest: str
+
+
+def _own_text(sections: Sequence[str], shared: frozenset[str] = frozenset()) -> BodyText:
+    """The body's text of its own (`sections` from `_sections`). The intro is what follows the title
+    up to the next heading, without the sentences in `shared` (a collection's template text); when a
+    section holds nothing but template text, the next one is taken. The rest is the later sections,
+    without template text."""
+    def own(section: str) -> list[str]:
+        return [t for t in _sentences(section) if _sentence_key(t) not in shared] if shared else [section.strip()]
+
+    for at, section in enumerate(sections):
+        first = own(section)
+        if first:
+            rest = [t for later in sections[at + 1:] for t in own(later)]
+            return BodyText("\n".join(first)[:INTRO_CHARS], "\n".join(rest))
+    return BodyText("", "")
 
 
 def _body_sections(skill: Skill) -> tuple[str, ...]:
@@ -237,12 +253,17 @@ def _body_sections(skill: Skill) -> tuple[str, ...]:
 
 
 def body_intro(skill: Skill) -> str:
-    """The first section of the skill's body (see `_intro`), or "" when the body cannot be read."""
-    return _intro(_body_sections(skill))
+    """The first section of the skill's body (see `_own_text`), or "" when the body cannot be read."""
+    return _own_text(_body_sections(skill)).intro
 
 
 def body_intros(skills: Sequence[Skill], leave_out_shared: bool = True) -> list[str]:
-    """`body_intro` of each skill, with the sentences that several skills' bodies share left out.
+    """The intro of each skill's `body_texts`."""
+    return [body.intro for body in body_texts(skills, leave_out_shared)]
+
+
+def body_texts(skills: Sequence[Skill], leave_out_shared: bool = True) -> list[BodyText]:
+    """The `BodyText` of each skill, with the sentences that several skills' bodies share left out.
 
     Collections built from a template open every body with the same paragraph ("Use this for the
     named engineering task ..."); the first section is then the same text everywhere and tells the
@@ -251,31 +272,31 @@ def body_intros(skills: Sequence[Skill], leave_out_shared: bool = True) -> list[
     Only the start of each body (`BODY_SCAN_CHARS`) is held while the collection is counted."""
     starts = [_body_sections(s) for s in skills]
     if not leave_out_shared:
-        return [_intro(sections) for sections in starts]
+        return [_own_text(sections) for sections in starts]
     seen: Counter[str] = Counter()
     for sections in set(starts):  # one skill installed in three places is still one text, not a template
         seen.update({_sentence_key(t) for sec in sections for t in _sentences(sec)})
     shared = frozenset(k for k, n in seen.items() if n >= SHARED_SENTENCE_SKILLS)
     del seen
-    return [_intro(sections, shared) for sections in starts]
+    return [_own_text(sections, shared) for sections in starts]
 
 
-def skill_text(skill: Skill, with_files: bool = True, intro: str | None = None) -> dict[str, str]:
-    """The searchable text of a skill, by field (`intro`: from `body_intros`, else read here)."""
-    intro = body_intro(skill) if intro is None else intro
+def skill_text(skill: Skill, with_files: bool = True, body: BodyText | None = None) -> dict[str, str]:
+    """The searchable text of a skill, by field (`body`: from `body_texts`, else read here)."""
+    body = _own_text(_body_sections(skill)) if body is None else body
     names = file_names(skill.dir) if with_files else []
     return {"name": skill.name.replace("-", " ").replace("_", " "), "description": skill.description,
-            "when_to_use": skill.when_to_use, "headings": "\n".join(skill.headings), "intro": intro,
-            "files": _file_words(names), "titles": _file_titles(skill, names) if with_files else ""}
+            "when_to_use": skill.when_to_use, "headings": "\n".join(skill.headings), "intro": body.intro,
+            "body": body.rest, "files": _file_words(names), "titles": _file_titles(skill, names) if with_files else ""}
 
 
 def skill_texts(skills: Sequence[Skill], leave_out_shared: bool = True,
-                intros: Sequence[str] | None = None) -> list[dict[str, str]]:
-    """`skill_text` of every skill of a collection, template sentences left out of the intros
-    (`intros`: `body_intros(skills)` already read, e.g. shared with the semantic index)."""
-    if intros is None:
-        intros = body_intros(skills, leave_out_shared)
-    return [skill_text(s, intro=intro) for s, intro in zip(skills, intros)]
+                bodies: Sequence[BodyText] | None = None) -> list[dict[str, str]]:
+    """`skill_text` of every skill of a collection, template sentences left out of the bodies
+    (`bodies`: `body_texts(skills)` already read, e.g. with the intros shared with the semantic index)."""
+    if bodies is None:
+        bodies = body_texts(skills, leave_out_shared)
+    return [skill_text(s, body=body) for s, body in zip(skills, bodies)]
 
 
 @dataclass(frozen=True)
@@ -330,6 +351,7 @@ class SkillSearch:
         self.tuning = tuning or SearchTuning()
         self._stops = STOP_WORDS if self.tuning.stop_list else BASIC_STOP_WORDS
         self._fields_used = [f for f in FIELDS if (f[0] != "intro" or self.tuning.body_intro)
+                             and (f[0] != "body" or self.tuning.body_rest)
                              and (f[0] != "titles" or self.tuning.file_titles)]
         self._texts = texts if texts is not None else skill_texts(self.skills, self.tuning.template_text)
         self._names: set[str] = set()

@@ -5,7 +5,7 @@ reference titles, bundled modesty), plus confidence ("nothing fits") and the ran
 import pytest
 
 from skilldeck.tools.skills.catalog import SkillCatalog
-from skilldeck.tools.skills.search import FIT_THRESHOLD, SearchTuning, SkillSearch, body_intros
+from skilldeck.tools.skills.search import FIT_THRESHOLD, SearchTuning, SkillSearch, body_intros, body_texts
 from skilldeck.tools.skills.skill import SkillRoot
 from skilldeck.tools.skills.terms import STOP_WORDS, initialisms, synonyms, without_negated
 from skilldeck.tools.tokens import is_common
@@ -122,7 +122,28 @@ def test_a_collections_template_text_is_not_taken_for_each_skills_intro(tmp_path
     assert body_intros(skills[:1])[0].startswith("Use this for the named engineering task")
     assert body_intros(skills[:1] * 3) == [body_intros(skills[:1])[0]] * 3
     assert first(build((tmp_path, "t")), "will the supply cope with every unit's draw") == "power-budget"
-    assert first(build((tmp_path, "t"), tuning=SearchTuning(template_text=False)), "the supply copes") is None
+    # With the template counted as each skill's intro, the intro field no longer finds it.
+    assert first(build((tmp_path, "t"), tuning=SearchTuning(template_text=False, body_rest=False)),
+                 "the supply copes") is None
+
+
+def test_the_rest_of_the_body_is_searched_without_the_template(tmp_path):
+    method = {"power-budget": "Add up each unit's draw per mode against the supply, with margin.",
+              "mass-budget": "Sum part weights against the allocation, flagging estimates.",
+              "fmea": "For each part, list how it can fail and what the system then does."}
+    for name, text in method.items():
+        skill(tmp_path, name, f"The {name} task.", body=f"# {name}\n\nThe {name} task, in short.\n\n"
+              f"## Tools\n\nShared tool advice.\n\n## Method\n\n{text}\n\n## Example\n\nThe heater and the "
+              f"radio of the {name} demo.\n")
+    skills = SkillCatalog([SkillRoot(tmp_path, "t")]).skills
+    rest = {s.name: body.rest for s, body in zip(skills, body_texts(skills))}
+    # The later sections' own sentences, without the tool advice every body repeats.
+    assert rest["fmea"] == ("For each part, list how it can fail and what the system then does.\n"
+                            "The heater and the radio of the fmea demo.")
+    assert "Shared tool advice" not in "".join(rest.values())
+    assert first(build((tmp_path, "t")), "will the supply cope with every unit's draw") == "power-budget"
+    assert "(body)" in build((tmp_path, "t")).search("every unit's draw", 1)[0].why
+    assert first(build((tmp_path, "t"), tuning=SearchTuning(body_rest=False)), "unit draw margin") is None
 
 
 def test_reference_file_titles_are_searched(tmp_path):
@@ -187,7 +208,7 @@ def test_ranking_says_how_far_the_semantic_index_is(tmp_path):
 
 
 @pytest.mark.parametrize("field", ["stop_list", "negation", "field_norm", "rare_terms", "body_intro",
-                                   "file_titles", "bundled_modesty", "initials", "template_text",
+                                   "body_rest", "file_titles", "bundled_modesty", "initials", "template_text",
                                    "field_strength"])
 def test_every_part_can_be_switched_off_for_the_ablation(tmp_path, field):
     skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries.")
