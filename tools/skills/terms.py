@@ -39,7 +39,11 @@ very via want wants was way ways we well were what whatever when whence whenever
 which while whither who whoever whole whom whose why will with within would yet you your yours yourself
 yourselves able actually already always basically different else etc every kind lot lots look looks looking
 maybe need needs needed new sort stuff sure try trying wrong right good better best bad thing want wanted
-claude skill skills user users help helps helping someone somebody anyone way going know think""".split())
+claude skill skills user users help helps helping someone somebody anyone way going know think
+keeps kept tries tried knows knew known thinks goes went gone come comes came take takes took taken tell tells told
+re ve ll don doesn didn isn wasn aren won couldn shouldn wouldn haven hasn weren""".split())
+# The last two lines: other forms of the filler verbs above (the stop list is matched before stemming),
+# and what contractions leave once split at the apostrophe ("we're", "I've", "doesn't").
 
 # The short list used before the full one (kept so that bench/routing_eval.py --ablate can compare).
 BASIC_STOP_WORDS = frozenset("""a an and are as at be been being but by can could did do does doing done for from

@@ -30,6 +30,13 @@ def test_filler_words_are_stop_words():
     assert {"about", "through", "different", "wrong", "look", "much", "other", "each", "only", "per"} <= STOP_WORDS
 
 
+def test_the_remnants_of_contractions_and_filler_verb_forms_are_stop_words(tmp_path):
+    assert {"re", "ve", "ll", "doesn", "keeps", "takes", "came"} <= STOP_WORDS
+    skill(tmp_path, "release-notes", "We've collected what you'll need for release notes. Release notes we're writing.")
+    skill(tmp_path, "slow-pages", "Find why a page loads slowly. Use when a page is slow.")
+    assert first(build((tmp_path, "t")), "we're sure the page takes ages, I've checked") == "slow-pages"
+
+
 def test_a_filler_word_no_longer_carries_the_ranking(tmp_path):
     skill(tmp_path, "talk-notes", "Notes about different meetings, each one per page. Use for meeting notes.")
     skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries. Use when a query is slow.")
