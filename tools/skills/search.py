@@ -11,7 +11,9 @@ skill with a long list of domain words does not win every query. Words are stemm
 "not for signup forms") is not evidence for its words, in a skill's text or in the query; adjacent
 query words also match as a phrase and as one word ("web app" finds ``webapp``); a compact synonym
 table widens the query at a fraction of an exact match's weight; a word only one or two skills
-contain (a tool or product name) counts extra; and skilldeck's own bundled skills need a clearer
+contain (a tool or product name) counts extra; a skill's score is scaled by the share of the
+request it holds (its confidence, below), so that one holding most of the request's words beats
+one that repeats a few of them; and skilldeck's own bundled skills need a clearer
 match to rank above a user's skills.
 
 Every hit carries a confidence: the share of the query's informative weight (IDF of each word,
@@ -64,6 +66,8 @@ RARE_DF = 2              # a name-like word (capitalised mid-sentence, with a di
 RARE_BOOST = 1.6         # ... weighs this much more (in a collection of 20 skills or more)
 BUNDLED_WEIGHT = 0.7     # skilldeck's bundled skills: lexical score multiplier
 UNKNOWN_SHARE = 0.6      # an unknown query word's share of the rarest known word's weight (confidence)
+COVERAGE_EXPONENT = 0.5  # score * confidence ** this (dev split of the suite, lexical top-1: 0 -> 0.736,
+                         # 0.3 -> 0.739, 0.5 -> 0.752, 1.0 -> 0.752)
 STRENGTH_REF = 3.0 / (3.0 + 1.8)  # saturated weight of one mention in the description
 FIT_THRESHOLD = 0.4      # confidence below which a lexical hit does not fit (dev split of the 524-skill suite:
                          # 8 % of right answers withheld, 12.5 % of off-topic requests presented)
@@ -97,6 +101,7 @@ class SearchTuning:
     initials: bool = True         # a name is found by its initials ("fmea")
     template_text: bool = True    # sentences several skills share are left out of the intro
     field_strength: bool = True   # a word held only in a heading counts less towards confidence
+    coverage_rank: bool = True    # the score is scaled by the share of the request a skill holds
     semantic_lead: bool = True    # hybrid: the semantic score weighs more when no lexical hit fits
 
 
@@ -474,8 +479,9 @@ class SkillSearch:
         against the former). 0 when field strength is off: every holder counts fully."""
         return 1.0 / (self.idf[term] * STRENGTH_REF) if self.tuning.field_strength else 0.0
 
-    def _lexical(self, groups) -> tuple[list[float], set[int], dict[int, float]]:
-        """Scores, the skills any term touched, and each touched skill's matched informative weight."""
+    def _lexical(self, groups, total: float) -> tuple[list[float], set[int], dict[int, float]]:
+        """Scores, the skills any term touched, and each touched skill's matched informative weight (of
+        `total`, the query's)."""
         scores = [0.0] * len(self.skills)
         matched: dict[int, float] = {}
         for _, options, info in groups:
@@ -499,6 +505,10 @@ class SkillSearch:
         if self.tuning.bundled_modesty:
             for i in self._bundled:
                 scores[i] *= BUNDLED_WEIGHT
+        if self.tuning.coverage_rank:
+            # A skill that holds most of the request beats one that holds a few of its words often.
+            for i, got in matched.items():
+                scores[i] *= min(1.0, got / total) ** COVERAGE_EXPONENT
         return scores, set(matched) | {i for i in self._bundled if scores[i]}, matched
 
     def ranking(self) -> str:
@@ -524,7 +534,7 @@ class SkillSearch:
             return []
         groups = self._query_groups(query)
         total = sum(info for _, _, info in groups) or 1.0
-        scores, touched, matched = self._lexical(groups)
+        scores, touched, matched = self._lexical(groups, total)
         cosines = self.semantic.scores(query) if self.semantic is not None else None
         if cosines is None:
             ranked = heapq.nlargest(limit, touched, key=lambda i: (scores[i], -self._order[i]))

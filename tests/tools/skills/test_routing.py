@@ -94,6 +94,18 @@ def test_an_acronym_finds_the_skill_whose_name_spells_it_out(tmp_path):
     assert first(index, "add the weekly numbers") == "prepare-weekly-report"
 
 
+def test_the_skill_holding_more_of_the_request_beats_one_repeating_a_commoner_word(tmp_path):
+    for topic in ["budget", "copy", "audience", "images", "reports"]:
+        skill(tmp_path, f"ads-{topic}", f"Plan the {topic} of paid ads.")
+    skill(tmp_path, "ads-pacing", "Keep campaigns running on budget.")
+    skill(tmp_path, "ads-schedule", "Decide when campaigns are running.")
+    skill(tmp_path, "ads-create", "Create ads and keep them running: running ads day to day, running ads at scale.")
+    skill(tmp_path, "ads-competitor", "Study a competitor's ads.")
+    query = "what are competitors running in their ads"
+    assert first(build((tmp_path, "t")), query) == "ads-competitor"
+    assert first(build((tmp_path, "t"), tuning=SearchTuning(coverage_rank=False)), query) == "ads-create"
+
+
 def test_catch_all_description_does_not_win_on_breadth(tmp_path):
     many = ", ".join(f"topic{i}" for i in range(60))
     skill(tmp_path, "marketing-mode", f"Everything marketing: seo, ads, email, {many}, sitemap, schema.")
@@ -161,12 +173,13 @@ def test_reference_file_titles_are_searched(tmp_path):
 
 def test_bundled_skills_do_not_steal_a_shared_word(tmp_path):
     user, bundled = tmp_path / "user", tmp_path / "bundled"
-    skill(user, "model-picker", "Choose a model for a feature by cost and quality.")
-    skill(bundled, "llm-picker", "Choose a model for a feature by cost and quality.")
+    # Names that hold none of the request's words: the texts the ranking reads are the same.
+    skill(user, "picker-b", "Choose a model for a feature by cost and quality.")
+    skill(bundled, "picker-a", "Choose a model for a feature by cost and quality.")
     index = build((user, "user"), (bundled, "bundled"))
-    assert first(index, "choose a model for a feature") == "model-picker"
+    assert first(index, "choose a model for a feature") == "picker-b"
     plain = build((user, "user"), (bundled, "bundled"), tuning=SearchTuning(bundled_modesty=False))
-    assert first(plain, "choose a model for a feature") == "llm-picker"  # same text: name order decides
+    assert first(plain, "choose a model for a feature") == "picker-a"  # same text: name order decides
 
 
 def test_off_topic_request_is_marked_as_not_fitting(tmp_path):
@@ -216,7 +229,7 @@ def test_ranking_says_how_far_the_semantic_index_is(tmp_path):
 
 @pytest.mark.parametrize("field", ["stop_list", "negation", "field_norm", "rare_terms", "body_intro",
                                    "body_rest", "file_titles", "bundled_modesty", "initials", "template_text",
-                                   "field_strength"])
+                                   "field_strength", "coverage_rank"])
 def test_every_part_can_be_switched_off_for_the_ablation(tmp_path, field):
     skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries.")
     assert first(build((tmp_path, "t"), tuning=SearchTuning(**{field: False})), "slow sql") == "sql-tuning"
