@@ -4,7 +4,9 @@
 words, drops stop words and reduces each word to a stem so that plurals and verb forms meet
 ("creating", "created", "creates" and "create" all become ``creat``). The stemmer is a small
 Porter-style suffix stripper: it only has to map a word's forms to one key consistently, not to
-produce real words. `SYNONYMS` maps a stem to related stems, used to widen a query.
+produce real words, and not to join different words (a short word keeps its final e, as in
+Porter's algorithm, so "stripe" is not "strip" nor "state" "stats"). `synonyms` maps a word to
+related stems, used to widen a query.
 """
 
 from __future__ import annotations
@@ -92,6 +94,29 @@ def _has_stem(word: str, cut: int, minimum: int = 3) -> bool:
     return len(rest) >= minimum and bool(_VOWEL.search(rest))
 
 
+def _consonant(word: str, i: int) -> bool:
+    if word[i] in "aeiou":
+        return False
+    return word[i] != "y" or i == 0 or not _consonant(word, i - 1)  # "y" after a consonant is a vowel
+
+
+def _measure(word: str) -> int:
+    """Porter's m: how many vowel-consonant sequences `word` holds ("plan" 1, "imag" 2)."""
+    m, vowel = 0, False
+    for i in range(len(word)):
+        now = not _consonant(word, i)
+        m += vowel and not now
+        vowel = now
+    return m
+
+
+def _short(word: str) -> bool:
+    """One syllable ending consonant-vowel-consonant (not w, x, y): "plan", "strip", "stat", "hop".
+    Such a stem keeps a final e, so "plane", "stripe", "state" and "hope" stay apart from them."""
+    return (_measure(word) == 1 and len(word) >= 3 and _consonant(word, len(word) - 3)
+            and not _consonant(word, len(word) - 2) and _consonant(word, len(word) - 1) and word[-1] not in "wxy")
+
+
 @functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Reduce a lower-case word to its search key (plural, verb and derived forms meet)."""
@@ -116,6 +141,8 @@ def stem(word: str) -> str:
                 word = word[:-1]  # running -> run, mapped -> map
             elif word.endswith("i"):
                 word = word[:-1] + "y"  # applied -> apply
+            elif _short(word):
+                word += "e"  # making -> make, hoping -> hope (hopping -> hop)
             break
     for suffix, repl in _DERIVED:
         if word.endswith(suffix) and _has_stem(word, len(suffix)):
@@ -123,8 +150,8 @@ def stem(word: str) -> str:
             break
     if word.endswith("er") and _has_stem(word, 2, 5):
         word = word[:-2]  # builder -> build, designer -> design (not poster, user, paper)
-    if word.endswith("e") and len(word) > 3:
-        word = word[:-1]
+    if word.endswith("e") and len(word) > 3 and not _short(word[:-1]):
+        word = word[:-1]  # create -> creat (but state, plane, stripe keep their e)
     if word.endswith("y") and len(word) > 3:
         word = word[:-1] + "i"
     return word

@@ -7,7 +7,7 @@ import pytest
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.search import FIT_THRESHOLD, SearchTuning, SkillSearch, body_intros, body_texts
 from skilldeck.tools.skills.skill import SkillRoot
-from skilldeck.tools.skills.terms import STOP_WORDS, initialisms, synonyms, without_negated
+from skilldeck.tools.skills.terms import STOP_WORDS, initialisms, stem, synonyms, without_negated
 from skilldeck.tools.tokens import is_common
 from tests.fixtures.skill_factory import make_skill
 
@@ -58,6 +58,24 @@ def test_negation_spares_only_and_instead_of_negates_only_its_object():
     assert "this" in without_negated("not only this")
     assert "bot-detection" in without_negated("Use instead of Chrome for bot-detection sites")
     assert "Chrome" not in without_negated("Use instead of Chrome for bot-detection sites")
+
+
+def test_a_short_word_keeps_its_final_e_so_it_stays_apart_from_its_neighbour():
+    # Porter's rule: one syllable ending consonant-vowel-consonant keeps the e.
+    for kept, other in [("stripe", "strip"), ("state", "stats"), ("plane", "plan"), ("hope", "hopping"),
+                        ("scrape", "scrap"), ("note", "not")]:
+        assert stem(kept) != stem(other), (kept, other)
+    # ... and a verb form finds the e again, so every form still meets one key.
+    for forms in [("make", "making", "makes"), ("scrape", "scraping", "scraped"), ("name", "naming", "named"),
+                  ("create", "creating", "created", "creates"), ("hope", "hoping", "hoped"), ("file", "filing")]:
+        assert len({stem(f) for f in forms}) == 1, forms
+
+
+def test_stripe_is_not_taken_for_strip(tmp_path):
+    skill(tmp_path, "stripe-billing", "Set up Stripe subscriptions and invoices.")
+    skill(tmp_path, "whitespace-tools", "Strip trailing whitespace and tabs from source files.")
+    assert first(build((tmp_path, "t")), "strip the whitespace") == "whitespace-tools"
+    assert [h.skill.name for h in build((tmp_path, "t")).search("strip", 3)] == ["whitespace-tools"]
 
 
 def test_synonyms_follow_the_written_word_not_its_stem():
