@@ -103,8 +103,6 @@ class Tally:
     presented: int = 0    # off-topic, yet the first result is presented as a fit
 
     def line(self, name: str) -> str:
-        if not self.n:
-            return f"{name:<12} (no queries)"
         if self.top1 < 0:
             return f"{name:<12} n={self.n:<4} presented as a fit {self.presented / self.n:.3f}"
         return (f"{name:<12} n={self.n:<4} top-1 {self.top1 / self.n:.3f}  top-3 {self.top3 / self.n:.3f}  "
