@@ -236,7 +236,7 @@ class SkillMatch(BaseModel):
     activation_tokens: int = Field(description="Tokens use_skill returns for this skill")
     fits: bool = Field(description="False: the closest skill, but not a good fit for the task")
     confidence: float = Field(description="Share of the task's informative words this skill matched (0-1)")
-    close: bool = Field(description="Scores within 10 % of the match above it: a near-twin, choose between them")
+    close: bool = Field(description="Score within 15 % of the match above it: a near-twin, choose between them")
 
 
 class FoundSkills(BaseModel):

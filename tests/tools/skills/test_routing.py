@@ -5,6 +5,7 @@ reference titles, bundled modesty), plus confidence ("nothing fits") and the ran
 import pytest
 
 from skilldeck.tools.skills.catalog import SkillCatalog
+from skilldeck.tools.skills.listing import render_matches
 from skilldeck.tools.skills.search import FIT_THRESHOLD, SearchTuning, SkillSearch, body_intros, body_texts
 from skilldeck.tools.skills.skill import SkillRoot
 from skilldeck.tools.skills.terms import STOP_WORDS, initialisms, stem, synonyms, without_negated
@@ -122,6 +123,20 @@ def test_the_skill_holding_more_of_the_request_beats_one_repeating_a_commoner_wo
     query = "what are competitors running in their ads"
     assert first(build((tmp_path, "t")), query) == "ads-competitor"
     assert first(build((tmp_path, "t"), tuning=SearchTuning(coverage_rank=False)), query) == "ads-create"
+
+
+def test_near_twins_are_flagged_so_the_agent_chooses_between_them(tmp_path):
+    for topic in ["budget", "copy", "audience", "images"]:
+        skill(tmp_path, f"ads-{topic}", f"Plan the {topic} of paid ads.")
+    skill(tmp_path, "seo-audit", "Audit a site's SEO: titles, links and page speed.")
+    skill(tmp_path, "seo-page", "Check the SEO of one page: its title, links and speed.")
+    catalog = SkillCatalog([SkillRoot(tmp_path, "t")])
+    hits = catalog.search("page seo speed", 3)
+    assert [h["name"] for h in hits[:2]] == ["seo-page", "seo-audit"] and hits[1]["close"]
+    assert hits[1]["score"] < hits[0]["score"] * 0.9  # outside the old 10 % band, inside 15 %
+    assert "match almost equally" in render_matches("page seo speed", hits)
+    hits = catalog.search("check the seo of this page", 3)
+    assert hits[0]["name"] == "seo-page" and not hits[1]["close"]
 
 
 def test_catch_all_description_does_not_win_on_breadth(tmp_path):
