@@ -172,8 +172,10 @@ def compound_words(text: str) -> list[str]:
     """Names written as one token but split by `words`, joined back: "FastMCP" -> "fastmcp",
     "e-mail" -> "email", "web_app" -> "webapp", so a query that writes them as one word still matches."""
     out = []
-    for match in _CHUNK.finditer(text):
-        parts = words(match.group(0))
+    for chunk in _CHUNK.findall(text):
+        if chunk.isalnum() and (chunk.islower() or chunk.isupper() or chunk.istitle()):
+            continue  # "setup", "HTTP", "Docker": one word whatever `words` does (most of a body)
+        parts = words(chunk)
         if 1 < len(parts) <= 3:
             out.append("".join(parts))
     return out
