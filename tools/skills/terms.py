@@ -18,6 +18,7 @@ __all__ = ["stem", "words", "terms", "initialisms", "compound_words", "synonyms"
            "BASIC_STOP_WORDS"]
 
 _WORD = re.compile(r"[a-z0-9]+")
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # not after a digit: "7B", "4K"
 _VOWEL = re.compile(r"[aeiouy]")
 _ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
@@ -160,9 +161,15 @@ def stem(word: str) -> str:
 def words(text: str) -> list[str]:
     """Lower-case words of `text`, with camelCase, hyphenated, dotted and snake_case names split."""
     lower = text.lower()
-    if lower == text:  # nothing to split on case: skip the two substitutions (index build time)
+    if lower == text:  # nothing to split on case (index build time)
         return _WORD.findall(text)
-    return _WORD.findall(_CAMEL.sub(" ", _ACRONYM_PLURAL.sub(r"\1", text)).lower())
+    out = []
+    for token in _TOKEN.findall(text):
+        if token.islower() or token.isupper() or token.istitle() or token.isdigit():
+            out.append(token.lower())  # "HTTP", "Docker": nothing to split (most of a text)
+        else:  # "FastMCP", "APIs", "getUserName"
+            out += _WORD.findall(_CAMEL.sub(" ", _ACRONYM_PLURAL.sub(r"\1", token)).lower())
+    return out
 
 
 _CHUNK = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?")

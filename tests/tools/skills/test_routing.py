@@ -8,7 +8,7 @@ from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.listing import render_matches
 from skilldeck.tools.skills.search import FIT_THRESHOLD, SearchTuning, SkillSearch, body_intros, body_texts
 from skilldeck.tools.skills.skill import SkillRoot
-from skilldeck.tools.skills.terms import STOP_WORDS, initialisms, stem, synonyms, without_negated
+from skilldeck.tools.skills.terms import STOP_WORDS, initialisms, stem, synonyms, without_negated, words
 from skilldeck.tools.tokens import is_common
 from tests.fixtures.skill_factory import make_skill
 
@@ -70,6 +70,13 @@ def test_a_short_word_keeps_its_final_e_so_it_stays_apart_from_its_neighbour():
     for forms in [("make", "making", "makes"), ("scrape", "scraping", "scraped"), ("name", "naming", "named"),
                   ("create", "creating", "created", "creates"), ("hope", "hoping", "hoped"), ("file", "filing")]:
         assert len({stem(f) for f in forms}) == 1, forms
+
+
+def test_names_split_into_their_words():
+    assert words("FastMCP server for the APIs of GA4") == ["fast", "mcp", "server", "for", "the", "api", "of", "ga4"]
+    assert words("getUserName HTTPServer e-mail web_app Docker") == [
+        "get", "user", "name", "http", "server", "e", "mail", "web", "app", "docker"]
+    assert words("CMOs_report") == ["cmo", "report"]  # a plural acronym, whatever stands next to it
 
 
 def test_stripe_is_not_taken_for_strip(tmp_path):
