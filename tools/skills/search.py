@@ -99,7 +99,7 @@ class SearchTuning:
     file_titles: bool = True      # the titles of reference files are searched
     bundled_modesty: bool = True  # bundled skills need a clearer match to rank first
     initials: bool = True         # a name is found by its initials ("fmea")
-    template_text: bool = True    # sentences several skills share are left out of the intro
+    template_text: bool = True    # sentences several skills share are left out of the body's text
     field_strength: bool = True   # a word held only in a heading counts less towards confidence
     coverage_rank: bool = True    # the score is scaled by the share of the request a skill holds
     semantic_lead: bool = True    # hybrid: the semantic score weighs more when no lexical hit fits
