@@ -158,6 +158,12 @@ def stem(word: str) -> str:
     return word
 
 
+def _one_case(token: str) -> bool:
+    """A letters-and-digits token that no case change splits: "setup", "HTTP", "Docker", "2024"
+    (most of a text), not "FastMCP", "APIs" or "getUserName"."""
+    return token.islower() or token.isupper() or token.istitle() or token.isdigit()
+
+
 def words(text: str) -> list[str]:
     """Lower-case words of `text`, with camelCase, hyphenated, dotted and snake_case names split."""
     lower = text.lower()
@@ -165,9 +171,9 @@ def words(text: str) -> list[str]:
         return _WORD.findall(text)
     out = []
     for token in _TOKEN.findall(text):
-        if token.islower() or token.isupper() or token.istitle() or token.isdigit():
-            out.append(token.lower())  # "HTTP", "Docker": nothing to split (most of a text)
-        else:  # "FastMCP", "APIs", "getUserName"
+        if _one_case(token):
+            out.append(token.lower())
+        else:
             out += _WORD.findall(_CAMEL.sub(" ", _ACRONYM_PLURAL.sub(r"\1", token)).lower())
     return out
 
@@ -180,8 +186,8 @@ def compound_words(text: str) -> list[str]:
     "e-mail" -> "email", "web_app" -> "webapp", so a query that writes them as one word still matches."""
     out = []
     for chunk in _CHUNK.findall(text):
-        if chunk.isalnum() and (chunk.islower() or chunk.isupper() or chunk.istitle()):
-            continue  # "setup", "HTTP", "Docker": one word whatever `words` does (most of a body)
+        if chunk.isalnum() and _one_case(chunk):
+            continue  # one word whatever `words` does
         parts = words(chunk)
         if 1 < len(parts) <= 3:
             out.append("".join(parts))
