@@ -179,6 +179,9 @@ def print_three_way(title: str, table: dict[str, dict[str, float]]) -> None:
               f"balanced_acc_settled={s['balanced_accuracy_settled']:.3f}  "
               f"wrong_answers_said_supported={s['false_supported']:.3f}")
     rows = list(table.values())
+    said = sum(r["supported_said"] for r in rows)
+    right = sum(r["precision_supported"] * r["supported_said"] for r in rows if r["supported_said"])
+    print(f"  pooled: precision_supported={right / said if said else float('nan'):.3f} over all {said} said supported")
     print("  mean: precision_supported={:.3f}  coverage={:.3f}  balanced_acc_settled={:.3f}  "
           "wrong_answers_said_supported={:.3f}".format(
               *(sum(r[k] for r in rows if r[k] == r[k]) / max(1, sum(r[k] == r[k] for r in rows))

@@ -4,7 +4,8 @@ The deterministic checks give a binary *lean* (the old verdict) and the features
 `skilldeck.tools.verify.features`; a logistic model turns the features into the probability
 that the claim is supported, and two thresholds cut it into three outcomes:
 
-    p >= supported_at, the lean is supported and no check casts doubt (a swapped word)  -> supported
+    p >= supported_at, the lean is supported, at least `pairs_at` of the claim's adjacent word pairs
+    stand together in its local window, and no check casts doubt (a swapped word)  -> supported
     p <= unsupported_at, or a hard check failed   -> not supported (contradicted, fabricated specific, ...)
     anything between                              -> unsure (the evidence is related, the backend cannot settle it)
 
@@ -13,6 +14,13 @@ part of the development sets (`python bench/verify_eval.py DATA --fit` prints th
 set has its own threshold. `supported_at` is set so that "supported" is rarely wrong, at the
 price of more unsure claims: those are what a judge (the host model, a sampling client, an HTTP
 judge) is asked to decide.
+
+The pairs gate is what keeps a bag of words from passing: a summary sentence built from an
+article's words in new relations ("Tata Steel pensions said investment in the union boss was an
+urgent step forward") covers every word but keeps few of their pairs. On the calibration split,
+`pairs_at=0.5` cut the wrong answers said to be supported from 9.1 % to 6.1 % (a mean over the
+sets; XSum summaries said supported 23 -> 6) and settled 0.739 -> 0.702 of the answers; the
+report split, held out, moved alike (pooled precision of "supported" 0.770 -> 0.853).
 """
 
 from __future__ import annotations
@@ -40,13 +48,15 @@ _BIAS = -1.88
 class Calibration:
     """How lexical evidence becomes an outcome: `Calibration(supported_at=0.8)` settles fewer claims as supported.
 
-    `weights` pair with `features.FEATURES`; `supported_at` / `unsupported_at` bound the unsure band.
+    `weights` pair with `features.FEATURES`; `supported_at` / `unsupported_at` bound the unsure band;
+    `pairs_at` is the share of a claim's adjacent word pairs its local window must keep for "supported".
     """
 
     weights: tuple[float, ...] = _WEIGHTS
     bias: float = _BIAS
     supported_at: float = 0.7
     unsupported_at: float = 0.3
+    pairs_at: float = 0.5
 
     def probability(self, features: dict[str, float]) -> float:
         """The calibrated probability that a claim with these features is supported."""
@@ -70,7 +80,8 @@ def settle(lean: str, signals: list, features: dict[str, float], has_citations: 
         return ("supported", "", 1.0) if lean == "supported" else ("not_supported", "missing", 0.0)
     p = round(calibration.probability(features), 4)
     doubted = any(s.doubt for s in signals)
-    if lean == "supported" and p >= calibration.supported_at and not doubted:
+    related = features.get("pairs", 1.0) >= calibration.pairs_at
+    if lean == "supported" and p >= calibration.supported_at and related and not doubted:
         return "supported", "", p
     if p <= calibration.unsupported_at:
         return "not_supported", "missing", p
