@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
-__all__ = ["stem", "words", "terms", "initialisms", "compound_words", "synonyms", "without_negated", "STOP_WORDS",
+__all__ = ["fold", "stem", "words", "terms", "initialisms", "compound_words", "synonyms", "without_negated", "STOP_WORDS",
            "BASIC_STOP_WORDS"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
+_LETTERS = re.compile(r"[^\W_]+")  # letters and digits of any script: the two above, beyond ASCII
+_OTHER_LETTER = re.compile(r"[^\W\x00-\x7f]")  # a letter or digit outside ASCII (not a curly quote or dash)
+# Scripts written without spaces between words (Han, kana): split into overlapping character pairs.
+_CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
+_MARKS = re.compile(r"(?<=[A-Za-z\u0370-\u03ff])[\u0300-\u036f]+")  # only theirs: Cyrillic й stays й
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # not after a digit: "7B", "4K"
 _VOWEL = re.compile(r"[aeiouy]")
 _ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
@@ -164,17 +170,44 @@ def _one_case(token: str) -> bool:
     return token.islower() or token.isupper() or token.istitle() or token.isdigit()
 
 
+def fold(text: str) -> str:
+    """`text` with the diacritics of Latin and Greek letters dropped ("café" -> "cafe", "Müller" ->
+    "Muller") and compatibility forms made plain ("CO₂" -> "CO2", full-width "ＡＰＩ" -> "API"), so
+    that a request typed without them still matches; other scripts keep their marks ("й")."""
+    return unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFKD", text)))
+
+
 def words(text: str) -> list[str]:
-    """Lower-case words of `text`, with camelCase, hyphenated, dotted and snake_case names split."""
+    """Lower-case words of `text`, with camelCase, hyphenated, dotted and snake_case names split.
+
+    Letters of any script make words ("Zürich" is "zurich", not "z" and "rich"); Chinese and
+    Japanese, written without spaces, give overlapping character pairs ("数据分析" -> "数据",
+    "据分", "分析"), as full-text engines index them."""
+    plain = text.isascii() or not _OTHER_LETTER.search(text)
+    if not plain:
+        text = fold(text)
+        if _CJK.search(text):
+            return _spaceless_words(text)
+    word, token = (_WORD, _TOKEN) if plain else (_LETTERS, _LETTERS)
     lower = text.lower()
     if lower == text:  # nothing to split on case (index build time)
-        return _WORD.findall(text)
+        return word.findall(text)
     out = []
-    for token in _TOKEN.findall(text):
-        if _one_case(token):
-            out.append(token.lower())
+    for part in token.findall(text):
+        if _one_case(part):
+            out.append(part.lower())
         else:
-            out += _WORD.findall(_CAMEL.sub(" ", _ACRONYM_PLURAL.sub(r"\1", token)).lower())
+            out += word.findall(_CAMEL.sub(" ", _ACRONYM_PLURAL.sub(r"\1", part)).lower())
+    return out
+
+
+def _spaceless_words(text: str) -> list[str]:
+    out: list[str] = []
+    for i, piece in enumerate(_CJK.split(text)):
+        if i % 2:  # a run of Han or kana characters (split's captured group)
+            out += [piece[j:j + 2] for j in range(len(piece) - 1)] or [piece]
+        elif piece:
+            out += words(piece)
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.search import SearchTuning, SkillSearch
 from skilldeck.tools.skills.skill import SkillRoot
-from skilldeck.tools.skills.terms import stem, terms
+from skilldeck.tools.skills.terms import stem, terms, words
 from tests.fixtures.skill_factory import make_skill
 
 
@@ -51,6 +51,20 @@ def test_camel_case_and_hyphenated_names_are_split_and_joined(collection):
     search = index(collection)
     assert top(search, "regex builder")[0] == "regex-kit"  # "regex builder" meets "regexBuilder"
     assert top(search, "test my web app")[0] == "webapp-testing"  # "web app" meets "webapp"
+
+
+def test_words_of_any_script_are_whole_words_and_diacritics_do_not_matter(tmp_path):
+    assert words("Zürich’s CO₂ naïve Москва") == ["zurich", "s", "co2", "naive", "москва"]
+    assert words("数据分析工具") == ["数据", "据分", "分析", "析工", "工具"]  # no spaces: character pairs
+    skill(tmp_path, "rechnung", "Prüft Rechnungen für die Buchhaltung. Use for German invoices.")
+    skill(tmp_path, "cafe-menu", "Writes the café menu and its prices. Use for menus.")
+    skill(tmp_path, "data-report", "生成数据分析报告. Use for Chinese data reports.")
+    skill(tmp_path, "rich-text", "Converts rich text to Markdown. Use for RTF files.")
+    search = index(tmp_path)
+    assert top(search, "rechnungen prufen", 1) == ["rechnung"]  # typed without the umlaut
+    assert top(search, "update the cafe menu", 1) == ["cafe-menu"]
+    assert top(search, "写一份数据分析报告", 1) == ["data-report"]
+    assert search.search("Zürich", 3) == []  # one word, not "z" + "rich"
 
 
 def test_names_written_as_one_word_match_their_split_form(tmp_path):
