@@ -103,6 +103,7 @@ class SearchTuning:
     field_strength: bool = True   # a word held only in a heading counts less towards confidence
     coverage_rank: bool = True    # the score is scaled by the share of the request a skill holds
     semantic_lead: bool = True    # hybrid: the semantic score weighs more when no lexical hit fits
+    whole_names: bool = True      # a request's camelCase names stay whole ("WordPress" is not "press")
 
 
 def tokenize(text: str) -> list[str]:
@@ -431,7 +432,9 @@ class SkillSearch:
     def _query_groups(self, query: str) -> list[tuple[str, list[tuple[str, float]], float]]:
         """(word the user wrote, [(index term, weight), ...], informative weight) for each meaningful
         query word and phrase; a phrase's informative weight is 0 (its words already count)."""
-        raw = [w for w in words(query) if len(w) > 1 and w not in self._stops]
+        # A request's camelCase name is one word: "WordPress" is not "word" + "press", nor "HealthKit"
+        # RDKit's "kit" (a skill's "FastMCP" is indexed whole as well as split, see `compound_words`).
+        raw = [w for w in words(query, split_case=not self.tuning.whole_names) if len(w) > 1 and w not in self._stops]
         groups: dict[str, tuple[str, list[tuple[str, float]], float]] = {}
         for word in raw:
             term = stem(word)

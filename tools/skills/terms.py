@@ -177,8 +177,9 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFKD", text)))
 
 
-def words(text: str) -> list[str]:
-    """Lower-case words of `text`, with camelCase, hyphenated, dotted and snake_case names split.
+def words(text: str, split_case: bool = True) -> list[str]:
+    """Lower-case words of `text`, with camelCase, hyphenated, dotted and snake_case names split
+    (`split_case=False`: a camelCase name stays one word, as a request's "WordPress" should).
 
     Letters of any script make words ("Zürich" is "zurich", not "z" and "rich"); Chinese and
     Japanese, written without spaces, give overlapping character pairs ("数据分析" -> "数据",
@@ -187,27 +188,27 @@ def words(text: str) -> list[str]:
     if not plain:
         text = fold(text)
         if _CJK.search(text):
-            return _spaceless_words(text)
+            return _spaceless_words(text, split_case)
     word, token = (_WORD, _TOKEN) if plain else (_LETTERS, _LETTERS)
     lower = text.lower()
     if lower == text:  # nothing to split on case (index build time)
         return word.findall(text)
     out = []
     for part in token.findall(text):
-        if _one_case(part):
+        if not split_case or _one_case(part):
             out.append(part.lower())
         else:
             out += word.findall(_CAMEL.sub(" ", _ACRONYM_PLURAL.sub(r"\1", part)).lower())
     return out
 
 
-def _spaceless_words(text: str) -> list[str]:
+def _spaceless_words(text: str, split_case: bool) -> list[str]:
     out: list[str] = []
     for i, piece in enumerate(_CJK.split(text)):
         if i % 2:  # a run of Han or kana characters (split's captured group)
             out += [piece[j:j + 2] for j in range(len(piece) - 1)] or [piece]
         elif piece:
-            out += words(piece)
+            out += words(piece, split_case)
     return out
 
 

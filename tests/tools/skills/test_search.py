@@ -67,6 +67,20 @@ def test_words_of_any_script_are_whole_words_and_diacritics_do_not_matter(tmp_pa
     assert search.search("Zürich", 3) == []  # one word, not "z" + "rich"
 
 
+def test_a_requests_camel_case_name_is_one_word(tmp_path):
+    skill(tmp_path, "press-release", "Writes a press release and its word count. Use for announcements.")
+    skill(tmp_path, "chem-kit", "Computes molecule descriptors with RDKit. Use for cheminformatics.")
+    skill(tmp_path, "mcp-servers", "Builds MCP servers in Python with FastMCP. Use for tool servers.")
+    search = index(tmp_path)
+    # "WordPress" is not "word" + "press", and "HealthKit" shares no word with "RDKit".
+    assert [h for h in search.search("write a WordPress plugin", 3) if h.fits] == []
+    assert [h.skill.name for h in search.search("read steps from HealthKit", 3)] == []
+    assert top(search, "a FastMCP server", 1) == ["mcp-servers"]  # held whole as well as split
+    split = SkillSearch(search.skills, tuning=SearchTuning(whole_names=False))
+    assert [h.skill.name for h in split.search("read steps from HealthKit", 3)] == ["chem-kit"]
+    assert split.search("write a WordPress plugin", 1)[0].fits  # split, "press" and "word" made it fit
+
+
 def test_names_written_as_one_word_match_their_split_form(tmp_path):
     skill(tmp_path, "mcp-servers", "Builds MCP servers in Python with FastMCP. Use for tool servers.")
     skill(tmp_path, "mail", "Drafts e-mail replies. Use for inbox triage.")
