@@ -21,6 +21,9 @@ urgent step forward") covers every word but keeps few of their pairs. On the cal
 `pairs_at=0.5` cut the wrong answers said to be supported from 9.1 % to 6.1 % (a mean over the
 sets; XSum summaries said supported 23 -> 6) and settled 0.739 -> 0.702 of the answers; the
 report split, held out, moved alike (pooled precision of "supported" 0.770 -> 0.853).
+`unsupported_at=0.2` (0.3 before) leaves the weakly related claims unsure rather than calling
+them missing: on the calibration split the balanced accuracy over settled answers rose from
+0.737 to 0.769 with 0.633 of them settled (0.702 before); report split 0.704 -> 0.722, 0.643.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class Calibration:
     weights: tuple[float, ...] = _WEIGHTS
     bias: float = _BIAS
     supported_at: float = 0.7
-    unsupported_at: float = 0.3
+    unsupported_at: float = 0.2
     pairs_at: float = 0.5
 
     def probability(self, features: dict[str, float]) -> float:

@@ -26,3 +26,15 @@ def test_words_of_the_source_in_new_relations_are_unsure_not_supported():
 def test_a_claim_that_keeps_the_sources_relations_is_supported():
     result = _checked("Tata Steel's UK boss said the announcement was an important step forward.")
     assert result.features["pairs"] == 1.0 and result.outcome == "supported"
+
+
+def test_weakly_related_evidence_leaves_a_claim_unsure_and_unrelated_evidence_settles_it():
+    related = _checked("Talks about pensions will resume next month.")  # talks and pensions, not when
+    default = Calibration()
+    assert default.unsupported_at < related.probability < default.supported_at and related.outcome == "unsure"
+    stricter = _checked("Talks about pensions will resume next month.",
+                        Calibration(unsupported_at=related.probability + 0.01))
+    assert (stricter.outcome, stricter.reason) == ("not_supported", "missing")
+    unrelated = _checked("Liberty plans to invest in new furnaces at the plant.")
+    assert unrelated.probability <= default.unsupported_at
+    assert (unrelated.outcome, unrelated.reason) == ("not_supported", "missing")
