@@ -90,7 +90,10 @@ _IRREGULAR = {
     "analyses": "analysis", "indices": "index", "matrices": "matrix", "data": "data", "media": "media",
 }
 # Suffix rewrites, longest first; each applies only if the stem left has a vowel and 3+ letters.
-_DERIVED = (("isation", "ize"), ("ization", "ize"), ("ational", "ate"), ("ation", "ate"), ("ition", "ite"),
+_DERIVED = (("ically", "ic"), ("ously", "ous"), ("ently", "ent"), ("antly", "ant"), ("ively", ""), ("ally", "al"),
+            ("ily", "y"),  # adverbs meet their adjectives: automatically = automatic, easily = easy
+            ("ical", "ic"),  # statistical = statistic(s), clinical = clinic, numerical = numeric
+            ("isation", "ize"), ("ization", "ize"), ("ational", "ate"), ("ation", "ate"), ("ition", "ite"),
             ("ative", "ate"), ("ness", ""), ("ise", "ize"), ("iser", "ize"), ("izer", "ize"), ("fully", "ful"),
             ("ful", ""), ("ator", "ate"), ("ive", ""))
 _UNDOUBLE = frozenset("bdfgmnprt")

@@ -40,6 +40,11 @@ def test_word_forms_meet():
     assert stem("animations") == stem("animated") == stem("animate")
     assert stem("queries") == stem("query") and stem("running") == stem("run") and stem("colours") == stem("color")
     assert terms("FastMCP servers for LLMs") == ["fast", "mcp", stem("servers"), "llm"]
+    # Adverbs meet their adjectives, and -ical meets -ic.
+    assert stem("automatically") == stem("automatic") and stem("easily") == stem("easy")
+    assert stem("statistically") == stem("statistical") == stem("statistics")
+    assert stem("interactively") == stem("interactive") and stem("numerical") == stem("numeric")
+    assert stem("daily") != stem("day") and stem("apply") != stem("app")  # too short, or not an adverb
 
 
 def test_plural_and_verb_forms_match(collection):
