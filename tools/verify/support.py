@@ -11,6 +11,7 @@ names in the evidence, not only the names (`check_predicate`).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribu
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
 from skilldeck.tools.verify.features import LOCAL_SPAN, Hits, claim_features, local_window
 from skilldeck.tools.tokens import is_common
-from skilldeck.tools.verify.text import LIGHT_WORDS, Terms, stem, terms
+from skilldeck.tools.verify.text import LIGHT_WORDS, STOPWORDS, Terms, entities, stem, stem_sequence, terms
 
 __all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate", "check_scattered"]
 
@@ -141,6 +142,9 @@ def check_predicate(claim_terms: Terms, needed: dict[str, float], covered: set[s
     return [Signal("predicate_absent", f"what the claim says ({absent}) is not in the evidence")]
 
 
+_NAME_WORD = re.compile(r"[^\W_]+")
+
+
 def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: SupportConfig,
                 given: frozenset[str] = frozenset()) -> ClaimSupport:
     """Score `claim` against `evidence`; `given` holds stems presupposed by the question."""
@@ -174,7 +178,8 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     if config.check_doubts and verdict == "supported":  # doubts are asked only of what the lean supports
         texts = [s.text for s in window]
         signals += (check_swapped_word(claim, texts) or check_roles(claim, texts, evidence.text)
-                    or check_scattered(window, features["local"], coverage))
+                    or check_scattered(window, features["local"], coverage)
+                    or check_assembled_name(claim, evidence.sentences))
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
 
 
@@ -190,6 +195,34 @@ def check_scattered(window: list[Sentence], local: float, coverage: float) -> li
         return []
     return [Signal("scattered_support", f"supported only by joining sentences {gap} apart in "
                                         f"{window[0].item.id!r}; no run of adjacent sentences says it", doubt=True)]
+
+
+def check_assembled_name(claim: str, sentences: list[Sentence]) -> list[Signal]:
+    """A name of the claim whose words the evidence holds, but never together: "Lake Erie State
+    Park" from "Presque Isle State Park ... juts into Lake Erie", "Lukas Hitzlsperger" from "Lukas
+    Podolski" and "Thomas Hitzlsperger". Names are seldom paraphrased, so a name put together from
+    parts is how an answer conflates two things. A doubt (see `Signal`)."""
+    for name in entities(claim):
+        parts = [stem(w.lower()) for w in _NAME_WORD.findall(name) if len(w) > 1]
+        parts = [w for w in parts if w not in STOPWORDS]
+        if len(parts) < 2 or name[:1].isdigit():
+            continue
+        need = set(parts)
+        if any(need <= s.terms.stems and _together(parts, stem_sequence(s.text)) for s in sentences):
+            continue
+        if all(any(w in s.terms.stems for s in sentences) for w in need):  # absent words: entity checks'
+            return [Signal("name_assembled", f"the evidence never names {name!r}: its words stand apart",
+                           doubt=True)]
+    return []
+
+
+def _together(parts: list[str], sequence: tuple[str, ...]) -> bool:
+    """Whether every word of `parts` stands in one run of len(parts) + 1 words of `sequence`."""
+    reach = len(parts) + 1
+    for i, word in enumerate(sequence):
+        if word in parts and set(parts) <= set(sequence[max(0, i - reach + 1): i + reach]):
+            return True
+    return False
 
 
 def _hits(variants: dict[str, frozenset[str]], sentences: list[Sentence]) -> Hits:

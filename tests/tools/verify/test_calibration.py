@@ -38,3 +38,19 @@ def test_weakly_related_evidence_leaves_a_claim_unsure_and_unrelated_evidence_se
     unrelated = _checked("Liberty plans to invest in new furnaces at the plant.")
     assert unrelated.probability <= default.unsupported_at
     assert (unrelated.outcome, unrelated.reason) == ("not_supported", "missing")
+
+
+PARK = ("Presque Isle State Park is a 3112 acre Pennsylvania state park on a sandy peninsula that juts into "
+        "Lake Erie, 4 mi west of the city of Erie.")
+
+
+def test_a_name_put_together_from_the_evidences_words_is_doubted():
+    [conflated] = [c for c in verify_answer("Lake Erie State Park.", [PARK]).claims if c.claim.check_worthy]
+    assert conflated.outcome == "unsure" and [s.name for s in conflated.signals] == ["name_assembled"]
+    assert "'Lake Erie State Park'" in conflated.signals[0].detail
+    [named] = [c for c in verify_answer("Presque Isle State Park juts into Lake Erie.", [PARK]).claims
+               if c.claim.check_worthy]
+    assert named.outcome == "supported" and not named.signals
+    # A name with a word the evidence lacks is left to coverage and the entity check.
+    [absent] = [c for c in verify_answer("Lake Ontario State Park.", [PARK]).claims if c.claim.check_worthy]
+    assert "name_assembled" not in {s.name for s in absent.signals}
