@@ -8,7 +8,9 @@ latency, an ablation of the ranking's parts, and how soon hybrid ranking is read
 
 Each query line is ``{"query": "...", "expected": ["<root>/<skill-name>", ...], "split": "dev"}``
 where <root> is the name of the skill folder given; ``expected: []`` marks a request no skill serves.
-A query hits top-1 if the first result is any expected skill, top-3 if any is among the first three.
+A query hits top-1 if the first result is any expected skill, top-3 if any is among the first three;
+the ``kind`` lines gather the on-topic requests of all sets by how they are phrased (command,
+situation, symptom, ambiguous).
 For off-topic requests the figure is how often the first result is still presented as a fit; for
 the others, how often a correct first result is wrongly withheld ("no skill fits well").
 The suite's collections are the PyPI wheels named in bench/routing/README.md, fetched once with
@@ -162,8 +164,26 @@ def report(index: SkillSearch, keys: dict[str, str], sets: dict[str, list[dict]]
     on = [t for t in tallies.values() if t.top1 >= 0]
     total = Tally(sum(t.n for t in on), sum(t.top1 for t in on), sum(t.top3 for t in on),
                   sum(t.withheld for t in on))
+    by_kind: dict[str, list[dict]] = {}
+    for name, queries in sets.items():
+        for q in queries:
+            if q["expected"]:
+                by_kind.setdefault(kind_of(name, q), []).append(q)
+    for kind, queries in sorted(by_kind.items()):
+        tallies[f"kind {kind}"] = evaluate(index, keys, queries, False)
     tallies["all on-topic"] = total
     return tallies
+
+
+def kind_of(set_name: str, query: dict) -> str:
+    """How a request is phrased: its "kind", else its set's (``arc_situation`` holds situations;
+    the first sets, ``abvx``, ``adclaw`` and ``dev_queries``, are commands)."""
+    if query.get("kind"):
+        return query["kind"]
+    if set_name == "situations":
+        return "situation"
+    suffix = set_name.rsplit("_", 1)[-1]
+    return suffix if suffix in ("command", "situation", "symptom", "ambiguous") else "command"
 
 
 def ablate(skills, keys, sets, texts) -> None:
