@@ -23,7 +23,8 @@ from skilldeck.tools.verify.features import LOCAL_SPAN, Hits, claim_features, lo
 from skilldeck.tools.tokens import is_common
 from skilldeck.tools.verify.text import LIGHT_WORDS, STOPWORDS, Terms, entities, stem, stem_sequence, terms
 
-__all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate", "check_scattered"]
+__all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate", "check_scattered",
+           "check_assembled_name"]
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,6 @@ def check_predicate(claim_terms: Terms, needed: dict[str, float], covered: set[s
     return [Signal("predicate_absent", f"what the claim says ({absent}) is not in the evidence")]
 
 
-_NAME_WORD = re.compile(r"[^\W_]+")
-
-
 def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: SupportConfig,
                 given: frozenset[str] = frozenset()) -> ClaimSupport:
     """Score `claim` against `evidence`; `given` holds stems presupposed by the question."""
@@ -197,6 +195,9 @@ def check_scattered(window: list[Sentence], local: float, coverage: float) -> li
                                         f"{window[0].item.id!r}; no run of adjacent sentences says it", doubt=True)]
 
 
+_NAME_WORD = re.compile(r"[^\W_]+")
+
+
 def check_assembled_name(claim: str, sentences: list[Sentence]) -> list[Signal]:
     """A name of the claim whose words the evidence holds, but never together: "Lake Erie State
     Park" from "Presque Isle State Park ... juts into Lake Erie", "Lukas Hitzlsperger" from "Lukas
@@ -217,12 +218,10 @@ def check_assembled_name(claim: str, sentences: list[Sentence]) -> list[Signal]:
 
 
 def _together(parts: list[str], sequence: tuple[str, ...]) -> bool:
-    """Whether every word of `parts` stands in one run of len(parts) + 1 words of `sequence`."""
-    reach = len(parts) + 1
-    for i, word in enumerate(sequence):
-        if word in parts and set(parts) <= set(sequence[max(0, i - reach + 1): i + reach]):
-            return True
-    return False
+    """Whether every word of `parts` stands in one run of len(parts) + 1 words of `sequence` (one
+    word more than the name: "Barack Hussein Obama" names "Barack Obama")."""
+    need, reach = set(parts), len(parts) + 1
+    return any(word in need and need <= set(sequence[i:i + reach]) for i, word in enumerate(sequence))
 
 
 def _hits(variants: dict[str, frozenset[str]], sentences: list[Sentence]) -> Hits:
