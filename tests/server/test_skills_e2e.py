@@ -51,6 +51,17 @@ async def test_find_use_read_flow(skills_dir, tmp_path, skilldeck_home):
     assert [e.get("event", e.get("type")) for e in events] == ["search", "activation", "read"]
 
 
+async def test_find_skills_reads_requests_and_skills_in_any_script(tmp_path):
+    root = tmp_path / "skills"
+    make_skill(root, "rechnung", "name: rechnung\ndescription: Prüft Eingangsrechnungen für die Buchhaltung.\n")
+    make_skill(root, "data-report", "name: data-report\ndescription: 生成数据分析报告. Use for Chinese data reports.\n")
+    async with connect(*serve_args(root), cwd=tmp_path) as (session, _):
+        german = await session.call_tool("find_skills", {"task": "eingangsrechnungen prufen", "limit": 1})
+        chinese = await session.call_tool("find_skills", {"task": "写一份数据分析报告", "limit": 1})
+    assert [r["name"] for r in german.structured_content["results"]] == ["rechnung"]  # typed without the umlaut
+    assert [r["name"] for r in chinese.structured_content["results"]] == ["data-report"]
+
+
 async def test_traversal_attempt_is_refused_with_a_clear_error(skills_dir, tmp_path):
     async with connect(*serve_args(skills_dir), cwd=tmp_path) as (session, _):
         result = await session.call_tool("read_skill_file", {"name": "pdf-forms", "path": "../sql-tuning/SKILL.md"})
