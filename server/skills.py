@@ -275,7 +275,9 @@ def register(mcp: SkilldeckServer, services: Any) -> None:
 
     @mcp.tool()
     def find_skills(
-        task: Annotated[str, Field(min_length=1, max_length=4000, description="The task, in a sentence")],
+        task: Annotated[str, Field(min_length=1, max_length=4000, description=(
+            "What needs doing, in a few plain words of its domain ('speed up a slow SQL query'), "
+            "not the user's whole story"))],
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=25, description="How many matches")] = 5,
     ) -> CallToolResult:  # structured_content is a FoundSkills (see there)
