@@ -119,7 +119,9 @@ def render_matches(task: str, hits: Sequence[dict], ranking: str = "lexical") ->
         lines.append(f"{rank}. {hit['name']} (score {hit['score']}, ~{hit['activation_tokens']} tokens){twin} — "
                      f"{hit['description']}\n   why: {hit['why']}")
     if not fits:
-        lines.append("Proceed without a skill unless one of these clearly covers the task.")
+        lines.append("Proceed without a skill unless one of these clearly covers the task, or search once more "
+                     "naming the task itself (what must be done, the tools, file types or outcome involved) "
+                     "if the request described a situation.")
     elif len(hits) > 1 and hits[1].get("close"):
         lines.append(f"{hits[0]['name']} and {hits[1]['name']} match almost equally: read both descriptions and "
                      "call use_skill(name) on the one that fits the task.")
