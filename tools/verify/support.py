@@ -11,7 +11,6 @@ names in the evidence, not only the names (`check_predicate`).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,7 +20,7 @@ from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribu
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
 from skilldeck.tools.verify.features import LOCAL_SPAN, Hits, claim_features, local_window
 from skilldeck.tools.tokens import is_common
-from skilldeck.tools.verify.text import LIGHT_WORDS, STOPWORDS, Terms, entities, stem, stem_sequence, terms
+from skilldeck.tools.verify.text import LIGHT_WORDS, Terms, entities, stem, stem_sequence, terms
 
 __all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate", "check_scattered",
            "check_assembled_name"]
@@ -177,7 +176,7 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
         texts = [s.text for s in window]
         signals += (check_swapped_word(claim, texts) or check_roles(claim, texts, evidence.text)
                     or check_scattered(window, features["local"], coverage)
-                    or check_assembled_name(claim, evidence.sentences))
+                    or check_assembled_name(claim, evidence))
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
 
 
@@ -195,23 +194,17 @@ def check_scattered(window: list[Sentence], local: float, coverage: float) -> li
                                         f"{window[0].item.id!r}; no run of adjacent sentences says it", doubt=True)]
 
 
-_NAME_WORD = re.compile(r"[^\W_]+")
-
-
-def check_assembled_name(claim: str, sentences: list[Sentence]) -> list[Signal]:
+def check_assembled_name(claim: str, evidence: EvidenceSet) -> list[Signal]:
     """A name of the claim whose words the evidence holds, but never together: "Lake Erie State
     Park" from "Presque Isle State Park ... juts into Lake Erie", "Lukas Hitzlsperger" from "Lukas
     Podolski" and "Thomas Hitzlsperger". Names are seldom paraphrased, so a name put together from
     parts is how an answer conflates two things. A doubt (see `Signal`)."""
     for name in entities(claim):
-        parts = [stem(w.lower()) for w in _NAME_WORD.findall(name) if len(w) > 1]
-        parts = [w for w in parts if w not in STOPWORDS]
-        if len(parts) < 2 or name[:1].isdigit():
-            continue
+        parts = [w for w in stem_sequence(name) if len(w) > 1]
         need = set(parts)
-        if any(need <= s.terms.stems and _together(parts, stem_sequence(s.text)) for s in sentences):
-            continue
-        if all(any(w in s.terms.stems for s in sentences) for w in need):  # absent words: entity checks'
+        if len(need) < 2 or name[:1].isdigit() or not need <= evidence.stems:
+            continue  # a word the evidence lacks is the entity check's business
+        if not any(need <= s.terms.stems and _together(parts, stem_sequence(s.text)) for s in evidence.sentences):
             return [Signal("name_assembled", f"the evidence never names {name!r}: its words stand apart",
                            doubt=True)]
     return []
