@@ -45,7 +45,8 @@ COLLECTIONS = (("abvx-agent-skills==0.16.1", "abvx_agent_skills/skills", "abvx",
                # 194 of 538 folders: the rest are copies of Claude Code's prompts and of Anthropic's skills
                ("skillforge-agent==1.0.1", "skillforge_agent/skills/gemini", "skillforge", "skillforge_kept.txt"),
                ("pharmaskills==0.6.2", "pharmaskills/_skills", "pharma", None),
-               # 21 of 29 folders: the rest copy Anthropic's skills, share a name with another source's, or are not model-invocable
+               # 21 of 29 folders: the rest copy Anthropic's skills, share a name with another source's,
+               # or are not model-invocable
                ("claude-skills==0.0.1", "claude_skills/skills", "wachawo", "wachawo_kept.txt"))
 
 
@@ -113,10 +114,15 @@ class Tally:
                 f"correct but withheld {self.withheld / self.n:.3f}")
 
 
-def evaluate(index: SkillSearch, keys: dict[str, str], queries: list[dict], show_misses: bool) -> Tally:
+def evaluate(index: SkillSearch, keys: dict[str, str], queries: list[dict], show_misses: bool,
+             seen: dict[str, list] | None = None) -> Tally:
+    """Tally of `queries`; `seen` keeps each request's hits, so a request tallied again is not searched again."""
+    seen = {} if seen is None else seen
     tally = Tally(top1=-1 if queries and not queries[0]["expected"] else 0)
     for q in queries:
-        hits = index.search(q["query"], limit=3)
+        hits = seen.get(q["query"])
+        if hits is None:
+            hits = seen[q["query"]] = index.search(q["query"], limit=3)
         got = [keys.get(h.skill.name, h.skill.name) for h in hits]
         expected = set(q["expected"])
         tally.n += 1
@@ -156,11 +162,11 @@ def read_sets(files: list[Path], split: str) -> dict[str, list[dict]]:
 
 
 def report(index: SkillSearch, keys: dict[str, str], sets: dict[str, list[dict]], misses: bool) -> dict[str, Tally]:
-    tallies = {}
+    tallies, seen = {}, {}
     for name, queries in sets.items():
         if misses:
             print(f"-- {name}")
-        tallies[name] = evaluate(index, keys, queries, misses)
+        tallies[name] = evaluate(index, keys, queries, misses, seen)
     on = [t for t in tallies.values() if t.top1 >= 0]
     total = Tally(sum(t.n for t in on), sum(t.top1 for t in on), sum(t.top3 for t in on),
                   sum(t.withheld for t in on))
@@ -170,7 +176,7 @@ def report(index: SkillSearch, keys: dict[str, str], sets: dict[str, list[dict]]
             if q["expected"]:
                 by_kind.setdefault(kind_of(name, q), []).append(q)
     for kind, queries in sorted(by_kind.items()):
-        tallies[f"kind {kind}"] = evaluate(index, keys, queries, False)
+        tallies[f"kind {kind}"] = evaluate(index, keys, queries, False, seen)
     tallies["all on-topic"] = total
     return tallies
 

@@ -15,8 +15,8 @@ import functools
 import re
 import unicodedata
 
-__all__ = ["fold", "stem", "words", "terms", "initialisms", "compound_words", "synonyms", "without_negated", "STOP_WORDS",
-           "BASIC_STOP_WORDS"]
+__all__ = ["fold", "stem", "words", "terms", "initialisms", "compound_words", "synonyms", "without_negated",
+           "STOP_WORDS", "BASIC_STOP_WORDS"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
