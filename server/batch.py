@@ -40,11 +40,15 @@ OptionsArg = Annotated[dict[str, Any] | None, Field(
                 "the user configured (provider_urls)")]
 
 
-def register(mcp: Any, services: Any) -> None:
-    where = Confinement.from_settings(services.settings)
-    trusted_urls = list(services.settings.provider_urls or [])
+class BatchTools:
+    """The batch tools: each public method is one (see `register`)."""
 
-    def spec_of(tasks: list[dict[str, Any]] | None, tasks_path: str | None, fields: dict[str, Any],
+    def __init__(self, services: Any) -> None:
+        self.jobs = services.jobs
+        self.where = Confinement.from_settings(services.settings)
+        self.trusted_urls = list(services.settings.provider_urls or [])
+
+    def _spec_of(self, tasks: list[dict[str, Any]] | None, tasks_path: str | None, fields: dict[str, Any],
                 options: dict[str, Any] | None):
         """The run's settings, and its tasks when given inline (they go to the job, not to a file)."""
         from skilldeck.tools.batch import RunSpec, TaskFileError, tasks_from_records
@@ -57,18 +61,18 @@ def register(mcp: Any, services: Any) -> None:
         values = {**(options or {}), **{k: v for k, v in fields.items() if v is not None}}
         values.pop("tasks_path", None)  # only the argument, checked to lie inside the project, names a file
         if tasks_path is not None:
-            values["tasks_path"] = str(where.allowed_path(tasks_path, "tasks_path"))
+            values["tasks_path"] = str(self.where.allowed_path(tasks_path, "tasks_path"))
         if not values.get("instructions"):
             raise InvalidInputError("instructions are required: say what to do with each task.")
         try:
             spec = RunSpec.model_validate(values)
         except ValueError as exc:
             raise InvalidInputError(f"invalid batch settings: {exc}") from exc
-        check_endpoint(spec.provider_config(), trusted_urls)  # keys go only where the user said
+        check_endpoint(spec.provider_config(), self.trusted_urls)  # keys go only where the user said
         return spec, inline
 
-    @mcp.tool()
     def plan_batches(
+        self,
         instructions: InstructionsArg = None, tasks: TasksArg = None, tasks_path: TasksPathArg = None,
         output_schema: SchemaArg = None, provider: ProviderArg = "openai", model: ModelArg = "gpt-4o-mini",
         rpm: LimitArg = None, itpm: LimitArg = None, otpm: LimitArg = None,
@@ -82,14 +86,13 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.batch.service import dry_run
 
         with tool_errors():
-            spec, inline = spec_of(tasks, tasks_path, {"instructions": instructions, "output_schema": output_schema,
-                                                       "provider": provider, "model": model, "rpm": rpm,
-                                                       "itpm": itpm, "otpm": otpm, "concurrency": concurrency},
-                                   options)
-            return dry_run(spec, inline, within=where.bases("data"))
+            fields = {"instructions": instructions, "output_schema": output_schema, "provider": provider,
+                      "model": model, "rpm": rpm, "itpm": itpm, "otpm": otpm, "concurrency": concurrency}
+            spec, inline = self._spec_of(tasks, tasks_path, fields, options)
+            return dry_run(spec, inline, within=self.where.bases("data"))
 
-    @mcp.tool()
     async def run_batches(
+        self,
         instructions: InstructionsArg = None, tasks: TasksArg = None, tasks_path: TasksPathArg = None,
         output_schema: SchemaArg = None, provider: ProviderArg = "openai", model: ModelArg = "gpt-4o-mini",
         rpm: LimitArg = None, itpm: LimitArg = None, otpm: LimitArg = None,
@@ -112,22 +115,22 @@ def register(mcp: Any, services: Any) -> None:
 
         with tool_errors():
             if resume:
-                info = await anyio.to_thread.run_sync(lambda: resume_run(services.jobs, resume, trusted_urls))
+                info = await anyio.to_thread.run_sync(lambda: resume_run(self.jobs, resume, self.trusted_urls))
                 if wait_s > 0:
-                    await follow_job(ctx, services.jobs, info.id, wait_s)
-                return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, info.id))
+                    await follow_job(ctx, self.jobs, info.id, wait_s)
+                return await anyio.to_thread.run_sync(lambda: job_view(self.jobs, info.id))
             fields = {"instructions": instructions, "output_schema": output_schema, "provider": provider,
                       "model": model, "rpm": rpm, "itpm": itpm, "otpm": otpm, "concurrency": concurrency}
             # Off the event loop: it parses inline tasks and resolves paths on the filesystem.
-            spec, inline = await anyio.to_thread.run_sync(lambda: spec_of(tasks, tasks_path, fields, options))
-            info = await anyio.to_thread.run_sync(lambda: start_run(services.jobs, spec, inline,
-                                                                    within=where.bases("data")))
+            spec, inline = await anyio.to_thread.run_sync(lambda: self._spec_of(tasks, tasks_path, fields, options))
+            info = await anyio.to_thread.run_sync(lambda: start_run(self.jobs, spec, inline,
+                                                                    within=self.where.bases("data")))
             if wait_s > 0:
-                await follow_job(ctx, services.jobs, info.id, wait_s)
-            return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, info.id))
+                await follow_job(ctx, self.jobs, info.id, wait_s)
+            return await anyio.to_thread.run_sync(lambda: job_view(self.jobs, info.id))
 
-    @mcp.tool()
     async def batch_status(
+        self,
         job_id: Annotated[str, Field(description="The id run_batches returned")],
         wait_s: Annotated[float, Field(ge=0, le=600, description="Wait up to this long for it to finish, "
                                                                   "with progress notifications")] = 0,
@@ -139,12 +142,12 @@ def register(mcp: Any, services: Any) -> None:
 
         with tool_errors():
             if wait_s > 0:
-                await anyio.to_thread.run_sync(lambda: job_view(services.jobs, job_id))  # unknown id fails fast
-                await follow_job(ctx, services.jobs, job_id, wait_s)
-            return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, job_id))
+                await anyio.to_thread.run_sync(lambda: job_view(self.jobs, job_id))  # unknown id fails fast
+                await follow_job(ctx, self.jobs, job_id, wait_s)
+            return await anyio.to_thread.run_sync(lambda: job_view(self.jobs, job_id))
 
-    @mcp.tool()
     def batch_results(
+        self,
         job_id: Annotated[str, Field(description="The batch run's job id")],
         offset: Annotated[int, Field(ge=0, description="Start at this result (next_offset of the last page)")] = 0,
         limit: Annotated[int, Field(ge=1, le=500, description="Results per page")] = 50,
@@ -156,21 +159,20 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.batch.service import results_page
 
         with tool_errors():
-            return results_page(services.jobs, job_id, offset, limit, status)
+            return results_page(self.jobs, job_id, offset, limit, status)
 
-    @mcp.tool()
-    async def cancel_batch(job_id: Annotated[str, Field(description="The batch run's job id")]) -> dict:
+    async def cancel_batch(self, job_id: Annotated[str, Field(description="The batch run's job id")]) -> dict:
         """Stop a batch run. Finished results are kept; run_batches(resume=JOB) continues it later
         without redoing anything already answered."""
         from skilldeck.tools.batch.service import job_view
 
         with tool_errors():
-            await anyio.to_thread.run_sync(lambda: job_view(services.jobs, job_id))
-            await anyio.to_thread.run_sync(lambda: services.jobs.cancel(job_id))
-            return await anyio.to_thread.run_sync(lambda: job_view(services.jobs, job_id))
+            await anyio.to_thread.run_sync(lambda: job_view(self.jobs, job_id))
+            await anyio.to_thread.run_sync(lambda: self.jobs.cancel(job_id))
+            return await anyio.to_thread.run_sync(lambda: job_view(self.jobs, job_id))
 
-    @mcp.tool()
     def estimate_cost(
+        self,
         model: ModelArg,
         input_tokens: Annotated[int, Field(ge=0, description="Input tokens, cached ones included")],
         output_tokens: Annotated[int, Field(ge=0, description="Output tokens")],
@@ -192,3 +194,10 @@ def register(mcp: Any, services: Any) -> None:
                                         f"{input_tokens}; input_tokens counts the cached ones too.")
             return {**cost_of(model, input_tokens, output_tokens, cached_input_tokens, batch_api, prices),
                     "price_table": price_table()}
+
+
+def register(mcp: Any, services: Any) -> None:
+    tools = BatchTools(services)
+    for tool in (tools.plan_batches, tools.run_batches, tools.batch_status, tools.batch_results, tools.cancel_batch,
+                 tools.estimate_cost):
+        mcp.tool()(tool)

@@ -28,20 +28,24 @@ WaitS = Annotated[float, Field(ge=0, le=600, description="Seconds to wait for pr
                                                         "(progress notifications are sent meanwhile); 0 returns at once")]
 
 
-def register(mcp: Any, services: Any) -> None:
-    # Every path below comes from the model: data in the project (or data_dirs), models also in
-    # model_dirs and the server's jobs folder (adapters it trained), writes in the project or data_dirs.
-    where = Confinement.from_settings(services.settings, jobs_dir=services.jobs.root)
-    data_within = [str(p) for p in where.bases("data")]
+class FinetuneTools:
+    """The finetune tools: each public method is one (see `register`). Every path they take comes
+    from the model: data in the project (or data_dirs), models also in model_dirs and the server's
+    jobs folder (adapters it trained), writes in the project or data_dirs."""
 
-    def path(p: str | None, what: str, write: bool = False) -> str | None:
-        return None if p is None else str(where.allowed_path(p, what, write=write))
+    def __init__(self, services: Any) -> None:
+        self.jobs = services.jobs
+        self.where = Confinement.from_settings(services.settings, jobs_dir=self.jobs.root)
+        self.data_within = [str(p) for p in self.where.bases("data")]
 
-    def new_folder(p: str | None, what: str, names: tuple[str, ...] = ()) -> str | None:
+    def _path(self, p: str | None, what: str, write: bool = False) -> str | None:
+        return None if p is None else str(self.where.allowed_path(p, what, write=write))
+
+    def _new_folder(self, p: str | None, what: str, names: tuple[str, ...] = ()) -> str | None:
         """A folder to write into that holds nothing the write would replace: no file among `names`
         (none at all without `names`). A model's output_dir "." replaced the project's README.md with
         a model card, and links planted in a folder were written through to files outside."""
-        real = path(p, what, write=True)
+        real = self._path(p, what, write=True)
         if real is None or not os.path.lexists(real):
             return real
         if not os.path.isdir(real) or os.path.islink(real):
@@ -52,15 +56,15 @@ def register(mcp: Any, services: Any) -> None:
                                     "so that nothing there is overwritten")
         return real
 
-    def model(p: str | None, what: str) -> str | None:
+    def _model(self, p: str | None, what: str) -> str | None:
         if p is None:
             return None
         if p.strip().lower().endswith(".gguf"):
             # A GGUF file is a model path however it is spelt ("models/x.gguf" also looks like a hub id).
-            return str(where.allowed_path(p, what, kind="model"))
-        return where.allowed_model(p, what)
+            return str(self.where.allowed_path(p, what, kind="model"))
+        return self.where.allowed_model(p, what)
 
-    def server_only(options: dict[str, Any] | None) -> dict[str, Any]:
+    def _server_only(self, options: dict[str, Any] | None) -> dict[str, Any]:
         options = dict(options or {})
         for key in ("data_within", "trust_remote_code"):
             if key in options:
@@ -71,13 +75,13 @@ def register(mcp: Any, services: Any) -> None:
                                            "the server sets it."))
         return options
 
-    def service():
+    def _service(self):
         from skilldeck.tools.finetune.service import FinetuneService
 
-        return FinetuneService(services.jobs, offline=True)  # a model-chosen hub id is never downloaded
+        return FinetuneService(self.jobs, offline=True)  # a model-chosen hub id is never downloaded
 
-    @mcp.tool()
     def finetune_advice(
+        self,
         examples: Annotated[int, Field(ge=0, description="How many good labelled examples you have")],
         task_change: Annotated[Literal["stable", "monthly", "weekly", "daily"], Field(
             description="How often the task's rules, facts or format change")] = "stable",
@@ -100,8 +104,8 @@ def register(mcp: Any, services: Any) -> None:
                                         model_params_b=model_params_b, gpu_memory_gb=gpu_memory_gb,
                                         can_evaluate=can_evaluate)).to_dict()
 
-    @mcp.tool()
     def validate_dataset(
+        self,
         train_path: Annotated[str, Field(description="Training JSONL: {task, instruction, input, output} or "
                                                      "{messages: [...]} per line")],
         val_path: Annotated[str | None, Field(description="Validation JSONL (checked for leakage)")] = None,
@@ -123,19 +127,19 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.finetune import validate, write_splits
 
         with tool_errors():
-            files = {k: path(v, f"{k}_path") for k, v in (("train", train_path), ("val", val_path),
+            files = {k: self._path(v, f"{k}_path") for k, v in (("train", train_path), ("val", val_path),
                                                            ("test", test_path)) if v is not None}
-            out_dir = new_folder(write_splits_to, "write_splits_to", ("train.jsonl", "val.jsonl", "test.jsonl"))
-            report = validate(files, max_seq_len=max_seq_len, tokenizer=model(tokenizer, "tokenizer"),
-                              within=where.bases("data"), tokenizer_within=where.bases("model"))
+            out_dir = self._new_folder(write_splits_to, "write_splits_to", ("train.jsonl", "val.jsonl", "test.jsonl"))
+            report = validate(files, max_seq_len=max_seq_len, tokenizer=self._model(tokenizer, "tokenizer"),
+                              within=self.where.bases("data"), tokenizer_within=self.where.bases("model"))
             out = {"summary": report.render(), **report.to_dict()}
             if out_dir:
-                out["splits"] = write_splits(files, out_dir, within=where.bases("data"),
-                                             out_within=where.bases("data", write=True)).to_dict()
+                out["splits"] = write_splits(files, out_dir, within=self.where.bases("data"),
+                                             out_within=self.where.bases("data", write=True)).to_dict()
             return out
 
-    @mcp.tool()
     def build_few_shot(
+        self,
         dataset_path: Annotated[str, Field(description="JSONL dataset to take the examples from (same formats "
                                                        "as validate_dataset)")],
         task: Annotated[str | None, Field(description="The record 'task' the examples are for (needed when the "
@@ -156,13 +160,13 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.finetune.fewshot import build_few_shot as build
 
         with tool_errors():
-            shots = build(path(dataset_path, "dataset_path"), task=task, count=examples, token_budget=token_budget,
-                          tokenizer=model(tokenizer, "tokenizer"), within=where.bases("data"),
-                          tokenizer_within=where.bases("model"))
+            shots = build(self._path(dataset_path, "dataset_path"), task=task, count=examples,
+                          token_budget=token_budget, tokenizer=self._model(tokenizer, "tokenizer"),
+                          within=self.where.bases("data"), tokenizer_within=self.where.bases("model"))
             return {"summary": shots.render_text().split("\n\n", 1)[0], **shots.to_dict()}
 
-    @mcp.tool()
     async def start_training(
+        self,
         ctx: Context,
         base_model: Annotated[str | None, Field(description="Local model folder or cached Hugging Face hub id "
                                                             "(required unless resume_job)")] = None,
@@ -190,35 +194,35 @@ def register(mcp: Any, services: Any) -> None:
         names the adapter folder, exact config, metrics and model card. Then call evaluate_model.
         """
         def start() -> str:
-            # Path checks stat and resolve files, and the first service() imports the engine: off the event loop.
-            svc = service()
+            # Path checks stat and resolve files, and the first _service() imports the engine: off the event loop.
+            svc = self._service()
             if resume_job:
                 return svc.resume(resume_job)["id"]
             if not base_model or not train_path:
                 raise InvalidInputError("start_training needs base_model and train_path (or resume_job to "
                                         "continue a cancelled run).")
-            spec = {**server_only(options), "base_model": model(base_model, "base_model"),
-                    "train_path": path(train_path, "train_path"), "val_path": path(val_path, "val_path"),
+            spec = {**self._server_only(options), "base_model": self._model(base_model, "base_model"),
+                    "train_path": self._path(train_path, "train_path"), "val_path": self._path(val_path, "val_path"),
                     "method": method, "max_steps": max_steps, "num_epochs": num_epochs,
-                    "learning_rate": learning_rate, "data_within": data_within}
+                    "learning_rate": learning_rate, "data_within": self.data_within}
             if spec.get("output_dir") is not None:
-                spec["output_dir"] = new_folder(spec["output_dir"], "options.output_dir")
+                spec["output_dir"] = self._new_folder(spec["output_dir"], "options.output_dir")
             cores = os.cpu_count() or 1
             if isinstance(spec.get("num_processes"), int) and spec["num_processes"] > max(cores, 1):
                 raise InvalidInputError(f"options.num_processes {spec['num_processes']} is more than this machine's "
                                         f"{cores} CPU cores; use at most {cores} (one process per GPU or core)")
             if spec.get("accelerate_config") is not None:
-                spec["accelerate_config"] = path(spec["accelerate_config"], "options.accelerate_config")
+                spec["accelerate_config"] = self._path(spec["accelerate_config"], "options.accelerate_config")
             return svc.start_training(spec).id
 
         with tool_errors():
             from skilldeck.tools.finetune.service import summary
 
             job_id = await anyio.to_thread.run_sync(start)
-            return summary(await follow_job(ctx, services.jobs, job_id, wait_s))
+            return summary(await follow_job(ctx, self.jobs, job_id, wait_s))
 
-    @mcp.tool()
     async def training_status(
+        self,
         ctx: Context,
         job_id: Annotated[str, Field(description="Training or evaluation job id")],
         wait_s: WaitS = 0.0,
@@ -228,27 +232,25 @@ def register(mcp: Any, services: Any) -> None:
         """Status of a fine-tuning or evaluation job: progress (step, loss, eval loss, lr, tokens/s, GPU memory),
         recent events and, once finished, the result (adapter path, metrics, or the evaluation)."""
         with tool_errors():
-            svc = await anyio.to_thread.run_sync(service)
+            svc = await anyio.to_thread.run_sync(self._service)
             await anyio.to_thread.run_sync(svc.status, job_id, 0)  # unknown ids fail before waiting
-            await follow_job(ctx, services.jobs, job_id, wait_s)
+            await follow_job(ctx, self.jobs, job_id, wait_s)
             return await anyio.to_thread.run_sync(svc.status, job_id, events)
 
-    @mcp.tool()
-    def cancel_training(job_id: Annotated[str, Field(description="The job to cancel")]) -> dict:
+    def cancel_training(self, job_id: Annotated[str, Field(description="The job to cancel")]) -> dict:
         """Cancel a training or evaluation job. Training saves a checkpoint first; resume it with
         start_training(resume_job=...)."""
         with tool_errors():
-            return service().cancel(job_id)
+            return self._service().cancel(job_id)
 
-    @mcp.tool()
-    def list_trainings() -> dict:
+    def list_trainings(self) -> dict:
         """List fine-tuning and evaluation jobs, newest first, with status, progress and adapter path."""
         with tool_errors():
-            jobs = service().list()
+            jobs = self._service().list()
             return {"count": len(jobs), "jobs": jobs}
 
-    @mcp.tool()
     async def evaluate_model(
+        self,
         ctx: Context,
         test_path: Annotated[str, Field(description="Held-out JSONL in the training format")],
         training_job: Annotated[str | None, Field(description="A succeeded training job: its base model and "
@@ -266,15 +268,22 @@ def register(mcp: Any, services: Any) -> None:
         ROUGE-L and (for JSON references) JSON pass rate and match. Poll training_status for the result.
         """
         def start() -> str:
-            spec: dict[str, Any] = {"test_path": path(test_path, "test_path"), "max_examples": max_examples,
-                                    "max_new_tokens": max_new_tokens, "data_within": data_within}
+            spec: dict[str, Any] = {"test_path": self._path(test_path, "test_path"), "max_examples": max_examples,
+                                    "max_new_tokens": max_new_tokens, "data_within": self.data_within}
             if base_model is not None:
-                spec["base_model"] = model(base_model, "base_model")
+                spec["base_model"] = self._model(base_model, "base_model")
             if tuned_path is not None:
-                spec["tuned_path"] = str(where.allowed_path(tuned_path, "tuned_path", kind="model"))
-            return service().start_evaluation(spec, training_job).id
+                spec["tuned_path"] = str(self.where.allowed_path(tuned_path, "tuned_path", kind="model"))
+            return self._service().start_evaluation(spec, training_job).id
 
         with tool_errors():
             job_id = await anyio.to_thread.run_sync(start)
-            await follow_job(ctx, services.jobs, job_id, wait_s)
-            return await anyio.to_thread.run_sync(service().status, job_id, 3)
+            await follow_job(ctx, self.jobs, job_id, wait_s)
+            return await anyio.to_thread.run_sync(self._service().status, job_id, 3)
+
+
+def register(mcp: Any, services: Any) -> None:
+    tools = FinetuneTools(services)
+    for tool in (tools.finetune_advice, tools.validate_dataset, tools.build_few_shot, tools.start_training,
+                 tools.training_status, tools.cancel_training, tools.list_trainings, tools.evaluate_model):
+        mcp.tool()(tool)
