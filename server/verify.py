@@ -69,18 +69,22 @@ def _sample(prompt: str) -> Sample:
     return Sample([message], max_tokens=2048, system_prompt=SYSTEM_PROMPT, temperature=0.0)
 
 
-def register(mcp: Any, services: Any) -> None:
-    where = Confinement.from_settings(services.settings)
-    base_dir = where.project
+class VerifyTools:
+    """What the verify tools share: the confinement of evidence paths and the ledger of open host
+    judgments. `extract_claims` and `record_judgments` are its methods; `verify_answer`, whose
+    resolvers must be named in its annotations, is built in `register` around it."""
 
-    @functools.cache
-    def ledger() -> Any:
+    def __init__(self, services: Any) -> None:
+        self.where = Confinement.from_settings(services.settings)
+
+    @functools.cached_property
+    def ledger(self) -> Any:
         # Built on first use: importing the verify engine costs start-up time no client may need.
         from skilldeck.tools.verify.ledger import JudgmentLedger
 
         return JudgmentLedger(max_packets=MAX_JUDGED_CLAIMS)
 
-    def prepared_input(answer: str, evidence: list | None = None, paths: list[str] | None = None,
+    def prepared_input(self, answer: str, evidence: list | None = None, paths: list[str] | None = None,
                        question: str | None = None, risk: str = "normal", rewrite: str | None = None) -> Any:
         """The answer split and scored once per call: the sampling prompts and the tool body share it,
         so the claims the client's model judged are the claims the verdicts are applied to.
@@ -94,51 +98,30 @@ def register(mcp: Any, services: Any) -> None:
         try:
             # Each path is checked here (errors name the item: "paths[2] ..."); each file a glob
             # matches is checked again as it is opened, and one that leads outside is left unread.
-            checked = where.allowed_paths(paths, "paths") if paths else paths
+            checked = self.where.allowed_paths(paths, "paths") if paths else paths
             return prepare(answer, items or None, checked, question, VerifyOptions(risk=risk, rewrite=rewrite),
-                           base_dir, within=where.bases("data"))
+                           self.where.project, within=self.where.bases("data"))
         except SkilldeckError as exc:
             return exc
 
-    def packets_of(prepared: Any) -> list:
+    def packets_of(self, prepared: Any) -> list:
         from skilldeck.tools.verify.judge import build_packets
         from skilldeck.tools.verify.verifier import judge_targets
 
         return [] if isinstance(prepared, Exception) else build_packets(judge_targets(prepared, MAX_JUDGED_CLAIMS))
 
-    def ask_client(ctx: Context, prepared: Annotated[Any, Resolve(prepared_input)],
-                   judge: str = "none") -> Sample | None:
-        """First sampling request: the open claims as packets, under the JSON contract."""
-        from skilldeck.tools.verify.judge import build_prompt
-
-        if judge != "client" or not _client_samples(ctx):
-            return None
-        packets = packets_of(prepared)
-        return _sample(build_prompt(packets)) if packets else None
-
-    def repair_client(first: Annotated[types.CreateMessageResult | None, Resolve(ask_client)],
-                      prepared: Annotated[Any, Resolve(prepared_input)]) -> Sample | None:
-        """Second request, only when the first reply broke the contract: name the problems, ask again."""
-        from skilldeck.tools.verify.judge import build_prompt, parse_verdicts, repair_prompt
-
-        if first is None:
-            return None
-        packets = packets_of(prepared)
-        _, problems = parse_verdicts(_reply_text(first), packets)
-        return _sample(repair_prompt(build_prompt(packets), _reply_text(first), problems)) if problems else None
-
-    def judged_report(prepared: Any, judge: str, first: Any, second: Any, can_sample: bool) -> dict:
+    def judged_report(self, prepared: Any, judge: str, first: Any, second: Any, can_sample: bool) -> dict:
         """The tool body's CPU work (run on a worker thread): fold replies in, or open host packets."""
         from skilldeck.tools.verify.judge import parse_verdicts
         from skilldeck.tools.verify.verifier import apply_judgements, finish
 
         note, handoff, notes = "", None, []
         if judge == "host" or (judge == "client" and first is None and not can_sample):
-            handoff = ledger().open(prepared)
+            handoff = self.ledger.open(prepared)
             note = NO_SAMPLING if judge == "client" else ""
             backend = "lexical"
         elif first is not None:
-            packets = packets_of(prepared)
+            packets = self.packets_of(prepared)
             found, problems = parse_verdicts(_reply_text(first), packets)
             if problems and second is not None:
                 again, problems = parse_verdicts(_reply_text(second), packets)
@@ -157,8 +140,8 @@ def register(mcp: Any, services: Any) -> None:
             report["note"] = note
         return _sized(report)
 
-    @mcp.tool()
     def extract_claims(
+        self,
         answer: Annotated[str, Field(description="The text to split into claims")],
     ) -> dict:
         """Split a text into atomic, checkable claims with character offsets.
@@ -173,12 +156,55 @@ def register(mcp: Any, services: Any) -> None:
             return _sized({"count": len(claims), "check_worthy": sum(c.check_worthy for c in claims),
                            "claims": [c.to_dict() for c in claims]})
 
+    def record_judgments(
+        self,
+        verification_id: Annotated[str, Field(description="The id verify_answer returned in judgment")],
+        judgments: Annotated[list[dict[str, Any]], Field(
+            description='One per packet: {"claim": <number>, "verdict": "supported|not_supported|contradicted|'
+                        'unsure", "evidence": [<span numbers a supported rests on>], "reason": "<a few words>"}')],
+    ) -> dict:
+        """Fold your decisions on verify_answer's judgment packets into the final report.
+
+        Same rules as the deterministic backend: a hard-check failure stands, a "supported" must
+        name the evidence spans it rests on (they become its citations), a claim you did not
+        decide stays unsure, and risk='high' rejects any claim that is not supported. Returns the
+        full report (status, claims, reasons, rewrite). Each verification_id can be recorded once.
+        """
+        with tool_errors():
+            return _sized(self.ledger.record(verification_id, judgments).to_dict())
+
+
+def register(mcp: Any, services: Any) -> None:
+    tools = VerifyTools(services)
+    mcp.tool()(tools.extract_claims)
+
+    def ask_client(ctx: Context, prepared: Annotated[Any, Resolve(tools.prepared_input)],
+                   judge: str = "none") -> Sample | None:
+        """First sampling request: the open claims as packets, under the JSON contract."""
+        from skilldeck.tools.verify.judge import build_prompt
+
+        if judge != "client" or not _client_samples(ctx):
+            return None
+        packets = tools.packets_of(prepared)
+        return _sample(build_prompt(packets)) if packets else None
+
+    def repair_client(first: Annotated[types.CreateMessageResult | None, Resolve(ask_client)],
+                      prepared: Annotated[Any, Resolve(tools.prepared_input)]) -> Sample | None:
+        """Second request, only when the first reply broke the contract: name the problems, ask again."""
+        from skilldeck.tools.verify.judge import build_prompt, parse_verdicts, repair_prompt
+
+        if first is None:
+            return None
+        packets = tools.packets_of(prepared)
+        _, problems = parse_verdicts(_reply_text(first), packets)
+        return _sample(repair_prompt(build_prompt(packets), _reply_text(first), problems)) if problems else None
+
     @mcp.tool()
     async def verify_answer(
         answer: Annotated[str, Field(description="The answer to check, as it would be shown to the user")],
         first_reply: Annotated[types.CreateMessageResult | None, Resolve(ask_client)],
         second_reply: Annotated[types.CreateMessageResult | None, Resolve(repair_client)],
-        prepared: Annotated[Any, Resolve(prepared_input)],
+        prepared: Annotated[Any, Resolve(tools.prepared_input)],
         evidence: Annotated[list[str | EvidenceObject] | None, Field(
             description="Evidence texts: plain strings or {text, id, source} objects")] = None,
         paths: Annotated[list[str] | None, Field(
@@ -211,22 +237,7 @@ def register(mcp: Any, services: Any) -> None:
             if isinstance(prepared, Exception):
                 raise prepared
             can_sample = _client_samples(ctx)
-            return await anyio.to_thread.run_sync(judged_report, prepared, judge, first_reply, second_reply,
+            return await anyio.to_thread.run_sync(tools.judged_report, prepared, judge, first_reply, second_reply,
                                                   can_sample)
 
-    @mcp.tool()
-    def record_judgments(
-        verification_id: Annotated[str, Field(description="The id verify_answer returned in judgment")],
-        judgments: Annotated[list[dict[str, Any]], Field(
-            description='One per packet: {"claim": <number>, "verdict": "supported|not_supported|contradicted|'
-                        'unsure", "evidence": [<span numbers a supported rests on>], "reason": "<a few words>"}')],
-    ) -> dict:
-        """Fold your decisions on verify_answer's judgment packets into the final report.
-
-        Same rules as the deterministic backend: a hard-check failure stands, a "supported" must
-        name the evidence spans it rests on (they become its citations), a claim you did not
-        decide stays unsure, and risk='high' rejects any claim that is not supported. Returns the
-        full report (status, claims, reasons, rewrite). Each verification_id can be recorded once.
-        """
-        with tool_errors():
-            return _sized(ledger().record(verification_id, judgments).to_dict())
+    mcp.tool()(tools.record_judgments)
