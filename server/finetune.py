@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from skilldeck.server.errors import tool_errors
 from skilldeck.server.jobs import follow_job
@@ -26,6 +26,17 @@ TOOLSET = ("decide whether to fine-tune, build few-shot examples, validate instr
 
 WaitS = Annotated[float, Field(ge=0, le=600, description="Seconds to wait for progress before returning "
                                                         "(progress notifications are sent meanwhile); 0 returns at once")]
+
+
+def _as_int(value: Any) -> int | None:
+    """`value` as the training config will read it ("4" and 4.0 are 4, as pydantic converts them),
+    or None when it is absent or not a number (the config's own validation then names the error)."""
+    if value is None:
+        return None
+    try:
+        return TypeAdapter(int).validate_python(value)
+    except ValueError:
+        return None
 
 
 class FinetuneTools:
@@ -207,9 +218,10 @@ class FinetuneTools:
                     "learning_rate": learning_rate, "data_within": self.data_within}
             if spec.get("output_dir") is not None:
                 spec["output_dir"] = self._new_folder(spec["output_dir"], "options.output_dir")
+            processes = _as_int(spec.get("num_processes"))
             cores = os.cpu_count() or 1
-            if isinstance(spec.get("num_processes"), int) and spec["num_processes"] > max(cores, 1):
-                raise InvalidInputError(f"options.num_processes {spec['num_processes']} is more than this machine's "
+            if processes is not None and processes > cores:
+                raise InvalidInputError(f"options.num_processes {spec['num_processes']!r} is more than this machine's "
                                         f"{cores} CPU cores; use at most {cores} (one process per GPU or core)")
             if spec.get("accelerate_config") is not None:
                 spec["accelerate_config"] = self._path(spec["accelerate_config"], "options.accelerate_config")

@@ -143,8 +143,10 @@ async def test_writes_never_replace_what_a_folder_holds_and_worker_sizes_are_bou
         result = await session.call_tool("validate_dataset", {"train_path": "data/train.jsonl", "write_splits_to": "data"})
         assert result.is_error and "write_splits_to" in text_of(result) and "train.jsonl" in text_of(result)
         too_many = (os.cpu_count() or 1) + 1
-        result = await session.call_tool("start_training", {**base, "options": {"num_processes": too_many}})
-        assert result.is_error and "options.num_processes" in text_of(result) and "CPU cores" in text_of(result)
+        # The security audit: "4" and 4.0 passed a check that looked only at ints, and the config turned them into 4.
+        for value in (too_many, str(too_many), float(too_many)):
+            result = await session.call_tool("start_training", {**base, "options": {"num_processes": value}})
+            assert result.is_error and "options.num_processes" in text_of(result) and "CPU cores" in text_of(result)
         result = await session.call_tool("start_training", {**base, "options": {"grad_accum": 10 ** 9}})
         assert result.is_error and "grad_accum" in text_of(result)
         assert _data(await session.call_tool("list_trainings", {}))["count"] == 0
