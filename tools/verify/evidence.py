@@ -294,9 +294,11 @@ def _expand(paths: Iterable[Any], base_dir: Any, limits: EvidenceLimits,
         else:
             p = Path(full)
             if p.is_dir():
+                # A folder is the pattern "folder/**/*" and walked as one, under the same bounds (the
+                # folder cap, the call's deadline, no hidden or linked folders); rglob had none.
                 found += [(q, True) for q in sorted(itertools.islice(
-                    (q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in TEXT_SUFFIXES and keep(q)),
-                    room))]
+                    (q for q in _glob(str(p / "**" / "*")) if q.is_file() and q.suffix.lower() in TEXT_SUFFIXES
+                     and keep(q)), room))]
             elif not p.exists():
                 raise NotFoundError(f"evidence file {raw!r} does not exist (looked at {p}).")
             elif not p.is_file():  # a device or FIFO (/dev/zero) would never end or block

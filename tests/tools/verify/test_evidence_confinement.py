@@ -41,3 +41,9 @@ def test_literal_links_and_fifos_are_refused_inside_the_allowed_folder(tree):
 def test_without_within_the_cli_still_reads_links(tree):
     ev = load_evidence(paths=["docs/link.md"], base_dir=tree)
     assert ev.items[0].text == "The secret is 42.\n" and ev.skipped == []
+
+
+def test_a_folder_path_skips_what_leads_outside_and_never_enters_a_linked_folder(tree):
+    ev = load_evidence(paths=["docs"], base_dir=tree, within=[tree])
+    assert [i.text for i in ev.items] == ["Paris is in France.\n"]
+    assert {os.path.basename(p) for p in ev.skipped} == {"link.md", "hard.md"}

@@ -73,3 +73,23 @@ def test_an_evidence_glob_with_many_double_stars_is_walked_once_and_bounded(tmp_
     monkeypatch.setattr(evidence, "MAX_GLOB_FOLDERS", 10)
     with pytest.raises(InvalidInputError, match="walked 10 folders without finishing; narrow it"):
         verify_answer("x.", paths=["docs/**/*.md"], base_dir=tmp_path)
+
+
+def test_an_evidence_folder_is_walked_under_the_bounds_of_a_glob(tmp_path, monkeypatch):
+    # The security audit: paths=["tree"] walked 300,000 folders with rglob past the call's time
+    # limit, holding a call slot, where "tree/**/*.md" stopped at the folder cap.
+    from skilldeck.tools.errors import InvalidInputError
+    from skilldeck.tools.verify import evidence
+
+    folder = tmp_path / "docs"
+    for i in range(20):
+        folder = folder / f"d{i}"
+    folder.mkdir(parents=True)
+    (folder / "deep.md").write_text("The deepest file.")
+    (tmp_path / "docs" / ".private").mkdir()
+    (tmp_path / "docs" / ".private" / "notes.md").write_text("A hidden note.")
+    assert verify_answer("The deepest file.", paths=["docs"], base_dir=tmp_path).status == "supported"
+    assert [i.text for i in evidence.load_evidence(paths=["docs"], base_dir=tmp_path).items] == ["The deepest file."]
+    monkeypatch.setattr(evidence, "MAX_GLOB_FOLDERS", 10)
+    with pytest.raises(InvalidInputError, match="walked 10 folders without finishing; narrow it"):
+        verify_answer("x.", paths=["docs"], base_dir=tmp_path)
