@@ -226,6 +226,9 @@ def open_file(path: Path | str, within: Sequence[Path] = (), *, what: str = "fil
     path = Path(path)
     if "\x00" in str(path):
         raise InvalidInputError(f"{what} path contains a NUL byte")
+    if within and not _inside(_real(path), [_real(b) for b in within]):
+        # Before anything follows the link: where it leads, and whether anything is there, stay unsaid.
+        raise AccessDeniedError(f"{what} {str(path)!r} leads outside its folder; refused")
     try:
         before = os.stat(path)
     except FileNotFoundError as exc:
@@ -271,7 +274,7 @@ def _confirm_location(fd: int, path: Path, st: os.stat_result, within: Sequence[
         if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
             raise AccessDeniedError(f"{what} {str(path)!r} changed while being opened; refused")
     if not _inside(str(real), [_real(b) for b in within]):
-        raise AccessDeniedError(f"{what} {str(path)!r} leads outside its folder (to {real}); refused")
+        raise AccessDeniedError(f"{what} {str(path)!r} leads outside its folder; refused")
     if st.st_nlink > 1 and not allow_hardlinks:
         raise AccessDeniedError(f"{what} {str(path)!r} is a hard link (one of {st.st_nlink} names of the same file, "
                                 "and the others may be outside); copy it instead of linking it")

@@ -81,6 +81,26 @@ def test_a_symlinked_folder_and_symlinked_files_leading_outside_are_refused(tmp_
     assert "references/leak.md" not in listed and not any(p.startswith("docs/") for p in listed)
 
 
+def test_a_link_leading_outside_says_nothing_of_where_it_leads_or_what_is_there(tmp_path, outside):
+    # The security audit: the refusal named the real target ("(to /home/u/.aws/credentials)"), and a
+    # link to a missing file failed otherwise than one to an existing file, so a skill could ask the
+    # host whether any path exists. Every outside target now gets the same words.
+    from skilldeck.tools.fs import open_file
+
+    os.mkfifo(outside / "pipe")
+    skill = tmp_path / "skill"
+    skill.mkdir()
+    targets = [outside / "secret.md", outside / "no-such-file", outside / "pipe", Path("/proc/self/environ"), outside]
+    said = set()
+    for n, target in enumerate(targets):
+        (skill / f"link{n}").symlink_to(target)
+        with pytest.raises(AccessDeniedError) as caught:
+            open_file(skill / f"link{n}", [skill])
+        said.add(str(caught.value).replace(f"link{n}", "LINK"))
+        assert str(target) not in str(caught.value) and str(os.getpid()) not in str(caught.value)
+    assert len(said) == 1, said
+
+
 def test_a_hard_link_to_an_outside_file_is_refused_except_in_the_bundled_skills(tmp_path, outside):
     root = basic_collection(tmp_path / "skills")
     os.link(outside / "secret.md", root / "pdf-forms" / "references" / "hard.md")
