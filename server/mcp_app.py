@@ -130,6 +130,18 @@ class SkilldeckServer(MCPServer):
         """Enter `factory(server)` while the server runs (start watchers, open clients...)."""
         self._lifetimes.append(factory)
 
+    # -- transports ----------------------------------------------------------------------------
+    async def run_stdio_async(self) -> None:
+        """Like MCPServer's, except that a line that is not JSON is answered with a parse error
+        (`skilldeck.server.unreadable`), not dropped with the caller left waiting."""
+        from mcp.server.stdio import stdio_server
+
+        from skilldeck.server.unreadable import AnswersUnreadable
+
+        async with stdio_server() as (read_stream, write_stream):
+            await self._lowlevel_server.run(AnswersUnreadable(read_stream, write_stream), write_stream,
+                                            self._lowlevel_server.create_initialization_options())
+
     # -- change notifications --------------------------------------------------------------
     async def broadcast_list_changed(self) -> None:
         """Tell every connected client that tools, resources and prompts changed."""
