@@ -19,16 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from skills_bench import RawClient, skilldeck_cmd  # noqa: E402
 
 
-def build(root: Path, megabytes: int) -> Path:
+def build(root: Path, megabytes: int) -> tuple[Path, int]:
+    """A skill whose one reference is a markdown file of about `megabytes` MB; (root, its lines)."""
     skill = root / "big-reference"
     (skill / "references").mkdir(parents=True, exist_ok=True)
     (skill / "SKILL.md").write_text("---\nname: big-reference\ndescription: Has one huge reference.\n---\n# Big\n")
     block = b"".join(b"## Section %d\n" % i + b"Some reference text that goes on for a while.\n" * 20
                      for i in range(1000))
+    blocks = megabytes * 1024 * 1024 // len(block) + 1
     with open(skill / "references" / "huge.md", "wb") as fh:
-        for _ in range(megabytes * 1024 * 1024 // len(block) + 1):
+        for _ in range(blocks):
             fh.write(block)
-    return root
+    return root, blocks * block.count(b"\n")
 
 
 def main() -> int:
@@ -37,7 +39,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        root = build(work / "skills", args.mb)
+        root, lines = build(work / "skills", args.mb)
+        line = lines * 9 // 10  # a page near the end: the reader must skip what comes before
         size = (root / "big-reference" / "references" / "huge.md").stat().st_size
         env = {**os.environ, "SKILLDECK_HOME": str(work / "home"), "SKILLDECK_EMBEDDINGS": "off"}
         client = RawClient(skilldeck_cmd(root, "--no-watch"), work, env)
@@ -47,12 +50,12 @@ def main() -> int:
         toc_s, _ = client.call("read_skill_file", name="big-reference", path="references/huge.md", toc=True)
         after_toc = client.peak_rss_mb()
         page_s, _ = client.call("read_skill_file", name="big-reference", path="references/huge.md",
-                                start_line=2_000_000, end_line=2_000_200)
+                                start_line=line, end_line=line + 200)
         after_page = client.peak_rss_mb()
         client.close()
     print(f"reference file: {size / 1e6:.0f} MB")
     print(f"server peak memory (VmHWM): after start-up {start:.0f} MiB, after toc {after_toc:.0f} MiB "
-          f"({toc_s:.2f} s), after a page at line 2,000,000 {after_page:.0f} MiB ({page_s:.2f} s)")
+          f"({toc_s:.2f} s), after a page at line {line:,} {after_page:.0f} MiB ({page_s:.2f} s)")
     return 0
 
 

@@ -37,6 +37,7 @@ from skilldeck.tools.skills.search import SearchTuning, SkillSearch, skill_texts
 from skilldeck.tools.skills.skill import Skill, SkillRoot
 
 HERE = Path(__file__).resolve().parent
+# Anthropic's skills and dev_queries.jsonl: the development data beside the checkout (not in the repo).
 SHARED = HERE.parent.parent / "shared" / "data" / "skills"
 # (wheel, folder inside it that holds skill folders, root label, list of the folders kept or None for all)
 COLLECTIONS = (("abvx-agent-skills==0.16.1", "abvx_agent_skills/skills", "abvx", None),
@@ -234,6 +235,8 @@ def main() -> int:
     parser.add_argument("--skills", type=Path, action="append", default=[], metavar="DIR")
     parser.add_argument("--queries", type=Path, action="append", default=[], metavar="FILE")
     parser.add_argument("--suite", action="store_true", help="the routing suite (see bench/routing/README.md)")
+    parser.add_argument("--shared", type=Path, default=SHARED, metavar="DIR",
+                        help="the suite's folder holding anthropic/ and dev_queries.jsonl (default: %(default)s)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "skilldeck-routing",
                         help="where the suite's collections are unpacked")
     parser.add_argument("--split", choices=("dev", "test", "all"), default="all")
@@ -247,9 +250,13 @@ def main() -> int:
 
     dirs, files = list(args.skills), list(args.queries)
     if args.suite:
+        missing = [p for p in (args.shared / "anthropic", args.shared / "dev_queries.jsonl") if not p.exists()]
+        if missing:
+            parser.error(f"--suite needs {' and '.join(map(str, missing))}, not found here: give --shared DIR "
+                         "(the development data's skills folder), or --skills DIR --queries FILE for your own")
         args.cache.mkdir(parents=True, exist_ok=True)
-        dirs = [SHARED / "anthropic", *fetch_collections(args.cache), bundled_skills_dir(), *dirs]
-        files = [SHARED / "dev_queries.jsonl", *sorted((HERE / "routing").glob("*.jsonl")), *files]
+        dirs = [args.shared / "anthropic", *fetch_collections(args.cache), bundled_skills_dir(), *dirs]
+        files = [args.shared / "dev_queries.jsonl", *sorted((HERE / "routing").glob("*.jsonl")), *files]
     if not dirs or not files:
         parser.error("give --suite, or --skills and --queries")
     sets = read_sets(files, args.split)

@@ -19,7 +19,7 @@ EPILOG = """\
 configuration (highest precedence first): flags, SKILLDECK_* environment variables,
 skilldeck.toml (--config, $SKILLDECK_CONFIG or ./skilldeck.toml, keys as in
 `skilldeck serve --help`, optionally under a [skilldeck] table), defaults.
-State (jobs, caches, logs) lives in $SKILLDECK_HOME (default ~/.local/share/skilldeck).
+State (jobs, caches, logs) lives in $SKILLDECK_HOME (default $XDG_DATA_HOME/skilldeck, else ~/.local/share/skilldeck).
 """
 
 
