@@ -33,10 +33,11 @@ def register(mcp: Any, services: Any) -> None:
 
         with tool_errors():
             catalog = services.extras["catalog"]
-            folders = [catalog.get(name).dir] if name else [s.dir for s in catalog.skills]
-            if not folders:
+            skills = [catalog.get(name)] if name else catalog.skills
+            if not skills:
                 return "No skills are served, so there is nothing to lint."
-            report = lint_folders(folders, LintConfig(max_lines=max_lines, budget_tokens=budget))
+            report = lint_folders([s.dir for s in skills], LintConfig(max_lines=max_lines, budget_tokens=budget),
+                                  trusted=[s.dir for s in skills if s.trusted])
             if output == "json":
                 return json.dumps(report.to_dict(), ensure_ascii=False)
             return render_table(report, max_skills=MAX_SKILLS_SHOWN)

@@ -320,3 +320,19 @@ def test_skill_md_linked_out_of_its_folder_is_not_read(tmp_path):
     report = lint_paths([tmp_path / "skills"])
     assert [s.name for s in report.skills] == ["fine"]
     assert any("linked" in p and "cannot read SKILL.md" in p and "outside" in p for p in report.problems)
+
+
+def test_lint_reads_hard_linked_skills_where_the_server_serves_them(tmp_path):
+    # From the code review: uv installs skilldeck's bundled skills as hard links into its cache;
+    # use_skill serves them (their root is trusted) but lint reported "cannot read SKILL.md".
+    from skilldeck.tools.skills.lint import lint_folders
+
+    cache = tmp_path / "cache"
+    make_skill(cache, "cached", "name: cached\ndescription: Use when a test needs a hard-linked skill.")
+    folder = tmp_path / "skills" / "cached"
+    folder.mkdir(parents=True)
+    os.link(cache / "cached" / "SKILL.md", folder / "SKILL.md")
+    refused = lint_folders([folder])
+    assert not refused.skills and "hard link" in refused.problems[0]
+    trusted = lint_folders([folder], trusted=[folder])
+    assert [s.name for s in trusted.skills] == ["cached"] and not trusted.problems

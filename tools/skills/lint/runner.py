@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from skilldeck.tools.errors import InvalidInputError, SkilldeckError
+from skilldeck.tools.fs import is_within, real_path
 from skilldeck.tools.skills.discovery import skill_folders
 from skilldeck.tools.skills.lint.leanness import body_lines, check_leanness
 from skilldeck.tools.skills.lint.model import Figures, LintConfig, LintReport, SkillReport
@@ -13,6 +14,7 @@ from skilldeck.tools.skills.lint.portability import check_portability
 from skilldeck.tools.skills.lint.routing import check_description, overlap_finding, overlapping_pairs
 from skilldeck.tools.skills.lint.source import SkillSource, load_source
 from skilldeck.tools.skills.lint.spec import check_spec
+from skilldeck.tools.skills.roots import bundled_skills_dir
 from skilldeck.tools.skills.skill import SKILL_FILE
 from skilldeck.tools.tokens import count_tokens
 
@@ -46,7 +48,8 @@ def lint_paths(paths: Iterable[Path], config: LintConfig | None = None) -> LintR
     if not folders:
         raise InvalidInputError("No skills to lint: " + "; ".join(problems) + ". Give a skill folder (with "
                                 "SKILL.md) or a folder of skills.")
-    report = lint_folders(folders, config)
+    bundled = real_path(bundled_skills_dir())
+    report = lint_folders(folders, config, trusted=[f for f in folders if is_within(real_path(f), [bundled])])
     report.problems[:0] = problems  # keeping lint_folders' own (SKILL.md files it could not read)
     return report
 
@@ -63,13 +66,16 @@ def _figures(src: SkillSource) -> Figures:
                    files=len(src.files) + 1, bytes=sum(f.size for f in src.files) + len(src.text.encode()))
 
 
-def lint_folders(folders: list[Path], config: LintConfig | None = None) -> LintReport:
+def lint_folders(folders: list[Path], config: LintConfig | None = None,
+                 trusted: Collection[Path] = ()) -> LintReport:
+    """Lint skill folders; those in `trusted` (skilldeck's bundled skills) may be hard-linked, as
+    the server allows when it serves them."""
     config = config or LintConfig()
     report = LintReport()
     sources: list[tuple[str, SkillSource]] = []
     for folder in folders:
         try:
-            src = load_source(folder)
+            src = load_source(folder, allow_hardlinks=folder in trusted)
         except (OSError, SkilldeckError) as exc:  # missing, a FIFO, a link out of the folder...
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             report.problems.append(f"{folder}: cannot read SKILL.md ({reason})")

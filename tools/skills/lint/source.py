@@ -95,11 +95,11 @@ def _reason(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-def _read_file(rel: str, full: Path, folder: Path, budget: list[int]) -> SkillFile | str:
+def _read_file(rel: str, full: Path, folder: Path, budget: list[int], allow_hardlinks: bool) -> SkillFile | str:
     """The file, or why it cannot be read. Only regular files really inside `folder` are opened, never
     blocking; at most MAX_FILE_BYTES of each, and MAX_TOTAL_BYTES for the whole skill (`budget`)."""
     try:
-        with open_file(full, within=[folder]) as fh:
+        with open_file(full, within=[folder], allow_hardlinks=allow_hardlinks) as fh:
             size = fh.size
             if size > MAX_FILE_BYTES or size > budget[0]:
                 return SkillFile(rel, full, size, None)  # counted by size, not read
@@ -111,9 +111,9 @@ def _read_file(rel: str, full: Path, folder: Path, budget: list[int]) -> SkillFi
     return SkillFile(rel, full, size, text)
 
 
-def _read_skill_md(folder: Path) -> tuple[str, list[tuple[int, str]]]:
+def _read_skill_md(folder: Path, allow_hardlinks: bool) -> tuple[str, list[tuple[int, str]]]:
     """SKILL.md's text (newlines normalised) and problems; OSError or SkilldeckError if it cannot be read."""
-    with open_file(folder / SKILL_FILE, within=[folder], what=SKILL_FILE) as fh:
+    with open_file(folder / SKILL_FILE, within=[folder], what=SKILL_FILE, allow_hardlinks=allow_hardlinks) as fh:
         raw = fh.read(MAX_SKILL_MD_BYTES + 1)
     problems = []
     if len(raw) > MAX_SKILL_MD_BYTES:
@@ -123,11 +123,12 @@ def _read_skill_md(folder: Path) -> tuple[str, list[tuple[int, str]]]:
     return text, problems
 
 
-def load_source(folder: Path) -> SkillSource:
-    """Read a skill folder for linting. Raises OSError or SkilldeckError if SKILL.md cannot be read
-    (missing, not a regular file, a link out of the folder); every other file that cannot be read
-    is listed in `unreadable` with the reason."""
-    text, problems = _read_skill_md(folder)
+def load_source(folder: Path, allow_hardlinks: bool = False) -> SkillSource:
+    """Read a skill folder for linting, as the server reads it to serve it (hard links only where
+    `allow_hardlinks`: skilldeck's bundled skills). Raises OSError or SkilldeckError if SKILL.md
+    cannot be read (missing, not a regular file, a link out of the folder); every other file that
+    cannot be read is listed in `unreadable` with the reason."""
+    text, problems = _read_skill_md(folder, allow_hardlinks)
     parsed = parse_skill_md(text)
     parsed.problems[:0] = problems
     source = SkillSource(folder, text, parsed, _key_lines(text))
@@ -136,7 +137,7 @@ def load_source(folder: Path) -> SkillSource:
         if count >= MAX_FILES:
             source.not_read += 1  # counted, not opened: a skill of a million files must not stall lint
             continue
-        item = _read_file(rel, full, folder, budget)
+        item = _read_file(rel, full, folder, budget, allow_hardlinks)
         if isinstance(item, str):
             source.unreadable[rel] = item
         else:
