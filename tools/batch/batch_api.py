@@ -161,7 +161,7 @@ def _jsonl(text: str) -> list[dict[str, Any]]:
     for line in text.splitlines():
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a torn or hostile line: that request's result stays missing
             continue
         if isinstance(record, dict):
             out.append(record)

@@ -64,6 +64,8 @@ def parse_tasks(lines: Iterable[str], source: str = "tasks") -> list[Task]:
         except ValueError as exc:
             raise TaskFileError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}). "
                                 "Each line must be one JSON object.") from exc
+        except RecursionError as exc:
+            raise TaskFileError(f"{where}: nested too deeply to read; each line must be one plain JSON object.") from exc
         tasks.append(_task_from(record, where, seen))
     if not tasks:
         raise TaskFileError(f"{source} holds no tasks; write one JSON object per line with an \"id\".")

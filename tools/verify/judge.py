@@ -105,6 +105,8 @@ def _extract_json(reply: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from exc
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply to read") from exc
 
 
 def parse_entry(entry: Any, packets: dict[int, Packet]) -> tuple[int, Judgement]:

@@ -43,3 +43,10 @@ def test_tasks_keep_fields_and_group_by_shape(tmp_path):
 def test_inline_tasks_name_the_bad_item_index():
     with pytest.raises(TaskFileError, match=r"task #1: duplicate id 'a'"):
         tasks_from_records([{"id": "a", "x": 1}, {"id": "a", "x": 2}])
+
+
+def test_a_task_line_nested_past_the_parser_names_its_line(tmp_path):
+    from skilldeck.tools.batch.tasks import parse_tasks
+
+    with pytest.raises(TaskFileError, match="line 2: nested too deeply"):
+        parse_tasks(['{"id": 1, "text": "a"}', "[" * 100_000 + "]" * 100_000])

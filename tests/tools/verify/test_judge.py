@@ -133,3 +133,9 @@ def test_a_judge_that_returns_garbage_never_turns_a_claim_into_a_pass():
 def test_judge_targets_skip_settled_and_hard_failed_claims():
     prepared = prepare("The museum opened in 1902. " + ANSWER, EVIDENCE)
     assert [r.claim.index for r in judge_targets(prepared)] == [1]
+
+
+def test_a_reply_nested_past_the_parser_leaves_every_claim_undecided():
+    # From the code review: a RecursionError escaped parse_verdicts as an internal error.
+    found, problems = parse_verdicts("[" * 100_000 + "]" * 100_000, packets())
+    assert found == {} and any("nested too deeply" in p for p in problems)
