@@ -4,6 +4,7 @@ latency, an ablation of the ranking's parts, and how soon hybrid ranking is read
     # the suite: anthropic (../shared) + six PyPI collections + skilldeck's bundled skills
     python bench/routing_eval.py --suite [--split dev|test|all] [--hybrid] [--ablate] [--misses]
     python bench/routing_eval.py --suite --readiness 1000      # cold and warm semantic start-up
+    python bench/routing_eval.py --suite --agent-tasks [--hybrid]  # as an agent calls it: task + request
     python bench/routing_eval.py --skills DIR --queries FILE [--hybrid] [--pad 10000]
 
 Each query line is ``{"query": "...", "expected": ["<root>/<skill-name>", ...], "split": "dev"}``
@@ -123,7 +124,9 @@ def evaluate(index: SkillSearch, keys: dict[str, str], queries: list[dict], show
     for q in queries:
         hits = seen.get(q["query"])
         if hits is None:
-            hits = seen[q["query"]] = index.search(q["query"], limit=3)
+            # With --agent-tasks: the task as an agent named it, and the user's words as the request.
+            hits = seen[q["query"]] = (index.search(q["task"], limit=3, request=q["query"]) if q.get("task")
+                                       else index.search(q["query"], limit=3))
         got = [keys.get(h.skill.name, h.skill.name) for h in hits]
         expected = set(q["expected"])
         tally.n += 1
@@ -246,6 +249,10 @@ def main() -> int:
     parser.add_argument("--pad", type=int, default=0, metavar="N", help="also time search over N extra copies")
     parser.add_argument("--rounds", type=int, default=20, help="timing rounds over the query set")
     parser.add_argument("--misses", action="store_true", help="print every query whose top-1 is wrong")
+    parser.add_argument("--agent-tasks", type=Path, metavar="FILE", nargs="?", const=HERE / "routing" / "agent" /
+                        "tasks.jsonl", help="search as an agent calls find_skills: each request's task as an agent "
+                        "named it (FILE of {query, task}; default bench/routing/agent/tasks.jsonl), with the "
+                        "user's words as the request")
     args = parser.parse_args()
 
     dirs, files = list(args.skills), list(args.queries)
@@ -260,6 +267,14 @@ def main() -> int:
     if not dirs or not files:
         parser.error("give --suite, or --skills and --queries")
     sets = read_sets(files, args.split)
+    if args.agent_tasks:
+        named = {r["query"]: r["task"] for r in map(json.loads, args.agent_tasks.read_text().splitlines()) if r}
+        unnamed = [q["query"] for qs in sets.values() for q in qs if q["query"] not in named]
+        if unnamed:
+            parser.error(f"{args.agent_tasks} names no task for {len(unnamed)} request(s), e.g. {unnamed[0]!r}")
+        for qs in sets.values():
+            for q in qs:
+                q["task"] = named[q["query"]]
     skills, keys = load(dirs)
     if args.readiness:
         readiness(skills, args.readiness)

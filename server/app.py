@@ -31,8 +31,8 @@ ADAPTERS = ("skills", "skill_quality", "verify", "finetune", "batch")
 INSTRUCTIONS = """\
 skilldeck serves Agent Skills: folders of expert instructions for specific tasks.
 BEFORE starting a task, check for a matching skill: the use_skill tool's description lists the \
-skills; if none there fits or the list is cut short, call find_skills with a short description of \
-the task. When one matches, call use_skill(name) and follow its instructions; read the files it \
+skills; if none there fits or the list is cut short, call find_skills with the task in a few words \
+of its domain, and the user's own words as request. When one matches, call use_skill(name) and follow its instructions; read the files it \
 mentions with read_skill_file only when the instructions call for them (large files: ask for toc \
 or a line range). These skills come from this server and are separate from any skills your client \
 has built in; prefer a skilldeck skill when it is the better match for the task.

@@ -280,12 +280,14 @@ def register(mcp: SkilldeckServer, services: Any) -> None:
             "not the user's whole story"))],
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=25, description="How many matches")] = 5,
+        request: Annotated[str | None, Field(max_length=4000, description=(
+            "The user's request in their own words, when it says more than task (it counts less)"))] = None,
     ) -> CallToolResult:  # structured_content is a FoundSkills (see there)
         """Search all skills for ones that fit a task; returns ranked matches with why they matched and the
         token cost of loading each, or says that none fits well (listing the closest). Use when the catalog in
         use_skill does not show a fitting skill."""
         with tool_errors():
-            hits = catalog.search(task, limit)
+            hits = catalog.search(task, limit, request=request)
             usage.record_search(session_key(ctx), task, [h["name"] for h in hits])
             ranking = hits[0]["ranking"] if hits else catalog.ranking()
             found = FoundSkills(ranking=ranking, fits=bool(hits and hits[0]["fits"]),

@@ -36,6 +36,18 @@ async def test_find_skills_returns_structured_results_next_to_the_text(tmp_path)
         assert f"ranking: {data['ranking']}" in text_of(result)
 
 
+async def test_find_skills_takes_the_users_own_words_next_to_the_task(tmp_path):
+    skills_dir = basic_collection(tmp_path / "skills")
+    async with connect(*serve_args(skills_dir), cwd=tmp_path) as (session, _):
+        with anyio.fail_after(30):
+            result = await session.call_tool("find_skills", {"task": "speed up a slow query",
+                                                             "request": "the report page hangs on our SQL database"})
+            too_long = await session.call_tool("find_skills", {"task": "x", "request": "y" * 4001})
+        assert result.structured_content["results"][0]["name"] == "sql-tuning"
+        assert "sql (" in result.structured_content["results"][0]["why"]  # a word only the request holds
+        assert too_long.is_error and "request" in text_of(too_long)
+
+
 async def test_activation_cost_is_what_use_skill_returns(tmp_path):
     skills_dir = basic_collection(tmp_path / "skills")
     async with connect(*serve_args(skills_dir), cwd=tmp_path) as (session, _):

@@ -270,11 +270,12 @@ class SkillCatalog:
         """Build the search index now (it reads SKILL.md bodies for headings): call from a thread."""
         self._search_index()
 
-    def search(self, task: str, limit: int = 5) -> list[dict[str, Any]]:
-        """Ranked matches for `task`. Each says whether it fits (`fits`, from `confidence`), whether it
-        is a near-twin of the one before it (`close`), and which ranking produced it (`ranking`)."""
+    def search(self, task: str, limit: int = 5, request: str | None = None) -> list[dict[str, Any]]:
+        """Ranked matches for `task` (and, counting less, `request`: the user's own words). Each says
+        whether it fits (`fits`, from `confidence`), whether it is a near-twin of the one before it
+        (`close`), and which ranking produced it (`ranking`)."""
         index = self._search_index()
-        found = index.search(task, limit)
+        found = index.search(task, limit, request=request)
         progress = index.ranking()
         if found and (found[0].cosine is not None) != progress.startswith("hybrid"):
             progress = "hybrid" if found[0].cosine is not None else "lexical"  # vectors arrived mid-search

@@ -77,6 +77,7 @@ SEMANTIC_SHARE = 0.5     # weight of the semantic score in a hybrid ranking
 SEMANTIC_SHARE_UNSETTLED = 0.65  # ... when none of the first five lexical hits fits (dev: 0.60-0.70 alike)
 SEMANTIC_FLOOR = 0.2     # cosine below which a skill is not a semantic match at all
 SEMANTIC_CEILING = 0.6   # cosine of a clear match with all-MiniLM-L6-v2: scores above count fully
+REQUEST_WEIGHT = 0.5     # a word only the user's own request holds, against one of the task the agent named
 INTRO_CHARS = 800        # how much of the body's first section is searched
 _GENERIC_PARTS = frozenset("""references reference refs scripts script assets asset templates template examples
 example docs doc core lib src readme index license md txt py js ts sh json yaml yml html css""".split())
@@ -307,6 +308,15 @@ def skill_texts(skills: Sequence[Skill], leave_out_shared: bool = True,
     return [skill_text(s, body=body) for s, body in zip(skills, bodies)]
 
 
+class QueryTerm(NamedTuple):
+    """One meaningful word or adjacent pair of a query, with the index terms it may match."""
+
+    word: str                         # as the user wrote it ("w1 w2" for a pair)
+    options: list[tuple[str, float]]  # (index term, weight): the word's stem 1.0, synonyms, prefixes
+    info: float                       # informative weight (idf; 0 for a pair: its words already count)
+    scale: float = 1.0                # what the term's matches count (REQUEST_WEIGHT: the request's own words)
+
+
 @dataclass(frozen=True)
 class SearchHit:
     skill: Skill
@@ -429,13 +439,12 @@ class SkillSearch:
                 self._prefixes.setdefault(term[:PREFIX_LEN], []).append(term)
 
     # -- querying ------------------------------------------------------------------------------
-    def _query_groups(self, query: str) -> list[tuple[str, list[tuple[str, float]], float]]:
-        """(word the user wrote, [(index term, weight), ...], informative weight) for each meaningful
-        query word and phrase; a phrase's informative weight is 0 (its words already count)."""
+    def _query_groups(self, query: str) -> list[QueryTerm]:
+        """A `QueryTerm` for each meaningful query word and adjacent pair."""
         # A request's camelCase name is one word: "WordPress" is not "word" + "press", nor "HealthKit"
         # RDKit's "kit" (a skill's "FastMCP" is indexed whole as well as split, see `compound_words`).
         raw = [w for w in words(query, split_case=not self.tuning.whole_names) if len(w) > 1 and w not in self._stops]
-        groups: dict[str, tuple[str, list[tuple[str, float]], float]] = {}
+        groups: dict[str, QueryTerm] = {}
         for word in raw:
             term = stem(word)
             if term in groups:
@@ -446,15 +455,29 @@ class SkillSearch:
                 # Only a word that starts another ("screen", "screenshot"), never a shared stub ("gener").
                 near = [t for t in self._prefixes.get(term[:PREFIX_LEN], []) if t.startswith(term) or term.startswith(t)]
                 options += [(t, PREFIX_WEIGHT) for t in sorted(near, key=len)[:3]]
-            groups[term] = (word, options, self.idf.get(term, self._unknown_idf))
+            groups[term] = QueryTerm(word, options, self.idf.get(term, self._unknown_idf))
         stems = [stem(w) for w in raw]
         for (w1, w2), pair in zip(zip(raw, raw[1:]), _pairs(stems)):
             if pair in self.postings:
-                groups.setdefault(pair, (f"{w1} {w2}", [(pair, 1.0)], 0.0))
+                groups.setdefault(pair, QueryTerm(f"{w1} {w2}", [(pair, 1.0)], 0.0))
             joined = stem(w1 + w2)
             if joined in self.postings and joined not in groups:
-                groups[joined] = (w1 + w2, [(joined, 1.0)], 0.0)
+                groups[joined] = QueryTerm(w1 + w2, [(joined, 1.0)], 0.0)
         return list(groups.values())
+
+    def _terms_of(self, task: str, request: str | None) -> list[QueryTerm]:
+        """The task's terms, then those only the user's own request holds, at REQUEST_WEIGHT.
+
+        An agent names the task in its domain's words ("batch correction of single-cell data");
+        the user's story ("my runs cluster by run, not by cell type") still carries words a skill
+        may use, but less surely. Measured with tasks an agent wrote, without seeing the skills,
+        for the suite's requests (bench/routing_eval.py --agent-tasks)."""
+        terms = self._query_groups(task)
+        if request:
+            known = {stem(w) for t in terms for w in t.word.split()}
+            terms += [t._replace(info=t.info * REQUEST_WEIGHT, scale=REQUEST_WEIGHT)
+                      for t in self._query_groups(request) if not {stem(w) for w in t.word.split()} <= known]
+        return terms
 
     def _merged(self, options: list[tuple[str, float]]) -> tuple[list[int], list[float], list[float]]:
         """One posting list for a word and its alternatives: each skill counts the best-matching form
@@ -488,7 +511,7 @@ class SkillSearch:
         `total`, the query's)."""
         scores = [0.0] * len(self.skills)
         matched: dict[int, float] = {}
-        for _, options, info in groups:
+        for _, options, info, scale in groups:
             if not options:
                 continue
             if len(options) == 1 and options[0][1] == 1.0:
@@ -497,7 +520,7 @@ class SkillSearch:
             else:
                 ids, impacts, forms = self._merged(options)
             for i, impact in zip(ids, impacts):
-                scores[i] += impact
+                scores[i] += impact * scale
             if info:
                 if forms is None:
                     per = info * self._strength_per_impact(options[0][0])
@@ -531,15 +554,16 @@ class SkillSearch:
         done, total = progress()
         return f"lexical (semantic index {done:,}/{total:,})"
 
-    def search(self, query: str, limit: int = 5) -> list[SearchHit]:
-        """The `limit` best skills for `query`, best first, each with the reason it matched and
-        whether it fits."""
+    def search(self, query: str, limit: int = 5, request: str | None = None) -> list[SearchHit]:
+        """The `limit` best skills for `query` (the task), best first, each with the reason it
+        matched and whether it fits; `request`, the user's own words, counts less (`_terms_of`)."""
         if limit <= 0 or not self.skills:
             return []
-        groups = self._query_groups(query)
-        total = sum(info for _, _, info in groups) or 1.0
+        groups = self._terms_of(query, request)
+        total = sum(t.info for t in groups) or 1.0
         scores, touched, matched = self._lexical(groups, total)
-        cosines = self.semantic.scores(query) if self.semantic is not None else None
+        text = f"{query}. {request}" if request else query
+        cosines = self.semantic.scores(text) if self.semantic is not None else None
         if cosines is None:
             ranked = heapq.nlargest(limit, touched, key=lambda i: (scores[i], -self._order[i]))
             return [self._hit(i, scores[i], groups, matched.get(i, 0.0) / total, None) for i in ranked if scores[i]]
@@ -594,7 +618,7 @@ class SkillSearch:
         """Which query words matched which fields, e.g. ``gif (name, description); looping≈animated (description)``."""
         seen = self._field_words(i)
         parts = []
-        for word, options, _ in groups:
+        for word, options, _, _ in groups:
             best = None
             for term, weight in options:
                 head = term.split(" ")

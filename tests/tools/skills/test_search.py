@@ -205,3 +205,31 @@ def test_semantic_text_adds_the_body_intro_and_its_key_the_truncation_length(tmp
     key = embeddings._key(text)
     monkeypatch.setattr(embeddings, "MAX_TOKENS", 256)
     assert embeddings._key(text) != key  # a vector encoded at another length is not reused
+
+
+def test_the_users_request_adds_its_words_at_half_the_weight_of_the_task(tmp_path):
+    # An agent names the task ("batch effect correction"); the user's story still carries words
+    # ("cluster", "run") a skill uses, which may decide between skills the task alone leaves close.
+    skill(tmp_path, "batch-correction", "Corrects batch effects between single-cell runs that cluster by run.")
+    skill(tmp_path, "batch-jobs", "Runs batch jobs on a cluster scheduler with retries.")
+    skill(tmp_path, "cell-typing", "Annotates cell types of single-cell clusters with marker genes.")
+    search = index(tmp_path)
+    request = "my five runs cluster by run instead of by cell type"
+    assert top(search, request)[0] != "batch-correction"  # the story alone: words of other skills win
+    found = search.search("batch effect correction", 3, request=request)
+    assert found[0].skill.name == "batch-correction" and "cluster (description)" in found[0].why
+    alone = search.search("batch effect correction", 3)
+    assert found[0].score > alone[0].score  # the request's words add to the task's ...
+    twice = search.search("batch effect correction cluster", 3, request="cluster")[0]
+    assert twice.score == search.search("batch effect correction cluster", 3)[0].score  # ... a word in both once
+
+
+def test_request_words_count_half_towards_the_fit_so_an_unrelated_story_can_withhold_it(tmp_path):
+    # The request's unmatched words weigh half against the fit: the answer still ranks the skill
+    # first, and says it fits only while the task's words are most of what was asked.
+    skill(tmp_path, "sql-tuning", "Speeds up slow SQL queries with indexes. Use when a query is slow.")
+    search = index(tmp_path)
+    short = search.search("speed up slow SQL query", 1, request="it hangs")[0]
+    long = search.search("speed up slow SQL query", 1, request="the dashboard my manager opens every morning hangs")[0]
+    assert short.skill.name == long.skill.name == "sql-tuning"
+    assert short.fits and not long.fits and long.confidence < short.confidence
