@@ -71,7 +71,7 @@ def serve_file(skill: Skill, path: str) -> ServedFile:
     """Read one file of `skill` as resources/read serves it, through `open_skill_file` (confined,
     regular files only, never blocking) and at most `MAX_RESOURCE_BYTES`."""
     try:
-        rel, f = open_skill_file(skill.dir, path, hardlinks=skill.trusted)
+        rel, f = open_skill_file(skill.files_dir, path, hardlinks=skill.trusted)
     except NotFoundError as exc:
         raise NotFoundError(f"Skill {skill.name!r} has no file {path!r}") from exc
     with f:
@@ -280,7 +280,7 @@ class SkillContent:
 
 def resources_of(skill: Skill) -> list[tuple[str, int]]:
     """(relative path, size) of SKILL.md and every other file of `skill` a read would serve."""
-    return [(SKILL_FILE, skill.size)] + _sized_files(skill.dir, skill.trusted)
+    return [(SKILL_FILE, skill.size)] + _sized_files(skill.files_dir, skill.trusted)
 
 
 def _sized_files(folder: Path, hardlinks: bool) -> list[tuple[str, int]]:

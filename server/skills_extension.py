@@ -161,9 +161,9 @@ class SkillEntries:
     def _manifest(self, skill: Skill) -> list[tuple[str, int, str]] | None:
         """(path, size, digest) of SKILL.md and every file a read would serve; None past MAX_FILES
         (or when the walk of its folders was cut short: the list would not be complete)."""
-        base = real_path(skill.dir)
-        st = servable(skill.dir / SKILL_FILE, SKILL_FILE, base, skill.trusted)
-        files = [] if isinstance(st, str) else [(SKILL_FILE, skill.dir / SKILL_FILE, st)]
+        base = skill.files_dir
+        st = servable(base / SKILL_FILE, SKILL_FILE, base, skill.trusted)
+        files = [] if isinstance(st, str) else [(SKILL_FILE, base / SKILL_FILE, st)]
         out, problems = [], []
         for rel, full, st in itertools.chain(files, served_files(base, skill.trusted, problems)):
             if len(out) > MAX_FILES:
@@ -234,10 +234,10 @@ class SkillEntries:
     def _check_folder(self, skill: Skill, folder: str, uri: str) -> None:
         """A sub-folder must pass the same path checks as a file, and be a real folder inside the skill."""
         try:
-            _, target = checked_path(skill.dir, folder)
+            _, target = checked_path(skill.files_dir, folder)
         except SkilldeckError as exc:
             raise _not_a_directory(uri, _clip(str(exc), 300)) from exc
-        base = real_path(skill.dir)
+        base = skill.files_dir
         real = real_path(target)
         if not (real == base or real.is_relative_to(base)) or not target.is_dir() or target.is_symlink():
             raise _not_a_directory(uri, "")

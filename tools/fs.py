@@ -216,9 +216,12 @@ class OpenFile:
 
 
 def open_file(path: Path | str, within: Sequence[Path] = (), *, what: str = "file",
-              allow_hardlinks: bool = False, allow_hidden: bool = True) -> OpenFile:
+              allow_hardlinks: bool = False, allow_hidden: bool = True, within_is_real: bool = False) -> OpenFile:
     """Open `path` for reading if it is a regular file (and, with `within`, really inside one of them;
     without `allow_hidden`, by no hidden name below that folder, see `hidden_part`).
+
+    `within` is resolved at each call, unless `within_is_real`: then its paths are real paths taken
+    as they are, so a folder swapped for a symlink since they were resolved leads outside them.
 
     Raises NotFoundError (missing), AccessDeniedError (outside, hard link, FIFO, device...),
     InvalidInputError (a NUL byte). Nothing that is not a regular file is ever opened blocking.
@@ -226,7 +229,8 @@ def open_file(path: Path | str, within: Sequence[Path] = (), *, what: str = "fil
     path = Path(path)
     if "\x00" in str(path):
         raise InvalidInputError(f"{what} path contains a NUL byte")
-    if within and not _inside(_real(path), [_real(b) for b in within]):
+    bases = [str(b) for b in within] if within_is_real else [_real(b) for b in within]
+    if within and not _inside(_real(path), bases):
         # Before anything follows the link: where it leads, and whether anything is there, stay unsaid.
         raise AccessDeniedError(f"{what} {str(path)!r} leads outside its folder; refused")
     try:
@@ -247,8 +251,8 @@ def open_file(path: Path | str, within: Sequence[Path] = (), *, what: str = "fil
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # swapped between the stat and the open
             raise AccessDeniedError(f"{what} {str(path)!r} is {_kind(st.st_mode)}; only regular files are read")
-        real = _confirm_location(fd, path, st, within, what, allow_hardlinks)
-        hidden = None if allow_hidden or real is None else hidden_part(real, [Path(_real(b)) for b in within])
+        real = _confirm_location(fd, path, st, bases, what, allow_hardlinks)
+        hidden = None if allow_hidden or real is None else hidden_part(real, [Path(b) for b in bases])
         if hidden:
             raise AccessDeniedError(f"{what} {str(path)!r} is inside or is the hidden {hidden!r} (hidden files hold "
                                     "secrets and tool state); refused")
@@ -260,7 +264,7 @@ def open_file(path: Path | str, within: Sequence[Path] = (), *, what: str = "fil
         raise
 
 
-def _confirm_location(fd: int, path: Path, st: os.stat_result, within: Sequence[Path], what: str,
+def _confirm_location(fd: int, path: Path, st: os.stat_result, within: Sequence[str], what: str,
                       allow_hardlinks: bool) -> Path | None:
     if not within:
         return _descriptor_path(fd)
@@ -273,7 +277,7 @@ def _confirm_location(fd: int, path: Path, st: os.stat_result, within: Sequence[
             raise AccessDeniedError(f"{what} {str(path)!r} changed while being opened; refused") from exc
         if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
             raise AccessDeniedError(f"{what} {str(path)!r} changed while being opened; refused")
-    if not _inside(str(real), [_real(b) for b in within]):
+    if not _inside(str(real), list(within)):
         raise AccessDeniedError(f"{what} {str(path)!r} leads outside its folder; refused")
     if st.st_nlink > 1 and not allow_hardlinks:
         raise AccessDeniedError(f"{what} {str(path)!r} is a hard link (one of {st.st_nlink} names of the same file, "

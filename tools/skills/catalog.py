@@ -303,7 +303,7 @@ class SkillCatalog:
             body = read_body(skill)
         except NotFoundError as exc:
             raise NotFoundError(f"Skill {name!r} was removed from disk; call find_skills again.") from exc
-        files, problems = self._files.files(skill.dir, hardlinks=skill.trusted)
+        files, problems = self._files.files(skill.files_dir, hardlinks=skill.trusted)
         result: dict[str, Any] = {
             "name": skill.name, "folder": str(skill.dir), "body": body,
             "tokens": count_tokens(body), "tokens_note": ENCODING_NOTE,
@@ -329,9 +329,9 @@ class SkillCatalog:
         """
         skill = self.get(name)
         try:
-            rel, f = open_skill_file(skill.dir, path, hardlinks=skill.trusted)
+            rel, f = open_skill_file(skill.files_dir, path, hardlinks=skill.trusted)
         except NotFoundError as exc:
-            listed = [f.path for f in self._files.files(skill.dir, hardlinks=skill.trusted)[0]][:15]
+            listed = [f.path for f in self._files.files(skill.files_dir, hardlinks=skill.trusted)[0]][:15]
             raise NotFoundError(f"Skill {name!r} has no file {path!r}. Files: {', '.join(listed) or 'none'}.") from exc
         with f:
             if is_binary(f.read(8192)):

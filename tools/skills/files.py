@@ -77,10 +77,10 @@ def skill_path(folder: Path, rel: object) -> tuple[str, Path]:
 
 
 def open_skill_file(folder: Path, rel: str, *, hardlinks: bool = False) -> tuple[str, OpenFile]:
-    """Open a file of the skill in `folder` by its relative path, confined to the folder and to
-    MAX_FILE_BYTES."""
+    """Open a file of the skill in `folder` (its real path when the skill was read, `Skill.files_dir`)
+    by its relative path, confined to that folder and to MAX_FILE_BYTES."""
     rel, target = skill_path(folder, rel)
-    f = open_file(target, within=[folder], what=f"file {rel!r}", allow_hardlinks=hardlinks)
+    f = open_file(target, within=[folder], what=f"file {rel!r}", allow_hardlinks=hardlinks, within_is_real=True)
     if f.size > MAX_FILE_BYTES:
         f.close()
         raise TooLargeError(_too_large(rel, f.size))
@@ -233,12 +233,26 @@ def servable(full: Path, rel: str, base: Path, hardlinks: bool = False) -> os.st
     return st
 
 
+def _unmoved(folder: Path, problems: list[str] | None) -> Path | None:
+    """`folder` (a real path, `Skill.files_dir`) if it still is one; None, and why, if it has been
+    swapped for a symlink since: nothing below it is then the skill's."""
+    try:
+        if real_path(folder) == folder:
+            return folder
+    except AccessDeniedError:
+        pass
+    if problems is not None:
+        problems.append("the skill's folder has been replaced since it was read (by a symlink?); no file is served "
+                        "until it is read again")
+    return None
+
+
 def served_files(folder: Path, hardlinks: bool = False,
                  problems: list[str] | None = None) -> Iterator[tuple[str, Path, os.stat_result]]:
     """(relative path, full path, stat) of every file but SKILL.md that a read would serve, sorted;
     the reason each other file is left out goes to `problems`."""
-    base = real_path(folder)
-    for rel, full in walk_files(base, problems):
+    base = _unmoved(folder, problems)
+    for rel, full in walk_files(base, problems) if base else ():
         st = servable(full, rel, base, hardlinks)
         if isinstance(st, str):
             if problems is not None:
@@ -254,8 +268,9 @@ class FileMap:
         self._cache: dict[str, tuple[int, int, int, FileInfo]] = {}
 
     def files(self, folder: Path, hardlinks: bool = False) -> tuple[list[FileInfo], list[str]]:
-        """Return (files, problems). Files that would not be served are skipped and reported."""
-        base = real_path(folder)
+        """Return (files, problems) of the skill in `folder` (`Skill.files_dir`). Files that would
+        not be served are skipped and reported."""
+        base = folder
         infos: list[FileInfo] = []
         problems: list[str] = []
         for rel, full, st in served_files(base, hardlinks, problems):
@@ -274,7 +289,7 @@ class FileMap:
         if cached and cached[:3] == (st.st_ino, st.st_mtime_ns, st.st_size):
             return cached[3]
         try:
-            with open_file(full, within=[base], what=rel, allow_hardlinks=hardlinks) as f:
+            with open_file(full, within=[base], what=rel, allow_hardlinks=hardlinks, within_is_real=True) as f:
                 info = _describe(f, rel)
                 st = f.stat
         except (OSError, AccessDeniedError, InvalidInputError) as exc:

@@ -175,7 +175,7 @@ def _file_titles(skill: Skill, names: Iterable[str], limit: int = 20) -> str:
     titles = []
     for rel in [n for n in names if n.lower().endswith(".md")][:limit]:
         try:
-            _, f = open_skill_file(skill.dir, rel, hardlinks=skill.trusted)
+            _, f = open_skill_file(skill.files_dir, rel, hardlinks=skill.trusted)
             with f:
                 match = _TITLE.search(f.read(2048))
         except Exception:  # noqa: BLE001 - an unreadable reference only loses its title for search
@@ -293,7 +293,7 @@ def body_texts(skills: Sequence[Skill], leave_out_shared: bool = True) -> list[B
 def skill_text(skill: Skill, with_files: bool = True, body: BodyText | None = None) -> dict[str, str]:
     """The searchable text of a skill, by field (`body`: from `body_texts`, else read here)."""
     body = _own_text(_body_sections(skill)) if body is None else body
-    names = file_names(skill.dir) if with_files else []
+    names = file_names(skill.files_dir) if with_files else []
     return {"name": skill.name.replace("-", " ").replace("_", " "), "description": skill.description,
             "when_to_use": skill.when_to_use, "headings": "\n".join(skill.headings), "intro": body.intro,
             "body": body.rest, "files": _file_words(names), "titles": _file_titles(skill, names) if with_files else ""}

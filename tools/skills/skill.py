@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from skilldeck.tools.errors import SkilldeckError
-from skilldeck.tools.fs import open_file
+from skilldeck.tools.fs import open_file, real_path
 from skilldeck.tools.skills.frontmatter import parse_skill_md, short_repr
 from skilldeck.tools.skills.names import NAME_RULES, printable, unsafe_char, valid_name
 
@@ -76,10 +76,18 @@ class Skill:
     size: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
     served: bool = True            # False when SKILL.md cannot be read safely or no usable name exists
+    real_dir: Path | None = field(default=None, repr=False)  # the folder's real path when SKILL.md was read
 
     @property
     def trusted(self) -> bool:
         return self.root.trusted
+
+    @property
+    def files_dir(self) -> Path:
+        """Where the skill's files are read from, and the bound they must stay inside: the real
+        folder its SKILL.md was read from. A folder swapped for a symlink after indexing (a `git
+        pull` can do that) moves `dir` elsewhere, never this: reads fail until it is read again."""
+        return self.real_dir or self.dir
 
     @property
     def skill_md(self) -> Path:
@@ -189,6 +197,7 @@ def _one_line(text: str) -> str:
 
 
 def _open_skill_md(folder: Path, root: SkillRoot):
+    """SKILL.md of `folder` (a real path: see `Skill.files_dir`), confined to it."""
     return open_file(folder / SKILL_FILE, within=[folder], what=SKILL_FILE,
                      allow_hardlinks=root.trusted)
 
@@ -236,7 +245,8 @@ def load_skill(folder: Path, root: SkillRoot) -> Skill:
                      diagnostics=[Diagnostic("error", f"the folder's path holds U+{ord(bad):04X} (a control or "
                                                       "format character, or a byte that is not UTF-8); not served")])
     try:
-        with _open_skill_md(folder, root) as fh:
+        real_dir = real_path(folder)
+        with _open_skill_md(real_dir, root) as fh:
             stat = fh.stat
             # The frontmatter is at the top: read a head first, the rest only if the fence is not in it.
             raw = fh.read(HEAD_BYTES)
@@ -282,12 +292,12 @@ def load_skill(folder: Path, root: SkillRoot) -> Skill:
         metadata=_metadata(f.get("metadata"), diags),
         body_line=parsed.body_line, body_chars=max(0, stat.st_size - (len(raw) - len(body.encode()))),
         mtime_ns=stat.st_mtime_ns, size=stat.st_size,
-        diagnostics=diags, served=served,
+        diagnostics=diags, served=served, real_dir=real_dir,
     )
 
 
 def read_body(skill: Skill) -> str:
     """Read the current SKILL.md body (without frontmatter) from disk, confined to the skill's folder."""
-    with _open_skill_md(skill.dir, skill.root) as fh:
+    with _open_skill_md(skill.files_dir, skill.root) as fh:
         text = fh.read(MAX_SKILL_MD_BYTES).decode("utf-8", errors="replace")
     return parse_skill_md(text).body

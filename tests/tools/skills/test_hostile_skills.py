@@ -81,6 +81,26 @@ def test_a_symlinked_folder_and_symlinked_files_leading_outside_are_refused(tmp_
     assert "references/leak.md" not in listed and not any(p.startswith("docs/") for p in listed)
 
 
+def test_a_skill_folder_swapped_for_a_symlink_after_indexing_serves_nothing_from_the_target(tmp_path, outside):
+    # The second security audit: after `team/` became a link to ~/.ssh, read_skill_file(team, id_rsa)
+    # served the key until the next reload (for ever with --no-watch): reads were confined to the
+    # folder's path resolved at read time, so the bound moved with the link.
+    import shutil
+
+    (outside / "id_rsa").write_text(CANARY)
+    root = tmp_path / "skills"
+    make_skill(root, "team", "name: team\ndescription: Use for the team's chores.", files={"notes.md": "# Notes\n"})
+    catalog = catalog_of(root)
+    assert "Notes" in catalog.read_file("team", "notes.md")["content"]
+    shutil.rmtree(root / "team")
+    (root / "team").symlink_to(outside, target_is_directory=True)
+    assert CANARY not in every_answer(catalog, "team", ["id_rsa", "secret.md"])
+    from skilldeck.tools.skills.files import FileMap
+
+    files, problems = FileMap().files(catalog.get("team").files_dir)  # the file map names nothing of the target
+    assert files == [] and "replaced since it was read" in problems[0]
+
+
 def test_a_link_leading_outside_says_nothing_of_where_it_leads_or_what_is_there(tmp_path, outside):
     # The security audit: the refusal named the real target ("(to /home/u/.aws/credentials)"), and a
     # link to a missing file failed otherwise than one to an existing file, so a skill could ask the
