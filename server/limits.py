@@ -73,15 +73,20 @@ async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awai
     done = anyio.Event()
     scope = anyio.CancelScope()
     outcome: dict[str, Any] = {}
+    ends = anyio.current_time() + timeout_s  # the caller's limit, slot wait included
 
     async def runner() -> None:
         with scope:
             async with slots if slots is not None else contextlib.nullcontext():
+                left = ends - anyio.current_time()
+                if left <= 0:
+                    return  # the caller has had its answer: do not start
                 outcome["started"] = True
                 try:
                     # Engines check it in their long loops, so work the caller stopped waiting for ends
-                    # (and gives its slot back) instead of running on in its thread.
-                    with deadline(timeout_s):
+                    # (and gives its slot back) when the caller's limit does, not a full limit after
+                    # the slot was free: that kept slots held long after their callers had gone.
+                    with deadline(left):
                         outcome["value"] = await fn()
                 except Exception as exc:  # noqa: BLE001 - carried to the caller, which re-raises it
                     outcome["error"] = exc
@@ -89,7 +94,7 @@ async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awai
 
     start_soon(runner)
     try:
-        with anyio.move_on_after(timeout_s):
+        with anyio.CancelScope(deadline=ends):
             await done.wait()
     finally:
         if not done.is_set():  # timed out, or the client cancelled its request

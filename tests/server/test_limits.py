@@ -208,3 +208,37 @@ async def test_protocol_errors_do_not_echo_a_huge_hostile_input(tmp_path):
             with pytest.raises(MCPError) as raised:
                 await call()
             assert len(raised.value.error.message) < 1_200, raised.value.error.message[:300]
+
+
+async def test_a_call_that_waited_for_a_slot_gets_only_what_is_left_of_its_limit():
+    # The second security audit: the deadline started when the slot came free, so a call answered
+    # "took too long" at its limit went on for a whole new limit in its thread, holding the slot.
+    from skilldeck.server.limits import CallTookTooLong, run_with_time_limit
+    from skilldeck.tools.deadline import TimeLimitError, check
+
+    slots = anyio.Semaphore(1)
+    stopped_at: dict[str, float] = {}
+
+    def spin(name: str) -> None:  # work in a worker thread, which no cancellation reaches
+        try:
+            while True:
+                check()
+                time.sleep(0.01)
+        except TimeLimitError:
+            stopped_at[name] = time.monotonic()
+            raise
+
+    async with anyio.create_task_group() as tg:
+        begun = time.monotonic()
+
+        async def call(name: str) -> None:
+            with pytest.raises(CallTookTooLong):
+                await run_with_time_limit(name, 1.0, lambda: anyio.to_thread.run_sync(spin, name), tg.start_soon,
+                                          slots)
+
+        tg.start_soon(call, "first")
+        await anyio.sleep(0.2)
+        tg.start_soon(call, "second")
+    # The second waits for the first's slot (about 1 s), then stops at its own limit (1.2 s), not 1 s later.
+    assert stopped_at["first"] - begun < 1.3
+    assert stopped_at.get("second", begun) - begun < 1.5, stopped_at["second"] - begun
