@@ -112,7 +112,7 @@ class OpenAIBatch(BatchAPI):
             if not file_id:
                 continue
             text = (await self._call("GET", f"/files/{file_id}/content")).text
-            for line in _jsonl(text):
+            for line in map(self.provider.redact_data, _jsonl(text)):
                 response, error = line.get("response") or {}, line.get("error")
                 if response.get("status_code") == 200 and isinstance(response.get("body"), dict):
                     out[str(line.get("custom_id"))] = (response["body"], None)
@@ -139,7 +139,7 @@ class AnthropicBatch(BatchAPI):
     async def results(self, remote: RemoteBatch) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
         text = (await self._call("GET", f"/messages/batches/{remote.id}/results")).text
         out: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
-        for line in _jsonl(text):
+        for line in map(self.provider.redact_data, _jsonl(text)):
             result = line.get("result") or {}
             if result.get("type") == "succeeded" and isinstance(result.get("message"), dict):
                 out[str(line.get("custom_id"))] = (result["message"], None)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -133,10 +135,33 @@ class Provider:
         return key
 
     def redact(self, text: str) -> str:
-        """`text` without the key, as it is and as a message quoting it writes it (backslashes doubled)."""
+        """`text` without the key, as it is, as a message quoting it writes it (backslashes doubled),
+        and spelt in JSON escapes (an endpoint echoed it back as ``\\u0073k-...``)."""
         if not self._key:
             return text
+        if "\\u" in text:
+            text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
         return text.replace(self._key, "***").replace(repr(self._key)[1:-1], "***")
+
+    def redact_data(self, data: Any) -> Any:
+        """Every string of a decoded JSON value redacted (keys included): decoding turns an escaped
+        key back into the key, after a redaction of the raw text could no longer see it."""
+        if not self._key:
+            return data
+        stack, root = [], [data]
+        stack.append((root, 0))
+        while stack:
+            holder, key = stack.pop()
+            value = holder[key]
+            if isinstance(value, str):
+                holder[key] = self.redact(value)
+            elif isinstance(value, list):
+                stack.extend((value, i) for i in range(len(value)))
+            elif isinstance(value, dict):
+                clean = {self.redact(k) if isinstance(k, str) else k: v for k, v in value.items()}
+                holder[key] = clean
+                stack.extend((clean, k) for k in clean)
+        return root[0]
 
     def headers(self) -> dict[str, str]:
         raise NotImplementedError
@@ -178,11 +203,11 @@ class Provider:
         if response.status_code != 200:
             raise self._fault(response.status_code, body.decode("utf-8", "replace"), limits)
         try:
-            # An endpoint that echoes the key back must not get it into the journal or the results.
-            data = json.loads(self.redact(body.decode("utf-8", "replace")))
+            data = json.loads(body.decode("utf-8", "replace"))
         except (ValueError, RecursionError) as exc:
             raise ProviderFault("transient", "the response body is not JSON", 200, limits) from exc
-        return self.parse(data, limits)
+        # An endpoint that echoes the key back must not get it into the journal or the results.
+        return self.parse(self.redact_data(data), limits)
 
     def _fault(self, status: int, body: str, limits: LimitSnapshot) -> ProviderFault:
         text = self.redact(body[:500])
@@ -228,11 +253,12 @@ class OpenAIChat(Provider):
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderFault("transient", "the response has no choices[0].message", 200, limits) from exc
-        usage = data.get("usage") or {}
-        details = usage.get("prompt_tokens_details") or {}
+        usage = _mapping(data.get("usage"))
+        details = _mapping(usage.get("prompt_tokens_details"))
         return Completion(text=text, data=None, truncated=choice.get("finish_reason") == "length",
-                          input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
-                          cached_input_tokens=int(details.get("cached_tokens") or 0), limits=limits)
+                          input_tokens=token_count(usage.get("prompt_tokens")),
+                          output_tokens=token_count(usage.get("completion_tokens")),
+                          cached_input_tokens=token_count(details.get("cached_tokens")) or 0, limits=limits)
 
 
 class AnthropicMessages(Provider):
@@ -266,13 +292,32 @@ class AnthropicMessages(Provider):
             raise ProviderFault("transient", "the response has no content blocks", 200, limits)
         tool_input = next((b.get("input") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"), None)
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
-        usage = data.get("usage") or {}
-        cached = int(usage.get("cache_read_input_tokens") or 0)
-        input_tokens = usage.get("input_tokens")
+        usage = _mapping(data.get("usage"))
+        cached = token_count(usage.get("cache_read_input_tokens")) or 0
+        input_tokens = token_count(usage.get("input_tokens"))
         return Completion(text=text, data=tool_input if isinstance(tool_input, dict) else None,
                           truncated=data.get("stop_reason") == "max_tokens",
-                          input_tokens=None if input_tokens is None else int(input_tokens) + cached,
-                          output_tokens=usage.get("output_tokens"), cached_input_tokens=cached, limits=limits)
+                          input_tokens=None if input_tokens is None else input_tokens + cached,
+                          output_tokens=token_count(usage.get("output_tokens")), cached_input_tokens=cached,
+                          limits=limits)
+
+
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+# More tokens than any model reads or writes in one request: a count above it is not believed.
+MAX_REPORTED_TOKENS = 10_000_000
+
+
+def token_count(value: Any) -> int | None:
+    """A usage figure from a response body, or None (then the reservation stands) when it is not a
+    count one request can have: text, negative, infinite, or over MAX_REPORTED_TOKENS. An endpoint
+    reporting 1e15 input tokens drained the token buckets so far that the run never ended."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return int(value) if 0 <= value <= MAX_REPORTED_TOKENS else None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 async def read_bounded(client: httpx2.AsyncClient, method: str, url: str, limit: int,

@@ -179,3 +179,26 @@ def test_a_key_the_endpoint_echoes_back_never_reaches_the_completion():
     completion = call(ProviderConfig("openai", "gpt-4o-mini"), lambda r: httpx2.Response(
         200, json={"choices": [{"message": {"content": json.dumps(echoed)}}]}))
     assert "Bearer ***" in completion.text and KEY not in completion.text + json.dumps(completion.data)
+
+
+def test_a_key_echoed_in_json_escapes_is_redacted_after_decoding_and_in_error_bodies():
+    # The second security audit: "\u0073k-..." passed the redaction of the raw body, and decoding
+    # then wrote the key into the journal and results; escaped in an error body it reached the status.
+    escaped = "".join(f"\\u{ord(c):04x}" for c in KEY)
+    raw = '{"choices": [{"message": {"content": "the key is ' + escaped + '"}}]}'
+    completion = call(ProviderConfig("openai", "gpt-4o-mini"), lambda r: httpx2.Response(200, content=raw.encode()))
+    assert KEY not in completion.text and "***" in completion.text
+    with pytest.raises(ProviderFault) as caught:
+        call(ProviderConfig("openai", "gpt-4o-mini"),
+             lambda r: httpx2.Response(401, content=('{"error": "bad key ' + escaped + '"}').encode()))
+    assert KEY not in str(caught.value) and escaped not in str(caught.value)
+
+
+@pytest.mark.parametrize("usage", [{"prompt_tokens": 1e15, "completion_tokens": 5}, {"prompt_tokens": "many"},
+                                   {"prompt_tokens": -3, "completion_tokens": float("inf")},
+                                   {"prompt_tokens_details": {"cached_tokens": 1e300}}, ["not", "a", "mapping"]])
+def test_usage_no_request_can_have_is_not_believed(usage):
+    # The second security audit: 1e15 input tokens drained the token buckets so that the run never ended.
+    body = json.dumps({"choices": [{"message": {"content": json.dumps(ANSWER)}}], "usage": usage})
+    out = call(ProviderConfig("openai", "gpt-4o-mini"), lambda r: httpx2.Response(200, content=body.encode()))
+    assert out.input_tokens is None and out.output_tokens in (None, 5) and out.cached_input_tokens == 0
