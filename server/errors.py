@@ -139,12 +139,32 @@ def install_log_redaction() -> None:
         safe = escape_unsafe(message)
         if not secrets and safe is message:
             return record
-        if secrets and record.exc_info and record.exc_info[0] is not None:
+        clean = redact(safe) if secrets else safe
+        has_traceback = bool(secrets and record.exc_info and record.exc_info[0] is not None)
+        if clean == message and not has_traceback:
+            return record  # nothing to hide: formatters that read `args` (uvicorn's access log) still can
+        if has_traceback:
             # Tracebacks carry exception messages: render them now, redacted, as plain text.
-            safe += "\n" + escape_unsafe("".join(traceback.format_exception(*record.exc_info)))
+            clean += "\n" + _clean("".join(traceback.format_exception(*record.exc_info)), secrets)
             record.exc_info = None
             record.exc_text = None
-        record.msg, record.args = (redact(safe) if secrets else safe), None
+        elif isinstance(record.args, tuple) and record.args:
+            # Clean each argument instead, keeping the record's shape, when that says the same.
+            args = tuple(a if isinstance(a, (int, float)) else _clean(str(a), secrets) for a in record.args)
+            msg = _clean(str(record.msg), secrets)
+            try:
+                same = msg % args == clean
+            except (TypeError, ValueError):
+                same = False
+            if same:
+                record.msg, record.args = msg, args
+                return record
+        record.msg, record.args = clean, None
         return record
 
     logging.setLogRecordFactory(factory)
+
+
+def _clean(text: str, secrets: Any) -> str:
+    safe = escape_unsafe(text)
+    return redact(safe) if secrets else safe

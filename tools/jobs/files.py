@@ -16,9 +16,11 @@ from typing import Any
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.fs import open_file
 
-__all__ = ["append_jsonl", "read_json", "read_jsonl", "read_jsonl_tail", "write_json_atomic", "MAX_JSON_BYTES"]
+__all__ = ["append_jsonl", "read_json", "read_jsonl", "read_jsonl_tail", "write_json_atomic", "MAX_JSON_BYTES",
+           "MAX_STATE_BYTES"]
 
-MAX_JSON_BYTES = 64 << 20  # a larger job.json or state.json reads as damaged
+MAX_JSON_BYTES = 64 << 20  # a larger job.json reads as damaged (inline tasks make it large)
+MAX_STATE_BYTES = 8 << 20  # ... and a larger state.json: read at every status and listing, it holds a few KB
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -31,11 +33,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def read_json(path: Path, default: Any = None) -> Any:
-    """The JSON value in `path`, or `default` when it is missing, unreadable, too large or not JSON."""
+def read_json(path: Path, default: Any = None, limit: int = MAX_JSON_BYTES) -> Any:
+    """The JSON value in `path`, or `default` when it is missing, unreadable, over `limit` bytes or not JSON."""
     try:
         with open_file(path, (path.parent,), what="job file") as f:
-            return json.loads(f.read_all(MAX_JSON_BYTES, "job file").decode("utf-8"))
+            return json.loads(f.read_all(limit, "job file").decode("utf-8"))
     except (SkilldeckError, OSError, ValueError, RecursionError):
         return default
 

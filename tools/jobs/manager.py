@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError, StateError
-from skilldeck.tools.jobs.files import read_json, read_jsonl, read_jsonl_tail, write_json_atomic
+from skilldeck.tools.jobs.files import MAX_STATE_BYTES, read_json, read_jsonl, read_jsonl_tail, write_json_atomic
 
 __all__ = ["JobInfo", "JobManager", "JobStatus"]
 
@@ -373,7 +373,7 @@ def _sound_job(job: Any, job_id: str) -> bool:
 
 
 def _read_state(job_dir: Path) -> dict[str, Any]:
-    state = read_json(job_dir / "state.json", {})
+    state = read_json(job_dir / "state.json", {}, MAX_STATE_BYTES)
     if isinstance(state, dict):
         return state
     return {"status": JobStatus.INTERRUPTED.value, "error": "state.json is damaged (not an object)"}

@@ -42,7 +42,7 @@ def within(seconds: float, fn):
     return out.get("value")
 
 
-@pytest.mark.parametrize("damage", ["fifo", "dev_zero", "outside"])
+@pytest.mark.parametrize("damage", ["fifo", "dev_zero", "outside", "huge"])
 def test_a_state_file_that_is_no_regular_file_inside_reads_as_damaged_at_once(jobs, tmp_path, damage):
     folder = job_folder(jobs, "swapped")
     secret = tmp_path / "elsewhere.json"
@@ -50,6 +50,8 @@ def test_a_state_file_that_is_no_regular_file_inside_reads_as_damaged_at_once(jo
     state = folder / "state.json"
     if damage == "fifo":
         os.mkfifo(state)
+    elif damage == "huge":  # the second security audit: 60 MB took 12-15 s and 1.4 GB at every status call
+        state.write_text(json.dumps({"status": "succeeded", "result": "x" * (9 << 20)}))
     else:
         state.symlink_to("/dev/zero" if damage == "dev_zero" else secret)
     good = jobs.wait(jobs.start("test", "job_entries:count", {"n": 1}).id, timeout_s=30)

@@ -87,3 +87,18 @@ def test_a_fifo_as_the_usage_log_neither_blocks_recording_nor_reading(tmp_path):
     threading.Thread(target=use, daemon=True).start()
     assert done.wait(10), "recording or reading usage blocked on a FIFO"
     assert stats.report("pdf")[0]["activations"] == 3  # kept in memory while the log cannot be written
+
+
+def test_redaction_keeps_a_records_arguments_for_formatters_that_read_them(monkeypatch):
+    # The second security audit: with any secret-like variable set, every record lost its `args`,
+    # and uvicorn's access formatter, which unpacks them, failed on each request of --http.
+    install_log_redaction()
+    secret = "sk-live-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    make = logging.getLogRecordFactory()
+    fmt = '%s - "%s %s HTTP/%s" %d'
+    plain = make("uvicorn.access", logging.INFO, __file__, 1, fmt, ("127.0.0.1:5", "POST", "/mcp", "1.1", 200), None)
+    assert plain.args == ("127.0.0.1:5", "POST", "/mcp", "1.1", 200)
+    leaky = make("uvicorn.access", logging.INFO, __file__, 1, fmt, ("127.0.0.1:5", "GET", f"/mcp?k={secret}", "1.1", 200),
+                 None)
+    assert len(leaky.args) == 5 and secret not in leaky.getMessage()
