@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+from typing import Any
 from pathlib import Path
 
 from mcp.server.transport_security import TransportSecuritySettings
@@ -142,5 +143,66 @@ def serve_http(server: SkilldeckServer, settings: Settings) -> None:
     import uvicorn  # deferred: only --http needs it
 
     app = http_app(server, settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    limit = connection_limit()
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                            limit_concurrency=limit, http=guarded_protocol(limit, HEADER_TIMEOUT_S),
+                            # asyncio accepts up to `backlog` sockets at each wake-up before any is
+                            # handled: a burst of 2,048 ran the process out of descriptors past `limit`.
+                            backlog=max(16, limit // 4))
     anyio.run(uvicorn.Server(config).serve)
+
+
+HEADER_TIMEOUT_S = 10.0  # a connection that has not sent a whole request head by then is dropped
+
+
+def guarded_protocol(limit: int, header_timeout_s: float) -> type:
+    """uvicorn's h11 protocol, less what let idle connections take every file descriptor: a
+    connection past `limit` open ones is dropped at once, and one that sends no complete request
+    head within `header_timeout_s` (a slow drip of header bytes) is dropped then. uvicorn keeps both
+    open for ever; about 1,000 of them crashed the server."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _head_timer: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            if len(self.connections) > limit:
+                transport.abort()
+                return
+            self._head_timer = self.loop.call_later(header_timeout_s, self._drop_without_request)
+
+        def _drop_without_request(self) -> None:
+            if self.cycle is None and not self.transport.is_closing():
+                self.transport.abort()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            super().connection_lost(exc)
+
+    return GuardedH11Protocol
+
+
+def connection_limit() -> int:
+    """Connections (and requests in flight) uvicorn serves at once; past it, it answers 503 and closes.
+
+    Without a limit, about 1,000 idle connections that never finished their headers used up the
+    process's file descriptors and the server crashed (uvicorn keeps such connections open). The
+    soft limit on open files is raised to the hard one first; half of it goes to connections, the
+    rest to skill files, job files and the worker processes' pipes."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+            if wanted > soft:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+                soft = wanted
+    except (ImportError, ValueError, OSError):  # not POSIX, or not allowed: keep what there is
+        return 256
+    return max(64, min(MAX_HTTP_CONNECTIONS, soft // 2))
+
+
+MAX_HTTP_CONNECTIONS = 1_000

@@ -106,3 +106,57 @@ def test_serve_refuses_a_remote_bind_without_opt_in(tmp_path):
     proc = subprocess.run([command, *base, "--http", "--host", "0.0.0.0", "--no-user-skills"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--allow-remote" in proc.stderr
+
+
+def test_stalled_connections_cannot_use_up_the_servers_file_descriptors(tmp_path):
+    # The second security audit: about 1,000 connections that never finished their request head
+    # used up the descriptors (uvicorn keeps them open) and `serve --http` crashed. With 256
+    # descriptors the server now holds at most 128 connections and drops the rest at once.
+    import json
+    import os
+    import resource
+    import socket
+    import time
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command, base = server_command()
+    env = {**os.environ, "SKILLDECK_HOME": str(tmp_path / "state"), "SKILLDECK_EMBEDDINGS": "off"}
+    server = subprocess.Popen([command, *base, "--http", "--port", str(port), "--project-dir", str(tmp_path),
+                               "--no-user-skills"], env=env, cwd=tmp_path, preexec_fn=low_limit,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stalled = []
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        for _ in range(600):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), 2)
+                s.sendall(f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())
+                stalled.append(s)
+            except OSError:
+                break
+        time.sleep(2)
+        assert server.poll() is None, "the server exited"
+        for s in stalled:
+            s.close()
+        time.sleep(1)
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        with socket.create_connection(("127.0.0.1", port), 5) as s:
+            s.sendall((f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                       f"Accept: application/json, text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode())
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in stalled:
+            s.close()
+        server.terminate()
+        server.wait(10)
