@@ -18,7 +18,6 @@ Hostile files are built at test time under tmp_path; nothing is read from the ma
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import os

@@ -64,7 +64,7 @@ def anyio_backend():
 
 @pytest.mark.anyio
 async def test_mcp_batch_tools_end_to_end(tmp_path):
-    path = task_file(tmp_path, 40)
+    task_file(tmp_path, 40)  # tasks.jsonl, which the call names
     progress = []
 
     async def on_progress(done, total, message):

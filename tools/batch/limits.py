@@ -26,9 +26,8 @@ from skilldeck.tools.batch.headers import (MAPPINGS, LimitSnapshot, parse_durati
                                            parse_retry_after)
 
 __all__ = ["RateLimits", "Cost", "Grant", "TokenBucket", "RateLimiter", "LimitSnapshot", "parse_duration",
-           "parse_retry_after", "parse_openai_headers", "parse_anthropic_headers", "DIMENSIONS"]
+           "parse_retry_after", "parse_openai_headers", "parse_anthropic_headers"]
 
-DIMENSIONS = ("requests", "input_tokens", "output_tokens", "tokens")
 
 
 @dataclass(frozen=True)
@@ -170,11 +169,6 @@ class RateLimiter:
         self._room = asyncio.Event()
         self._seq = 0
         self._recent: deque[tuple[float, int, dict[str, float]]] = deque()
-        self.corrections: dict[str, float] = {}
-
-    def slot(self) -> asyncio.Semaphore:
-        """The concurrency cap; use ``async with limiter.slot():`` around a request."""
-        return self._slots
 
     @property
     def window(self) -> int:
@@ -294,7 +288,6 @@ class RateLimiter:
             # Providers report whole numbers: under one unit is rounding, not traffic from elsewhere.
             if excess > max(snap.tolerance, 1.0):
                 bucket.take(excess)
-                self.corrections[dim] = self.corrections.get(dim, 0.0) + excess
 
     def _sent_just_after(self, grant: Grant, dim: str) -> float:
         return sum(a[dim] for t, seq, a in self._recent

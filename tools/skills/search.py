@@ -107,11 +107,6 @@ class SearchTuning:
     whole_names: bool = True      # a request's camelCase names stay whole ("WordPress" is not "press")
 
 
-def tokenize(text: str) -> list[str]:
-    """Stems of the meaningful words of `text` (camelCase and hyphenated names split)."""
-    return _terms(text, STOP_WORDS)
-
-
 def _terms(text: str, stops: frozenset[str]) -> list[str]:
     return [stem(w) for w in words(text) if len(w) > 1 and w not in stops]
 

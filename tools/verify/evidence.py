@@ -21,7 +21,7 @@ from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from skilldeck.tools.fs import TooLargeError, hidden_part, is_within, open_file, real_path
 from skilldeck.tools.verify.errors import EvidenceReadError
-from skilldeck.tools.verify.text import Terms, entities, numbers, quantities, split_sentences, terms
+from skilldeck.tools.verify.text import Terms, numbers, quantities, split_sentences, terms
 
 __all__ = ["EvidenceItem", "Sentence", "EvidenceSet", "load_evidence", "EvidenceLimits"]
 
@@ -93,7 +93,6 @@ class EvidenceSet:
         for s in self.sentences:
             for v, unit in quantities(s.text):
                 self.number_units.setdefault(round(v, 6), set()).add(unit)
-        self._entities: set[str] | None = None
         self._name_words: frozenset[str] | None = None
 
     def __len__(self) -> int:
@@ -103,12 +102,6 @@ class EvidenceSet:
     def text(self) -> str:
         """All sentences, one per line (built on first use)."""
         return "\n".join(s.text for s in self.sentences)
-
-    @property
-    def entity_names(self) -> set[str]:
-        if self._entities is None:
-            self._entities = {e.lower() for s in self.sentences for e in entities(s.text)}
-        return self._entities
 
 
     @property

@@ -158,11 +158,6 @@ def _after_sentence_break(text: str, start: int) -> bool:
     return not before or before[-1] in ".!?:\n•-*#|"
 
 
-def negations(text: str) -> int:
-    """How many negation cues `text` has."""
-    return terms(text).negations
-
-
 @functools.lru_cache(maxsize=50_000)
 def numbers(text: str) -> tuple[tuple[float, str, str], ...]:
     """Numbers in `text` as (value, kind, surface); kind is 'year', 'percent' or 'number'.

@@ -9,7 +9,6 @@ from typing import Any, Literal
 __all__ = ["Finding", "Figures", "SkillReport", "LintReport", "LintConfig", "Level"]
 
 Level = Literal["error", "warning", "info"]
-LEVELS: tuple[Level, ...] = ("error", "warning", "info")
 
 
 @dataclass(frozen=True)

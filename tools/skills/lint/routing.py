@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-from itertools import combinations
 
 from skilldeck.tools.skills.lint.model import Finding
 from skilldeck.tools.skills.lint.source import SkillSource

@@ -67,10 +67,6 @@ class SkillSource:
     def body(self) -> str:
         return self.parsed.body
 
-    def body_line_no(self, offset: int) -> int:
-        """SKILL.md line number of character `offset` in the body."""
-        return self.parsed.body_line + self.body.count("\n", 0, offset)
-
     def line_of(self, key: str) -> int | None:
         return self.key_lines.get(key)
 
