@@ -129,11 +129,17 @@ class BearerAuth:
         await response(scope, receive, send)
 
 
+# Sessions open at once; past it a new one gets 503 until one ends or idles out (30 min). The SDK's
+# 10,000, each holding up to 1,000 resource subscriptions, let one client hold about 19 GB.
+MAX_HTTP_SESSIONS = 200
+
+
 def http_app(server: SkilldeckServer, settings: Settings) -> ASGIApp:
     """The server's Streamable HTTP app for `settings`, checked and wrapped; InvalidInputError if unsafe."""
     token = http_token(settings)
     check_bind(settings, token)
-    app: ASGIApp = server.streamable_http_app(transport_security=transport_security(settings), host=settings.host)
+    app: ASGIApp = server.streamable_http_app(transport_security=transport_security(settings), host=settings.host,
+                                              max_sessions=MAX_HTTP_SESSIONS)
     return BearerAuth(app, token) if token is not None else app
 
 

@@ -160,3 +160,13 @@ def test_stalled_connections_cannot_use_up_the_servers_file_descriptors(tmp_path
             s.close()
         server.terminate()
         server.wait(10)
+
+
+async def test_sessions_open_at_once_are_bounded(tmp_path, monkeypatch):
+    # The second security audit: the SDK's 10,000 sessions, each with 1,000 subscriptions, let one
+    # loopback client hold about 19 GB.
+    import skilldeck.server.http_transport as transport
+
+    monkeypatch.setattr(transport, "MAX_HTTP_SESSIONS", 2)
+    async with serving(app_for(settings(tmp_path))) as url:
+        assert [(await post(url, INIT)).status_code for _ in range(3)] == [200, 200, 503]
