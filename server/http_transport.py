@@ -15,8 +15,8 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
@@ -132,6 +132,8 @@ class BearerAuth:
 # Sessions open at once; past it a new one gets 503 until one ends or idles out (30 min). The SDK's
 # 10,000, each holding up to 1,000 resource subscriptions, let one client hold about 19 GB.
 MAX_HTTP_SESSIONS = 200
+MAX_HTTP_CONNECTIONS = 1_000  # connections open at once, at most (see `connection_limit`)
+HEADER_TIMEOUT_S = 10.0       # a connection that has not sent a whole request head by then is dropped
 
 
 def http_app(server: SkilldeckServer, settings: Settings) -> ASGIApp:
@@ -156,9 +158,6 @@ def serve_http(server: SkilldeckServer, settings: Settings) -> None:
                             # handled: a burst of 2,048 ran the process out of descriptors past `limit`.
                             backlog=max(16, limit // 4))
     anyio.run(uvicorn.Server(config).serve)
-
-
-HEADER_TIMEOUT_S = 10.0  # a connection that has not sent a whole request head by then is dropped
 
 
 def guarded_protocol(limit: int, header_timeout_s: float) -> type:
@@ -201,14 +200,10 @@ def connection_limit() -> int:
         import resource
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or hard > soft:
-            wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
-            if wanted > soft:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-                soft = wanted
+        wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+        if wanted > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
     except (ImportError, ValueError, OSError):  # not POSIX, or not allowed: keep what there is
         return 256
     return max(64, min(MAX_HTTP_CONNECTIONS, soft // 2))
-
-
-MAX_HTTP_CONNECTIONS = 1_000

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pydantic
 from mcp.shared.message import SessionMessage
 from mcp.types import PARSE_ERROR, ErrorData, JSONRPCError
@@ -72,8 +73,6 @@ class AnswersUnreadable:
         try:
             return await self.__anext__()
         except StopAsyncIteration:
-            import anyio
-
             raise anyio.EndOfStream from None
 
     async def aclose(self) -> None:

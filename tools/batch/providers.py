@@ -148,8 +148,8 @@ class Provider:
         key back into the key, after a redaction of the raw text could no longer see it."""
         if not self._key:
             return data
-        stack, root = [], [data]
-        stack.append((root, 0))
+        root = [data]
+        stack: list[tuple[Any, Any]] = [(root, 0)]
         while stack:
             holder, key = stack.pop()
             value = holder[key]

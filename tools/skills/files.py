@@ -270,14 +270,13 @@ class FileMap:
     def files(self, folder: Path, hardlinks: bool = False) -> tuple[list[FileInfo], list[str]]:
         """Return (files, problems) of the skill in `folder` (`Skill.files_dir`). Files that would
         not be served are skipped and reported."""
-        base = folder
         infos: list[FileInfo] = []
         problems: list[str] = []
-        for rel, full, st in served_files(base, hardlinks, problems):
+        for rel, full, st in served_files(folder, hardlinks, problems):
             if len(infos) >= MAX_FILES:
                 problems.append(f"more than {MAX_FILES} files; the rest are not listed")
                 break
-            info = self._info(full, rel, base, st, hardlinks, problems)
+            info = self._info(full, rel, folder, st, hardlinks, problems)
             if info is not None:
                 infos.append(info)
         return infos, problems

@@ -49,7 +49,7 @@ from skilldeck.tools.skills.terms import (BASIC_STOP_WORDS, STOP_WORDS, compound
                                           without_negated, words)
 from skilldeck.tools.tokens import is_common
 
-__all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "tokenize", "skill_text", "skill_texts",
+__all__ = ["SearchHit", "SearchTuning", "SkillSearch", "SemanticScorer", "skill_text", "skill_texts",
            "BodyText", "body_intro", "body_intros", "body_texts", "file_names", "FIT_THRESHOLD"]
 
 # (field, weight, b): a term in the description counts three times one in a heading; b is how much

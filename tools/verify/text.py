@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "STOPWORDS", "LIGHT_WORDS", "Terms", "terms", "stem", "numbers", "entities", "negations", "NEGATION_CUES",
+    "STOPWORDS", "LIGHT_WORDS", "Terms", "terms", "stem", "numbers", "entities", "NEGATION_CUES",
     "split_sentences", "normalise_quotes", "quantities", "stem_sequence", "content_words",
 ]
 

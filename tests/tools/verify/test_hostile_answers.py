@@ -51,6 +51,15 @@ def test_verifying_stops_at_the_deadline_of_the_call_it_runs_in():
     assert time.monotonic() - started < 5
 
 
+def deep_docs(tmp_path, depth: int):
+    """docs/d0/d1/.../deep.md, `depth` folders down: a tree a walk must bound."""
+    folder = tmp_path / "docs"
+    for i in range(depth):
+        folder = folder / f"d{i}"
+    folder.mkdir(parents=True)
+    (folder / "deep.md").write_text("The deepest file.")
+
+
 @pytest.mark.timeout(60)
 def test_an_evidence_glob_with_many_double_stars_is_walked_once_and_bounded(tmp_path, monkeypatch):
     import time
@@ -58,11 +67,7 @@ def test_an_evidence_glob_with_many_double_stars_is_walked_once_and_bounded(tmp_
     from skilldeck.tools.errors import InvalidInputError, NotFoundError
     from skilldeck.tools.verify import evidence
 
-    folder = tmp_path / "docs"
-    for i in range(40):
-        folder = folder / f"d{i}"
-    folder.mkdir(parents=True)
-    (folder / "deep.md").write_text("The deepest file.")
+    deep_docs(tmp_path, 40)
     started = time.monotonic()
     pattern = "docs/" + "**/" * 12 + "*.zzz"
     with pytest.raises(NotFoundError):
@@ -81,11 +86,7 @@ def test_an_evidence_folder_is_walked_under_the_bounds_of_a_glob(tmp_path, monke
     from skilldeck.tools.errors import InvalidInputError
     from skilldeck.tools.verify import evidence
 
-    folder = tmp_path / "docs"
-    for i in range(20):
-        folder = folder / f"d{i}"
-    folder.mkdir(parents=True)
-    (folder / "deep.md").write_text("The deepest file.")
+    deep_docs(tmp_path, 20)
     (tmp_path / "docs" / ".private").mkdir()
     (tmp_path / "docs" / ".private" / "notes.md").write_text("A hidden note.")
     assert verify_answer("The deepest file.", paths=["docs"], base_dir=tmp_path).status == "supported"
