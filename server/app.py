@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -19,6 +19,10 @@ from skilldeck.server.settings import Settings
 from skilldeck.tools.errors import InvalidInputError
 from skilldeck.tools.home import home_dir
 from skilldeck.tools.jobs import JobManager
+
+if TYPE_CHECKING:
+    from skilldeck.tools.skills.catalog import SkillCatalog
+    from skilldeck.tools.skills.usage import UsageStats
 
 __all__ = ["INSTRUCTIONS", "Services", "build_server"]
 
@@ -48,7 +52,9 @@ class Services:
     """What adapters share. Engines are built lazily so start-up stays fast."""
 
     settings: Settings
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Set by the skills adapter, which registers first; the skill-quality tools read them.
+    catalog: SkillCatalog | None = None
+    usage: UsageStats | None = None
 
     @cached_property
     def jobs(self) -> JobManager:

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import mcp.types as types
-from mcp.shared.exceptions import MCPError
 
-from skilldeck.server.errors import redact
+from skilldeck.server.errors import redact, request_error
 
 __all__ = ["ClientLog", "register"]
 
@@ -47,8 +46,15 @@ def _mcp_level(levelno: int) -> str:
     return name
 
 
+def connection_of(session: Any) -> Any | None:
+    """The SDK's object for the client connection behind `session` (it makes a session object per request).
+
+    `ServerSession._connection` is private in mcp 2.3; it is read here only, so an SDK change is met in one place."""
+    return getattr(session, "_connection", None)
+
+
 def _state(session: Any) -> dict[str, Any] | None:
-    state = getattr(getattr(session, "_connection", None), "state", None)  # private in mcp 2.3
+    state = getattr(connection_of(session), "state", None)
     return state if isinstance(state, dict) else None
 
 
@@ -151,8 +157,8 @@ def register(server: Any) -> ClientLog:
         if state is not None:
             subscribed: dict[str, Path | None] = state.setdefault(_SUBSCRIBED_KEY, {})
             if uri not in subscribed and len(subscribed) >= MAX_SUBSCRIPTIONS:
-                raise MCPError(code=types.INVALID_PARAMS, message=f"this connection already holds {MAX_SUBSCRIPTIONS} "
-                               "subscriptions; unsubscribe from some first")
+                raise request_error(f"this connection already holds {MAX_SUBSCRIPTIONS} subscriptions; "
+                                    "unsubscribe from some first")
             subscribed[uri] = server.content.path_of(uri) if server.content is not None else None
             server.remember(ctx.session)
         return types.EmptyResult()
@@ -173,7 +179,7 @@ def register(server: Any) -> ClientLog:
 def _checked_uri(uri: Any) -> str:
     text = str(uri)
     if len(text) > MAX_URI_CHARS:
-        raise MCPError(code=types.INVALID_PARAMS, message=f"uri is {len(text):,} characters; at most {MAX_URI_CHARS}")
+        raise request_error(f"uri is {len(text):,} characters; at most {MAX_URI_CHARS}")
     return text
 
 

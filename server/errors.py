@@ -1,4 +1,7 @@
-"""The one place engine errors become MCP `ToolError`s, and secrets are kept out of what leaves.
+"""The one place engine errors become MCP errors, and secrets are kept out of what leaves.
+
+A tool's failure is a `ToolError` (`tool_errors`, `argument_error`); a protocol request's
+(resources, prompts, skills/*) is a JSON-RPC "invalid params" error (`request_error`).
 
 Only `ToolError` text reaches the model; any other exception arrives as a bare
 "Error executing tool X". Engine errors (`SkilldeckError`) carry messages written for the
@@ -21,13 +24,16 @@ import traceback
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import mcp.types as types
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.skills.names import escape_unsafe
 
-__all__ = ["REDACTED", "argument_error", "install_log_redaction", "redact", "redact_data", "tool_errors"]
+__all__ = ["REDACTED", "argument_error", "clip", "install_log_redaction", "redact", "redact_data", "request_error",
+           "tool_errors"]
 
 logger = logging.getLogger("skilldeck")
 
@@ -68,6 +74,18 @@ def redact_data(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [redact_data(v) for v in data]
     return data
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """`text` cut to `limit` characters, saying how long it was (for echoing what a client sent)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def request_error(message: str, data: Any = None) -> MCPError:
+    """The JSON-RPC "invalid params" error of a protocol request, redacted and cut to 1,000 characters:
+    echoing a 100 KB uri back costs the model as much context as it sent."""
+    return MCPError(code=types.INVALID_PARAMS, message=redact(clip(message, 1000)),
+                    data=None if data is None else redact_data(data))
 
 
 def _shorten(message: str) -> str:

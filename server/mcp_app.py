@@ -40,7 +40,7 @@ from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from skilldeck.server import client_features
-from skilldeck.server.errors import argument_error, redact, redact_data
+from skilldeck.server.errors import argument_error, clip, redact, redact_data, request_error
 from skilldeck.server.limits import (CallLimits, CallTookTooLong, cap_prompt_result, cap_tool_result,
                                      check_arguments, run_with_time_limit)
 from skilldeck.tools.errors import SkilldeckError
@@ -80,7 +80,7 @@ def decode_cursor(cursor: str | None) -> int:
             return int(value)
     except (ValueError, UnicodeDecodeError):
         pass
-    raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor {_clip(cursor)!r}; start again without a cursor")
+    raise request_error(f"invalid cursor {clip(cursor)!r}; start again without a cursor")
 
 
 class SkilldeckServer(MCPServer):
@@ -199,7 +199,7 @@ class SkilldeckServer(MCPServer):
         self._remember(session)
 
     def _remember(self, session: Any) -> None:
-        connection = getattr(session, "_connection", None)  # private in mcp 2.3; stable across a connection
+        connection = client_features.connection_of(session)  # stable across a connection
         if connection is not None:
             self._sessions[connection] = session
 
@@ -235,12 +235,12 @@ class SkilldeckServer(MCPServer):
     def keeps_sessions(self, session: Any) -> bool:
         """Whether requests on `session`'s connection share state. Handshake-era clients (stdio, and
         each Streamable HTTP session) do; a 2026-07-28 client's every request is a connection of its own."""
-        connection = getattr(session, "_connection", None)
+        connection = client_features.connection_of(session)
         return connection is not None and getattr(connection, "protocol_version", None) in HANDSHAKE_PROTOCOL_VERSIONS
 
     def enabled_for(self, session: Any) -> set[str]:
         """The tool groups listed to `session`: the server's start set plus what it enabled."""
-        connection = getattr(session, "_connection", None)  # private in mcp 2.3; one per client connection
+        connection = client_features.connection_of(session)
         state = getattr(connection, "state", None)
         if not isinstance(state, dict):
             return set(self.enabled)
@@ -328,14 +328,12 @@ class SkilldeckServer(MCPServer):
 
     async def _handle_read_resource(self, ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         if self.content is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource {_clip(str(params.uri))}")
+            raise request_error(f"Unknown resource {clip(str(params.uri))}")
         try:
-            contents = await self._bounded(f"Reading {_clip(str(params.uri))}", self.content.read_resource,
+            contents = await self._bounded(f"Reading {clip(str(params.uri))}", self.content.read_resource,
                                            str(params.uri))
         except SkilldeckError as exc:
-            # The uri goes back cut short: echoing a 100 KB uri costs the model as much context as it sent.
-            raise MCPError(code=types.INVALID_PARAMS, message=redact(_clip(str(exc), 1000)),
-                           data={"uri": redact(_clip(str(params.uri)))}) from exc
+            raise request_error(str(exc), {"uri": clip(str(params.uri))}) from exc
         # Resource size is bounded where resources are made (server/skill_content.py).
         contents = [c.model_copy(update={"text": redact(c.text)}) if isinstance(c, types.TextResourceContents) else c
                     for c in contents]
@@ -350,14 +348,14 @@ class SkilldeckServer(MCPServer):
 
     async def _handle_get_prompt(self, ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
         if self.content is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt {_clip(params.name)!r}")
+            raise request_error(f"Unknown prompt {clip(params.name)!r}")
         arguments = dict(params.arguments or {})
         try:
             check_arguments(arguments, self.limits.argument_chars)
-            result = await self._bounded(f"Prompt {_clip(params.name)}", self.content.get_prompt, params.name,
+            result = await self._bounded(f"Prompt {clip(params.name)}", self.content.get_prompt, params.name,
                                          arguments)
         except (SkilldeckError, ToolError) as exc:
-            raise MCPError(code=types.INVALID_PARAMS, message=redact(_clip(str(exc), 1000))) from exc
+            raise request_error(str(exc)) from exc
         return cap_prompt_result(_redact_prompt(result), self.limits.answer_bytes)
 
 
@@ -370,10 +368,6 @@ def _without_titles(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_without_titles(v) for v in schema]
     return schema
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _wait_of(arguments: dict[str, Any]) -> float:

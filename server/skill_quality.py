@@ -32,7 +32,7 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.skills.lint import LintConfig, lint_folders, render_table
 
         with tool_errors():
-            catalog = services.extras["catalog"]
+            catalog = services.catalog
             skills = [catalog.get(name)] if name else catalog.skills
             if not skills:
                 return "No skills are served, so there is nothing to lint."
@@ -54,7 +54,7 @@ def register(mcp: Any, services: Any) -> None:
         from skilldeck.tools.skills.usage import UsageStats, render_report
 
         with tool_errors():
-            stats: UsageStats = services.extras.get("usage") or UsageStats()
+            stats = services.usage or UsageStats()
             rows = stats.report(name)
             if name and not rows:
                 return f"No use of skill {name!r} is recorded yet (searches, activations or file reads)."

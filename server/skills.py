@@ -20,6 +20,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
+from skilldeck.server.client_features import connection_of
 from skilldeck.server.errors import tool_errors
 from skilldeck.server.mcp_app import SkilldeckServer
 from skilldeck.server.settings import Settings
@@ -209,7 +210,8 @@ def catalog_key() -> bytes:
 
 def session_key(ctx: Context) -> str:
     """A stable id for the client connection behind a request (the SDK makes a session object per request)."""
-    connection = getattr(ctx.session, "_connection", ctx.session)
+    connection = connection_of(ctx.session)
+    connection = ctx.session if connection is None else connection
     return f"{os.getpid()}-{id(connection):x}"
 
 
@@ -253,8 +255,8 @@ def register(mcp: SkilldeckServer, services: Any) -> None:
     runtime = SkillsRuntime(services.settings, mcp)
     catalog = runtime.catalog
     usage = UsageStats()
-    services.extras["catalog"] = catalog
-    services.extras["usage"] = usage
+    services.catalog = catalog
+    services.usage = usage
     if services.settings.embeddings == "auto":
         enable_semantic_search(catalog)
     mcp.content = SkillContent(catalog)

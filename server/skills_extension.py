@@ -31,9 +31,10 @@ from typing import Any
 import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
+from skilldeck.server.errors import clip, request_error
 from skilldeck.server.skill_content import SCHEME, SkillContent, resources_of, serve_file, skill_path, skill_uri
 from skilldeck.tools.errors import SkilldeckError
-from skilldeck.tools.fs import TooLargeError, real_path
+from skilldeck.tools.fs import TooLargeError, is_within, real_path
 from skilldeck.tools.skills.files import MAX_FILES, WALK_CUT, open_skill_file, servable, served_files
 from skilldeck.tools.skills.files import skill_path as checked_path
 from skilldeck.tools.skills.frontmatter import VerbatimFrontmatter, read_verbatim
@@ -102,8 +103,8 @@ class SkillEntries:
             skill, rel = None, ""
         if skill is None or rel != SKILL_FILE or uri != skill_uri(skill_path(skill)):
             hint = f" Did you mean {skill_uri(skill_path(skill))}?" if skill is not None else ""
-            raise MCPError(code=types.INVALID_PARAMS, message=f"No skill is served at {_clip(uri)}: skills/get takes "
-                           f"the URI of a skill's SKILL.md, skill://<skill-path>/SKILL.md.{hint}")
+            raise request_error(f"No skill is served at {clip(uri)}: skills/get takes "
+                                f"the URI of a skill's SKILL.md, skill://<skill-path>/SKILL.md.{hint}")
         return self.entry(skill).wire
 
     def entry(self, skill: Skill) -> Entry:
@@ -211,7 +212,7 @@ class SkillEntries:
         try:
             skill, rel = self.content.locate(uri + "/" + SKILL_FILE)
         except SkilldeckError as exc:
-            raise _not_a_directory(uri, _clip(str(exc), 300)) from exc
+            raise _not_a_directory(uri, clip(str(exc), 300)) from exc
         folder = rel.removesuffix(SKILL_FILE).rstrip("/")
         if rel != SKILL_FILE and not rel.endswith("/" + SKILL_FILE):
             raise _not_a_directory(uri, "")
@@ -236,10 +237,8 @@ class SkillEntries:
         try:
             _, target = checked_path(skill.files_dir, folder)
         except SkilldeckError as exc:
-            raise _not_a_directory(uri, _clip(str(exc), 300)) from exc
-        base = skill.files_dir
-        real = real_path(target)
-        if not (real == base or real.is_relative_to(base)) or not target.is_dir() or target.is_symlink():
+            raise _not_a_directory(uri, clip(str(exc), 300)) from exc
+        if not is_within(real_path(target), [skill.files_dir]) or not target.is_dir() or target.is_symlink():
             raise _not_a_directory(uri, "")
 
     def _groups(self) -> dict[str, list[Skill]]:
@@ -269,14 +268,10 @@ def _stream_digest(skill: Skill, rel: str) -> tuple[int, str]:
     return size, sha.hexdigest()
 
 
-def _clip(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
 def _not_a_directory(uri: str, why: str) -> MCPError:
     reason = f" ({why})" if why else ""
-    return MCPError(code=types.INVALID_PARAMS, message=f"{_clip(uri)} is not a directory resource{reason}; "
-                    "directories are skill://<skill-path> and its sub-folders, e.g. skill://pdf-forms/references")
+    return request_error(f"{clip(uri)} is not a directory resource{reason}; "
+                         "directories are skill://<skill-path> and its sub-folders, e.g. skill://pdf-forms/references")
 
 
 def register(server: Any, content: SkillContent) -> SkillEntries:

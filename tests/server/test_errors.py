@@ -7,7 +7,7 @@ from mcp import Client
 from mcp.server.mcpserver.exceptions import ToolError
 
 from skilldeck.server.app import build_server
-from skilldeck.server.errors import redact, tool_errors
+from skilldeck.server.errors import redact, request_error, tool_errors
 from skilldeck.server.settings import Settings
 from tests.fixtures.skill_factory import basic_collection, make_skill
 from tests.server.mcp_client import connect, text_of
@@ -95,6 +95,15 @@ def test_tool_errors_redact_engine_messages(monkeypatch):
         with tool_errors():
             raise ValueError(f"bad value {CANARY}")
     assert str(info.value) == "ValueError: bad value [redacted]"
+
+
+def test_a_protocol_request_s_error_is_invalid_params_redacted_and_cut_short(monkeypatch):
+    monkeypatch.setenv("APP_SECRET_VALUE", CANARY)
+    err = request_error(f"No skill is served at {CANARY}{'x' * 5000}", {"uri": f"skill://{CANARY}"})
+    assert err.error.code == -32602
+    assert CANARY not in err.error.message and "[redacted]" in err.error.message
+    assert len(err.error.message) < 1100 and "characters)" in err.error.message
+    assert err.error.data == {"uri": "skill://[redacted]"}
 
 
 def test_an_engine_model_s_validation_error_names_the_field_without_pydantic_s_dump():

@@ -72,7 +72,7 @@ def test_semantic_search_follows_the_embeddings_setting(tmp_path):
     for mode in ("off", "auto"):
         server = build_server(Settings(skills=[tmp_path], user_skills=False, bundled_skills=False, watch=False,
                                        embeddings=mode))
-        catalogs[mode] = server.services.extras["catalog"]
+        catalogs[mode] = server.services.catalog
     assert catalogs["off"].semantic is None
     assert (catalogs["auto"].semantic is not None) is embeddings_available()
 
