@@ -108,14 +108,12 @@ class EvidenceSet:
     def name_words(self) -> frozenset[str]:
         """Lower-cased words the evidence writes only capitalised, away from a sentence start ("kujala")."""
         if self._name_words is None:
-            capital, lower = set(), set()
+            capital: set[str] = set()
+            lower: set[str] = set()
             for s in self.sentences:
-                for i, m in enumerate(_WORD.finditer(s.text)):
-                    w = m.group()
-                    if w[0].islower():
-                        lower.add(w)
-                    elif i:  # a capital at the sentence start says nothing
-                        capital.add(w.lower())
+                words = _WORD.findall(s.text)
+                lower.update(w for w in words if w[0].islower())
+                capital.update(w.lower() for w in words[1:] if not w[0].islower())  # a sentence's first says nothing
             self._name_words = frozenset(capital - lower)
         return self._name_words
 
