@@ -179,6 +179,8 @@ def numbers(text: str) -> tuple[tuple[float, str, str], ...]:
             value *= _SCALES[scale.lower()]
         kind = "percent" if pct else ("year" if not frac and not scale and "," not in whole
                                       and 1000 <= value <= 2100 and len(whole) == 4 else "number")
+        if kind == "number" and len(whole) == 2 and not (frac or pct or scale):
+            value, kind = _range_end(text, m.start(1), m.end(), value)
         found.append((value, kind, m.group().strip()))
     for m in _TOKEN.finditer(text):
         low = m.group().lower()
@@ -188,6 +190,22 @@ def numbers(text: str) -> tuple[tuple[float, str, str], ...]:
         elif _ORDINAL.match(low):
             pass  # already caught above
     return tuple(found)
+
+
+_RANGE_START = re.compile(r"(?<!\d)(1\d{3}|20\d{2})[-–]$")
+_DATE_GOES_ON = re.compile(r"[-–/]\d")
+
+
+def _range_end(text: str, start: int, end: int, value: float) -> tuple[float, str]:
+    """The year a season or academic year ends in: "2018–19" is 2018 to 2019, as "2018-2019" says.
+    (value, "number") as it was when the two digits do not end such a range (a score, an ISO date)."""
+    begun = _RANGE_START.search(text, max(0, start - 5), start)
+    if begun is None or _DATE_GOES_ON.match(text, end):
+        return value, "number"
+    first = int(begun.group(1))
+    year = first - first % 100 + int(value)
+    year += 100 if year <= first else 0
+    return (float(year), "year") if year - first <= 20 else (value, "number")
 
 
 # Units a quantity is measured in, by canonical name. Ambiguous abbreviations are left out:

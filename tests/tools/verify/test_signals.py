@@ -202,3 +202,16 @@ def test_a_bare_name_answer_is_not_negated_by_the_evidence():
     assert only_claim("Ford Fusion", evidence, question="What car did Carpentier drive in 2006?").lean == "supported"
     c = only_claim("Carpentier drove the Dodge Charger in 2006.", evidence)
     assert c.lean == "contradicted" and "negation_mismatch" in names(c)
+
+
+def test_a_season_written_short_ends_in_the_year_its_long_form_names():
+    from skilldeck.tools.verify.text import numbers
+
+    evidence = ["The name change will take place over the coming 2018-2019 academic year."]
+    c = only_claim("The name change takes place during the 2018–19 academic year.", evidence)
+    assert not names(c) & {"number_absent", "number_mismatch"}
+    c = only_claim("The name change takes place during the 2018–21 academic years.", evidence)
+    assert c.lean == "contradicted" and "number_mismatch" in names(c)  # 2021, where the evidence says 2019
+    # A score, an ISO date and a span of more than twenty years stay plain numbers.
+    assert [v for v, k, _ in numbers("won 10–7 on 2018-05-14; 1950–99")] == [10, 7, 2018, 5, 14, 1950, 99]
+    assert (2000.0, "year", "00") in numbers("the 1999–00 season")
