@@ -156,12 +156,12 @@ def _describe(f: OpenFile, rel: str) -> FileInfo:
     return FileInfo(rel, _kind(rel, False), f.size, False, lines, tokens, heading)
 
 
-def walk_files(folder: Path, problems: list[str] | None = None) -> Iterator[tuple[str, Path]]:
+def walk_files(folder: Path, problems: list[str] | None = None, max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, Path]]:
     """Yield (posix path relative to `folder`, full path) for every file but SKILL.md, sorted,
     skipping hidden files and tool folders. Symlinked folders are not entered; symlinked files are
     yielded, and `servable` or `open_skill_file` decide where they lead. Iterative (a folder nested
-    thousands deep cannot exhaust the stack) and bounded by MAX_DEPTH and MAX_ENTRIES; what is left
-    out for those bounds is said in `problems`."""
+    thousands deep cannot exhaust the stack) and bounded by `max_depth` folder levels and MAX_ENTRIES;
+    what is left out for those bounds is said in `problems`."""
     base = real_path(folder)
     stack: list[tuple[Path, int]] = [(base, 0)]
     seen = 0
@@ -194,8 +194,8 @@ def walk_files(folder: Path, problems: list[str] | None = None) -> Iterator[tupl
         if cut:
             _note(problems, WALK_CUT)
             return
-        if folders and depth + 1 > MAX_DEPTH:
-            _note(problems, f"folders more than {MAX_DEPTH} levels deep are not listed")
+        if folders and depth + 1 > max_depth:
+            _note(problems, f"folders more than {max_depth} levels deep are not listed")
             continue
         stack.extend((f, depth + 1) for f in reversed(folders))
 

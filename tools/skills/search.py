@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import os
 import re
 import threading
 from array import array
@@ -43,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from skilldeck.tools.skills.files import open_skill_file
+from skilldeck.tools.skills.files import open_skill_file, walk_files
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
 from skilldeck.tools.skills.terms import (BASIC_STOP_WORDS, STOP_WORDS, compound_words, initialisms, stem, synonyms,
                                           without_negated, words)
@@ -127,27 +126,16 @@ class SemanticScorer(Protocol):
 
 def file_names(folder: Path, limit: int = 80) -> list[str]:
     """Names of a skill's other files, two folder levels deep, as words (containers like
-    ``references/`` and extensions dropped): ``reference/node_mcp_server.md`` -> ``node mcp server``."""
+    ``references/`` and extensions dropped): ``reference/node_mcp_server.md`` -> ``node mcp server``.
+    Walked by `files.walk_files`, with its bounds: symlinked folders are not entered."""
     found: list[str] = []
-    stack = [(str(folder), 0, "")]
-    while stack and len(found) < limit:
-        path, depth, prefix = stack.pop()
-        try:
-            entries = sorted(os.scandir(path), key=lambda e: e.name)
-        except OSError:
+    for rel, _ in walk_files(folder, max_depth=2):
+        name = rel.rsplit("/", 1)[-1]
+        if name == SKILL_FILE or name.upper().startswith("LICENSE"):
             continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith(".") or name == SKILL_FILE or name.upper().startswith("LICENSE"):
-                continue
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                continue
-            if is_dir and depth < 2 and name not in ("node_modules", "__pycache__"):
-                stack.append((entry.path, depth + 1, f"{prefix}{name}/"))
-            elif not is_dir:
-                found.append(f"{prefix}{name}")
+        found.append(rel)
+        if len(found) >= limit:
+            break
     return found
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.listing import render_matches
-from skilldeck.tools.skills.search import FIT_THRESHOLD, SearchTuning, SkillSearch, body_intros, body_texts
+from skilldeck.tools.skills.search import (FIT_THRESHOLD, SearchTuning, SkillSearch, body_intros, body_texts,
+                                          file_names)
 from skilldeck.tools.skills.skill import SkillRoot
 from skilldeck.tools.skills.terms import STOP_WORDS, initialisms, stem, synonyms, without_negated, words
 from skilldeck.tools.tokens import is_common
@@ -209,6 +210,21 @@ def test_reference_file_titles_are_searched(tmp_path):
     skill(tmp_path, "api-guide", "Guides for our service.", files={"references/a.md": "# Rotating webhook secrets\n"})
     skill(tmp_path, "other", "Something else entirely.")
     assert first(build((tmp_path, "t")), "rotate the webhook secret") == "api-guide"
+
+
+def test_file_names_are_searched_two_levels_deep_but_a_linked_folder_is_not_entered(tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "zanzibar").mkdir(parents=True)
+    (outside / "zanzibar" / "quokka_ledger.md").write_text("x")
+    root = tmp_path / "skills"
+    skill(root, "tables", "Work with data.", files={"references/pivot/harmonica_rules.md": "text",
+                                                    "references/pivot/deep/lower/ocelot.md": "text"})
+    (root / "tables" / "linked").symlink_to(outside)
+    names = file_names(root / "tables")
+    assert "references/pivot/harmonica_rules.md" in names
+    assert not any("ocelot" in n or "quokka" in n for n in names)  # too deep; behind a link
+    assert first(build((root, "t")), "harmonica rules") == "tables"
+    assert first(build((root, "t")), "quokka ledger") is None
 
 
 def test_bundled_skills_do_not_steal_a_shared_word(tmp_path):
