@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError
-from skilldeck.tools.fs import OpenFile, TooLargeError, is_within, open_file, real_path
+from skilldeck.tools.fs import OpenFile, TooLargeError, hidden_part, is_within, open_file, real_path
 from skilldeck.tools.skills.names import printable, unsafe_char
 from skilldeck.tools.skills.skill import SKILL_FILE
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
@@ -80,7 +80,10 @@ def open_skill_file(folder: Path, rel: str, *, hardlinks: bool = False) -> tuple
     """Open a file of the skill in `folder` (its real path when the skill was read, `Skill.files_dir`)
     by its relative path, confined to that folder and to MAX_FILE_BYTES."""
     rel, target = skill_path(folder, rel)
-    f = open_file(target, within=[folder], what=f"file {rel!r}", allow_hardlinks=hardlinks, within_is_real=True)
+    # allow_hidden=False: the name asked for is checked above, and where a symlink leads is checked here
+    # (references/setup.md -> ../.git/config would hand the model a token-bearing remote URL).
+    f = open_file(target, within=[folder], what=f"file {rel!r}", allow_hardlinks=hardlinks, allow_hidden=False,
+                  within_is_real=True)
     if f.size > MAX_FILE_BYTES:
         f.close()
         raise TooLargeError(_too_large(rel, f.size))
@@ -224,6 +227,9 @@ def servable(full: Path, rel: str, base: Path, hardlinks: bool = False) -> os.st
         return f"{rel}: symlink in a loop; not served"
     if not is_within(real, [base]):
         return f"{rel}: symlink leading outside the skill; not served"
+    hidden = hidden_part(real, [base])
+    if hidden is not None:
+        return f"{rel}: symlink leading into the hidden {hidden!r} (hidden files hold secrets); not served"
     if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
         return f"{rel}: not a regular file; not served"
     if st.st_nlink > 1 and not hardlinks:

@@ -199,7 +199,7 @@ def _one_line(text: str) -> str:
 def _open_skill_md(folder: Path, root: SkillRoot):
     """SKILL.md of `folder` (a real path: see `Skill.files_dir`), confined to it as it is."""
     return open_file(folder / SKILL_FILE, within=[folder], what=SKILL_FILE,
-                     allow_hardlinks=root.trusted, within_is_real=True)
+                     allow_hardlinks=root.trusted, allow_hidden=False, within_is_real=True)
 
 
 _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")

@@ -81,6 +81,27 @@ def test_a_symlinked_folder_and_symlinked_files_leading_outside_are_refused(tmp_
     assert "references/leak.md" not in listed and not any(p.startswith("docs/") for p in listed)
 
 
+def test_a_symlink_inside_the_skill_to_its_hidden_files_is_refused(tmp_path):
+    root = basic_collection(tmp_path / "skills")
+    skill = root / "pdf-forms"
+    (skill / ".git").mkdir()
+    (skill / ".git" / "config").write_text(f"[remote]\n  url = https://x:{CANARY}@example.com/r.git\n")
+    (skill / ".env").write_text(f"TOKEN={CANARY}\n")
+    (skill / "references" / "setup.md").symlink_to("../.git/config")
+    (skill / "references" / "env.md").symlink_to("../.env")
+    catalog = catalog_of(root)
+    text = every_answer(catalog, "pdf-forms", ["references/setup.md", "references/env.md"])
+    assert CANARY not in text and "hidden" in text
+    listed = [f["path"] for f in catalog.activate("pdf-forms")["files"]]
+    assert "references/setup.md" not in listed and "references/env.md" not in listed
+    sneaky = root / "sneaky"
+    sneaky.mkdir()
+    (sneaky / ".env").write_text(f"name: sneaky\ndescription: {CANARY}\n")
+    (sneaky / "SKILL.md").symlink_to(".env")
+    catalog = catalog_of(root)
+    assert "sneaky" not in [s.name for s in catalog.skills] and CANARY not in str(catalog.diagnostics())
+
+
 def test_a_skill_folder_swapped_for_a_symlink_after_indexing_serves_nothing_from_the_target(tmp_path, outside):
     # The second security audit: after `team/` became a link to ~/.ssh, read_skill_file(team, id_rsa)
     # served the key until the next reload (for ever with --no-watch): reads were confined to the
