@@ -16,6 +16,7 @@ skill keeps its body, and a problem names the bound (`ParsedSkillMd.refused`).
 
 from __future__ import annotations
 
+import math
 import re
 import reprlib
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:(?:\s(.*)|)$")
 # A plain scalar YAML may read as a number (decimal, hex, octal, binary, base 60, float).
 _NUMBERISH = re.compile(r"[-+]?[0-9a-fA-FxXoObB_:.]+")
 _INT_TAG = "tag:yaml.org,2002:int"
+_JSON_SAFE_INT = 2**53
 
 
 @dataclass(frozen=True)
@@ -179,9 +181,10 @@ class _Tally:
             self.chars += len(value)
             if event.anchor:
                 self.anchors[event.anchor] = (1, len(value), -1)
-            if len(value) > limits.max_digits and (event.implicit[0] or event.tag == _INT_TAG) \
-                    and _NUMBERISH.fullmatch(value):
-                return f"frontmatter has a number of {len(value):,} digits (at most {limits.max_digits:,})"
+            if len(value) > limits.max_digits // 2 and (event.implicit[0] or event.tag == _INT_TAG) \
+                    and _NUMBERISH.fullmatch(value) and _decimal_digits(value) > limits.max_digits:
+                return (f"frontmatter has a number of about {_decimal_digits(value):,} decimal digits "
+                        f"(at most {limits.max_digits:,})")
         elif isinstance(event, yaml.CollectionStartEvent):
             depth = len(self.open) + 1
             if depth > limits.max_depth:
@@ -232,6 +235,16 @@ def _loader() -> type:
     import yaml
 
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster where present
+
+
+def _decimal_digits(value: str) -> int:
+    """About how many decimal digits the integer YAML builds from `value` has: a hex digit is 1.2 of
+    them, so 3,998 hex digits ("0xfff...") make an int of 4,814 digits, which Python cannot print."""
+    digits = value.lstrip("+-").replace("_", "")
+    base = {"0x": 16, "0o": 8, "0b": 2}.get(digits[:2].lower())
+    if base is None:
+        return len(digits)
+    return math.ceil((len(digits) - 2) * math.log10(base))
 
 
 def _broken_bound(front: str, limits: FrontmatterLimits) -> tuple[int, str] | None:
@@ -360,12 +373,13 @@ def read_verbatim(text: str, limits: FrontmatterLimits = LIMITS) -> VerbatimFron
 def _json_value(value: Any) -> Any:
     """`value` (as YAML built it) as JSON data. Depth is bounded by `FrontmatterLimits.max_depth`."""
     import datetime
-    import math
 
     if isinstance(value, dict):
         return {_key_text(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [_json_value(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _JSON_SAFE_INT:
+        return str(value)  # past what a JSON client reads exactly (2**53); as text, it is kept whole
     if isinstance(value, bool) or value is None or isinstance(value, int | str):
         return value
     if isinstance(value, float):

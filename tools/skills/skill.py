@@ -6,6 +6,7 @@ anything wrong becomes a `Diagnostic` attached to the skill.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.fs import open_file, real_path
 from skilldeck.tools.skills.frontmatter import parse_skill_md, short_repr
 from skilldeck.tools.skills.names import NAME_RULES, printable, unsafe_char, valid_name
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Diagnostic", "Skill", "SkillRoot", "load_skill", "SKILL_FILE", "MAX_SKILL_MD_BYTES"]
 
@@ -237,7 +240,20 @@ def _choose_name(declared: str, folder: Path, diags: list[Diagnostic]) -> str | 
 
 
 def load_skill(folder: Path, root: SkillRoot) -> Skill:
-    """Read `folder/SKILL.md` leniently and return the skill with its diagnostics."""
+    """Read `folder/SKILL.md` leniently and return the skill with its diagnostics; never raises.
+
+    Whatever a stranger's SKILL.md makes go wrong is this skill's problem: it is not served, the
+    error is its diagnostic, and every other skill still loads (a catalog reload reads them all)."""
+    try:
+        return _load_skill(folder, root)
+    except Exception as exc:  # noqa: BLE001 - one hostile skill must not stop the server or a reload
+        logger.warning("skill folder %s could not be read: %s: %s", folder, type(exc).__name__, exc)
+        return Skill(name=printable(folder.name, 64), description="", dir=folder, root=root, served=False,
+                     diagnostics=[Diagnostic("error", f"SKILL.md could not be read ({type(exc).__name__}: "
+                                                      f"{printable(str(exc), 200)}); not served")])
+
+
+def _load_skill(folder: Path, root: SkillRoot) -> Skill:
     diags: list[Diagnostic] = []
     bad = unsafe_char(folder.relative_to(root.path).as_posix()) if folder.is_relative_to(root.path) else None
     if bad is not None:  # an undecodable byte (a surrogate) or a control character in a folder name

@@ -101,6 +101,37 @@ def test_numbers_too_long_to_print_are_refused(loader, number):
     assert refused(parse_skill_md(md(f"name: 'x'\nversion: {number}")), "digits")
 
 
+@pytest.mark.parametrize("field", ["description", "metadata", "allowed-tools", "name", "x-build"])
+def test_a_hex_number_short_in_characters_but_too_long_to_print_is_refused(loader, field, tmp_path):
+    number = "0x" + "f" * 3998  # under 4,000 characters, but an int of 4,814 decimal digits
+    front = {"description": f"name: 'hexy'\ndescription: {number}",
+             "metadata": f"name: 'hexy'\ndescription: Hex. Use when testing.\nmetadata:\n  k: {number}",
+             "allowed-tools": f"name: 'hexy'\ndescription: Hex. Use when testing.\nallowed-tools: [{number}]",
+             "name": f"name: {number}\ndescription: 'Hex. Use when testing.'",
+             "x-build": f"name: 'hexy'\ndescription: Hex. Use when testing.\nx-build: {number}"}[field]
+    assert refused(parse_skill_md(md(front)), "decimal digits")
+    make_skill(tmp_path, "hexy", front)
+    skill = load_skill(tmp_path / "hexy", SkillRoot(tmp_path, "t"))
+    assert any("decimal digits" in d.message for d in skill.diagnostics)
+
+
+def test_a_big_integer_is_served_to_json_clients_as_text():
+    from skilldeck.tools.skills.frontmatter import read_verbatim
+
+    big = "9" * 40
+    fields = read_verbatim(md(f"name: 'x'\nx-build: {big}\nsmall: 42")).data
+    assert fields["x-build"] == big and fields["small"] == 42
+
+
+def test_whatever_goes_wrong_reading_one_skill_is_that_skill_s_diagnostic(tmp_path, monkeypatch):
+    import skilldeck.tools.skills.skill as skill_module
+
+    make_skill(tmp_path, "boom", "name: boom\ndescription: Explodes. Use when testing.")
+    monkeypatch.setattr(skill_module, "parse_skill_md", lambda text: 1 / 0)
+    skill = load_skill(tmp_path / "boom", SkillRoot(tmp_path, "t"))
+    assert not skill.served and "ZeroDivisionError" in skill.diagnostics[0].message
+
+
 def test_a_long_text_of_digits_in_quotes_is_just_text(loader):
     parsed = parse_skill_md(md(f"name: 'x'\nversion: '{'1' * 5000}'"))
     assert parsed.fields["version"] == "1" * 5000
