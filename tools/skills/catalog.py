@@ -181,6 +181,7 @@ class SkillCatalog:
                 if skill is winner:
                     continue
                 reason = (f"folder {winner.dir.name!r} of the same root has that name" if winner else
+                          f"{len(owners)} folders of one root are named so and declare it" if owners else
                           f"{len(claimants)} folders of one root declare it and none is named so")
                 view.conflicts.append(Conflict(name, skill.dir, skill.root.label, reason))
             if winner is None:

@@ -4,6 +4,8 @@ A root that is itself a skill folder is one skill; a skill folder's own subfolde
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,10 @@ from skilldeck.tools.skills.skill import SKILL_FILE
 
 __all__ = ["skill_folders", "MAX_DEPTH"]
 
+logger = logging.getLogger(__name__)
+
 MAX_DEPTH = 4  # folder levels below a root where a SKILL.md is looked for
+MAX_ENTRIES = 100_000  # folder entries read in one walk of a root (10,000 skills in groups need ~30,000)
 _SKIP = {"node_modules", "__pycache__", ".git", ".venv", "venv"}
 
 
@@ -21,33 +26,61 @@ def _is_skill(folder: str) -> bool:
 
 
 def skill_folders(root: Path, top: Path | None = None) -> Iterator[Path]:
-    """Yield skill folders under `root` (or only under `top`, an entry of root), sorted."""
+    """Yield skill folders under `root` (or only under `top`, an entry of root), sorted.
+
+    Linked folders are followed (a linked skill folder is common), but each real folder is visited
+    once: ``loop -> .`` links would otherwise make the walk grow as their count to the fourth power,
+    and ``mirror -> ..`` would show every skill twice. At most MAX_ENTRIES entries are read in all."""
+    walk = _Walk()
     if top is None:
         if _is_skill(str(root)):
             yield root
             return
-        yield from _scan(str(root), 1)
+        yield from walk.scan(str(root), 1)
     elif top.is_dir():
+        walk.first_visit(str(root))  # a link in `top` back to the root leads nowhere new
         if _is_skill(str(top)):
             yield top
-        else:
-            yield from _scan(str(top), 2)
+        elif walk.first_visit(str(top)):
+            yield from walk.scan(str(top), 2)
 
 
-def _scan(folder: str, depth: int) -> Iterator[Path]:
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return
-    for entry in entries:
-        if entry.name.startswith(".") or entry.name in _SKIP:
-            continue
+class _Walk:
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.entries = 0
+
+    def first_visit(self, folder: str) -> bool:
+        real = os.path.realpath(folder)
+        if real in self.seen:
+            return False
+        self.seen.add(real)
+        return True
+
+    def scan(self, folder: str, depth: int) -> Iterator[Path]:
+        self.first_visit(folder)
+        left = MAX_ENTRIES - self.entries
         try:
-            if not entry.is_dir():  # follows symlinks: a linked skill folder is common
-                continue
+            with os.scandir(folder) as it:
+                entries = list(itertools.islice(it, left + 1))
         except OSError:
-            continue
-        if _is_skill(entry.path):
-            yield Path(entry.path)
-        elif depth < MAX_DEPTH:
-            yield from _scan(entry.path, depth + 1)
+            return
+        if len(entries) > left:
+            logger.warning("more than %s folder entries under the skill roots; skills below %s and after it are "
+                           "not looked for", f"{MAX_ENTRIES:,}", folder)
+            entries = entries[:left]
+        self.entries += len(entries)
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith(".") or entry.name in _SKIP:
+                continue
+            try:
+                if not entry.is_dir():  # follows symlinks: a linked skill folder is common
+                    continue
+            except OSError:
+                continue
+            if not self.first_visit(entry.path):
+                continue  # a link back to a folder already walked (a loop, or a mirror of the root)
+            if _is_skill(entry.path):
+                yield Path(entry.path)
+            elif depth < MAX_DEPTH:
+                yield from self.scan(entry.path, depth + 1)

@@ -461,3 +461,50 @@ def test_names_that_sort_first_cannot_capture_a_cut_catalog(tmp_path):
     order = fair_order(catalog.skills, catalog.roots, b"k" * 32)
     first_market = [s.name for s in order if s.root.path == market][:10]
     assert first_market != sorted(first_market) or max(first_market) > "0000-050"
+
+
+def test_links_back_up_the_tree_are_walked_once(tmp_path):
+    """Twenty `loopN -> .` links made the walk visit 20**4 folders and load every skill 8,000 times."""
+    import time
+
+    from skilldeck.tools.skills.discovery import skill_folders
+
+    root = basic_collection(tmp_path / "skills")
+    for i in range(20):
+        (root / f"loop{i}").symlink_to(".", target_is_directory=True)
+    started = time.monotonic()
+    found = list(skill_folders(root))
+    assert time.monotonic() - started < 5
+    assert sorted(p.name for p in found) == sorted(s.name for s in catalog_of(root).skills)
+    assert len(found) == len({p.resolve() for p in found})
+
+
+def test_a_mirror_of_the_root_does_not_hide_its_skills(tmp_path):
+    """`collection/mirror -> ..` showed every skill twice, and the conflict rule then served neither."""
+    root = basic_collection(tmp_path / "skills")
+    names = sorted(s.name for s in catalog_of(root).skills)
+    (root / "collection").mkdir()
+    (root / "collection" / "mirror").symlink_to("..", target_is_directory=True)
+    catalog = catalog_of(root)
+    assert sorted(s.name for s in catalog.skills) == names and catalog.diagnostics() == catalog_of(root).diagnostics()
+    catalog.reload([root / "collection" / "mirror"])  # a hot reload rescans only the changed top folder
+    assert sorted(s.name for s in catalog.skills) == names
+
+
+def test_two_folders_named_for_one_skill_are_reported_as_such(tmp_path):
+    root = tmp_path / "skills"
+    for group in ("a", "b"):
+        make_skill(root / group, "twin", "name: twin\ndescription: Twin. Use when testing.")
+    text = str(catalog_of(root).diagnostics())
+    assert "2 folders of one root are named so and declare it" in text
+
+
+def test_a_root_wider_than_the_walk_s_bound_is_cut_not_read_whole(tmp_path, monkeypatch, caplog):
+    import skilldeck.tools.skills.discovery as discovery
+
+    monkeypatch.setattr(discovery, "MAX_ENTRIES", 50)
+    root = tmp_path / "skills"
+    for i in range(80):
+        make_skill(root, f"s{i:02d}", f"name: s{i:02d}\ndescription: Skill {i}. Use when testing.")
+    found = list(discovery.skill_folders(root))
+    assert len(found) == 50 and "not looked for" in caplog.text
