@@ -33,6 +33,7 @@ from mcp.shared.exceptions import MCPError
 
 from skilldeck.server.errors import clip, request_error
 from skilldeck.server.skill_content import SCHEME, SkillContent, resources_of, serve_file, skill_path, skill_uri
+from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.fs import TooLargeError, is_within, real_path
 from skilldeck.tools.skills.files import MAX_FILES, WALK_CUT, open_skill_file, servable, served_files
@@ -48,6 +49,7 @@ EXTENSION = "io.modelcontextprotocol/skills"
 NOTE = "skilldeck/"  # skilldeck's own _meta keys (the SEP's prefix is for frontmatter fields only)
 MAX_SEP_FILES = 512             # SEP-2640's per-skill limits: hosts must accept up to these
 MAX_SEP_BYTES = 16 * 1024 * 1024
+MAX_MANIFEST_BYTES = 4 * MAX_SEP_BYTES  # past this a skill's files are "dynamic": hashing them is not bounded
 TTL_MS = 0  # listings change with hot reload: a host should not trust a cached one
 
 
@@ -109,7 +111,8 @@ class SkillEntries:
 
     def entry(self, skill: Skill) -> Entry:
         files = self._manifest(skill)
-        verbatim = self._frontmatter(skill, files[0][2] if files and files[0][0] == SKILL_FILE else None)
+        first = files[0] if files and not isinstance(files, str) else None
+        verbatim = self._frontmatter(skill, first[2] if first and first[0] == SKILL_FILE else None)
         frontmatter, notes, meta = dict(verbatim.data), [], {}
         if verbatim.how != "yaml":
             meta[NOTE + "frontmatter"] = {"lenient": "not valid YAML: the fields the lenient reader recovered",
@@ -124,8 +127,8 @@ class SkillEntries:
                 notes.append(f"no {key} in frontmatter")
         if frontmatter["name"] != skill.name:
             notes.append(f"frontmatter names it {frontmatter['name'][:80]!r} but it is served as {skill.name!r}")
-        if files is None:
-            notes.append(f"more than {MAX_FILES} files")
+        if isinstance(files, str):
+            notes.append(files)
             resources: list[dict[str, Any]] | str = "dynamic"
         else:
             resources = [{"uri": skill_uri(skill_path(skill), rel), "digest": digest, "size": size}
@@ -140,7 +143,7 @@ class SkillEntries:
                                 "resources": resources}
         if meta:
             wire["_meta"] = meta
-        listable = frontmatter["name"] == skill.name and files is not None
+        listable = frontmatter["name"] == skill.name and not isinstance(files, str)
         if listable:
             meta.pop(NOTE + "not-listed-because", None)
         return Entry(wire, listable, notes)
@@ -159,20 +162,30 @@ class SkillEntries:
                 self._frontmatters[digest] = verbatim
         return verbatim
 
-    def _manifest(self, skill: Skill) -> list[tuple[str, int, str]] | None:
-        """(path, size, digest) of SKILL.md and every file a read would serve; None past MAX_FILES
-        (or when the walk of its folders was cut short: the list would not be complete)."""
+    def _manifest(self, skill: Skill) -> list[tuple[str, int, str]] | str:
+        """(path, size, digest) of SKILL.md and every file a read would serve; or why there is no such
+        list: past MAX_FILES files or MAX_MANIFEST_BYTES bytes (hashing a stranger's 40 sparse files
+        of 255 MB took minutes), or the walk of its folders was cut short (it would not be complete)."""
         base = skill.files_dir
         st = servable(base / SKILL_FILE, SKILL_FILE, base, skill.trusted)
         files = [] if isinstance(st, str) else [(SKILL_FILE, base / SKILL_FILE, st)]
-        out, problems = [], []
-        for rel, full, st in itertools.chain(files, served_files(base, skill.trusted, problems)):
-            if len(out) > MAX_FILES:
-                return None
-            found = self._digest(skill, rel, full, st)
-            if found is not None:
-                out.append((rel, found.size, found.digest))
-        return None if WALK_CUT in problems else out
+        problems: list[str] = []
+        found = list(itertools.islice(itertools.chain(files, served_files(base, skill.trusted, problems)),
+                                      MAX_FILES + 2))
+        if len(found) > MAX_FILES + 1:
+            return f"more than {MAX_FILES} files"
+        if WALK_CUT in problems:
+            return WALK_CUT
+        total = sum(st.st_size for _, _, st in found)
+        if total > MAX_MANIFEST_BYTES:
+            return f"{total:,} bytes, more than the {MAX_MANIFEST_BYTES:,} skilldeck lists with digests"
+        out = []
+        for rel, full, st in found:
+            check("Listing the skill's files with their digests")
+            digest = self._digest(skill, rel, full, st)
+            if digest is not None:
+                out.append((rel, digest.size, digest.digest))
+        return out
 
     def _digest(self, skill: Skill, rel: str, full: Path, st: os.stat_result) -> _Digest | None:
         key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
@@ -260,9 +273,10 @@ def serve_or_none(skill: Skill, rel: str):
 def _stream_digest(skill: Skill, rel: str) -> tuple[int, str]:
     """Size and SHA-256 of a file too large to serve whole, read in chunks through `open_skill_file`."""
     sha, size = hashlib.sha256(), 0
-    _, f = open_skill_file(skill.dir, rel, hardlinks=skill.trusted)
+    _, f = open_skill_file(skill.files_dir, rel, hardlinks=skill.trusted)
     with f:
         while chunk := f.read(1 << 20):
+            check("Hashing a large file of the skill")
             sha.update(chunk)
             size += len(chunk)
     return size, sha.hexdigest()

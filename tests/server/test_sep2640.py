@@ -147,6 +147,25 @@ async def test_skills_get_answers_for_any_served_skill_and_names_the_form_of_an_
             assert raised.value.error.code == types.INVALID_PARAMS and fragment in raised.value.error.message
 
 
+async def test_a_skill_of_huge_sparse_files_is_listed_without_hashing_them(tmp_path):
+    """Forty sparse files of 255 MB (4 KB of disk each) kept skills/list hashing for minutes."""
+    import time
+
+    root = collection(tmp_path / "skills")
+    big = make_skill(root, "huge", "name: huge\ndescription: Huge files. Use when testing.")
+    for i in range(8):
+        with open(big / f"blob{i}.bin", "wb") as f:
+            f.truncate(200 * 1024 * 1024)
+    async with connect(*serve_args(root), cwd=tmp_path) as (session, _):
+        started = time.monotonic()
+        entries = {e["uri"]: e for e in await list_all(session)}
+        assert time.monotonic() - started < 10
+        huge = (await call(session, "skills/get", uri="skill://huge/SKILL.md"))["skill"]
+        assert huge["resources"] == "dynamic" and "skill://huge/SKILL.md" not in entries
+        assert "more than the" in huge["_meta"]["skilldeck/not-listed-because"][0]
+        assert entries["skill://pdf-forms/SKILL.md"]["resources"] != "dynamic"
+
+
 async def test_directory_read_lists_direct_children_and_refuses_what_is_not_a_folder(tmp_path):
     root = collection(tmp_path / "skills")
     async with connect(*serve_args(root), cwd=tmp_path) as (session, _):
