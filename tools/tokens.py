@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import Any
 
 __all__ = ["count_tokens", "is_common", "COMMON_RANK", "ENCODING_NOTE", "TokenCounter"]
@@ -52,6 +53,13 @@ def is_common(word: str, rank: int = COMMON_RANK) -> bool:
     return len(tokens) == 1 and tokens[0] < rank
 
 
+# A run this long without whitespace (a minified file, a stranger's 10 MB "word") is encoded in slices:
+# byte-pair encoding one piece costs more than linear time in its length (2 MB of letters took 2.1 s,
+# the same letters in words 0.26 s). A slice boundary adds about one token per slice: 0.2 %.
+_LONG_RUN = re.compile(r"\S{1000,}")
+_SLICE = 500
+
+
 def count_tokens(text: str) -> int:
     """Return the number of cl100k tokens in `text` (a character-based estimate if tiktoken is absent)."""
     if not text:
@@ -59,7 +67,15 @@ def count_tokens(text: str) -> int:
     enc = _encoding()
     if enc is None:
         return math.ceil(len(text) / _CHARS_PER_TOKEN)
-    return len(enc.encode(text, disallowed_special=()))
+    if len(text) < 1000 or _LONG_RUN.search(text) is None:
+        return len(enc.encode(text, disallowed_special=()))
+    total, start = 0, 0
+    for run in _LONG_RUN.finditer(text):
+        total += len(enc.encode(text[start:run.start()], disallowed_special=()))
+        total += sum(len(enc.encode(text[i:min(i + _SLICE, run.end())], disallowed_special=()))
+                     for i in range(run.start(), run.end(), _SLICE))
+        start = run.end()
+    return total + len(enc.encode(text[start:], disallowed_special=()))
 
 
 class TokenCounter:

@@ -4,7 +4,7 @@ A root that is itself a skill folder is one skill; a skill folder's own subfolde
 
 from __future__ import annotations
 
-import itertools
+import heapq
 import logging
 import os
 from collections.abc import Iterator
@@ -61,8 +61,8 @@ class _Walk:
         self.first_visit(folder)
         left = MAX_ENTRIES - self.entries
         try:
-            with os.scandir(folder) as it:
-                entries = list(itertools.islice(it, left + 1))
+            with os.scandir(folder) as it:  # the first by name, and no more than the bound leaves
+                entries = heapq.nsmallest(left + 1, it, key=lambda e: e.name)
         except OSError:
             return
         if len(entries) > left:
@@ -70,7 +70,7 @@ class _Walk:
                            "not looked for", f"{MAX_ENTRIES:,}", folder)
             entries = entries[:left]
         self.entries += len(entries)
-        for entry in sorted(entries, key=lambda e: e.name):
+        for entry in entries:
             if entry.name.startswith(".") or entry.name in _SKIP:
                 continue
             try:

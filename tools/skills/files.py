@@ -12,6 +12,8 @@ small one.
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import mimetypes
 import os
 import re
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError
 from skilldeck.tools.fs import OpenFile, TooLargeError, hidden_part, is_within, open_file, real_path
 from skilldeck.tools.skills.names import printable, unsafe_char
@@ -171,8 +174,8 @@ def walk_files(folder: Path, problems: list[str] | None = None, max_depth: int =
     while stack:
         here, depth = stack.pop()
         try:
-            with os.scandir(here) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            with os.scandir(here) as it:  # keep no more than the bound leaves: 300,000 entries took 1.7 GB
+                entries = heapq.nsmallest(MAX_ENTRIES - seen + 1, it, key=lambda e: e.name)
         except OSError:
             continue  # vanished, unreadable, or a path too long: as os.walk, skip it
         cut = len(entries) > MAX_ENTRIES - seen
@@ -271,7 +274,9 @@ class FileMap:
     """Lists a skill's files (all but SKILL.md) with sizes and token counts, cached by mtime."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[int, int, int, FileInfo]] = {}
+        # Keyed by the file itself, not by its path: eighty links inside a skill to one 512 KB file were
+        # eighty token counts (each link is listed; the count is the file's).
+        self._cache: dict[tuple[int, int, int, int], FileInfo] = {}
 
     def files(self, folder: Path, hardlinks: bool = False) -> tuple[list[FileInfo], list[str]]:
         """Return (files, problems) of the skill in `folder` (`Skill.files_dir`). Files that would
@@ -279,6 +284,7 @@ class FileMap:
         infos: list[FileInfo] = []
         problems: list[str] = []
         for rel, full, st in served_files(folder, hardlinks, problems):
+            check("Listing the skill's files")
             if len(infos) >= MAX_FILES:
                 problems.append(f"more than {MAX_FILES} files; the rest are not listed")
                 break
@@ -289,10 +295,9 @@ class FileMap:
 
     def _info(self, full: Path, rel: str, base: Path, st: os.stat_result, hardlinks: bool,
               problems: list[str]) -> FileInfo | None:
-        key = str(full)
-        cached = self._cache.get(key)
-        if cached and cached[:3] == (st.st_ino, st.st_mtime_ns, st.st_size):
-            return cached[3]
+        cached = self._cache.get((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
+        if cached is not None:
+            return cached if cached.path == rel else dataclasses.replace(cached, path=rel, kind=_kind(rel, cached.binary))
         try:
             with open_file(full, within=[base], what=rel, allow_hardlinks=hardlinks, within_is_real=True) as f:
                 info = _describe(f, rel)
@@ -303,7 +308,9 @@ class FileMap:
         except Exception as exc:  # noqa: BLE001 - NotFoundError and friends: it vanished
             problems.append(f"{rel}: cannot read ({exc})")
             return None
-        self._cache[key] = (st.st_ino, st.st_mtime_ns, st.st_size, info)
+        if len(self._cache) >= 4 * MAX_FILES * 8:
+            self._cache.clear()  # edited files leave old keys behind; start again past a bound
+        self._cache[(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)] = info
         return info
 
 

@@ -508,3 +508,31 @@ def test_a_root_wider_than_the_walk_s_bound_is_cut_not_read_whole(tmp_path, monk
         make_skill(root, f"s{i:02d}", f"name: s{i:02d}\ndescription: Skill {i}. Use when testing.")
     found = list(discovery.skill_folders(root))
     assert len(found) == 50 and "not looked for" in caplog.text
+
+
+def test_links_to_one_big_file_cost_one_token_count(tmp_path, monkeypatch):
+    """Eighty links to one 512 KB file were eighty counts (0.35 s each): the cache is keyed by the file."""
+    from skilldeck.tools.skills import files
+
+    root = basic_collection(tmp_path / "skills")
+    refs = root / "pdf-forms" / "references"
+    (refs / "big.md").write_text("word " * 50_000)
+    for i in range(40):
+        (refs / f"link{i:02d}.md").symlink_to("big.md")
+    counted = []
+    real = files.count_tokens
+    monkeypatch.setattr(files, "count_tokens", lambda text: counted.append(len(text)) or real(text))
+    listed = {f["path"]: f for f in catalog_of(root).activate("pdf-forms")["files"]}
+    assert listed["references/link07.md"]["tokens"] == listed["references/big.md"]["tokens"] > 40_000
+    assert listed["references/link07.md"]["kind"] == "reference"
+    assert sum(1 for n in counted if n >= 250_000) == 1
+
+
+def test_listing_a_skill_s_files_stops_at_the_call_s_deadline(tmp_path):
+    from skilldeck.tools.deadline import TimeLimitError, deadline
+
+    root = basic_collection(tmp_path / "skills")
+    catalog = catalog_of(root)
+    with pytest.raises(TimeLimitError), deadline(-1):
+        catalog.activate("pdf-forms")
+    assert catalog.activate("pdf-forms")["files"]  # outside a deadline, as before
