@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from skilldeck.server.errors import tool_errors
+from skilldeck.server.errors import tool_errors, validation_problems
 from skilldeck.server.paths import Confinement
 from skilldeck.server.jobs import follow_job
 
@@ -29,7 +29,7 @@ SchemaArg = Annotated[dict[str, Any] | None, Field(
 ProviderArg = Annotated[str, Field(description="openai, anthropic, deepseek, vllm, llamacpp, ollama, litellm or "
                                                "openai-compatible (then give a configured base_url)")]
 ModelArg = Annotated[str, Field(description="Model name as the provider spells it")]
-PriceArg = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # USD per 1M tokens (as tools.batch.spec.Price)
+PriceArg = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]  # USD per 1M tokens (as tools.batch.spec.Price)
 LimitArg = Annotated[float | None, Field(gt=0, allow_inf_nan=False,
                                          description="Per-minute limit from the provider's console")]
 OptionsArg = Annotated[dict[str, Any] | None, Field(
@@ -66,8 +66,8 @@ class BatchTools:
             raise InvalidInputError("instructions are required: say what to do with each task.")
         try:
             spec = RunSpec.model_validate(values)
-        except ValueError as exc:
-            raise InvalidInputError(f"invalid batch settings: {exc}") from exc
+        except ValidationError as exc:  # each field and its problem, without the value sent
+            raise InvalidInputError(f"invalid batch settings: {validation_problems(exc)}") from exc
         check_endpoint(spec.provider_config(), self.trusted_urls)  # keys go only where the user said
         return spec, inline
 

@@ -33,7 +33,7 @@ from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.skills.names import escape_unsafe
 
 __all__ = ["REDACTED", "argument_error", "clip", "install_log_redaction", "redact", "redact_data", "request_error",
-           "tool_errors"]
+           "tool_errors", "validation_problems"]
 
 logger = logging.getLogger("skilldeck")
 
@@ -106,7 +106,7 @@ def tool_errors() -> Iterator[None]:
     except SkilldeckError as exc:
         raise ToolError(_shorten(redact(str(exc)))) from exc
     except ValidationError as exc:  # an engine's own model, checked past the tool's schema
-        raise ToolError(_shorten(redact(f"Invalid input: {_problems(exc)}."))) from exc
+        raise ToolError(_shorten(redact(f"Invalid input: {validation_problems(exc)}."))) from exc
     except (ValueError, TypeError, OSError) as exc:
         # Bad input that slipped past validation (an unreadable file, a wrong type deep
         # inside an engine): the message is still useful to the caller.
@@ -119,17 +119,17 @@ def tool_errors() -> Iterator[None]:
 
 def argument_error(tool: str, exc: ValidationError) -> ToolError:
     """A `ToolError` naming each bad field and its problem, without echoing the value sent."""
-    return ToolError(_shorten(redact(f"Invalid arguments for {tool}: {_problems(exc)}. "
+    return ToolError(_shorten(redact(f"Invalid arguments for {tool}: {validation_problems(exc)}. "
                                      "The tool's input schema lists the fields and their types.")))
 
 
-def _problems(exc: ValidationError) -> str:
+def validation_problems(exc: ValidationError) -> str:
     """``field: problem`` for each error of `exc`, without the values sent or pydantic's links."""
     problems = []
     for err in exc.errors(include_url=False):
         field = ".".join(str(part) for part in err["loc"]) or "(arguments)"
         got = f" (got {type(err['input']).__name__})" if "input" in err and err["type"].endswith("_type") else ""
-        problems.append(f"{field}: {err['msg']}{got}")
+        problems.append(f"{field}: {err['msg'].removeprefix('Value error, ')}{got}")
     return "; ".join(problems)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Context
 
+from skilldeck.server.limits import slot_lent
 from skilldeck.tools.jobs import JobInfo, JobManager
 
 __all__ = ["follow_job"]
@@ -35,7 +36,8 @@ async def follow_job(ctx: Context | None, jobs: JobManager, job_id: str, wait_s:
                 pass
         if info.status.finished or time.monotonic() >= deadline:
             return info
-        await anyio.sleep(poll_s)
+        async with slot_lent():  # asleep, the call needs no place among those that run
+            await anyio.sleep(poll_s)
 
 
 def _as_float(value: Any) -> float | None:

@@ -12,8 +12,9 @@ has to remember them::
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from skilldeck.tools.deadline import deadline
 
 __all__ = ["CallLimits", "CallTookTooLong", "cap_prompt_result", "cap_tool_result", "check_arguments",
-           "run_with_time_limit"]
+           "run_with_time_limit", "slot_lent"]
 
 T = TypeVar("T")
 
@@ -53,6 +54,42 @@ class CallTookTooLong(ToolError):
     """A call ran past its time limit; the server stopped waiting for it."""
 
 
+class _Slot:
+    """One call's place among the calls that may run at once, which it can lend out while it only waits."""
+
+    def __init__(self, slots: anyio.Semaphore) -> None:
+        self.slots = slots
+        self.held = False
+
+    async def take(self) -> None:
+        await self.slots.acquire()
+        self.held = True
+
+    def give(self) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+
+_SLOT: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("skilldeck_call_slot", default=None)
+
+
+@contextlib.asynccontextmanager
+async def slot_lent() -> AsyncIterator[None]:
+    """Inside, the current call does not hold its slot: for a call that sleeps while it waits for a
+    job (``wait_s``), so sixteen waiting calls cannot keep every other call from starting. The slot
+    is taken back on the way out (waiting for it counts against the call's time limit)."""
+    slot = _SLOT.get()
+    if slot is None or not slot.held:
+        yield
+        return
+    slot.give()
+    try:
+        yield
+    finally:
+        await slot.take()  # cancelled while waiting for it: not held, so nothing is given back twice
+
+
 async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awaitable[T]],
                               start_soon: Callable[..., Any] | None, slots: anyio.Semaphore | None = None) -> T:
     """Await ``fn()`` for at most ``timeout_s`` seconds, then raise `CallTookTooLong`.
@@ -76,8 +113,12 @@ async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awai
     ends = anyio.current_time() + timeout_s  # the caller's limit, slot wait included
 
     async def runner() -> None:
-        with scope:
-            async with slots if slots is not None else contextlib.nullcontext():
+        slot = _Slot(slots) if slots is not None else None
+        token = _SLOT.set(slot)
+        try:
+            with scope:
+                if slot is not None:
+                    await slot.take()
                 left = ends - anyio.current_time()
                 if left <= 0:
                     return  # the caller has had its answer: do not start
@@ -90,7 +131,11 @@ async def run_with_time_limit(what: str, timeout_s: float, fn: Callable[[], Awai
                         outcome["value"] = await fn()
                 except Exception as exc:  # noqa: BLE001 - carried to the caller, which re-raises it
                     outcome["error"] = exc
-        done.set()
+        finally:
+            if slot is not None:
+                slot.give()
+            _SLOT.reset(token)
+            done.set()
 
     start_soon(runner)
     try:

@@ -1,5 +1,6 @@
 """Every call keeps its limits: a time limit that never stalls other clients, capped answers, checked arguments."""
 
+import contextlib
 import threading
 import time
 
@@ -244,3 +245,56 @@ async def test_a_call_that_waited_for_a_slot_gets_only_what_is_left_of_its_limit
     # The second waits for the first's slot (about 1 s), then stops at its own limit (1.2 s), not 1 s later.
     assert stopped_at["first"] - begun < 1.3
     assert stopped_at.get("second", begun) - begun < 1.5, stopped_at["second"] - begun
+
+
+async def test_a_call_waiting_for_a_job_lends_its_slot_and_never_gives_back_two():
+    """Sixteen batch_status(wait_s=600) calls held every slot while they slept: all other calls were refused."""
+    from skilldeck.server.limits import run_with_time_limit, slot_lent
+
+    slots = anyio.Semaphore(1)
+    order: list[str] = []
+
+    async def waiter() -> str:
+        async with slot_lent():
+            await anyio.sleep(0.5)
+        order.append("waiter woke")
+        return "waited"
+
+    async def quick() -> str:
+        order.append("quick ran")
+        return "quick"
+
+    async with anyio.create_task_group() as tg:
+        results: dict[str, str] = {}
+
+        async def call(name, fn, limit):
+            results[name] = await run_with_time_limit(name, limit, fn, tg.start_soon, slots)
+
+        tg.start_soon(call, "waiter", waiter, 5.0)
+        await anyio.sleep(0.1)
+        tg.start_soon(call, "quick", quick, 0.3)  # refused "not started" if the sleeping waiter held the slot
+    assert results == {"waiter": "waited", "quick": "quick"} and order == ["quick ran", "waiter woke"]
+    assert slots.value == 1  # every slot taken was given back once
+
+
+async def test_a_call_cancelled_while_taking_its_slot_back_gives_nothing_back():
+    from skilldeck.server.limits import CallTookTooLong, run_with_time_limit, slot_lent
+
+    slots = anyio.Semaphore(1)
+
+    async def waiter() -> None:
+        async with slot_lent():
+            await anyio.sleep(0.1)
+
+    async def hog() -> None:
+        await anyio.sleep(1.0)
+
+    async with anyio.create_task_group() as tg:
+        async def call(fn, limit):
+            with contextlib.suppress(CallTookTooLong):
+                await run_with_time_limit("call", limit, fn, tg.start_soon, slots)
+
+        tg.start_soon(call, waiter, 0.4)  # lends its slot, then cannot take it back before its limit
+        await anyio.sleep(0.05)
+        tg.start_soon(call, hog, 2.0)
+    assert slots.value == 1

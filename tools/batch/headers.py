@@ -100,7 +100,7 @@ def mapping_for(api: str, override: Mapping[str, Any] | None = None) -> HeaderMa
     """
     override = dict(override or {})
     style = override.pop("style", api)
-    if style not in MAPPINGS:
+    if not isinstance(style, str) or style not in MAPPINGS:
         raise ValueError(f"headers.style {style!r} is unknown; use one of {', '.join(MAPPINGS)}")
     base = MAPPINGS[style]
     known = set(base.to_dict()) - {"style"}

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from skilldeck.tools.batch.errors import BatchError
+from skilldeck.tools.errors import InvalidInputError
 from skilldeck.tools.home import data_path
 
-__all__ = ["Price", "PRICES", "PRICE_TABLE", "price_for", "cost_of", "BATCH_DISCOUNT"]
+__all__ = ["Price", "PRICES", "PRICE_TABLE", "price_for", "check_price", "cost_of", "BATCH_DISCOUNT"]
 
 # Checked against the providers' public pricing pages as summarised on 2026-01-26.
 PRICE_TABLE = {
@@ -72,12 +73,25 @@ def price_for(model: str, overrides: dict[str, Any] | None = None) -> tuple[Pric
     for source, table in (("override", overrides or {}), ("override", _user_prices())):
         if model in table:
             p = table[model]
+            check_price(model, p)
             return Price(float(p["input"]), float(p["output"]),
                          None if p.get("cached_input") is None else float(p["cached_input"])), source
     family = max((name for name in PRICES if model == name or model.startswith(name + "-")), key=len, default=None)
     if family is not None:
         return PRICES[family], "table"
     return None, "unknown"
+
+
+def check_price(model: str, price: Any) -> None:
+    """Raise InvalidInputError unless `price` is ``{input, output[, cached_input]}`` in USD per 1M tokens."""
+    if not isinstance(price, dict) or "input" not in price or "output" not in price:
+        got = sorted(price) if isinstance(price, dict) else type(price).__name__
+        raise InvalidInputError(f"prices.{model} needs 'input' and 'output' (USD per 1M tokens, and optionally "
+                                f"'cached_input'); got {got}")
+    unknown = sorted(set(price) - {"input", "output", "cached_input"})
+    if unknown:
+        raise InvalidInputError(f"prices.{model}: unknown key(s) {', '.join(unknown)}; use input, cached_input, "
+                                "output")
 
 
 def cost_of(model: str, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,

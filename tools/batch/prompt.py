@@ -73,6 +73,24 @@ def echo_code(task_id: str, salt: str) -> str:
     return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:5])
 
 
+def check_output_schema(schema: Any, where: str = "output_schema", depth: int = 0) -> None:
+    """Raise ValueError naming the first part of `schema` that is not a JSON schema object the
+    prompt and the strict contract can be built from (``{"properties": "abc"}`` raised AttributeError)."""
+    if not isinstance(schema, dict):
+        raise ValueError(f"{where} must be a JSON schema object, not {type(schema).__name__}")
+    if depth > 32:
+        raise ValueError(f"{where} nests deeper than 32 levels")
+    props = schema.get("properties")
+    if props is not None:
+        if not isinstance(props, dict):
+            raise ValueError(f"{where}.properties must map each property name to its schema, not "
+                             f"{type(props).__name__}")
+        for name, sub in props.items():
+            check_output_schema(sub, f"{where}.properties.{name}", depth + 1)
+    if "items" in schema and not isinstance(schema["items"], bool):
+        check_output_schema(schema["items"], f"{where}.items", depth + 1)
+
+
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema as strict structured output needs it: every property required, no extras."""
     schema = copy.deepcopy(schema)

@@ -13,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skilldeck.tools.batch.limits import RateLimits
 from skilldeck.tools.batch.plan import PlanOptions
-from skilldeck.tools.batch.prompt import PromptSpec
+from skilldeck.tools.batch.prices import check_price
+from skilldeck.tools.batch.prompt import PromptSpec, check_output_schema
 from skilldeck.tools.batch.providers import ProviderConfig
 from skilldeck.tools.batch.runner import RetryPolicy
 
-# USD per 1M tokens: finite and not negative (NaN, Infinity and -1 were taken and priced a run at NaN or -200).
-Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# USD per 1M tokens: finite, not negative and not absurd (NaN, Infinity and -1 were taken and priced a run at
+# NaN or -200; 1e308 priced it at Infinity).
+Price = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 
 __all__ = ["RunSpec"]
 
@@ -52,9 +54,10 @@ class RunSpec(BaseModel):
     tpm: float | None = Field(None, gt=0, allow_inf_nan=False, description="Combined tokens per minute (OpenAI-style)")
     concurrency: int = Field(4, ge=1, le=256, description="Requests in flight at once")
     max_attempts: int = Field(4, ge=1, le=20, description="Failed sends per task before it is reported failed")
-    timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False, description="Per-request timeout")
-    backoff_base_s: float = Field(0.5, ge=0, allow_inf_nan=False)
-    backoff_cap_s: float = Field(30.0, ge=0, allow_inf_nan=False)
+    timeout_s: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False, description="Per-request timeout")
+    # Bounded: a back-off of 1e9 s kept a run (and one of the batch workers) alive for good.
+    backoff_base_s: float = Field(0.5, ge=0, le=600, allow_inf_nan=False)
+    backoff_cap_s: float = Field(30.0, ge=0, le=3600, allow_inf_nan=False)
     prices: dict[str, dict[str, Price]] | None = Field(None, description="Price overrides per model: "
                                                        "{input, cached_input, output} USD per 1M tokens")
     batch_api: bool = Field(False, description="Price at the batch-API discount (set by mode='batch_api')")
@@ -67,8 +70,22 @@ class RunSpec(BaseModel):
                                            "\"tolerance\": 1000} (see tools/batch/headers.py)")
     echo: bool = Field(True, description="Ask each answer item to copy its task's echo code, so an answer "
                        "on the wrong task is caught; turn off only for a model that cannot copy it")
-    latency_s: float | None = Field(None, gt=0, description="Expected seconds per request, for the plan's "
+    latency_s: float | None = Field(None, ge=0.001, le=3600, allow_inf_nan=False, description="Expected seconds per request, for the plan's "
                                     "time estimate (default: 1 s plus max_tokens at 100 tokens/s)")
+
+    @field_validator("output_schema")
+    @classmethod
+    def _schema_shaped(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None:
+            check_output_schema(schema)
+        return schema
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_complete(cls, prices: dict[str, dict[str, float]] | None) -> dict[str, dict[str, float]] | None:
+        for model, price in (prices or {}).items():
+            check_price(model, price)
+        return prices
 
     @field_validator("api_key_env")
     @classmethod
