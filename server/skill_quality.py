@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from skilldeck.server.errors import tool_errors
+from skilldeck.tools.skills.names import printable
 
 __all__ = ["register", "TOOLSET"]
 
@@ -44,7 +45,8 @@ def register(mcp: Any, services: Any) -> None:
 
     @mcp.tool()
     def skill_stats(
-        name: Annotated[str | None, Field(description="One skill (default: every skill with recorded use)")] = None,
+        name: Annotated[str | None, Field(max_length=200,
+                                          description="One skill (default: every skill with recorded use)")] = None,
         output: Annotated[Literal["table", "json"], Field(description="A readable table, or JSON")] = "table",
     ) -> str:
         """How skills are used, from the server's usage log: per skill, searches that returned it,
@@ -57,7 +59,8 @@ def register(mcp: Any, services: Any) -> None:
             stats = services.usage or UsageStats()
             rows = stats.report(name)
             if name and not rows:
-                return f"No use of skill {name!r} is recorded yet (searches, activations or file reads)."
+                return (f"No use of skill {printable(name, 100)!r} is recorded yet (searches, activations "
+                        "or file reads).")
             if output == "json":
                 return json.dumps(rows, ensure_ascii=False)
             return render_report(rows, stats.log_path)

@@ -27,10 +27,50 @@ def _request_id(raw: str) -> int | str | None:
     even that fails or the line names no usable id."""
     try:
         message = json.loads(raw, parse_int=lambda digits: int(digits) if len(digits) <= 18 else 0)
-    except (ValueError, RecursionError):
+    except RecursionError:  # nested past even Python's limit: find the id without parsing the rest
+        return _scanned_id(raw)
+    except ValueError:
         return None
     ident = message.get("id") if isinstance(message, dict) else None
     return ident if isinstance(ident, (int, str)) and not isinstance(ident, bool) else None
+
+
+def _skip_space(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _scanned_id(raw: str) -> int | str | None:
+    """The value of the top-level "id" key of the object `raw`, found by one pass over its brackets
+    and strings (no recursion, so a request nested 5,000 deep still gets its answer)."""
+    text = raw.lstrip()
+    if not text.startswith("{"):
+        return None
+    depth, i = 0, 0
+    while i < len(text):
+        c = text[i]
+        if c == '"':
+            try:
+                word, end = json.decoder.scanstring(text, i + 1)
+            except ValueError:
+                return None
+            if depth == 1 and word == "id":
+                colon = _skip_space(text, end)
+                if text[colon:colon + 1] == ":":  # a key, not a value that reads "id"
+                    try:
+                        value, _ = json.JSONDecoder().raw_decode(text, _skip_space(text, colon + 1))
+                    except (ValueError, RecursionError):
+                        return None
+                    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)
+                                                  and abs(value) < 10**18):
+                        return value
+                    return None
+            i = end
+            continue
+        depth += 1 if c in "{[" else -1 if c in "}]" else 0
+        i += 1
+    return None
 
 
 def parse_error_reply(item: Any) -> SessionMessage | None:

@@ -58,11 +58,13 @@ async def test_skill_stats_reports_usage_recorded_by_the_skills_tools(skills_dir
         rows = json.loads(text_of(await client.call_tool("skill_stats", {"name": "pdf-forms", "output": "json"})))
         table = text_of(await client.call_tool("skill_stats", {}))
         missing = text_of(await client.call_tool("skill_stats", {"name": "sql-tuning"}))
+        hostile = text_of(await client.call_tool("skill_stats", {"name": "x\u202e\n" + "y" * 150}))
     (row,) = rows
     assert (row["searches"], row["activations"], row["reads"]) == (1, 1, {"references/fields.md": 1})
     assert row["tokens_loaded"] > row["body_tokens"] > 0
     assert "pdf-forms" in table and "dead weight" in table
     assert "No use of skill 'sql-tuning'" in missing
+    assert "\u202e" not in hostile and "\n" not in hostile and len(hostile) < 250  # escaped and cut, as use_skill does
 
 
 def test_semantic_search_follows_the_embeddings_setting(tmp_path):

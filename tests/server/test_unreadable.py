@@ -73,6 +73,7 @@ def server(tmp_path):
 
 @pytest.mark.parametrize("arguments, said", [
     ('{"task":' + '{"a":' * 300 + '1' + '}' * 300 + '}', "recursion limit"),
+    ('{"task":' + '[' * 5000 + ']' * 5000 + '}', "recursion limit"),  # past Python's own limit too: id was null
     ('{"task":"x","limit":' + "9" * 5000 + '}', "number out of range"),
     ('{"task":"\\ud800"}', "hex escape"),
 ])
