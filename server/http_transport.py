@@ -134,6 +134,7 @@ class BearerAuth:
 MAX_HTTP_SESSIONS = 200
 MAX_HTTP_CONNECTIONS = 1_000  # connections open at once, at most (see `connection_limit`)
 HEADER_TIMEOUT_S = 10.0       # a connection that has not sent a whole request head by then is dropped
+BODY_TIMEOUT_S = 30.0         # a request whose body is still arriving after 30-60 s is dropped
 
 
 def http_app(server: SkilldeckServer, settings: Settings) -> ASGIApp:
@@ -153,37 +154,46 @@ def serve_http(server: SkilldeckServer, settings: Settings) -> None:
     app = http_app(server, settings)
     limit = connection_limit()
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                            limit_concurrency=limit, http=guarded_protocol(limit, HEADER_TIMEOUT_S),
+                            limit_concurrency=limit, http=guarded_protocol(limit, HEADER_TIMEOUT_S, BODY_TIMEOUT_S),
                             # asyncio accepts up to `backlog` sockets at each wake-up before any is
                             # handled: a burst of 2,048 ran the process out of descriptors past `limit`.
                             backlog=max(16, limit // 4))
     anyio.run(uvicorn.Server(config).serve)
 
 
-def guarded_protocol(limit: int, header_timeout_s: float) -> type:
+def guarded_protocol(limit: int, header_timeout_s: float, body_timeout_s: float = BODY_TIMEOUT_S) -> type:
     """uvicorn's h11 protocol, less what let idle connections take every file descriptor: a
-    connection past `limit` open ones is dropped at once, and one that sends no complete request
-    head within `header_timeout_s` (a slow drip of header bytes) is dropped then. uvicorn keeps both
-    open for ever; about 1,000 of them crashed the server."""
+    connection past `limit` open ones is dropped at once, one that sends no complete request head
+    within `header_timeout_s` (a slow drip of header bytes) is dropped then, and so is one whose
+    request body is still arriving a full `body_timeout_s` after it was seen arriving (a body of
+    100,000 bytes sent a byte every 5 s held its connection for good: 137 of them answered every
+    other client 503). uvicorn keeps all of them open for ever; about 1,000 crashed the server."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11Protocol(H11Protocol):
-        _head_timer: Any = None
+        _guard_timer: Any = None
+        _slow_body: Any = None  # the request seen still sending its body at the last check
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             if len(self.connections) > limit:
                 transport.abort()
                 return
-            self._head_timer = self.loop.call_later(header_timeout_s, self._drop_without_request)
+            self._guard_timer = self.loop.call_later(header_timeout_s, self._guard)
 
-        def _drop_without_request(self) -> None:
-            if self.cycle is None and not self.transport.is_closing():
-                self.transport.abort()
+        def _guard(self) -> None:
+            if self.transport.is_closing():
+                return
+            cycle = self.cycle
+            if cycle is None or (cycle.more_body and cycle is self._slow_body):
+                self.transport.abort()  # no request head yet, or a body still arriving after a full period
+                return
+            self._slow_body = cycle if cycle.more_body else None
+            self._guard_timer = self.loop.call_later(body_timeout_s, self._guard)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
+            if self._guard_timer is not None:
+                self._guard_timer.cancel()
             super().connection_lost(exc)
 
     return GuardedH11Protocol

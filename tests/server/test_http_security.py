@@ -170,3 +170,56 @@ async def test_sessions_open_at_once_are_bounded(tmp_path, monkeypatch):
     monkeypatch.setattr(transport, "MAX_HTTP_SESSIONS", 2)
     async with serving(app_for(settings(tmp_path))) as url:
         assert [(await post(url, INIT)).status_code for _ in range(3)] == [200, 200, 503]
+
+
+def test_a_request_body_sent_a_byte_at_a_time_is_dropped(tmp_path):
+    """The third audit: a complete head with Content-Length 100,000, then one body byte every 5 s, was
+    never dropped (the head timer only watched the head); 137 such connections left every client 503."""
+    import asyncio
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from skilldeck.server.http_transport import guarded_protocol
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off",
+                            http=guarded_protocol(50, 0.5, 0.5))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 1000\r\n\r\n".encode()
+        with socket.create_connection(("127.0.0.1", port), 5) as slow:
+            slow.sendall(head + b"x")
+            started, dropped = time.monotonic(), False
+            while time.monotonic() - started < 5:
+                try:
+                    slow.sendall(b"x")
+                    time.sleep(0.1)
+                except OSError:
+                    dropped = True
+                    break
+            assert dropped and time.monotonic() - started < 3
+        with socket.create_connection(("127.0.0.1", port), 5) as quick:  # a whole request is still served
+            quick.sendall(head + b"x" * 1000)
+            assert quick.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        server.should_exit = True
+        thread.join(5)
