@@ -13,6 +13,7 @@ job's worker process.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,28 @@ def _require_file(path: str | None, what: str) -> None:
         raise InvalidInputError(f"{what} {path!r} is not a file; pass the path of a JSONL dataset.")
 
 
-def _require_model(name: str) -> None:
-    """A GGUF base must exist and the gguf package must be there; checked before a worker starts."""
+def _hub_cache() -> Path:
+    """Where huggingface_hub keeps downloaded models (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home) / "hub"
+
+
+def _require_model(name: str, offline: bool = False) -> None:
+    """The base model must be there before a worker starts (it imports torch and fails seconds later
+    otherwise): a local path must exist, a GGUF base needs the gguf package, and `offline`, a hub id
+    must be in the Hugging Face cache."""
     from skilldeck.tools.finetune.gguf import find_gguf
+
+    if os.path.isabs(name) and not os.path.exists(name):
+        raise InvalidInputError(f"base_model {name!r}: no such file or folder; give a local model folder, a .gguf "
+                                "file or a hub id.")
+    if offline and not os.path.isabs(name) and not os.path.exists(name) \
+            and not (_hub_cache() / f"models--{name.replace('/', '--')}" / "snapshots").is_dir():
+        raise InvalidInputError(f"base_model {name!r} is not in the Hugging Face cache ({_hub_cache()}), and "
+                                "training jobs run offline here: download it first (`hf download NAME`) or give "
+                                "a local model folder.")
 
     try:
         gguf = find_gguf(name)
@@ -88,7 +108,7 @@ class FinetuneService:
     def start_training(self, spec: dict[str, Any]) -> JobInfo:
         """Validate a TrainConfig spec and start a training job; returns at once."""
         cfg = _parse(TrainConfig, spec)
-        _require_model(cfg.base_model)
+        _require_model(cfg.base_model, offline=self.env is not None)
         _require_file(cfg.train_path, "train_path")
         _require_file(cfg.val_path, "val_path")
         _require_file(cfg.accelerate_config, "accelerate_config")
@@ -111,7 +131,7 @@ class FinetuneService:
             spec.setdefault("base_model", info.spec["base_model"])
             spec.setdefault("tuned_path", info.result["weights"])
         cfg = _parse(EvalConfig, spec)
-        _require_model(cfg.base_model)
+        _require_model(cfg.base_model, offline=self.env is not None)
         _require_file(cfg.test_path, "test_path")
         self._check_stack()
         return self.jobs.start(EVAL_KIND, EVAL_ENTRY, cfg.model_dump(), env=self.env)

@@ -74,3 +74,20 @@ def test_start_training_refuses_unknown_targets_before_a_job_exists(tmp_path):
     with pytest.raises(InvalidInputError, match="target_modules 'qkv'"):
         service.start_training({"base_model": str(model), "train_path": str(train), "target_modules": ["qkv"]})
     assert service.list() == []
+
+
+def test_start_training_refuses_a_base_model_that_is_not_there_before_a_job_exists(tmp_path, monkeypatch):
+    """A missing folder or an uncached hub id started a worker that imported torch and failed seconds later."""
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    service = FinetuneService(JobManager(tmp_path / "jobs"), offline=True)
+    with pytest.raises(InvalidInputError, match="no such file or folder"):
+        service.start_training({"base_model": str(tmp_path / "no" / "model"), "train_path": str(train)})
+    with pytest.raises(InvalidInputError, match="not in the Hugging Face cache"):
+        service.start_training({"base_model": "org/uncached-model", "train_path": str(train)})
+    assert service.list() == []
+    (tmp_path / "hub" / "models--org--cached-model" / "snapshots").mkdir(parents=True)
+    from skilldeck.tools.finetune.service import _require_model
+
+    _require_model("org/cached-model", offline=True)  # a cached hub id passes this check
