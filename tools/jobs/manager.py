@@ -6,6 +6,7 @@ import enum
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,13 @@ MAX_RUNNING = 4
 ENTRY_MODULES = ("skilldeck.tools",)
 JOB_ENV = frozenset({"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"})
 _WORKER = "skilldeck.tools.jobs.worker"
+# Finished jobs kept in a jobs folder: past either bound, starting a job removes the oldest finished
+# ones (never a running one). Each batch run keeps a copy of its task file (up to 100 MB): twelve
+# start-and-cancel rounds with a 5 MB file grew the folder by 58 MB, and nothing ever removed them.
+# A job that ended in the last day is never removed (a failed or cancelled one may be resumed).
+MAX_FINISHED_JOBS = 200
+MAX_FINISHED_BYTES = 2 << 30
+KEEP_RECENT_S = 24 * 3600
 
 
 class JobStatus(str, enum.Enum):
@@ -169,6 +177,7 @@ class JobManager:
                 raise InvalidInputError(f"job file name {name!r} must be a plain file name, not one of "
                                         f"{', '.join(sorted(reserved))}")
         self._check_room(kind)
+        self._prune()
         job_id = job_id or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         job_dir = self.root / job_id
         if job_dir.exists():
@@ -208,6 +217,20 @@ class JobManager:
         if len(running) >= self.max_running:
             raise StateError(f"{len(running)} {kind} jobs are running ({', '.join(running[:5])}), the most at once; "
                              "wait for one to finish (poll its status) or cancel one, then start this again.")
+
+    def _prune(self) -> None:
+        """Remove the oldest finished jobs past MAX_FINISHED_JOBS, then past MAX_FINISHED_BYTES in all."""
+        finished = [j for j in self.list() if j.status.finished and j.id not in self._running]  # newest first
+        kept, total, now = 0, 0, time.time()
+        for job in finished:
+            size = _folder_bytes(job.dir)
+            within = kept < MAX_FINISHED_JOBS and total + size <= MAX_FINISHED_BYTES
+            if within or _last_change(job.dir) > now - KEEP_RECENT_S:
+                kept, total = kept + 1, total + size
+                continue
+            shutil.rmtree(job.dir, ignore_errors=True)
+            logger.info("job %s (%s, %s) removed: the jobs folder keeps the newest %d finished jobs, %s bytes "
+                        "at most", job.id, job.kind, job.status.value, MAX_FINISHED_JOBS, f"{MAX_FINISHED_BYTES:,}")
 
     def _entry_problem(self, entry: Any, env: Any) -> str:
         """Why a worker must not run `entry` with `env` ("" if it may)."""
@@ -358,6 +381,29 @@ class JobManager:
             if info.status.finished or (deadline is not None and time.monotonic() >= deadline):
                 return info
             time.sleep(poll_s)
+
+
+def _folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files in a job folder and its sub-folders (checkpoints); links not followed."""
+    total, stack = 0, [folder]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+    return total
+
+
+def _last_change(job_dir: Path) -> float:
+    try:
+        return (job_dir / "state.json").stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _plain_id(job_id: Any) -> bool:

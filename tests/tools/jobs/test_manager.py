@@ -137,3 +137,26 @@ def test_a_cancel_that_ends_the_worker_before_it_could_say_so_is_reported_cancel
     assert done.status is JobStatus.CANCELLED and done.error is None
     resumed = jobs.wait(jobs.resume(info.id).id, timeout_s=60)
     assert resumed.status is JobStatus.SUCCEEDED
+
+
+def test_starting_a_job_removes_the_oldest_finished_jobs_past_the_bounds_but_not_recent_ones(jobs, monkeypatch):
+    """Each batch run keeps a copy of its task file; twelve 5 MB rounds grew the folder by 58 MB, for good."""
+    from skilldeck.tools.jobs import manager
+
+    monkeypatch.setattr(manager, "MAX_FINISHED_JOBS", 2)
+    done = []
+    for n in range(3):
+        info = jobs.start("test", "job_entries:count", {"n": 1}, files={"tasks.jsonl": "x" * 1000})
+        done.append(jobs.wait(info.id, timeout_s=30).id)
+        time.sleep(0.01)
+    old = time.time() - 2 * manager.KEEP_RECENT_S
+    os.utime(jobs.root / done[0] / "state.json", (old, old))  # the oldest ended two days ago
+    newest = jobs.start("test", "job_entries:count", {"n": 1})
+    ids = [j.id for j in jobs.list()]
+    assert done[0] not in ids and done[1] in ids and done[2] in ids and newest.id in ids  # done[1]: ended today
+    monkeypatch.setattr(manager, "MAX_FINISHED_BYTES", 500)
+    for job_id in done[1:]:
+        os.utime(jobs.root / job_id / "state.json", (old, old))
+    jobs.wait(newest.id, timeout_s=30)
+    jobs.start("test", "job_entries:count", {"n": 1})
+    assert not set(done[1:]) & {j.id for j in jobs.list()}  # past the byte bound, however few
