@@ -88,7 +88,8 @@ class ClientLog(logging.Handler):
         if getattr(self._sending, "active", False):
             return  # a record logged while sending one (the SDK's debug logs) is not sent again
         try:
-            text = redact(record.getMessage())
+            # `summary`: the message without the traceback that log redaction folded into it (errors.py).
+            text = redact(getattr(record, "summary", None) or record.getMessage())
         except Exception:  # noqa: BLE001 - a malformed record must not break logging
             return
         self.recent.append((record.levelno, record.name, text))

@@ -162,7 +162,9 @@ def install_log_redaction() -> None:
         if clean == message and not has_traceback:
             return record  # nothing to hide: formatters that read `args` (uvicorn's access log) still can
         if has_traceback:
-            # Tracebacks carry exception messages: render them now, redacted, as plain text.
+            # Tracebacks carry exception messages: render them now, redacted, as plain text. The line
+            # without it is kept apart: clients get log lines, never the server's tracebacks and paths.
+            record.summary = clean
             clean += "\n" + _clean("".join(traceback.format_exception(*record.exc_info)), secrets)
             record.exc_info = None
             record.exc_text = None

@@ -122,3 +122,27 @@ def test_redact_also_hides_a_secret_as_used_stripped_and_as_a_message_quotes_it(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-abcdefgh12345\r")
     assert redact("Bearer sk-abcdefgh12345") == "Bearer [redacted]"
     assert redact(r"Illegal header value b'Bearer sk-abcdefgh12345\r'") == "Illegal header value b'Bearer [redacted]'"
+
+
+def test_clients_get_the_log_line_but_never_the_server_s_traceback(monkeypatch):
+    """With a secret in the environment, redaction folds a traceback into the message; the client log sent it on."""
+    from skilldeck.server.client_features import ClientLog
+    from skilldeck.server.errors import install_log_redaction
+
+    class NoSessions:
+        def sessions(self):
+            return []
+
+    monkeypatch.setenv("MY_SERVICE_TOKEN", CANARY)
+    install_log_redaction()
+    log = ClientLog(NoSessions())
+    log.install()
+    try:
+        try:
+            raise ValueError(f"bad {CANARY}")
+        except ValueError:
+            logging.getLogger("skilldeck.tools.skills.watch").exception("reloading skills after a change failed")
+    finally:
+        log.uninstall()
+    level, _, text = log.recent[-1]
+    assert level == logging.ERROR and text == "reloading skills after a change failed"
