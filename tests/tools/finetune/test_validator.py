@@ -182,3 +182,23 @@ def test_a_shared_instruction_does_not_make_short_examples_near_duplicates(tmp_p
         ("Great support!", "positive"), ("Never again.", "negative")]]
     report = validate({"train": _write(tmp_path / "t.jsonl", rows)})
     assert report.by_kind("near_duplicate") is None
+
+
+def test_one_dataset_is_analysed_at_a_time_and_a_waiting_call_keeps_its_deadline(tmp_path):
+    """Concurrent validations each took several times their file in memory; now they queue."""
+    import threading
+
+    from skilldeck.tools.deadline import TimeLimitError, deadline
+    from skilldeck.tools.finetune import validator
+
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"instruction": "a", "output": "b"}\n')
+    with validator._ONE_AT_A_TIME:  # another analysis holds the turn
+        with pytest.raises(TimeLimitError, match="another dataset validation"), deadline(0.3):
+            validator.analyse({"train": str(path)})
+        waited = threading.Thread(target=validator.analyse, args=({"train": str(path)},))
+        waited.start()
+        waited.join(0.5)
+        assert waited.is_alive()  # queued behind the holder
+    waited.join(10)
+    assert not waited.is_alive() and validator.analyse({"train": str(path)}).records
