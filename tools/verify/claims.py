@@ -62,11 +62,33 @@ def split_claims(text: str) -> list[Claim]:
     """Split `text` into claims with offsets into `text`; mark the ones that cannot be checked."""
     claims: list[Claim] = []
     for start, end in _units(text):
-        for a, b in _clauses(text, start, end):
-            piece = text[a:b]
-            reason = _not_check_worthy(piece)
-            claims.append(Claim(len(claims), piece, a, b, not reason, reason))
+        for clause in _clauses(text, start, end):
+            for a, b in _bounded(text, *clause):
+                piece = text[a:b]
+                reason = _not_check_worthy(piece)
+                claims.append(Claim(len(claims), piece, a, b, not reason, reason))
     return claims
+
+
+# A claim is scored against every evidence sentence by each of its words: one "claim" of 50,000
+# characters and thousands of words against 4 MB of evidence took 3.7 GB and ran 21 s past its
+# time limit. Longer runs are checked as pieces of at most this many characters, cut between words.
+MAX_CLAIM_CHARS = 600
+
+
+def _bounded(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """(a, b) as pieces of at most MAX_CLAIM_CHARS characters, each ending at a space where there is one."""
+    pieces = []
+    while b - a > MAX_CLAIM_CHARS:
+        cut = text.rfind(" ", a + MAX_CLAIM_CHARS // 2, a + MAX_CLAIM_CHARS)
+        cut = cut if cut > a else a + MAX_CLAIM_CHARS
+        pieces.append((a, cut))
+        a = cut
+        while a < b and text[a] == " ":
+            a += 1
+    if a < b:
+        pieces.append((a, b))
+    return pieces
 
 
 def _units(text: str) -> list[tuple[int, int]]:

@@ -41,13 +41,18 @@ def _tokens(value: Any) -> int:
     return count_tokens(json.dumps(value, ensure_ascii=False))
 
 
+MAX_OPEN_EVIDENCE_CHARS = 8_000_000  # evidence text kept by open verifications, all together
+
+
 class JudgmentLedger:
     """Prepared answers awaiting the host model's judgments (thread-safe; in memory only)."""
 
-    def __init__(self, capacity: int = 64, ttl_s: float = 3600.0, max_packets: int = 40) -> None:
+    def __init__(self, capacity: int = 64, ttl_s: float = 3600.0, max_packets: int = 40,
+                 max_evidence_chars: int = MAX_OPEN_EVIDENCE_CHARS) -> None:
         self.capacity = capacity
         self.ttl_s = ttl_s
         self.max_packets = max_packets
+        self.max_evidence_chars = max_evidence_chars
         self._open: OrderedDict[str, tuple[float, Prepared]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -62,7 +67,10 @@ class JudgmentLedger:
             with self._lock:
                 self._expire()
                 self._open[ident] = (time.monotonic(), prepared)
-                while len(self._open) > self.capacity:
+                # The oldest go first past either bound: a verification keeps its whole evidence (the
+                # answer-level checks read it again), and ten of 4 MB each held 790 MB for an hour.
+                while len(self._open) > 1 and (len(self._open) > self.capacity
+                                               or self._held() > self.max_evidence_chars):
                     self._open.popitem(last=False)
             per_claim = round(sum(_tokens(p) for p in shown) / len(shown))
             out = {"verification_id": ident, **out, "tokens_per_claim": per_claim,
@@ -87,6 +95,9 @@ class JudgmentLedger:
                  "those claims stay unsure"] if problems else []
         notes += apply_judgements(prepared, found, judge_name)
         return finish(prepared, f"lexical+{judge_name}", notes)
+
+    def _held(self) -> int:
+        return sum(len(p.evidence.lowered) for _, p in self._open.values())
 
     def _expire(self) -> None:
         now = time.monotonic()

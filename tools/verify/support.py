@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from skilldeck.tools.deadline import check as check_deadline
 from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribution, check_entities, check_negation,
                                            check_exclusive, check_numbers, check_roles,
                                            check_swapped_word)
@@ -222,6 +223,9 @@ def _hits(variants: dict[str, frozenset[str]], sentences: list[Sentence]) -> Hit
     by_position: dict[int, frozenset[str]] = {}
     if useful:
         for i, s in enumerate(sentences):
+            if i % 512 == 511:
+                check_deadline("Verifying the answer", "Each claim is checked against all the evidence: verify "
+                               "fewer claims or less evidence at once.")
             stems = s.terms.stems
             got = frozenset(w for w, v in useful.items() if not v.isdisjoint(stems))
             if got:

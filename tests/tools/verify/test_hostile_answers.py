@@ -94,3 +94,40 @@ def test_an_evidence_folder_is_walked_under_the_bounds_of_a_glob(tmp_path, monke
     monkeypatch.setattr(evidence, "MAX_GLOB_FOLDERS", 10)
     with pytest.raises(InvalidInputError, match="walked 10 folders without finishing; narrow it"):
         verify_answer("x.", paths=["docs"], base_dir=tmp_path)
+
+
+def test_one_huge_claim_is_checked_in_bounded_pieces():
+    """One 50,000-character claim of thousands of words against 4 MB took 3.7 GB and ran 21 s past its limit."""
+    from skilldeck.tools.verify.claims import MAX_CLAIM_CHARS, split_claims
+
+    text = " ".join(f"Berlin Paris Kujala Museum{i}" for i in range(2000))
+    claims = split_claims(text)
+    assert len(claims) > 1 and max(len(c.text) for c in claims) <= MAX_CLAIM_CHARS
+    assert all(text[c.start:c.end] == c.text and not c.text.startswith(" ") for c in claims)
+    assert " ".join(c.text for c in claims) == text  # cut between words, nothing lost
+    assert split_claims("The museum opened in 1902.")[0].text == "The museum opened in 1902."
+
+
+def test_the_claim_scoring_loop_keeps_the_call_s_deadline():
+    """The deadline was checked once per claim; one claim against 50,000 sentences ran on past it."""
+    from skilldeck.tools.deadline import TimeLimitError, deadline
+    from skilldeck.tools.verify.evidence import load_evidence
+    from skilldeck.tools.verify.support import _hits
+
+    sentences = load_evidence([f"The museum {i} opened in 1902." for i in range(2000)]).sentences
+    assert _hits({"museum": frozenset({"museum"})}, sentences).by_position
+    with pytest.raises(TimeLimitError), deadline(-1):
+        _hits({"museum": frozenset({"museum"})}, sentences)
+
+
+def test_long_texts_are_analysed_without_being_kept_in_the_caches():
+    """Eight calls of 100 inline strings of 49,000 characters each held 1.2 GB after they ended."""
+    from skilldeck.tools.verify import text
+
+    text.terms.cache_clear()
+    long = "word " * 2_000
+    assert text.terms(long).stems and text.terms(long) == text.terms(long)
+    assert text.terms.__wrapped__ is not None
+    short = "The museum opened in 1902."
+    assert text.terms(short) is text.terms(short)  # short texts are still cached
+    assert text.terms(long) is not text.terms(long)

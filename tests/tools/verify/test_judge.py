@@ -6,6 +6,7 @@ import anyio
 import httpx2
 import pytest
 
+from skilldeck.tools.errors import NotFoundError
 from skilldeck.tools.verify import VerifyOptions, verify_answer_async
 from skilldeck.tools.verify.errors import JudgeError
 from skilldeck.tools.verify.judge import Judgement, LLMJudge, Packet, http_completer, parse_verdicts
@@ -139,3 +140,19 @@ def test_a_reply_nested_past_the_parser_leaves_every_claim_undecided():
     # From the code review: a RecursionError escaped parse_verdicts as an internal error.
     found, problems = parse_verdicts("[" * 100_000 + "]" * 100_000, packets())
     assert found == {} and any("nested too deeply" in p for p in problems)
+
+
+def test_open_host_verifications_are_bounded_by_the_evidence_they_keep():
+    """Ten host verifications of 4 MB of evidence each held 790 MB for an hour."""
+    from skilldeck.tools.verify.ledger import JudgmentLedger
+
+    ledger = JudgmentLedger(max_evidence_chars=50_000)
+    evidence = ["The Hubble Space Telescope was launched in 1990 aboard Space Shuttle Discovery. " * 250]  # 20 KB
+    idents = []
+    for _ in range(4):
+        handoff = ledger.open(prepare("Hubble was put into orbit by Discovery.", evidence))  # left unsure
+        idents.append(handoff.get("verification_id"))
+    assert all(idents) and len(ledger._open) == 2  # the two oldest went first
+    with pytest.raises(NotFoundError, match="expired"):
+        ledger.record(idents[0], [])
+    assert ledger.record(idents[-1], []).claims
