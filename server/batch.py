@@ -29,7 +29,8 @@ SchemaArg = Annotated[dict[str, Any] | None, Field(
 ProviderArg = Annotated[str, Field(description="openai, anthropic, deepseek, vllm, llamacpp, ollama, litellm or "
                                                "openai-compatible (then give a configured base_url)")]
 ModelArg = Annotated[str, Field(description="Model name as the provider spells it")]
-PriceArg = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]  # USD per 1M tokens (as tools.batch.spec.Price)
+# USD per 1M tokens, bounded as tools.batch.spec.Price is.
+PriceArg = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 LimitArg = Annotated[float | None, Field(gt=0, allow_inf_nan=False,
                                          description="Per-minute limit from the provider's console")]
 OptionsArg = Annotated[dict[str, Any] | None, Field(

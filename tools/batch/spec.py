@@ -70,8 +70,9 @@ class RunSpec(BaseModel):
                                            "\"tolerance\": 1000} (see tools/batch/headers.py)")
     echo: bool = Field(True, description="Ask each answer item to copy its task's echo code, so an answer "
                        "on the wrong task is caught; turn off only for a model that cannot copy it")
-    latency_s: float | None = Field(None, ge=0.001, le=3600, allow_inf_nan=False, description="Expected seconds per request, for the plan's "
-                                    "time estimate (default: 1 s plus max_tokens at 100 tokens/s)")
+    latency_s: float | None = Field(None, ge=0.001, le=3600, allow_inf_nan=False,
+                                    description="Expected seconds per request, for the plan's time estimate "
+                                    "(default: 1 s plus max_tokens at 100 tokens/s)")
 
     @field_validator("output_schema")
     @classmethod

@@ -36,6 +36,7 @@ def skill_folders(root: Path, top: Path | None = None) -> Iterator[Path]:
         if _is_skill(str(root)):
             yield root
             return
+        walk.first_visit(str(root))
         yield from walk.scan(str(root), 1)
     elif top.is_dir():
         walk.first_visit(str(root))  # a link in `top` back to the root leads nowhere new
@@ -58,7 +59,7 @@ class _Walk:
         return True
 
     def scan(self, folder: str, depth: int) -> Iterator[Path]:
-        self.first_visit(folder)
+        """Skill folders below `folder` (already visited), `depth` levels below the root."""
         left = MAX_ENTRIES - self.entries
         try:
             with os.scandir(folder) as it:  # the first by name, and no more than the bound leaves

@@ -162,7 +162,8 @@ def _describe(f: OpenFile, rel: str) -> FileInfo:
     return FileInfo(rel, _kind(rel, False), f.size, False, lines, tokens, heading)
 
 
-def walk_files(folder: Path, problems: list[str] | None = None, max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, Path]]:
+def walk_files(folder: Path, problems: list[str] | None = None,
+               max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, Path]]:
     """Yield (posix path relative to `folder`, full path) for every file but SKILL.md, sorted,
     skipping hidden files and tool folders. Symlinked folders are not entered; symlinked files are
     yielded, and `servable` or `open_skill_file` decide where they lead. Iterative (a folder nested
@@ -297,7 +298,9 @@ class FileMap:
               problems: list[str]) -> FileInfo | None:
         cached = self._cache.get((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
         if cached is not None:
-            return cached if cached.path == rel else dataclasses.replace(cached, path=rel, kind=_kind(rel, cached.binary))
+            if cached.path == rel:
+                return cached
+            return dataclasses.replace(cached, path=rel, kind=_kind(rel, cached.binary))  # another link to it
         try:
             with open_file(full, within=[base], what=rel, allow_hardlinks=hardlinks, within_is_real=True) as f:
                 info = _describe(f, rel)
