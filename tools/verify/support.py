@@ -11,6 +11,7 @@ names in the evidence, not only the names (`check_predicate`).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,10 +22,11 @@ from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribu
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
 from skilldeck.tools.verify.features import LOCAL_SPAN, Hits, claim_features, local_window
 from skilldeck.tools.tokens import is_common
-from skilldeck.tools.verify.text import LIGHT_WORDS, Terms, entities, stem, stem_sequence, terms
+from skilldeck.tools.verify.text import (LIGHT_WORDS, Terms, entities, normalise_quotes, stem, stem_sequence,
+                                         terms)
 
 __all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate", "check_scattered",
-           "check_assembled_name"]
+           "check_assembled_name", "check_quoted"]
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,8 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     features = claim_features(claim, ct, needed, kinds, variants, covered, coverage, hits, against, verdict, local)
     if config.check_doubts and verdict == "supported":  # doubts are asked only of what the lean supports
         texts = [s.text for s in window]
-        signals += (check_swapped_word(claim, texts) or check_roles(claim, texts, evidence.text)
-                    or check_scattered(window, features["local"], coverage)
+        signals += (check_quoted(claim, evidence, given) or check_swapped_word(claim, texts)
+                    or check_roles(claim, texts, evidence.text) or check_scattered(window, features["local"], coverage)
                     or check_assembled_name(claim, evidence))
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
 
@@ -209,6 +211,44 @@ def check_assembled_name(claim: str, evidence: EvidenceSet) -> list[Signal]:
             return [Signal("name_assembled", f"the evidence never names {name!r}: its words stand apart",
                            doubt=True)]
     return []
+
+
+# A quotation: double quotes, or single quotes that open before a word and are not a tokenised
+# "'s" or "'t" ("britain 's ability ... '"), closing before a non-word character.
+_QUOTED = re.compile(r"\"([^\"\n]{1,300}?)\"|(?<![\w'])'(?![st]\s)(?=\w)([^'\n]{1,200}?)(?<=[\w.!?,])'(?!\w)")
+
+
+def check_quoted(claim: str, evidence: EvidenceSet, given: frozenset[str] = frozenset()) -> list[Signal]:
+    """A quotation in the claim that no evidence sentence says in those words:
+    "the council said it was 'devastated'" where the article never has the word, or a title the
+    evidence gives otherwise. Quotation marks promise the source's own words, so a quote made up
+    or paraphrased is how a summary puts words into someone's mouth. Word forms and stopwords are
+    forgiven ("the rules" for "rule"); a quote the question holds is the question's. A doubt
+    (see `Signal`)."""
+    for m in _QUOTED.finditer(normalise_quotes(claim)):
+        quote = stem_sequence(m.group(1) or m.group(2))
+        need = set(quote)
+        if not quote or need <= given:
+            continue
+        if not need <= evidence.stems or not _quoted_in(quote, evidence.sentences):
+            shown = (m.group(1) or m.group(2)).strip()
+            return [Signal("quote_absent", f"the evidence never says {_clip(shown)!r} in those words", doubt=True)]
+    return []
+
+
+def _quoted_in(quote: tuple[str, ...], sentences: list[Sentence]) -> bool:
+    """Whether `quote` stands word for word in one evidence sentence."""
+    first, n = quote[0], len(quote)
+    for s in sentences:
+        if first in s.terms.stems:
+            words = stem_sequence(s.text)
+            if any(words[k:k + n] == quote for k, w in enumerate(words) if w == first):
+                return True
+    return False
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _together(parts: list[str], sequence: tuple[str, ...]) -> bool:

@@ -54,3 +54,40 @@ def test_a_name_put_together_from_the_evidences_words_is_doubted():
     # A name with a word the evidence lacks is left to coverage and the entity check.
     [absent] = [c for c in verify_answer("Lake Ontario State Park.", [PARK]).claims if c.claim.check_worthy]
     assert "name_assembled" not in {s.name for s in absent.signals}
+
+
+COUNCIL = ("Sheffield City Council said the cladding at Hanover House had failed new fire safety tests. "
+           "Councillor Jayne Dunn said: \"We will not stop until we get to the bottom of what happened.\" "
+           "A resident said he felt \"betrayed\" by the council.")
+
+
+def _one(claim: str, question: str | None = None):
+    [result] = [c for c in verify_answer(claim, [COUNCIL], question=question).claims if c.claim.check_worthy]
+    return result
+
+
+def test_a_quotation_the_evidence_never_says_in_those_words_is_doubted():
+    made_up = _one('Sheffield City Council said it was "devastated" after Hanover House failed fire safety tests.')
+    assert made_up.lean == "supported" and made_up.outcome == "unsure"
+    assert [s.name for s in made_up.signals] == ["quote_absent"] and "'devastated'" in made_up.signals[0].detail
+    # The same claim without quotation marks makes no promise of the source's words.
+    plain = _one("Sheffield City Council said Hanover House had failed new fire safety tests.")
+    assert plain.outcome == "supported"
+    # Quoted in the source's words, with other word forms and stopwords forgiven; single quotes alike.
+    for claim in ('Councillor Jayne Dunn said "we will not stop until we get to the bottom of what happened".',
+                  "A resident said he felt 'betrayed' by Sheffield City Council.",
+                  'Jayne Dunn said "we will not stop until we get to the bottoms".'):
+        quoted = _one(claim)
+        assert "quote_absent" not in {s.name for s in quoted.signals}, claim
+    # Words in a new order are not the source's words.
+    reordered = _one('Councillor Jayne Dunn said "we will get to the bottom of what happened and not stop".')
+    assert "quote_absent" in {s.name for s in reordered.signals}
+
+
+def test_a_quotation_the_question_holds_and_tokenised_possessives_are_not_quotes():
+    asked = _one('Sheffield City Council said the "cladding at Hanover House" failed fire safety tests.',
+                 question='What failed at the "cladding at Hanover House"?')
+    assert "quote_absent" not in {s.name for s in asked.signals}
+    tokenised = _one("sheffield city council 's cladding at hanover house had failed new fire safety tests , "
+                     "councillor jayne dunn 's office said '")
+    assert "quote_absent" not in {s.name for s in tokenised.signals}
