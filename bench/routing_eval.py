@@ -1,7 +1,7 @@
 """Routing quality of skill search: top-1 / top-3 per query set, "nothing fits" on off-topic requests,
 latency, an ablation of the ranking's parts, and how soon hybrid ranking is ready.
 
-    # the suite: anthropic (../shared) + six PyPI collections + skilldeck's bundled skills
+    # the suite: anthropic (../shared) + seven PyPI collections + skilldeck's bundled skills
     python bench/routing_eval.py --suite [--split dev|test|all] [--hybrid] [--ablate] [--misses]
     python bench/routing_eval.py --suite --readiness 1000      # cold and warm semantic start-up
     python bench/routing_eval.py --suite --agent-tasks [--hybrid]  # as an agent calls it: task + request
@@ -49,7 +49,8 @@ COLLECTIONS = (("abvx-agent-skills==0.16.1", "abvx_agent_skills/skills", "abvx",
                ("pharmaskills==0.6.2", "pharmaskills/_skills", "pharma", None),
                # 21 of 29 folders: the rest copy Anthropic's skills, share a name with another source's,
                # or are not model-invocable
-               ("claude-skills==0.0.1", "claude_skills/skills", "wachawo", "wachawo_kept.txt"))
+               ("claude-skills==0.0.1", "claude_skills/skills", "wachawo", "wachawo_kept.txt"),
+               ("writing-skills==0.6.0", "skills", "writing", None))
 
 
 def fetch_collections(cache: Path) -> list[Path]:
