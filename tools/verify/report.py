@@ -8,6 +8,7 @@ from typing import Any
 from skilldeck.tools.verify.checks import Signal
 from skilldeck.tools.verify.claims import Claim
 from skilldeck.tools.verify.evidence import Sentence
+from skilldeck.tools.verify.text import clip
 
 __all__ = ["ClaimResult", "VerificationReport", "grounded_rewrite", "render_text"]
 
@@ -133,7 +134,7 @@ def render_text(report: VerificationReport, width: int = 100) -> str:
     marks = {"supported": "✓", "unsupported": "?", "contradicted": "✗", "unsure": "~", "not_check_worthy": "·"}
     for r in report.claims:
         why = f" ({r.reason})" if r.reason and r.reason != r.verdict else ""
-        lines.append(f"{marks.get(r.verdict, ' ')} [{r.claim.index}] {r.verdict}{why}: {_clip(r.claim.text, width)}")
+        lines.append(f"{marks.get(r.verdict, ' ')} [{r.claim.index}] {r.verdict}{why}: {clip(r.claim.text, width)}")
         if not r.claim.check_worthy:
             lines.append(f"      ({r.claim.reason})")
             continue
@@ -144,7 +145,7 @@ def render_text(report: VerificationReport, width: int = 100) -> str:
         for c in r.citations[:2]:
             where = f"{c.item.source}" + (f":{c.line}" if c.line else f" #{c.position}")
             label = where if c.item.id == c.item.source else f"{c.item.id} ({where})"  # a file: its path once
-            lines.append(f"      cite {label}: \"{_clip(c.text, width - 20)}\"")
+            lines.append(f"      cite {label}: \"{clip(c.text, width - 20)}\"")
     answer_level = [s for i, s in report.signals if i is None]
     if answer_level:
         lines.append("")
@@ -152,8 +153,3 @@ def render_text(report: VerificationReport, width: int = 100) -> str:
         lines += [f"  - {s.name}: {s.detail}" for s in answer_level]
     lines += ["", "grounded rewrite:", report.rewrite or "(nothing left: no claim is supported)"]
     return "\n".join(lines)
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

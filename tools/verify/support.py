@@ -22,8 +22,8 @@ from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribu
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
 from skilldeck.tools.verify.features import LOCAL_SPAN, Hits, claim_features, local_window
 from skilldeck.tools.tokens import is_common
-from skilldeck.tools.verify.text import (LIGHT_WORDS, Terms, entities, normalise_quotes, stem, stem_sequence,
-                                         terms)
+from skilldeck.tools.verify.text import (LIGHT_WORDS, Terms, clip, entities, normalise_quotes, stem,
+                                         stem_sequence, terms)
 
 __all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate", "check_scattered",
            "check_assembled_name", "check_quoted"]
@@ -101,6 +101,9 @@ class Matcher:
 
 
 _LIGHT = frozenset(stem(w) for w in LIGHT_WORDS)
+# What a call past its time limit is told, by every loop over the evidence's sentences.
+_DEADLINE = ("Verifying the answer", "Each claim is checked against all the evidence: verify fewer claims or less "
+             "evidence at once.")
 
 
 def _kind(s: str, claim_terms: Terms) -> str:
@@ -231,8 +234,8 @@ def check_quoted(claim: str, evidence: EvidenceSet, given: frozenset[str] = froz
         if not quote or need <= given:
             continue
         if not need <= evidence.stems or not _quoted_in(quote, evidence.sentences):
-            shown = (m.group(1) or m.group(2)).strip()
-            return [Signal("quote_absent", f"the evidence never says {_clip(shown)!r} in those words", doubt=True)]
+            shown = m.group(1) or m.group(2)
+            return [Signal("quote_absent", f"the evidence never says {clip(shown, 80)!r} in those words", doubt=True)]
     return []
 
 
@@ -242,17 +245,12 @@ def _quoted_in(quote: tuple[str, ...], sentences: list[Sentence]) -> bool:
     need, first, n = set(quote), quote[0], len(quote)
     for i, s in enumerate(sentences):
         if i % 512 == 511:
-            check_deadline("Verifying the answer", "Each claim is checked against all the evidence: verify "
-                           "fewer claims or less evidence at once.")
+            check_deadline(*_DEADLINE)
         if need <= s.terms.stems:
             words = stem_sequence(s.text)
             if any(words[k:k + n] == quote for k, w in enumerate(words) if w == first):
                 return True
     return False
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _together(parts: list[str], sequence: tuple[str, ...]) -> bool:
@@ -268,8 +266,7 @@ def _hits(variants: dict[str, frozenset[str]], sentences: list[Sentence]) -> Hit
     if useful:
         for i, s in enumerate(sentences):
             if i % 512 == 511:
-                check_deadline("Verifying the answer", "Each claim is checked against all the evidence: verify "
-                               "fewer claims or less evidence at once.")
+                check_deadline(*_DEADLINE)
             stems = s.terms.stems
             got = frozenset(w for w, v in useful.items() if not v.isdisjoint(stems))
             if got:

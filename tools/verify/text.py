@@ -93,6 +93,12 @@ _ABBREVIATIONS = frozenset("mr mrs ms dr prof st jr sr vs etc inc ltd co corp no
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
 
 
+def clip(text: str, width: int) -> str:
+    """`text` with its whitespace collapsed, cut to `width` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def normalise_quotes(text: str) -> str:
     """Map typographic quotes and dashes to ASCII ones (same length, so offsets survive)."""
     return text.translate(_QUOTES)
