@@ -18,6 +18,9 @@ import mimetypes
 import os
 import re
 import stat
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -46,6 +49,10 @@ MAX_ENTRIES = 20_000
 WALK_CUT = f"more than {MAX_ENTRIES:,} entries in the skill's folders; the rest are not listed"
 COUNT_TOKENS_UP_TO = 512_000  # larger text files get a character-based estimate
 MAX_TOC_ENTRIES = 1000
+BIG_FOLDER = 2000         # a folder with this many entries keeps its listing (`_folder_entries`) ...
+_BIG_FOLDERS_KEPT = 8     # ... for this many such folders, most recently used first
+_SETTLED_S = 2.0          # a folder changed more recently than this is never kept: a second change
+                          # within the clock's tick would leave its mtime as it was
 _SKIP_DIRS = {".git", "__pycache__", "node_modules", ".venv", ".DS_Store"}
 _SCRIPT_EXT = {".py", ".sh", ".bash", ".js", ".mjs", ".ts", ".rb", ".pl", ".ps1", ".bat"}
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)(?:\s+#+)?\s*$")
@@ -175,26 +182,21 @@ def walk_files(folder: Path, problems: list[str] | None = None,
     while stack:
         here, depth = stack.pop()
         try:
-            with os.scandir(here) as it:  # keep no more than the bound leaves: 300,000 entries took 1.7 GB
-                entries = heapq.nsmallest(MAX_ENTRIES - seen + 1, it, key=lambda e: e.name)
+            entries = _folder_entries(here)
         except OSError:
             continue  # vanished, unreadable, or a path too long: as os.walk, skip it
         cut = len(entries) > MAX_ENTRIES - seen
         entries = entries[:MAX_ENTRIES - seen]
         seen += len(entries)
         folders = []
-        for entry in entries:
-            if entry.name.startswith("."):
+        for name, is_dir, is_link in entries:
+            if name.startswith("."):
                 continue
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
             if is_dir:
-                if entry.name not in _SKIP_DIRS and not entry.is_symlink():
-                    folders.append(Path(entry.path))
+                if name not in _SKIP_DIRS and not is_link:
+                    folders.append(here / name)
                 continue
-            full = Path(entry.path)
+            full = here / name
             rel = full.relative_to(base).as_posix()
             if rel != SKILL_FILE:
                 yield rel, full
@@ -205,6 +207,47 @@ def walk_files(folder: Path, problems: list[str] | None = None,
             _note(problems, f"folders more than {max_depth} levels deep are not listed")
             continue
         stack.extend((f, depth + 1) for f in reversed(folders))
+
+
+class _FolderListings:
+    """The sorted first entries of the few big folders read last, each kept while the folder's
+    (device, inode, mtime, ctime) stay as they were: a skill holding 300,000 files cost every
+    use_skill half a second or more of directory reading, most of it for entries never listed."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[str, tuple[tuple[int, ...], list[tuple[str, bool, bool]]]] = OrderedDict()
+        self._lock = threading.Lock()  # walks run in the server's worker threads
+
+    def entries(self, folder: Path) -> list[tuple[str, bool, bool]]:
+        """(name, is a folder, is a symlink) of `folder`'s first MAX_ENTRIES + 1 entries by name."""
+        st = os.stat(folder)
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        with self._lock:
+            kept = self._kept.get(str(folder))
+            if kept is not None and kept[0] == key:
+                self._kept.move_to_end(str(folder))
+                return kept[1]
+        settled = time.time() - st.st_mtime_ns / 1e9 > _SETTLED_S
+        with os.scandir(folder) as it:  # keep no more than the bound leaves: 300,000 entries took 1.7 GB
+            entries = [(e.name, _is_dir(e), e.is_symlink())
+                       for e in heapq.nsmallest(MAX_ENTRIES + 1, it, key=lambda e: e.name)]
+        if len(entries) >= BIG_FOLDER and settled:
+            with self._lock:
+                self._kept[str(folder)] = (key, entries)
+                self._kept.move_to_end(str(folder))
+                while len(self._kept) > _BIG_FOLDERS_KEPT:
+                    self._kept.popitem(last=False)
+        return entries
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+_folder_entries = _FolderListings().entries
 
 
 def _note(problems: list[str] | None, text: str) -> None:
