@@ -53,6 +53,20 @@ def is_common(word: str, rank: int = COMMON_RANK) -> bool:
     return len(tokens) == 1 and tokens[0] < rank
 
 
+@functools.lru_cache(maxsize=100_000)
+def is_ordinary(word: str) -> bool:
+    """True when `word` is written lower-case more often than capitalised: " begin" is a commoner
+    cl100k token than " Begin", while " Paris" is commoner than " paris". A capitalised sentence
+    opener that is ordinary ("Spell the rule out ...", "Typical settings are ...") is not a name.
+    Without tiktoken nothing is."""
+    enc = _encoding()
+    if enc is None or not word.isalpha():
+        return False
+    lower = enc.encode(" " + word.lower(), disallowed_special=())
+    upper = enc.encode(" " + word[:1].upper() + word[1:].lower(), disallowed_special=())
+    return len(lower) == 1 and (len(upper) > 1 or lower[0] < upper[0])
+
+
 # A run this long without whitespace (a minified file, a stranger's 10 MB "word") is encoded in slices:
 # byte-pair encoding one piece costs more than linear time in its length (2 MB of letters took 2.1 s,
 # the same letters in words 0.26 s). A slice boundary adds about one token per slice: 0.2 %.

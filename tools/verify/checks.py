@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from skilldeck.tools.tokens import is_common
-from skilldeck.tools.verify.text import (NEGATION_CUES, STOPWORDS, content_words, entities, normalise_quotes, numbers,
-                                         quantities, stem, terms)
+from skilldeck.tools.verify.text import (NEGATION_CUES, SELF_SOURCES, STOPWORDS, content_words, entities,
+                                         normalise_quotes, numbers, quantities, stem, terms)
 
 __all__ = ["Signal", "check_numbers", "check_entities", "check_negation", "check_antonyms", "check_exclusive",
            "check_attribution", "check_swapped_word", "check_roles",
@@ -126,9 +126,9 @@ def check_entities(claim: str, found: Callable[[str], bool]) -> list[Signal]:
     for name in names:
         if _is_alias(name, names, found):
             continue
-        # "Adams's" is Adams; "U-30" is "u" and "30", as the coverage analysis has them.
+        # "Adams's" is Adams; "U-30" is "u" and "30", "MAX_RETRIES" "max" and "retries", as the coverage analysis has them.
         words = [stem(part) for w in re.findall(r"[\w.'-]+", normalise_quotes(name))
-                 for part in _POSSESSIVE.sub("", w.lower().strip(".,'\"")).split("-")]
+                 for part in re.split(r"[-_]", _POSSESSIVE.sub("", w.lower().strip(".,'\"")))]
         words = [w for w in words if w and w not in STOPWORDS and not w.isdigit()]
         missing = [w for w in words if not found(w)]
         if missing and (len(missing) * 2 > len(words) or len(words) == 1):
@@ -363,6 +363,8 @@ def check_attribution(claim: str, evidence_lowered: str, evidence_stems: frozens
     """An attribution whose source cannot be traced in the evidence, or an appeal to vague authority."""
     signals: list[Signal] = []
     for source in attribution_sources(claim):
+        if _SELF_SOURCE.fullmatch(source):
+            continue  # "the article frames it as ...": the evidence itself
         words = [stem(w) for w in re.findall(r"[\w'-]+", source.lower()) if w not in STOPWORDS]
         words = [w for w in words if w not in _GENERIC_SOURCE]
         if not words:
@@ -376,5 +378,6 @@ def check_attribution(claim: str, evidence_lowered: str, evidence_stems: frozens
     return signals
 
 
+_SELF_SOURCE = re.compile(rf"(?:the|this) (?:{'|'.join(SELF_SOURCES)})", re.IGNORECASE)
 _GENERIC_SOURCE = frozenset(stem(w) for w in "study report survey paper analysis review article trial poll new "
                             "recent major landmark peer-reviewed published investigation".split())

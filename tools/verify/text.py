@@ -10,6 +10,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from skilldeck.tools.tokens import is_ordinary
+
 
 def _cache(maxsize: int, longest: int = 1_000):
     """`functools.lru_cache` for a function of one text, used only for texts of at most `longest`
@@ -81,12 +83,12 @@ _WORD_NUMBERS = {
 # Ordinal suffixes ("3rd", "19th") and years are numbers too.
 _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 # A capitalised run: "Media Play News", "Thomas K. Arnold", "U.S. Court of Appeals".
-_CAPS = re.compile(r"(?:[A-Z][\w'’.\-]*|\d{4})(?:\s+(?:(?:of|the|de|van|von|der|da|del|for|on)\s+)*[A-Z][\w'’.\-]*)*")
+_CAPS = re.compile(r"(?<![\w'’\-])(?:[A-Z][\w'’.\-]*|\d{4})(?:\s+(?:(?:of|the|de|van|von|der|da|del|for|on)\s+)*[A-Z][\w'’.\-]*)*")
 # The last branch splits tokenised, lower-cased text ("... the long-term . it can ..."), as
 # model-written summaries often come: a period standing alone between spaces ends a sentence.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|(?<=[a-z0-9)\"”]\.)(?=[A-Z][a-z])"
                            r"|(?<= [.!?])\s+(?=[a-z])")
-_LAST_WORD = re.compile(r"([\w.]+)\.[\"'”’)\]]*$")
+_LAST_WORD = re.compile(r"([\w.'’]+)\.[\"'”’)\]]*$")  # "didn’t." is a word, not the initial "t."
 _ABBREVIATIONS = frozenset("mr mrs ms dr prof st jr sr vs etc inc ltd co corp no fig al gen col lt sgt rev "
                            "jan feb mar apr jun jul aug sep sept oct nov dec u.s e.g i.e approx est".split())
 
@@ -267,8 +269,10 @@ def entities(text: str) -> tuple[str, ...]:
         if not span or span.isdigit():
             continue
         at_start = _after_sentence_break(text, m.start())
+        after = _NEXT_WORD.match(text, m.end())
+        leads = bool(after) and after.group(1) in _LEADS_ON
         for i, part in enumerate(_split_at_periods(span)):
-            name = _entity(part, at_start or i > 0)
+            name = _entity(part, at_start or i > 0, leads)
             if name:
                 out.append(name)
     return tuple(out)
@@ -288,14 +292,23 @@ def _split_at_periods(span: str) -> list[str]:
     return parts
 
 
-def _entity(span: str, at_start: bool) -> str:
+# "Spell the rule out", "Begin with base cases": an opener followed by one of these is a verb or an
+# adverb when it reads as an ordinary word (`is_ordinary`); "Agriculture played" and "Giant planets"
+# are left as possible names.
+_NEXT_WORD = re.compile(r"\s+([a-z]+)\b")
+_LEADS_ON = frozenset("the a an your our their its this that these those with to for from into up out off by on "
+                      "at of it them me us you all any each every some more less".split())
+
+
+def _entity(span: str, at_start: bool, leads_on: bool = False) -> str:
     words = [w for w in span.split() if w.lower().strip(".'") not in STOPWORDS and not w.isdigit()]
     if at_start and words and (words[0].lower().strip(".'") in _COMMON_STARTS
-                               or words[0].lower() in QUESTION_WORDS):
-        words = words[1:]
+                               or words[0].lower() in QUESTION_WORDS or (len(words) > 1 and is_ordinary(words[0]))):
+        words = words[1:]  # "Typical LoRA settings": the opener is an ordinary word, the name is LoRA
     if at_start and len(words) == 1 and len(span.split()) == 1 and (
-            words[0].lower() in _COMMON_WORDS or _WORD_SHAPE.search(words[0].lower())):
-        return ""  # "Meadows are ...", "Compressed air ...": an opener shaped like an ordinary word
+            words[0].lower() in _COMMON_WORDS or _WORD_SHAPE.search(words[0].lower())
+            or (leads_on and is_ordinary(words[0]))):
+        return ""  # "Meadows are ...", "Spell the rule out ...": an opener that reads as an ordinary word
     if not words or not words[0][:1].isupper():
         return ""
     if all(w.lower() in QUESTION_WORDS for w in words):
@@ -331,8 +344,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     for m in _SENTENCE_END.finditer(text):
         cut = m.start()
         prev = _LAST_WORD.search(text, max(start, cut - 40), cut)
-        if prev and (prev.group(1).lower() in _ABBREVIATIONS or len(prev.group(1)) == 1):
-            continue  # "Dr. Smith", "Thomas K. Arnold"
+        if prev and (prev.group(1).lower() in _ABBREVIATIONS or len(prev.group(1)) == 1) and not (
+                prev.group(1).lower() == "no" and not text[m.end():m.end() + 1].isdigit()):
+            continue  # "Dr. Smith", "Thomas K. Arnold", "No. 5" (but "No. A cheaper tier ..." is an answer)
         spans.append((start, cut))
         start = m.end()
     spans.append((start, len(text)))
@@ -358,3 +372,23 @@ def content_words(text: str) -> tuple[tuple[str, str], ...]:
 def stem_sequence(text: str) -> tuple[str, ...]:
     """The content stems of `text` in reading order (see `content_words`)."""
     return tuple(s for s, _ in content_words(text))
+
+
+# The answer pointing at the very text it is checked against: "According to the article, ...",
+# "The author says that ...", "as the docs note". What follows the frame is the claim; the frame's
+# own words ("article", "says") are not something the evidence must hold.
+SELF_SOURCES = ("article", "author", "authors", "writer", "post", "blog post", "text", "document", "documentation",
+                "docs", "guide", "page", "passage", "excerpt", "source", "context", "evidence", "tutorial", "readme")
+_SELF = rf"(?:the|this) (?:{'|'.join(s.replace(' ', '[ ]') for s in SELF_SOURCES)})\b"
+_SAYS = (r"(?:says|said|states|stated|notes|noted|explains|argues|claims|suggests|recommends|advises|warns|mentions|"
+         r"describes|reports|writes|adds|stresses|emphasi[sz]es|points out|concludes|observes|cautions|insists)")
+_SELF_FRAME = re.compile(
+    rf"\b(?:according to|as (?:stated|noted|described|explained|said|put) in|per) {_SELF},?\s*"
+    rf"|\b(?:as )?{_SELF}(?: also| itself)? {_SAYS}(?: that| to)?,?\s*", re.IGNORECASE)
+
+
+def without_self_reference(text: str) -> str:
+    """`text` with the frames that cite the evidence itself taken out: "According to the article, a
+    good prompt teaches the logic" -> "a good prompt teaches the logic"."""
+    return _SELF_FRAME.sub("", text).strip() or text
+

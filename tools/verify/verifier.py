@@ -36,7 +36,7 @@ from skilldeck.tools.verify.report import ClaimResult, VerificationReport, groun
 from skilldeck.tools.verify.signals import (drift, expected_answer_type, fabricated_specifics, unanchored_time,
                                             unsourced_authority)
 from skilldeck.tools.verify.support import Matcher, SupportConfig, score_claim
-from skilldeck.tools.verify.text import terms
+from skilldeck.tools.verify.text import terms, without_self_reference
 
 __all__ = ["VerifyOptions", "ClaimJudge", "extract_claims", "verify_answer", "verify_answer_async", "prepare", "finish",
            "judge_targets", "judge_pairs", "apply_judgements", "answered_statement", "RISKS"]
@@ -134,7 +134,7 @@ def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[
             claim = replace(claim, check_worthy=True, reason="")
             results.append(_yes_no_result(claim, polarity, score_claim(statement, ev, matcher, options.support)))
             continue
-        s = score_claim(claim.text, ev, matcher, options.support, given)
+        s = score_claim(without_self_reference(claim.text), ev, matcher, options.support, given)
         results.append(ClaimResult(claim, s.verdict, s.score, s.coverage, s.signals, s.citations, s.missing,
                                    features=s.features, nearby=s.nearby))
     for r in results:

@@ -103,8 +103,12 @@ def test_a_bare_no_stands_only_where_the_evidence_contradicts_the_statement():
     evidence = ["The Watercolor was released in 2009. Up was released in 2009."]
     assert verify_answer("No.", evidence, question="Was The Watercolor released in 2010?").status == "supported"
     unsure = verify_answer("no", evidence, question="Was The Watercolor a success?")
-    assert unsure.status == "unsupported"
+    assert unsure.status == "unsure" and unsure.claims[0].outcome == "unsure"  # related evidence, no denial
     assert "denial_unsupported" in {s.name for c in unsure.claims for s in c.signals}
+    strict = verify_answer("no", evidence, question="Was The Watercolor a success?", options=VerifyOptions(risk="high"))
+    assert strict.status == "rejected"  # high risk: unsure fails closed
+    unrelated = verify_answer("no", ["Bees make honey."], question="Was The Watercolor a success?")
+    assert unrelated.claims[0].outcome == "not_supported" and unrelated.claims[0].reason == "denial_unsupported"
 
 
 def test_window_choice_is_exact_so_ties_do_not_depend_on_set_order():

@@ -1,0 +1,49 @@
+"""Answers as assistants write them about a document: they cite the document itself ("According to
+the article"), open sentences with imperatives ("Spell the rule out"), answer "No." before they
+explain, and quote code names and model sizes. None of that is evidence against them."""
+
+from skilldeck.tools.verify import verify_answer
+from skilldeck.tools.verify.claims import split_claims
+from skilldeck.tools.verify.text import entities, split_sentences, without_self_reference
+
+GUIDE = ["Explicitly encode the rule once next to the examples. Keep all examples and instructions under 80% of "
+         "the context window. The retry loop runs for attempt in range(MAX_RETRIES) and backs off. The case study "
+         "fine-tunes a chat-tuned 7B model. Make clinician override first-class, not an afterthought."]
+
+
+def signal_names(answer: str, evidence=GUIDE) -> set[str]:
+    report = verify_answer(answer, evidence)
+    return {s.name for c in report.claims for s in c.signals}
+
+
+def test_an_imperative_opener_is_not_a_name_but_a_real_one_still_is():
+    assert entities("Spell the rule out once.") == () and entities("Typical LoRA settings follow.") == ("LoRA",)
+    assert "entity_absent" not in signal_names("Spell the rule out once next to the examples.")
+    assert entities("Google encodes the rule once.") == ("Google",)
+    assert "entity_absent" in signal_names("Google encodes the rule once next to the examples.")
+
+
+def test_a_model_size_is_not_the_name_b_and_a_code_name_is_found_in_code():
+    assert entities("It fine-tunes a 7B model in the UK.") == ("UK",)
+    assert "entity_absent" not in signal_names("The loop makes up to MAX_RETRIES attempts and backs off.")
+    assert "entity_absent" in signal_names("The loop makes up to TIMEOUT_SECONDS attempts and backs off.")
+
+
+def test_the_document_the_answer_cites_is_the_evidence_itself():
+    plain = "Keep all examples and instructions under 80% of the context window."
+    for framed in (f"According to the article, {plain[0].lower()}{plain[1:]}", f"The author says {plain}",
+                   f"As the guide notes, {plain[0].lower()}{plain[1:]}"):
+        assert without_self_reference(framed).rstrip(".").lower() == plain.rstrip(".").lower()
+        assert verify_answer(framed, GUIDE).status == verify_answer(plain, GUIDE).status == "supported"
+    assert "attribution_unsourced" not in signal_names("The article frames the rule as something to encode once.")
+    # An outside source is still an attribution the evidence must name.
+    assert "attribution_unsourced" in signal_names(f"According to a 2023 Stanford study, {plain[0].lower()}{plain[1:]}")
+
+
+def test_no_then_an_explanation_are_two_claims_and_a_contraction_ends_a_sentence():
+    claims = [c.text for c in split_claims("No. A product often serves 80% of calls on a cheaper tier.")]
+    assert claims[0] == "No." and claims[1].startswith("A product")
+    assert [c.text for c in split_claims("See No. 5 for details.")] == ["See No. 5 for details."]
+    text = "It didn’t. The Economist chose TACO."
+    assert [text[a:b] for a, b in split_sentences(text)] == ["It didn’t.", "The Economist chose TACO."]
+
