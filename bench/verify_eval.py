@@ -3,6 +3,11 @@
     python bench/verify_eval.py ../shared/data/verification            # report split, default config
     python bench/verify_eval.py ../shared/data/verification --fit      # refit the calibration on its split
     python bench/verify_eval.py ../shared/data/verification --calibrate  # grid search on the calibration split
+    python bench/verify_eval.py ../shared/data/verification --seeds ../shared/seeds  # + our own blind set
+
+``--seeds DIR`` adds bench/verification/seeds_claims.jsonl: assistant answers about the articles in
+DIR, written blind from reading them (see bench/verification/README.md); nothing was tuned on it,
+so all of it is reported whatever the split, with a table by kind of answer.
 
 Each record goes to a split by a hash of its group key (the question, the WiCE claim id, the
 Factcheck claim, the FRANK article), so the two answers of a HaluEval record, the chunks of one
@@ -47,7 +52,7 @@ class Item:
     question: str
     label: int  # 1 supported, 0 not supported
     gold: tuple[int, ...] = ()
-    sub: str = ""  # FRANK: cnndm or xsum_bbc
+    sub: str = ""  # FRANK: cnndm or xsum_bbc; seeds: the answer's kind
 
 
 def load(folder: Path, factcheck_partial: str = "unsupported") -> list[Item]:
@@ -83,8 +88,29 @@ def load(folder: Path, factcheck_partial: str = "unsupported") -> list[Item]:
     return items
 
 
+SEEDS_CLAIMS = Path(__file__).parent / "verification" / "seeds_claims.jsonl"
+
+
+def load_seeds(articles: Path, claims: Path = SEEDS_CLAIMS) -> list[Item]:
+    """Our own set: each answer checked against the whole article it is about."""
+    items, texts = [], {}
+    for line in claims.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if r["article"] not in texts:
+            texts[r["article"]] = (articles / r["article"]).read_text(encoding="utf-8")
+        ev = [{"id": "article", "source": r["article"], "text": texts[r["article"]]}]
+        items.append(Item("seeds", r["article"], r["answer"], ev, r["question"], int(r["label"] == "supported"),
+                          sub=r["kind"]))
+    return items
+
+
 def split_of(item: Item, salt: str = "") -> str:
-    """About 30% calibration, 70% report, decided by a hash of the group key (and `salt`, for resplits)."""
+    """About 30% calibration, 70% report, decided by a hash of the group key (and `salt`, for resplits).
+    Our own seeds set is never calibrated on: it is always reported."""
+    if item.set == "seeds":
+        return "report"
     h = int(hashlib.sha256(f"{salt}{item.set}:{item.key}".encode()).hexdigest()[:8], 16)
     return "calibration" if h % 10 < 3 else "report"
 
@@ -145,7 +171,7 @@ def group_of(item: Item) -> str:
     return f"frank_{item.sub.split('_')[0]}" if item.set == "frank" else item.set
 
 
-GROUPS = ("halueval", "wice", "factcheck", "frank_cnndm", "frank_xsum")
+GROUPS = ("halueval", "wice", "factcheck", "frank_cnndm", "frank_xsum", "seeds")
 ORIGINAL = ("halueval", "wice", "factcheck")  # the sets of the old binary mean (0.749 on 2026-11-28)
 
 
@@ -178,14 +204,25 @@ def print_three_way(title: str, table: dict[str, dict[str, float]]) -> None:
               f"({s['supported_said']} said)  coverage={s['coverage']:.3f}  "
               f"balanced_acc_settled={s['balanced_accuracy_settled']:.3f}  "
               f"wrong_answers_said_supported={s['false_supported']:.3f}")
-    rows = list(table.values())
+    rows = [r for name, r in table.items() if name != "seeds"]  # the development sets (comparable over time)
     said = sum(r["supported_said"] for r in rows)
     right = sum(r["precision_supported"] * r["supported_said"] for r in rows if r["supported_said"])
-    print(f"  pooled: precision_supported={right / said if said else float('nan'):.3f} over all {said} said supported")
+    print(f"  pooled: precision_supported={right / said if said else float('nan'):.3f} over all {said} said supported"
+          " (development sets)")
     print("  mean: precision_supported={:.3f}  coverage={:.3f}  balanced_acc_settled={:.3f}  "
           "wrong_answers_said_supported={:.3f}".format(
               *(sum(r[k] for r in rows if r[k] == r[k]) / max(1, sum(r[k] == r[k] for r in rows))
                 for k in ("precision_supported", "coverage", "balanced_accuracy_settled", "false_supported"))))
+
+
+def print_seed_kinds(pairs: list[tuple[Item, str]]) -> None:
+    """Our own set by kind of answer: how often each kind is said supported, not supported, unsure."""
+    print("  seeds by kind (supported / not supported / unsure):")
+    for kind in sorted({it.sub for it, _ in pairs}, key=lambda k: (k.startswith("mixed_"), k)):
+        got = [o for it, o in pairs if it.sub == kind]
+        label = "right" if next(it.label for it, _ in pairs if it.sub == kind) else "wrong"
+        print(f"    {kind:24s} ({label}) n={len(got):3d}  " + "  ".join(
+            f"{sum(o == k for o in got) / len(got):.2f}" for k in ("supported", "not_supported", "unsure")))
 
 
 def scores(items: list[Item], preds: list[int]) -> dict[str, dict[str, float]]:
@@ -302,10 +339,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="also judge claims with a local sequence-classification model (optional backend)")
     ap.add_argument("--factcheck-partial", choices=["unsupported", "skip"], default="unsupported",
                     help="Factcheck-GPT partially-support pairs: count as not supported (default) or leave out")
+    ap.add_argument("--seeds", type=Path, metavar="DIR", default=None,
+                    help="also measure bench/verification/seeds_claims.jsonl against the articles in DIR")
     ap.add_argument("--resplits", type=int, default=0, metavar="N",
                     help="also print the spread of the mean over N other random 70%% report splits")
     args = ap.parse_args(argv)
-    items = load(args.data, args.factcheck_partial)
+    items = load(args.data, args.factcheck_partial) + (load_seeds(args.seeds) if args.seeds else [])
     config = SupportConfig()
     if args.calibrate:
         config = calibrate([it for it in items if split_of(it) == "calibration"])
@@ -322,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     out = run(chosen, config, judge, calibration)
     backend = "lexical" + ("+nli" if judge else "")
     print_three_way(f"three outcomes ({backend} backend), {args.split} split", three_way(chosen, out.outcomes))
+    if args.seeds:
+        print_seed_kinds([(it, o) for it, o in zip(chosen, out.outcomes) if it.set == "seeds"])
     print_table(f"old binary verdict (lexical lean), {args.split} split", scores(chosen, out.predictions))
     print(f"  claims/s on one core: {out.claims / out.seconds:.0f} ({out.claims} claims in {out.seconds:.2f} s CPU)")
     precision = out.cited_gold / out.cited if out.cited else 0.0
