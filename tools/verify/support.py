@@ -287,14 +287,32 @@ def _verdict(signals: list[Signal], coverage: float, config: SupportConfig, has_
     return "supported"
 
 
+LIST_WINDOW = 6   # sentences a window may hold when they are items of one list
+LIST_REACH = 12   # ... within this many sentences of the first
+
+
+def _list_item(sentence: Sentence) -> bool:
+    return _LIST_ITEM.match(sentence.text) is not None
+
+
+_LIST_ITEM = re.compile(r"\s*(?:[-*•+]\s|\d{1,2}[.)]\s|\|)")
+
+
 def _best_window(needed: dict[str, float], hits: Hits, size: int, min_gain: float) -> list[Sentence]:
-    """Greedy: the sentence covering most claim weight, then those adding the most new weight."""
+    """Greedy: the sentence covering most claim weight, then those adding the most new weight. An
+    answer that gathers the items of a list ("goals updated, constraints tightened, humans able to
+    intervene") may take up to `LIST_WINDOW` items of that list (one bullet is one sentence)."""
     window: list[Sentence] = []
     covered: set[str] = set()
-    for _ in range(size):
+    first = -1
+    for n in range(LIST_WINDOW):
+        if n >= size and not (window and all(_list_item(s) for s in window)):
+            break
         # A further sentence must add at least one full word of support to be worth citing.
         best, best_gain = None, (min_gain if window else 0.0)
         for i, got in hits.by_position.items():
+            if n >= size and not (_list_item(hits.sentences[i]) and abs(i - first) <= LIST_REACH):
+                continue
             gain = math.fsum(needed[w] for w in got - covered)
             if gain > best_gain:
                 best, best_gain = (i, got), gain
@@ -302,6 +320,7 @@ def _best_window(needed: dict[str, float], hits: Hits, size: int, min_gain: floa
             break
         window.append(hits.sentences[best[0]])
         covered |= best[1]
+        first = best[0] if n == 0 else first
     return window
 
 

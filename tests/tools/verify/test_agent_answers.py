@@ -47,3 +47,18 @@ def test_no_then_an_explanation_are_two_claims_and_a_contraction_ends_a_sentence
     text = "It didn’t. The Economist chose TACO."
     assert [text[a:b] for a, b in split_sentences(text)] == ["It didn’t.", "The Economist chose TACO."]
 
+
+
+LIST = ["## Dynamic contracts\n\nA dynamic contract is not the absence of rules. It means:\n\n"
+        "- goals can be updated,\n- constraints can be tightened or relaxed,\n- the system is monitored continuously,\n"
+        "- humans can intervene,\n- accountability is explicit.\n\nThat is the whole idea."]
+
+
+def test_an_answer_gathering_the_items_of_a_list_is_checked_against_the_whole_list():
+    gathered = ("Goals can be updated, constraints tightened or relaxed, the system monitored continuously, "
+                "and humans can intervene.")
+    result = verify_answer(gathered, LIST).claims[0]
+    assert result.lean == "supported" and len(result.citations) >= 3
+    invented = ("Goals can be updated, budgets doubled every quarter, vendors audited by regulators, "
+                "and humans can intervene.")
+    assert verify_answer(invented, LIST).claims[0].lean != "supported"
