@@ -38,6 +38,7 @@ _HEADING = re.compile(r"^\s*#{1,6}\s+")
 _TABLE_RULE = re.compile(r"\|?+\s*+:?+-{2,}+:?+\s*+(?:\|\s*+:?+-{2,}+:?+\s*+)*+\|?+")
 _META = re.compile(r"^\s*(?:\**)(?:note|tl;?dr|disclaimer|summary|assumption|caveat|edit|update|p\.?s\.?|"
                    r"sources?|references?|in summary|in conclusion)\b\s*\**\s*[:\-]", re.IGNORECASE)
+_PARTICLE = re.compile(r"^\W*(?:yes|yeah|yep|no|nope|not really|not quite|not exactly|not at all)\W*$", re.IGNORECASE)
 _HEDGE = re.compile(r"\b(?:i think|i believe|i guess|i'm not sure|i am not sure|not sure|maybe|perhaps|possibly|"
                     r"might be|may be|could be|it seems|seems to|i don't know|i do not know|unclear|"
                     r"it is possible|probably)\b", re.IGNORECASE)
@@ -165,6 +166,8 @@ def _not_check_worthy(piece: str) -> str:
         return "question"
     if _META.match(stripped):
         return "meta line"
+    if _PARTICLE.match(stripped):
+        return "a bare yes or no"  # checked as the question's statement when the question asks yes or no
     if stripped.endswith(":") and len(stripped.split()) <= 8:
         return "heading or lead-in"
     if _HEDGE.search(stripped):

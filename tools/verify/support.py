@@ -22,8 +22,8 @@ from skilldeck.tools.verify.checks import (Signal, check_antonyms, check_attribu
 from skilldeck.tools.verify.evidence import EvidenceSet, Sentence
 from skilldeck.tools.verify.features import LOCAL_SPAN, Hits, claim_features, local_window
 from skilldeck.tools.tokens import is_common
-from skilldeck.tools.verify.text import (LIGHT_WORDS, Terms, clip, entities, normalise_quotes, stem,
-                                         stem_sequence, terms)
+from skilldeck.tools.verify.text import (LIGHT_WORDS, NUMBER_FORMS, Terms, clip, entities, normalise_quotes,
+                                         stem, stem_sequence, terms)
 
 __all__ = ["SupportConfig", "ClaimSupport", "score_claim", "Matcher", "check_predicate", "check_scattered",
            "check_assembled_name", "check_quoted"]
@@ -90,6 +90,8 @@ class Matcher:
         if hit is not None:
             return hit
         out = {word} if word in self.evidence.stems else set()
+        if NUMBER_FORMS.get(word) in self.evidence.stems:
+            out.add(NUMBER_FORMS[word])  # "twenty" and "20"
         if len(word) >= 5:
             # "america"/"american", "found"/"founder": one stem is a prefix of the other.
             for cand in self._by_prefix.get(word[:4], ()):

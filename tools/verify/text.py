@@ -337,6 +337,14 @@ _COMMON_STARTS = frozenset("however yes note moreover also although though after
                            "yet still despite following upon".split())
 
 
+# Cardinal number words and their digits, both ways, as stems: "twenty product blurbs" is covered
+# by "20 product blurbs" (`support.Matcher.variants`). "one" is left out: "one of" is rarely a count.
+_CARDINALS = ("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+              "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred dozen").split()
+NUMBER_FORMS = {**{stem(w): str(_WORD_NUMBERS[w]) for w in _CARDINALS},
+                **{str(_WORD_NUMBERS[w]): stem(w) for w in _CARDINALS}}
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences in `text` (abbreviations like 'Dr.' do not end one)."""
     spans: list[tuple[int, int]] = []

@@ -152,8 +152,8 @@ def _settle(r: ClaimResult, calibration: Calibration) -> None:
 _VERDICT_OF = {"supported": "supported", "unsure": "unsure"}
 
 
-_YES_NO = re.compile(r"^\W*(yes|no)\b(?:,? (?:it|they|he|she) (?:is|are|was|were|does|do|did)(?:n't| not)?)?\W*$",
-                     re.IGNORECASE)
+_YES_NO = re.compile(r"^\W*(yes|yeah|yep|no|nope|not really|not quite|not exactly|not at all)\b"
+                     r"(?:,? (?:it|they|he|she) (?:is|are|was|were|does|do|did)(?:n't| not)?)?\W*$", re.IGNORECASE)
 _AUXILIARY = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would)\s+", re.IGNORECASE)
 
 
@@ -165,7 +165,8 @@ def answered_statement(answer: str, question: str) -> tuple[str, str]:
     m = _YES_NO.match(answer)
     if not question or not m or expected_answer_type(question) != "yes_no":
         return "", ""
-    return m.group(1).lower(), _AUXILIARY.sub("", question.strip()).rstrip(" ?")
+    polarity = "yes" if m.group(1).lower() in ("yes", "yeah", "yep") else "no"
+    return polarity, _AUXILIARY.sub("", question.strip()).rstrip(" ?")
 
 
 def _yes_no_result(claim: Claim, polarity: str, s: Any) -> ClaimResult:

@@ -62,3 +62,20 @@ def test_an_answer_gathering_the_items_of_a_list_is_checked_against_the_whole_li
     invented = ("Goals can be updated, budgets doubled every quarter, vendors audited by regulators, "
                 "and humans can intervene.")
     assert verify_answer(invented, LIST).claims[0].lean != "supported"
+
+
+def test_a_number_in_words_is_covered_by_its_digits_and_the_other_way_round():
+    evidence = ["Batch items of the same type (e.g., 20 product blurbs)."]
+    words = verify_answer("Batch twenty product blurbs of the same type.", evidence).claims[0]
+    assert words.outcome == "supported" and words.missing == []
+    digits = verify_answer("Batch 20 product blurbs of the same type.", ["Batch twenty product blurbs of the same type."])
+    assert digits.claims[0].outcome == "supported"
+    assert verify_answer("Batch thirty product blurbs of the same type.", evidence).claims[0].outcome != "supported"
+
+
+def test_answer_particles_are_a_yes_or_a_no_not_names_or_claims_of_their_own():
+    evidence = ["Batch items of the same type (e.g., 20 product blurbs)."]
+    assert verify_answer("Nope.", evidence, question="What is batching?").status == "no_claims"
+    assert verify_answer("Yep.", evidence, question="Are blurbs batched by type?").status == "supported"
+    denied = verify_answer("Not really.", evidence, question="Are blurbs batched by type?").claims[0]
+    assert denied.outcome == "unsure" and "entity_absent" not in {s.name for s in denied.signals}
