@@ -80,9 +80,12 @@ def build_packets(results: list[Any]) -> list[Packet]:
     """Packets for claim results (see `verifier.judge_targets`): cited window first, then nearby sentences."""
     packets = []
     for r in results:
+        # Every cited sentence (a claim gathering list items cites up to six: the judge must see each),
+        # then nearby ones up to MAX_SPANS.
+        limit = max(MAX_SPANS, len(r.citations))
         spans: list[Sentence] = []
         for s in [*r.citations, *r.nearby]:
-            if s not in spans and len(spans) < MAX_SPANS:
+            if s not in spans and len(spans) < limit:
                 spans.append(s)
         checks = [s.detail for s in r.signals]
         if r.missing:

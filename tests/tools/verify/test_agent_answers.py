@@ -79,3 +79,13 @@ def test_answer_particles_are_a_yes_or_a_no_not_names_or_claims_of_their_own():
     assert verify_answer("Yep.", evidence, question="Are blurbs batched by type?").status == "supported"
     denied = verify_answer("Not really.", evidence, question="Are blurbs batched by type?").claims[0]
     assert denied.outcome == "unsure" and "entity_absent" not in {s.name for s in denied.signals}
+
+
+def test_the_judge_is_shown_every_list_item_a_claim_cites():
+    from skilldeck.tools.verify.judge import build_packets
+
+    gathered = ("Goals can be updated, constraints tightened or relaxed, the system monitored continuously, "
+                "humans can intervene and accountability is explicit.")
+    result = verify_answer(gathered, LIST).claims[0]
+    assert len(result.citations) >= 4
+    assert len(build_packets([result])[0].spans) == len(result.citations)
