@@ -217,6 +217,12 @@ def print_three_way(title: str, table: dict[str, dict[str, float]]) -> None:
 
 def print_seed_kinds(pairs: list[tuple[Item, str]]) -> None:
     """Our own set by kind of answer: how often each kind is said supported, not supported, unsure."""
+    for part, chosen in (("01-06", lambda a: a < "07"), ("07-12", lambda a: a >= "07")):
+        half = [(it, o) for it, o in pairs if chosen(it.key)]
+        s = three_way([it for it, _ in half], [o for _, o in half]).get("seeds")
+        if s:  # the fixes of 2026-12-03 were read off articles 01-06 only (bench/verification/README.md)
+            print(f"  seeds articles {part}: precision_supported={s['precision_supported']:.3f} ({s['supported_said']} "
+                  f"said)  coverage={s['coverage']:.3f}  balanced_acc_settled={s['balanced_accuracy_settled']:.3f}")
     print("  seeds by kind (supported / not supported / unsure):")
     for kind in sorted({it.sub for it, _ in pairs}, key=lambda k: (k.startswith("mixed_"), k)):
         got = [o for it, o in pairs if it.sub == kind]
