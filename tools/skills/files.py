@@ -50,9 +50,10 @@ WALK_CUT = f"more than {MAX_ENTRIES:,} entries in the skill's folders; the rest 
 COUNT_TOKENS_UP_TO = 512_000  # larger text files get a character-based estimate
 MAX_TOC_ENTRIES = 1000
 BIG_FOLDER = 2000         # a folder with this many entries keeps its listing (`_folder_entries`) ...
-_BIG_FOLDERS_KEPT = 8     # ... for this many such folders, most recently used first
+_BIG_FOLDERS_KEPT = 4     # ... for this many such folders, most recently used first (each up to
+                          # MAX_ENTRIES names: 8.6 MB for 20,001 names of 255 characters)
 _SETTLED_S = 2.0          # a folder changed more recently than this is never kept: a second change
-                          # within the clock's tick would leave its mtime as it was
+                          # within the clock's tick would leave its mtime and ctime as they were
 _SKIP_DIRS = {".git", "__pycache__", "node_modules", ".venv", ".DS_Store"}
 _SCRIPT_EXT = {".py", ".sh", ".bash", ".js", ".mjs", ".ts", ".rb", ".pl", ".ps1", ".bat"}
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)(?:\s+#+)?\s*$")
@@ -227,7 +228,8 @@ class _FolderListings:
             if kept is not None and kept[0] == key:
                 self._kept.move_to_end(str(folder))
                 return kept[1]
-        settled = time.time() - st.st_mtime_ns / 1e9 > _SETTLED_S
+        # ctime as well: a skill's owner can set mtime back, never ctime.
+        settled = time.time() - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 > _SETTLED_S
         with os.scandir(folder) as it:  # keep no more than the bound leaves: 300,000 entries took 1.7 GB
             entries = [(e.name, _is_dir(e), e.is_symlink())
                        for e in heapq.nsmallest(MAX_ENTRIES + 1, it, key=lambda e: e.name)]

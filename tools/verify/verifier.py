@@ -123,6 +123,7 @@ def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[
     given = frozenset(terms(question).stems) if question else frozenset()
     matcher = Matcher(ev)
     results = []
+    statements: dict[str, Any] = {}  # "No. No. No. ...": the question's statement is scored once
     for claim in split_claims(answer):
         check("Verifying the answer", "Each claim is checked against all the evidence: verify fewer claims "
               "or less evidence at once.")
@@ -132,7 +133,9 @@ def prepare(answer: str, evidence: Iterable[Any] | None = None, paths: Iterable[
             continue
         if statement:
             claim = replace(claim, check_worthy=True, reason="")
-            results.append(_yes_no_result(claim, polarity, score_claim(statement, ev, matcher, options.support)))
+            if statement not in statements:
+                statements[statement] = score_claim(statement, ev, matcher, options.support)
+            results.append(_yes_no_result(claim, polarity, statements[statement]))
             continue
         s = score_claim(without_self_reference(claim.text), ev, matcher, options.support, given)
         results.append(ClaimResult(claim, s.verdict, s.score, s.coverage, s.signals, s.citations, s.missing,

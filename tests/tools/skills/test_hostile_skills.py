@@ -341,21 +341,27 @@ def test_a_big_folder_is_read_once_while_it_stays_unchanged_and_again_when_it_ch
     root = tmp_path / "skills"
     make_skill(root, "many", "name: many\ndescription: Many files.", files={f"f/{i:03d}.md": "x\n" for i in range(40)})
     big = root / "many" / "f"
-    os.utime(big, (time.time() - 60, time.time() - 60))
     reads = []
     scandir = os.scandir
     monkeypatch.setattr(os, "scandir", lambda path: reads.append(Path(path)) or scandir(path))
     catalog = catalog_of(root)
     listed = lambda: [f["path"] for f in catalog.activate("many")["files"]]  # noqa: E731
+    # Changed in the last two seconds (its ctime, which no owner can set back): read every time,
+    # since a second change within the clock's tick would leave its timestamps as they were.
+    os.utime(big, (time.time() - 60, time.time() - 60))
     assert len(listed()) == 40 and len(listed()) == 40
-    assert reads.count(big) == 1, "an unchanged folder of 40 entries was read again"
-    (big / "new.md").write_text("y\n")  # the folder's mtime moves: its listing is stale
+    assert reads.count(big) == 2, "a folder changed in the last seconds was kept (a second change could hide)"
+    monkeypatch.setattr(files, "_SETTLED_S", 0.0)  # as if it had been still for long
+    time.sleep(0.05)
+    assert len(listed()) == 40 and len(listed()) == 40
+    assert reads.count(big) == 3, "an unchanged folder of 40 entries was read again"
+    (big / "new.md").write_text("y\n")  # the folder's mtime and ctime move: its listing is stale
+    time.sleep(0.05)
     assert "f/new.md" in listed() and "f/new.md" in listed()
-    assert reads.count(big) == 3, "a folder changed in the last seconds was kept (a second change could hide)"
     (big / "000.md").unlink()
-    os.utime(big, (time.time() - 30, time.time() - 30))
-    assert "f/000.md" not in listed() and "f/000.md" not in listed()
-    assert reads.count(big) == 4
+    time.sleep(0.05)
+    assert "f/000.md" not in listed()
+    assert reads.count(big) == 5
 
 
 def test_backslashes_and_over_long_paths_in_file_names_are_not_served(tmp_path):

@@ -89,3 +89,15 @@ def test_the_judge_is_shown_every_list_item_a_claim_cites():
     result = verify_answer(gathered, LIST).claims[0]
     assert len(result.citations) >= 4
     assert len(build_packets([result])[0].spans) == len(result.citations)
+
+
+def test_many_bare_nos_score_the_question_s_statement_once(monkeypatch):
+    from skilldeck.tools.verify import verifier
+
+    calls = []
+    score = verifier.score_claim
+    monkeypatch.setattr(verifier, "score_claim", lambda text, *a, **k: calls.append(text) or score(text, *a, **k))
+    report = verify_answer("No. " * 200, ["Batch items of the same type (e.g., 20 product blurbs)."],
+                           question="Are blurbs batched by type?")
+    assert len([c for c in report.claims if c.claim.check_worthy]) == 200
+    assert calls == ["blurbs batched by type"]
