@@ -222,8 +222,12 @@ class SemanticIndex:
 
             from skilldeck.tools.skills.encoder import lower_priority
 
-            lower_priority()  # this thread and the encoding pool give way to the server's requests
             started = time.monotonic()
+            # The model is loaded first, at the thread's normal priority: reading and checking its
+            # 90 MB is brief, and a lowered priority (CPU and, through it, disk) could leave it, and
+            # every later index waiting on the same load, starved for minutes on a busy machine.
+            model = _load_model()
+            lower_priority()  # the encoding, here and in the pool, gives way to the server's requests
             if self.texts is None:
                 intros = self._intros
                 if intros is None:
@@ -238,7 +242,6 @@ class SemanticIndex:
             self._done = len(keys) - sum(1 for k in keys if k in missing)
             logger.info("semantic index: %d of %d skill vectors cached, encoding %d", self._done, len(keys),
                         len(missing))
-            model = _load_model()
             dimension = model.dimension
             if self.short_texts is not None and len(missing) > _CHUNK:
                 short = [_key(t) for t in self.short_texts]

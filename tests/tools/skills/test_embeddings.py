@@ -11,9 +11,14 @@ TEXTS = ["slack gif creator. Makes animated GIFs for Slack.", "sql tuning. Speed
          "pdf forms. Fills in PDF forms."]
 
 
+def _state(index):
+    """What a wait that timed out leaves to read: the error, the progress, whether the model is loaded."""
+    return f"error={index.error} progress={index.progress()} model loaded={embeddings._model is not None}"
+
+
 def test_vectors_rank_by_meaning_and_are_cached_by_content(tmp_path, monkeypatch):
     first = SemanticIndex([], cache_dir=tmp_path, texts=TEXTS)
-    assert first.wait(240), first.error
+    assert first.wait(240), _state(first)
     scores = first.scores("a short looping animation of a cat for our chat")
     assert max(range(3), key=scores.__getitem__) == 0
     assert (tmp_path / "all-MiniLM-L6-v2.npz").exists()
@@ -30,7 +35,7 @@ def test_vectors_rank_by_meaning_and_are_cached_by_content(tmp_path, monkeypatch
 def test_lazy_index_is_lexical_until_ready(tmp_path):
     lazy = SemanticIndex([], cache_dir=tmp_path, lazy=True, texts=TEXTS)
     assert lazy.scores("gif") is None  # starts the work, answers nothing yet
-    assert lazy.wait(240)
+    assert lazy.wait(240), _state(lazy)
     assert len(lazy.scores("gif")) == 3
 
 
@@ -53,7 +58,8 @@ def test_a_cold_start_ranks_on_short_texts_first_then_on_the_full_ones(tmp_path,
 
     monkeypatch.setattr(model, "encode", encode)
     index = SemanticIndex([], cache_dir=tmp_path, texts=full, short_texts=short)
-    assert index.wait(120) and not index.complete
+    assert index.wait(300), _state(index)
+    assert not index.complete
     assert len(index.scores("invoice totals")) == count
     done, total = index.progress()
     assert (done, total) == (0, count)
