@@ -147,7 +147,7 @@ def check_negation(claim: str, evidence_sentence: str) -> list[Signal]:
     if not ct.negations and all(ct.surface[w][:1].isupper() or w[:1].isdigit() for w in ct.stems):
         return []
     c_tokens, e_tokens = _words(claim), _words(evidence_sentence)
-    shared = {w for w in c_tokens if w not in STOPWORDS} & {w for w in e_tokens if w not in STOPWORDS}
+    shared = ({w for w in c_tokens if w not in STOPWORDS} & {w for w in e_tokens if w not in STOPWORDS}) - {_BREAK}
     c_neg, e_neg = _local_negation(c_tokens, shared), _local_negation(e_tokens, shared)
     if c_neg != e_neg and (terms(claim).negations > 0) != (terms(evidence_sentence).negations > 0):
         side = "claim" if c_neg else "evidence"
@@ -155,10 +155,13 @@ def check_negation(claim: str, evidence_sentence: str) -> list[Signal]:
     return []
 
 
+_BREAK = ","  # where a clause or an aside ends, in `_words`' output (a comma, semicolon, colon, bracket or dash)
+
+
 def _words(text: str) -> list[str]:
     out = []
-    for w in re.findall(r"[a-z0-9]+(?:'t)?", normalise_quotes(text).lower()):
-        out.append("not" if w.endswith("n't") or w == "cannot" else stem(w))
+    for w in re.findall(r"[a-z0-9]+(?:'t)?|[,;:()\u2013\u2014]", normalise_quotes(text).lower()):
+        out.append(_BREAK if not w[0].isalnum() else "not" if w.endswith("n't") or w == "cannot" else stem(w))
     return out
 
 
@@ -166,8 +169,13 @@ _NEG_STEMS = frozenset(stem(w) for w in NEGATION_CUES) | {"not"}
 
 
 def _local_negation(tokens: list[str], shared: set[str], reach: int = 3) -> bool:
+    """A negation with a shared word among the `reach` words after it, or just before it in its own
+    clause: in "make override first-class, not an afterthought" the "not" is about the afterthought."""
     for i, w in enumerate(tokens):
-        if w in _NEG_STEMS and any(t in shared for t in tokens[i + 1:i + 1 + reach] + tokens[max(0, i - 1):i]):
+        if w not in _NEG_STEMS:
+            continue
+        after = [t for t in tokens[i + 1:i + 1 + 2 * reach] if t != _BREAK][:reach]
+        if any(t in shared for t in after) or (i and tokens[i - 1] in shared):
             return True
     return False
 

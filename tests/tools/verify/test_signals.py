@@ -204,6 +204,16 @@ def test_a_bare_name_answer_is_not_negated_by_the_evidence():
     assert c.lean == "contradicted" and "negation_mismatch" in names(c)
 
 
+def test_a_negation_after_a_comma_is_about_what_follows_it_not_what_precedes_it():
+    evidence = ["Require preference capture and make clinician override first-class, not an afterthought."]
+    c = only_claim("The fix is to make clinician override first-class.", evidence)
+    assert "negation_mismatch" not in names(c)
+    from skilldeck.tools.verify.checks import check_negation
+
+    assert check_negation("Make clinician override first-class.", evidence[0]) == []
+    assert check_negation("Treat clinician override as an afterthought.", evidence[0])  # what the "not" is about
+
+
 def test_a_season_written_short_ends_in_the_year_its_long_form_names():
     from skilldeck.tools.verify.text import numbers
 
