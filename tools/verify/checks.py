@@ -149,7 +149,7 @@ def check_negation(claim: str, evidence_sentence: str) -> list[Signal]:
     c_tokens, e_tokens = _words(claim), _words(evidence_sentence)
     shared = ({w for w in c_tokens if w not in STOPWORDS} & {w for w in e_tokens if w not in STOPWORDS}) - {_BREAK}
     c_neg, e_neg = _local_negation(c_tokens, shared), _local_negation(e_tokens, shared)
-    if c_neg != e_neg and (terms(claim).negations > 0) != (terms(evidence_sentence).negations > 0):
+    if c_neg != e_neg and _negated(claim, c_tokens) != _negated(evidence_sentence, e_tokens):
         side = "claim" if c_neg else "evidence"
         return [Signal("negation_mismatch", f"the {side} is negated and the other is not", True)]
     return []
@@ -159,13 +159,29 @@ _BREAK = ","  # where a clause or an aside ends, in `_words`' output (a comma, s
 
 
 def _words(text: str) -> list[str]:
-    out = []
-    for w in re.findall(r"[a-z0-9]+(?:'t)?|[,;:()\u2013\u2014]", normalise_quotes(text).lower()):
-        out.append(_BREAK if not w[0].isalnum() else "not" if w.endswith("n't") or w == "cannot" else stem(w))
+    """Stems with negations as "not" ("has little substance" is "lacks substance"; "a little" is not)."""
+    out: list[str] = []
+    for w in re.findall(r"[A-Za-z0-9]+(?:'t)?|[,;:()\u2013\u2014]", normalise_quotes(text)):
+        if not w[0].isalnum():
+            out.append(_BREAK)
+        elif w in _SCARCE and out[-1:] != ["a"]:
+            out.append(_SCARCE_NOT)
+        elif w.endswith("n't") or w.lower() == "cannot":
+            out.append("not")
+        else:
+            out.append(stem(w.lower()))
     return out
 
 
-_NEG_STEMS = frozenset(stem(w) for w in NEGATION_CUES) | {"not"}
+_SCARCE = frozenset({"little", "few"})  # lowercase only: "Little Women" is a name
+_SCARCE_NOT = "not:scarce"
+
+
+def _negated(text: str, tokens: list[str]) -> bool:
+    return terms(text).negations > 0 or _SCARCE_NOT in tokens
+
+
+_NEG_STEMS = frozenset(stem(w) for w in NEGATION_CUES) | {"not", _SCARCE_NOT}
 
 
 def _local_negation(tokens: list[str], shared: set[str], reach: int = 3) -> bool:

@@ -135,6 +135,9 @@ def _cells_as_row(text: str, a: int, b: int) -> list[tuple[int, int]]:
     return [(inner_a, inner_b)] if inner_b > inner_a else []
 
 
+_PAUSE = re.compile(r"[,:;(\u2013\u2014]")
+
+
 def _clauses(text: str, a: int, b: int) -> list[tuple[int, int]]:
     """Split a sentence at clause boundaries where both sides carry their own verb."""
     piece = text[a:b]
@@ -145,9 +148,10 @@ def _clauses(text: str, a: int, b: int) -> list[tuple[int, int]]:
     start = 0
     for m in cuts:
         left, right = piece[start:m.start()], piece[m.end():].split(";")[0]
-        # A bare "and" needs an unmistakable verb on its right: "and the arts" is a list, not a clause.
+        # A bare "and" needs an unmistakable verb on its right before the next pause: "and the arts" is
+        # a list, not a clause, and so is "by BetterUp Labs and the Stanford Lab: output that has ...".
         bare_and = m.group().strip().lower() == "and"
-        if _is_clause(left) and _is_clause(right) and (not bare_and or _STRONG_VERB.search(right)):
+        if _is_clause(left) and _is_clause(right) and (not bare_and or _STRONG_VERB.search(_PAUSE.split(right)[0])):
             out.append((start, m.start()))
             start = m.end()
     out.append((start, len(piece)))

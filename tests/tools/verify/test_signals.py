@@ -214,6 +214,15 @@ def test_a_negation_after_a_comma_is_about_what_follows_it_not_what_precedes_it(
     assert check_negation("Treat clinician override as an afterthought.", evidence[0])  # what the "not" is about
 
 
+def test_little_and_few_negate_but_a_little_and_a_name_do_not():
+    from skilldeck.tools.verify.checks import check_negation
+
+    evidence = "The report describes output that looks polished but lacks substance."
+    assert check_negation("The report describes output that looks polished but has little substance.", evidence) == []
+    assert check_negation("The report describes output that looks polished and has substance.", evidence)
+    assert check_negation("The report describes output with a little substance.", evidence)
+
+
 def test_a_season_written_short_ends_in_the_year_its_long_form_names():
     from skilldeck.tools.verify.text import numbers
 
