@@ -28,7 +28,10 @@ def _is_skill(folder: str) -> bool:
 def skill_folders(root: Path, top: Path | None = None) -> Iterator[Path]:
     """Yield skill folders under `root` (or only under `top`, an entry of root), sorted.
 
-    Linked folders are followed (a linked skill folder is common), but each real folder is visited
+    A root is the user's own: a linked folder directly in it is followed (linking a skill or a pack
+    into ``~/.claude/skills`` is common). Below that, a folder is a stranger's pack, and a link in
+    it is followed only while it stays inside that pack's real folder: ``pack/up -> ../..`` would
+    otherwise serve every skill folder of the user's other projects. Each real folder is visited
     once: ``loop -> .`` links would otherwise make the walk grow as their count to the fourth power,
     and ``mirror -> ..`` would show every skill twice. At most MAX_ENTRIES entries are read in all."""
     walk = _Walk()
@@ -43,7 +46,7 @@ def skill_folders(root: Path, top: Path | None = None) -> Iterator[Path]:
         if _is_skill(str(top)):
             yield top
         elif walk.first_visit(str(top)):
-            yield from walk.scan(str(top), 2)
+            yield from walk.scan(str(top), 2, os.path.realpath(top))
 
 
 class _Walk:
@@ -51,15 +54,16 @@ class _Walk:
         self.seen: set[str] = set()
         self.entries = 0
 
-    def first_visit(self, folder: str) -> bool:
-        real = os.path.realpath(folder)
+    def first_visit(self, folder: str, real: str | None = None) -> bool:
+        real = real or os.path.realpath(folder)
         if real in self.seen:
             return False
         self.seen.add(real)
         return True
 
-    def scan(self, folder: str, depth: int) -> Iterator[Path]:
-        """Skill folders below `folder` (already visited), `depth` levels below the root."""
+    def scan(self, folder: str, depth: int, pack: str | None = None) -> Iterator[Path]:
+        """Skill folders below `folder` (already visited), `depth` levels below the root; below the
+        root's own entries (`depth` > 1), only folders whose real path is inside `pack`."""
         left = MAX_ENTRIES - self.entries
         try:
             with os.scandir(folder) as it:  # the first by name, and no more than the bound leaves
@@ -79,9 +83,13 @@ class _Walk:
                     continue
             except OSError:
                 continue
-            if not self.first_visit(entry.path):
+            real = os.path.realpath(entry.path)
+            if pack is not None and not (real == pack or real.startswith(pack.rstrip(os.sep) + os.sep)):
+                logger.warning("%s links outside the pack it is in (%s); not followed", entry.path, pack)
+                continue
+            if not self.first_visit(entry.path, real):
                 continue  # a link back to a folder already walked (a loop, or a mirror of the root)
             if _is_skill(entry.path):
                 yield Path(entry.path)
             elif depth < MAX_DEPTH:
-                yield from self.scan(entry.path, depth + 1)
+                yield from self.scan(entry.path, depth + 1, pack or real)

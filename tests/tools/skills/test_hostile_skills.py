@@ -509,6 +509,29 @@ def test_links_back_up_the_tree_are_walked_once(tmp_path):
     assert len(found) == len({p.resolve() for p in found})
 
 
+def test_a_link_in_a_stranger_s_pack_never_reaches_skills_outside_it(tmp_path, outside):
+    """`pack/up -> ../..` served every skill folder of the user's other projects, with their files."""
+    root = tmp_path / "project" / "skills"
+    make_skill(root / "stranger-pack", "harmless", "name: harmless\ndescription: Harmless. Use when testing.")
+    (root / "stranger-pack" / "up").symlink_to("../..", target_is_directory=True)
+    (root / "stranger-pack" / "creds").symlink_to("../../private/deploy-creds", target_is_directory=True)
+    make_skill(root / "stranger-pack", "inner", "name: inner\ndescription: Inner. Use when testing.")
+    (root / "stranger-pack" / "alias").symlink_to("inner", target_is_directory=True)  # inside the pack: fine
+    private = make_skill(tmp_path / "project" / "private", "deploy-creds",
+                         "name: deploy-creds\ndescription: Private. Use when deploying.")
+    (private / "credentials.md").write_text(CANARY)
+    catalog = catalog_of(root)
+    assert sorted(s.name for s in catalog.skills) == ["harmless", "inner"]
+    assert CANARY not in every_answer(catalog, "harmless", ["credentials.md", "up/private/deploy-creds/credentials.md"])
+    catalog.reload([root / "stranger-pack" / "up"])  # a hot reload of the pack follows the same rule
+    assert sorted(s.name for s in catalog.skills) == ["harmless", "inner"]
+    # The user's own links, directly in a root, are followed: linking a skill or a pack in is common.
+    (root / "mine").symlink_to(private, target_is_directory=True)
+    (root / "linked-pack").symlink_to(outside, target_is_directory=True)
+    make_skill(outside, "tool", "name: tool\ndescription: Tool. Use when testing.")
+    assert sorted(s.name for s in catalog_of(root).skills) == ["deploy-creds", "harmless", "inner", "tool"]
+
+
 def test_a_mirror_of_the_root_does_not_hide_its_skills(tmp_path):
     """`collection/mirror -> ..` showed every skill twice, and the conflict rule then served neither."""
     root = basic_collection(tmp_path / "skills")
