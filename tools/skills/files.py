@@ -56,7 +56,21 @@ _SETTLED_S = 2.0          # a folder changed more recently than this is never ke
                           # within the clock's tick would leave its mtime and ctime as they were
 _SKIP_DIRS = {".git", "__pycache__", "node_modules", ".venv", ".DS_Store"}
 _SCRIPT_EXT = {".py", ".sh", ".bash", ".js", ".mjs", ".ts", ".rb", ".pl", ".ps1", ".bat"}
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)(?:\s+#+)?\s*$")
+_HEADING_START = re.compile(r"(#{1,6})\s+")  # the rest is cut in Python: lazy patterns backtracked
+
+
+def markdown_heading(line: str) -> tuple[int, str] | None:
+    """(level, title) of an ATX heading line (``## Title ##``), or None. Linear in the line's length:
+    a pattern with a lazy title before optional closing hashes and spaces took quadratic time on a
+    long run of spaces (``# a`` + 20,000 spaces + ``b`` held the event loop 9 s)."""
+    m = _HEADING_START.match(line)
+    if not m:
+        return None
+    title = line[m.end():].rstrip()
+    closed = title.rstrip("#")
+    if closed != title and closed[-1:].isspace():  # a closing sequence: "# Title ##", never "# C#"
+        title = closed.rstrip()
+    return (len(m.group(1)), title) if title else None
 
 
 def skill_path(folder: Path, rel: object) -> tuple[str, Path]:
@@ -163,9 +177,9 @@ def _describe(f: OpenFile, rel: str) -> FileInfo:
         tokens = count_tokens(text)
     heading = None
     for line in text.split("\n", 200)[:200]:
-        m = _HEADING.match(line)
-        if m:
-            heading = printable(m.group(2), 120)
+        found = markdown_heading(line)
+        if found:
+            heading = printable(found[1], 120)
             break
     return FileInfo(rel, _kind(rel, False), f.size, False, lines, tokens, heading)
 
@@ -373,9 +387,9 @@ def markdown_toc(lines: Iterable[str | bytes], limit: int = MAX_TOC_ENTRIES) -> 
             continue
         if fenced or raw[:1] != b"#":
             continue
-        m = _HEADING.match(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-        if m:
-            toc.append({"level": len(m.group(1)), "title": printable(m.group(2), 200), "line": number})
+        found = markdown_heading(raw.decode("utf-8", errors="replace"))
+        if found:
+            toc.append({"level": found[0], "title": printable(found[1], 200), "line": number})
             if len(toc) == limit:
                 break
     return toc

@@ -25,7 +25,9 @@ from typing import Any
 __all__ = ["FrontmatterLimits", "LIMITS", "ParsedSkillMd", "VerbatimFrontmatter", "parse_skill_md", "read_verbatim",
            "short_repr", "split_frontmatter"]
 
-_SIMPLE_LINE = re.compile(r"""^([A-Za-z_][\w-]*): ([^\s'"&*!|>%@`{\[#?,:-][^\t]*?)\s*$""")
+# Matched on a right-stripped line: a lazy value before "\s*$" backtracked quadratically on a long
+# run of spaces ("description: a" + 30,000 spaces + "b" held start-up 8 s).
+_SIMPLE_LINE = re.compile(r"""^([A-Za-z_][\w-]*): ([^\s'"&*!|>%@`{\[#?,:-][^\t]*)$""")
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:(?:\s(.*)|)$")
 # A plain scalar YAML may read as a number (decimal, hex, octal, binary, base 60, float).
 _NUMBERISH = re.compile(r"[-+]?[0-9a-fA-FxXoObB_:.]+")
@@ -112,7 +114,7 @@ def _simple_fields(front: str) -> dict[str, str] | None:
     """
     fields: dict[str, str] = {}
     for line in front.split("\n"):
-        match = _SIMPLE_LINE.match(line)
+        match = _SIMPLE_LINE.match(line.rstrip())
         if not match:
             return None
         value = match.group(2)

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from skilldeck.tools.skills.files import open_skill_file, walk_files
+from skilldeck.tools.skills.files import markdown_heading, open_skill_file, walk_files
 from skilldeck.tools.skills.skill import SKILL_FILE, Skill, read_body
 from skilldeck.tools.skills.terms import (BASIC_STOP_WORDS, STOP_WORDS, compound_words, initialisms, stem, synonyms,
                                           without_negated, words)
@@ -149,7 +149,6 @@ def _file_words(names: Iterable[str]) -> str:
     return " ".join(kept)
 
 
-_TITLE = re.compile(rb"^#{1,2}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 
 
 def _file_titles(skill: Skill, names: Iterable[str], limit: int = 20) -> str:
@@ -160,11 +159,12 @@ def _file_titles(skill: Skill, names: Iterable[str], limit: int = 20) -> str:
         try:
             _, f = open_skill_file(skill.files_dir, rel, hardlinks=skill.trusted)
             with f:
-                match = _TITLE.search(f.read(2048))
+                head = f.read(2048).decode("utf-8", "replace")
         except Exception:  # noqa: BLE001 - an unreadable reference only loses its title for search
             continue
-        if match:
-            titles.append(match.group(1).decode("utf-8", "replace")[:120])
+        found = next((h for h in map(markdown_heading, head.split("\n")) if h and h[0] <= 2), None)
+        if found:
+            titles.append(found[1][:120])
     return "\n".join(titles)
 
 

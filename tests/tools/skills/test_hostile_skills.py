@@ -589,3 +589,23 @@ def test_listing_a_skill_s_files_stops_at_the_call_s_deadline(tmp_path):
     with pytest.raises(TimeLimitError), deadline(-1):
         catalog.activate("pdf-forms")
     assert catalog.activate("pdf-forms")["files"]  # outside a deadline, as before
+
+
+def test_long_runs_of_spaces_in_headings_and_frontmatter_cost_linear_time(tmp_path):
+    """`# a` + spaces + `b` (a heading) and `description: a` + spaces + `b` backtracked quadratically:
+    20,000 spaces held the event loop 9 s; at the bounds, minutes for one match."""
+    from skilldeck.tools.skills.files import markdown_heading
+
+    spaces = " " * 200_000
+    root = tmp_path / "skills"
+    skill = make_skill(root, "spacey", f"name: spacey\ndescription: a{spaces[:60_000]}b")  # under the 64 KB bound
+    (skill / "ref.md").write_text(f"# a{spaces}b\n## Second ##\n# C#\n")
+    started = time.monotonic()
+    catalog = catalog_of(root)
+    assert [s.name for s in catalog.skills] == ["spacey"]  # parsed (its over-long description is refused)
+    activation = render_activation(catalog.activate("spacey"))
+    toc = catalog.read_file("spacey", "ref.md", toc=True)
+    assert time.monotonic() - started < 5
+    assert "ref.md" in activation and "Second" in str(toc) and "C#" in str(toc)
+    assert markdown_heading("## Title ##") == (2, "Title") and markdown_heading("#   ") is None
+    assert markdown_heading("####### seven") is None and markdown_heading("# C#") == (1, "C#")
