@@ -107,14 +107,26 @@ def tool_errors() -> Iterator[None]:
         raise ToolError(_shorten(redact(str(exc)))) from exc
     except ValidationError as exc:  # an engine's own model, checked past the tool's schema
         raise ToolError(_shorten(redact(f"Invalid input: {validation_problems(exc)}."))) from exc
-    except (ValueError, TypeError, OSError) as exc:
-        # Bad input that slipped past validation (an unreadable file, a wrong type deep
-        # inside an engine): the message is still useful to the caller.
+    except OSError as exc:
+        # A path the caller gave that the system refused: say why and which name, never the
+        # whole path (the server's own folders are not the caller's business).
+        raise ToolError(_shorten(redact(os_error_text(exc)))) from exc
+    except (ValueError, TypeError) as exc:
+        # Bad input that slipped past validation (a wrong type deep inside an engine): the
+        # message is still useful to the caller.
         raise ToolError(_shorten(redact(f"{type(exc).__name__}: {exc}"))) from exc
     except Exception as exc:
         logger.exception("unexpected error in a tool")
         raise ToolError(_shorten(redact(f"Internal error ({type(exc).__name__}): {exc}. The server keeps running; "
                                         "please report this with the arguments used."))) from exc
+
+
+def os_error_text(exc: OSError) -> str:
+    """``Cannot use 'name': File name too long`` for an OSError: its reason and the last part of the
+    path it names (cut to 80 characters), not the full path or Python's own wording."""
+    reason = exc.strerror or type(exc).__name__
+    name = os.path.basename(os.fsdecode(exc.filename).rstrip("/")) if exc.filename is not None else ""
+    return f"Cannot use {clip(name, 80)!r}: {reason}." if name else f"{reason}."
 
 
 def argument_error(tool: str, exc: ValidationError) -> ToolError:

@@ -146,3 +146,16 @@ def test_clients_get_the_log_line_but_never_the_server_s_traceback(monkeypatch):
         log.uninstall()
     level, _, text = log.recent[-1]
     assert level == logging.ERROR and text == "reloading skills after a change failed"
+
+
+
+def test_an_os_error_names_the_file_and_the_reason_never_the_whole_path(tmp_path):
+    """`write_splits_to="a"*300` answered "OSError: [Errno 36] File name too long: '/tmp/.../aaa...'"."""
+    with pytest.raises(ToolError) as caught, tool_errors():
+        open(tmp_path / ("a" * 300), "w")
+    text = str(caught.value)
+    assert "File name too long" in text and str(tmp_path) not in text and "Errno" not in text
+    assert len(text) < 200
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ToolError, match=r"^Cannot use 'x': Not a directory\.$"), tool_errors():
+        open(tmp_path / "f" / "x")

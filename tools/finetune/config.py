@@ -8,9 +8,12 @@ Usage::
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+CORES = os.cpu_count() or 1  # the most cpu_threads may ask for
 
 __all__ = ["TrainConfig", "EvalConfig"]
 
@@ -58,8 +61,10 @@ class TrainConfig(BaseModel):
     output_dir: str | None = Field(None, description="Where the adapter, config, metrics and model card go "
                                    "(default: the job folder's output/).")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (only for models you trust).")
-    cpu_threads: int | None = Field(None, ge=1, description="Threads for CPU work (default: torch's choice); 1 "
-                                    "avoids stalls when other processes share the cores.")
+    # At most the machine's cores: 300 gave a worker 603 threads on two cores.
+    cpu_threads: int | None = Field(None, ge=1, le=CORES, description="Threads for CPU work (default: torch's "
+                                    "choice; at most this machine's cores); 1 avoids stalls when other processes "
+                                    "share the cores.")
     num_processes: int = Field(1, ge=1, le=1024, description="Training processes, launched with accelerate "
                                "(DDP: one per GPU, gloo on CPU); 1 trains in the job's worker itself. The batch "
                                "per step is batch_size x grad_accum x num_processes.")
@@ -89,6 +94,7 @@ class EvalConfig(BaseModel):
     batch_size: int = Field(8, ge=1, description="Examples per forward pass.")
     include_base: bool = Field(True, description="Also score the base model for comparison.")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub.")
-    cpu_threads: int | None = Field(None, ge=1, description="Threads for CPU work (default: torch's choice).")
+    cpu_threads: int | None = Field(None, ge=1, le=CORES, description="Threads for CPU work (default: torch's "
+                                    "choice; at most this machine's cores).")
     data_within: list[str] | None = Field(None, description="Folders test_path must really lie in when the "
                                           "worker reads it (set by the MCP server; None: anywhere).")

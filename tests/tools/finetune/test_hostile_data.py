@@ -42,3 +42,19 @@ def test_a_status_reads_only_the_end_of_a_huge_event_log(tmp_path):
     recent = read_jsonl_tail(log, max_bytes=64 * 1024)
     assert recent[-1]["step"] == 199_999 and 500 < len(recent) < 1200
     assert [e["step"] for e in recent] == list(range(recent[0]["step"], 200_000))  # whole lines, in order
+
+
+def test_cpu_threads_past_the_machine_s_cores_is_refused_naming_the_field():
+    """300 threads on two cores gave the worker 603 threads; a model can ask for a million."""
+    import os
+
+    import pytest
+    from pydantic import ValidationError
+
+    from skilldeck.tools.finetune.config import EvalConfig, TrainConfig
+
+    cores = os.cpu_count() or 1
+    assert TrainConfig(base_model="m", train_path="t.jsonl", cpu_threads=cores).cpu_threads == cores
+    for config, fields in ((TrainConfig, {"base_model": "m", "train_path": "t.jsonl"}), (EvalConfig, {"test_path": "t"})):
+        with pytest.raises(ValidationError, match="cpu_threads"):
+            config(**fields, cpu_threads=cores + 1)

@@ -609,3 +609,18 @@ def test_long_runs_of_spaces_in_headings_and_frontmatter_cost_linear_time(tmp_pa
     assert "ref.md" in activation and "Second" in str(toc) and "C#" in str(toc)
     assert markdown_heading("## Title ##") == (2, "Title") and markdown_heading("#   ") is None
     assert markdown_heading("####### seven") is None and markdown_heading("# C#") == (1, "C#")
+
+
+def test_a_table_of_contents_of_millions_of_empty_lines_stops_at_the_call_s_deadline(tmp_path):
+    """A reference of 256 MB of newlines is 256 million lines: the TOC ran on past its call's limit."""
+    from skilldeck.tools.deadline import TimeLimitError, deadline
+
+    root = tmp_path / "skills"
+    skill = make_skill(root, "newlines", "name: newlines\ndescription: Newlines. Use when testing.")
+    with open(skill / "big.md", "wb") as f:
+        f.write(b"# Title\n" + b"\n" * (40 << 20))
+    catalog = catalog_of(root)
+    started = time.monotonic()
+    with deadline(0.5), pytest.raises(TimeLimitError, match="line ranges"):
+        catalog.read_file("newlines", "big.md", toc=True)
+    assert time.monotonic() - started < 5  # 40 million lines took about 25 s to the end
