@@ -37,8 +37,10 @@ def register(mcp: Any, services: Any) -> None:
             skills = [catalog.get(name)] if name else catalog.skills
             if not skills:
                 return "No skills are served, so there is nothing to lint."
-            report = lint_folders([s.dir for s in skills], LintConfig(max_lines=max_lines, budget_tokens=budget),
-                                  trusted=[s.dir for s in skills if s.trusted])
+            # files_dir: the real folder read at indexing, never where a swapped link leads now.
+            report = lint_folders([s.files_dir for s in skills],
+                                  LintConfig(max_lines=max_lines, budget_tokens=budget),
+                                  trusted=[s.files_dir for s in skills if s.trusted])
             if output == "json":
                 return json.dumps(report.to_dict(), ensure_ascii=False)
             return render_table(report, max_skills=MAX_SKILLS_SHOWN)

@@ -336,3 +336,23 @@ def test_lint_reads_hard_linked_skills_where_the_server_serves_them(tmp_path):
     assert not refused.skills and "hard link" in refused.problems[0]
     trusted = lint_folders([folder], trusted=[folder])
     assert [s.name for s in trusted.skills] == ["cached"] and not trusted.problems
+
+
+def test_linting_a_skill_built_to_be_slow_stops_at_the_call_s_deadline(tmp_path):
+    """A 256 KB reference and 1,900 files it never mentions: each file's patterns search the text,
+    and the lint ran 12 s past a 3 s call limit, holding its call slot."""
+    import time
+
+    import pytest
+
+    from skilldeck.tools.deadline import TimeLimitError, deadline
+    from skilldeck.tools.skills.lint import lint_folders
+
+    skill = make_skill(tmp_path, "slow", "name: slow\ndescription: Slow. Use when testing.", body="Read ref.md first.\n")
+    (skill / "ref.md").write_text("lorem ipsum dolor " * 15_000)
+    for i in range(1900):
+        (skill / f"b{i:04d}.md").write_text("x\n")
+    started = time.monotonic()
+    with deadline(0.3), pytest.raises(TimeLimitError, match="one skill at a time"):
+        lint_folders([skill])
+    assert time.monotonic() - started < 5

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
+from skilldeck.tools.deadline import check
 from skilldeck.tools.skills.lint.model import Finding, LintConfig
 from skilldeck.tools.skills.frontmatter import short_repr
 from skilldeck.tools.skills.lint.source import SkillFile, SkillSource
@@ -184,7 +185,9 @@ def reachability(src: SkillSource) -> tuple[dict[str, int], dict[str, tuple[str,
         for name, text, first_line in frontier:
             code = not name.lower().endswith(_DOC_SUFFIXES + (".txt",))
             globs = _globs(text)
-            for f in src.files:
+            for number, f in enumerate(src.files):
+                if not number % 64:  # each file's patterns search every text that mentions files
+                    check("Linting", "Lint one skill at a time.")
                 if f.rel in depth or f.rel == name:
                     continue
                 index = _mentions(text, patterns[f.rel], code)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
+from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import InvalidInputError, SkilldeckError
 from skilldeck.tools.fs import is_within, real_path
 from skilldeck.tools.skills.discovery import skill_folders
@@ -42,6 +44,9 @@ def find_skill_folders(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
     return list(folders), problems
 
 
+_ADVICE = "Lint one skill at a time."
+
+
 def lint_paths(paths: Iterable[Path], config: LintConfig | None = None) -> LintReport:
     """Lint every skill under `paths`; raises InvalidInputError if none is found."""
     folders, problems = find_skill_folders(paths)
@@ -74,6 +79,7 @@ def lint_folders(folders: list[Path], config: LintConfig | None = None,
     report = LintReport()
     sources: list[tuple[str, SkillSource]] = []
     for folder in folders:
+        check("Linting", _ADVICE)
         try:
             src = load_source(folder, allow_hardlinks=folder in trusted)
         except (OSError, SkilldeckError) as exc:  # missing, a FIFO, a link out of the folder...
@@ -84,7 +90,9 @@ def lint_folders(folders: list[Path], config: LintConfig | None = None,
         findings = check_spec(src) + check_description(src) + check_leanness(src, config) + \
             check_portability(src, config)
         report.skills.append(SkillReport(name, folder, _figures(src), findings))
-        sources.append((name, src))
+        # The overlap check reads only the frontmatter: a skill's files (up to 16 MB of text each)
+        # are not kept for it, or linting 100 skills would hold them all at once.
+        sources.append((name, dataclasses.replace(src, files=[])))
     pairs = overlapping_pairs(sources, config.overlap)
     per_skill: dict[int, int] = {}
     for pair in pairs:
