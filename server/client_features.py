@@ -23,6 +23,7 @@ from typing import Any
 import mcp.types as types
 
 from skilldeck.server.errors import redact, request_error
+from skilldeck.tools.fs import under_any
 
 __all__ = ["ClientLog", "register"]
 
@@ -192,7 +193,7 @@ async def notify_updated(sessions: Iterable[Any], changed: set[Path], since_ns: 
         state = _state(session)
         subscribed: dict[str, Path | None] = state.get(_SUBSCRIBED_KEY, {}) if state else {}
         for uri, path in list(subscribed.items()):
-            if path is not None and (any(path == c or path.is_relative_to(c) for c in changed)
+            if path is not None and (under_any(path, changed)
                                      or since_ns is not None and _modified_since(path, since_ns)):
                 try:
                     await session.send_resource_updated(uri)

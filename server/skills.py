@@ -96,9 +96,10 @@ class SkillsRuntime:
 
     def _log_problems(self, paths: set[Path]) -> None:
         """One warning per changed skill that has problems now (they reach clients as log notifications)."""
+        touched = set(paths).union(*(p.parents for p in paths))  # each changed path and the folders above it
         for found in self.catalog.diagnostics()[:50]:
             folder = Path(found["path"])
-            if any(p == folder or p.is_relative_to(folder) for p in paths):
+            if folder in touched:
                 problems = [p for p in found["problems"] if p["level"] != "info"]
                 if problems:
                     logger.warning("skill %s (%s): %s", found["name"], folder,

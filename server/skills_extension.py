@@ -35,7 +35,7 @@ from skilldeck.server.errors import clip, request_error
 from skilldeck.server.skill_content import SCHEME, SkillContent, resources_of, serve_file, skill_path, skill_uri
 from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import SkilldeckError
-from skilldeck.tools.fs import TooLargeError, is_within, real_path
+from skilldeck.tools.fs import TooLargeError, is_within, real_path, under_any
 from skilldeck.tools.skills.files import MAX_FILES, WALK_CUT, open_skill_file, servable, served_files
 from skilldeck.tools.skills.files import skill_path as checked_path
 from skilldeck.tools.skills.frontmatter import VerbatimFrontmatter, read_verbatim
@@ -209,7 +209,7 @@ class SkillEntries:
     def forget(self, paths: set[Path]) -> None:
         """Drop cached digests of `paths` and of files below them (the watcher saw them change)."""
         with self._lock:
-            for full in [p for p in self._digests if p in paths or any(p.is_relative_to(c) for c in paths)]:
+            for full in [p for p in self._digests if under_any(p, paths)]:
                 del self._digests[full]
 
     # -- resources/directory/read ----------------------------------------------------------

@@ -25,12 +25,12 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError, NotFoundError
 
-__all__ = ["OpenFile", "open_file", "read_limited", "real_path", "is_within", "check_within", "TooLargeError"]
+__all__ = ["OpenFile", "open_file", "read_limited", "real_path", "is_within", "under_any", "check_within", "TooLargeError"]
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 CHUNK = 1 << 16
@@ -39,6 +39,13 @@ MAX_LINE = 1 << 20  # longer lines are cut when read line by line
 
 class TooLargeError(InvalidInputError):
     """A file is larger than the limit its reader allows."""
+
+
+def under_any(path: Path, folders: Collection[Path]) -> bool:
+    """`path` is one of `folders` (a set) or lexically below one: a set lookup per level of `path`,
+    not a comparison per folder (a `git pull` of 5,000 files against 1,000 subscriptions froze the
+    event loop 38 s as pairs)."""
+    return path in folders or any(parent in folders for parent in path.parents)
 
 
 def is_within(path: Path, bases: Sequence[Path]) -> bool:

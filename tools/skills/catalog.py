@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from skilldeck.tools.errors import NotFoundError, SkilldeckError, StateError
+from skilldeck.tools.fs import under_any
 from skilldeck.tools.skills.discovery import skill_folders
 from skilldeck.tools.skills.files import (FileMap, describe_binary, is_binary, open_skill_file, read_text_slice,
                                           read_toc)
@@ -127,7 +128,8 @@ class SkillCatalog:
 
     def _files_changed(self, changed: Iterable[Path]) -> bool:
         # A reference file edited: the index is unchanged but resources' sizes are not.
-        return any(self._skill_for_path(Path(p)) is not None for p in changed)
+        folders = {s.dir for s in self._view.skills.values()}
+        return any(under_any(Path(p), folders) for p in changed)
 
     def _scan(self, root: SkillRoot, top: Path | None) -> dict[Path, Skill]:
         found: dict[Path, Skill] = {}
@@ -217,12 +219,6 @@ class SkillCatalog:
             raise NotFoundError(f"No skill named {printable(str(name), 100)!r}. {hint}Call find_skills with a "
                                 f"description of the task to see matching skills ({len(names)} available).")
         return skill
-
-    def _skill_for_path(self, path: Path) -> Skill | None:
-        for skill in self._view.skills.values():
-            if path == skill.dir or path.is_relative_to(skill.dir):
-                return skill
-        return None
 
     def diagnostics(self) -> list[dict[str, Any]]:
         """Every skill that has problems, with the problems (for `skilldeck skills` and the user)."""
