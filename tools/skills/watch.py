@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -16,6 +17,30 @@ logger = logging.getLogger("skilldeck.watch")
 # a skill nesting folders 1,200 deep ended the watch for every skill with a RecursionError in
 # watchdog's thread. Paths stop at PATH_MAX (4,096 bytes: about 2,048 levels), which this covers.
 _WALK_RECURSION = 10_000
+# A recursive watch holds one inotify watch per folder below the root, hidden and tool folders
+# included, out of a budget every program of the user shares (often 8,192 to 1,048,576 in all). A
+# root with more folders than this is not watched: 50,000 empty folders took 50,004 watches.
+MAX_WATCHED_FOLDERS = 20_000
+
+
+def _more_folders_than(root: Path, limit: int) -> bool:
+    """True when `root` holds more than `limit` folders (symlinks not followed; stops counting there)."""
+    count, stack = 0, [str(root)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            count += 1
+                            if count > limit:
+                                return True
+                            stack.append(entry.path)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return False
 
 
 class SkillWatcher:
@@ -71,6 +96,11 @@ class SkillWatcher:
         for root in dict.fromkeys(Path(r) for r in roots):
             target, recursive = (root, True) if root.is_dir() else (root.parent, False)
             if not target.is_dir():
+                continue
+            if recursive and _more_folders_than(target, MAX_WATCHED_FOLDERS):
+                logger.warning("not watching %s for changes: it holds more than %s folders (each would take one "
+                               "of the system's inotify watches); restart the server to pick up its changes",
+                               target, f"{MAX_WATCHED_FOLDERS:,}")
                 continue
             try:
                 self._observer.schedule(handler, str(target), recursive=recursive, event_filter=wanted)

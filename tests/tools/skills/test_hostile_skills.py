@@ -624,3 +624,20 @@ def test_a_table_of_contents_of_millions_of_empty_lines_stops_at_the_call_s_dead
     with deadline(0.5), pytest.raises(TimeLimitError, match="line ranges"):
         catalog.read_file("newlines", "big.md", toc=True)
     assert time.monotonic() - started < 5  # 40 million lines took about 25 s to the end
+
+
+def test_a_root_of_more_folders_than_the_watch_bound_is_not_watched(tmp_path, monkeypatch, caplog):
+    """50,000 empty folders in a root took 50,004 of the user's shared inotify watches."""
+    from skilldeck.tools.skills import watch
+
+    monkeypatch.setattr(watch, "MAX_WATCHED_FOLDERS", 50)
+    small, wide = basic_collection(tmp_path / "small"), basic_collection(tmp_path / "wide")
+    for i in range(60):
+        (wide / "pdf-forms" / "junk" / f"d{i}").mkdir(parents=True)
+    watcher = watch.SkillWatcher(lambda paths: None)
+    watcher.start([small, wide])
+    try:
+        assert watcher._watched == [small]
+        assert "not watching" in caplog.text and "more than 50 folders" in caplog.text
+    finally:
+        watcher.stop()
