@@ -8,6 +8,7 @@ A job is a folder under ``$SKILLDECK_HOME/jobs/<id>/`` and a worker process:
     events.jsonl   append-only progress and log events, one JSON object per line
     output.log     the worker's stdout and stderr
     cancel         present once cancellation was asked for
+    .lock          flock'd while a start or resume checks the status and spawns the worker (one wins)
     ...            input files given to `JobManager.start(files=...)` (a batch run's inline tasks)
 
 `JobManager` starts workers (``python -m skilldeck.tools.jobs.worker DIR``), reads their

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,25 @@ MAX_STATE_BYTES = 8 << 20  # ... and a larger state.json: read at every status a
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so readers never see a half-written file (write, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write JSON so readers never see a half-written file (write, fsync, rename).
+
+    Each write has its own temporary file (mkstemp, in the same folder so the rename stays atomic):
+    a name made of the pid alone was shared by the threads of one server, so two of them writing
+    one state.json at once renamed each other's file away and failed with FileNotFoundError.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def read_json(path: Path, default: Any = None, limit: int = MAX_JSON_BYTES) -> Any:

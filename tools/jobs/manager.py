@@ -10,13 +10,21 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from skilldeck.tools.errors import InvalidInputError, NotFoundError, StateError
 from skilldeck.tools.jobs.files import MAX_STATE_BYTES, read_json, read_jsonl, read_jsonl_tail, write_json_atomic
+
+try:
+    import fcntl
+except ImportError:  # Windows: only the thread locks below guard a job
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["JobInfo", "JobManager", "JobStatus"]
 
@@ -34,10 +42,19 @@ _WORKER = "skilldeck.tools.jobs.worker"
 # Finished jobs kept in a jobs folder: past either bound, starting a job removes the oldest finished
 # ones (never a running one). Each batch run keeps a copy of its task file (up to 100 MB): twelve
 # start-and-cancel rounds with a 5 MB file grew the folder by 58 MB, and nothing ever removed them.
-# A job that ended in the last day is never removed (a failed or cancelled one may be resumed).
+# A cancelled or interrupted job that stopped in the last day is kept past the bounds (it is there to
+# be resumed); while those alone fill the bounds, a new job is refused rather than one of them removed.
+# Other finished jobs (succeeded, failed, completed with errors) go past the bounds whatever their
+# age: kept for a day, a burst of fast-failing runs with a 5 MB task file each grew the folder without
+# limit.
 MAX_FINISHED_JOBS = 200
 MAX_FINISHED_BYTES = 2 << 30
 KEEP_RECENT_S = 24 * 3600
+_RESUMABLE = frozenset({"cancelled", "interrupted"})
+# Held while a job's status is checked and its worker spawned (start, resume), while get() marks a dead
+# worker's job interrupted, and while _prune removes a job: in a file in the job folder (flock, so
+# servers and CLIs sharing the folder agree), with a thread lock per job in front of it.
+_LOCK_FILE = ".lock"
 
 
 class JobStatus(str, enum.Enum):
@@ -141,6 +158,66 @@ def _pid_alive(pid: Any, start_time: Any = None, job_dir: Path | None = None) ->
     return job_dir is None or _runs_worker_of(pid, job_dir)
 
 
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+_held = threading.local()  # the folders whose lock this thread holds (the lock is re-entrant per thread)
+LOCK_WAIT_S = 60.0  # a lock is held for a status check and a spawn (or a prune): a long wait means a stuck holder
+
+
+@contextmanager
+def _folder_lock(folder: Path, blocking: bool = True) -> Iterator[bool]:
+    """Hold the lock of `folder` (a job folder, or the jobs folder itself); yield True.
+
+    Not `blocking`, yield False at once (holding nothing) where another thread or process holds it.
+    Blocking, wait up to LOCK_WAIT_S, then StateError. Where the lock file cannot be opened (a
+    read-only folder), only the thread lock is held.
+    """
+    key = os.path.realpath(folder)
+    held: set[str] = _held.__dict__.setdefault("keys", set())
+    if key in held:
+        yield True
+        return
+    with _thread_locks_guard:
+        tlock = _thread_locks.setdefault(key, threading.Lock())
+    busy = f"{folder.name} is busy: another start or resume of it has not finished; try again"
+    deadline = time.monotonic() + LOCK_WAIT_S
+    if not (tlock.acquire(timeout=LOCK_WAIT_S) if blocking else tlock.acquire(blocking=False)):
+        if not blocking:
+            yield False
+            return
+        raise StateError(busy)
+    fd = None
+    try:
+        if fcntl is not None:
+            try:
+                fd = os.open(os.path.join(key, _LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+                             | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            except OSError:
+                fd = None
+            while fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not blocking:
+                        yield False
+                        return
+                    if time.monotonic() >= deadline:
+                        raise StateError(busy) from None
+                    time.sleep(0.02)
+                except OSError:
+                    break  # flock unsupported here: the thread lock alone
+        held.add(key)
+        try:
+            yield True
+        finally:
+            held.discard(key)
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the flock
+        tlock.release()
+
+
 class JobManager:
     """Owns the jobs folder. Usage::
 
@@ -176,36 +253,49 @@ class JobManager:
             if not name or name in reserved or name.startswith(".") or "/" in name or os.sep in name:
                 raise InvalidInputError(f"job file name {name!r} must be a plain file name, not one of "
                                         f"{', '.join(sorted(reserved))}")
-        self._check_room(kind)
-        self._prune()
-        job_id = job_id or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        job_dir = self.root / job_id
-        if job_dir.exists():
-            raise StateError(f"job {job_id!r} already exists; resume it or pick another id")
-        job_dir.mkdir(parents=True)
-        for name, text in (files or {}).items():
-            (job_dir / name).write_text(text, encoding="utf-8")
-        write_json_atomic(job_dir / "job.json", {"id": job_id, "kind": kind, "entry": entry, "spec": spec,
-                                                 "created": time.time(), **({"env": env} if env else {})})
-        write_json_atomic(job_dir / "state.json", {"status": JobStatus.QUEUED.value, "progress": {}})
-        self._spawn(job_dir, resume=False)
+        # The jobs folder's lock: the count of running jobs, the pruning and the new folder are checked
+        # and made by one caller at a time (five starts at once must not pass a check of four).
+        with _folder_lock(self.root):
+            self._check_room(kind)
+            self._prune()
+            job_id = job_id or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+            job_dir = self.root / job_id
+            if job_dir.exists():
+                raise StateError(f"job {job_id!r} already exists; resume it or pick another id")
+            job_dir.mkdir(parents=True)
+            # The job's lock from before its job.json exists: a get() meanwhile must not take the queued
+            # job, whose worker has no pid yet, for one that died.
+            with _folder_lock(job_dir):
+                for name, text in (files or {}).items():
+                    (job_dir / name).write_text(text, encoding="utf-8")
+                write_json_atomic(job_dir / "job.json", {"id": job_id, "kind": kind, "entry": entry, "spec": spec,
+                                                         "created": time.time(), **({"env": env} if env else {})})
+                write_json_atomic(job_dir / "state.json", {"status": JobStatus.QUEUED.value, "progress": {}})
+                self._spawn(job_dir, resume=False)
         logger.info("job %s (%s) started", job_id, kind)
         return self.get(job_id)
 
     def resume(self, job_id: str) -> JobInfo:
         """Restart a cancelled, failed or interrupted job; its entry point sees ``ctx.resume``."""
-        info = self.get(job_id)
-        if not info.status.finished:
-            raise StateError(f"job {job_id} is still {info.status.value}; cancel it before resuming")
-        if info.status in (JobStatus.SUCCEEDED, JobStatus.COMPLETED_WITH_ERRORS):
-            raise StateError(f"job {job_id} already {info.status.value.replace('_', ' ')}; nothing to resume")
-        self._check_room(info.kind)
-        self._runnable(info.dir)
-        (info.dir / "cancel").unlink(missing_ok=True)
-        state = _read_state(info.dir)
-        state.update(status=JobStatus.QUEUED.value, error=None)
-        write_json_atomic(info.dir / "state.json", state)
-        self._spawn(info.dir, resume=True)
+        # The job's lock from the status check to the new worker's pid in state.json: five resumes at
+        # once each saw "cancelled" and started 2-4 workers on one job folder (tasks sent and paid for
+        # twice, one journal with several writers). Under the lock the status is read again: the
+        # resumes that wait see the winner's "queued" (or "running") and are refused.
+        with _folder_lock(self.get(job_id).dir):
+            info = self.get(job_id)
+            if not info.status.finished:
+                raise StateError(f"job {job_id} is already running (status {info.status.value}): another start or "
+                                 "resume got there first; poll its status, or cancel it before resuming")
+            if info.status in (JobStatus.SUCCEEDED, JobStatus.COMPLETED_WITH_ERRORS):
+                raise StateError(f"job {job_id} already {info.status.value.replace('_', ' ')}; nothing to resume")
+            self._runnable(info.dir)
+            with _folder_lock(self.root):  # as in start: one check of the running count at a time
+                self._check_room(info.kind)
+                (info.dir / "cancel").unlink(missing_ok=True)
+                state = _read_state(info.dir)
+                state.update(status=JobStatus.QUEUED.value, error=None)
+                write_json_atomic(info.dir / "state.json", state)
+                self._spawn(info.dir, resume=True)
         logger.info("job %s (%s) resumed", job_id, info.kind)
         return self.get(job_id)
 
@@ -219,18 +309,39 @@ class JobManager:
                              "wait for one to finish (poll its status) or cancel one, then start this again.")
 
     def _prune(self) -> None:
-        """Remove the oldest finished jobs past MAX_FINISHED_JOBS, then past MAX_FINISHED_BYTES in all."""
+        """Remove the oldest finished jobs past MAX_FINISHED_JOBS, then past MAX_FINISHED_BYTES in all,
+        keeping those that may be resumed (cancelled or interrupted in the last KEEP_RECENT_S); if
+        those alone fill either bound, refuse the new job (StateError) rather than remove one."""
         finished = [j for j in self.list() if j.status.finished and j.id not in self._running]  # newest first
-        kept, total, now = 0, 0, time.time()
+        now = time.time()
+        sizes = {j.id: _folder_bytes(j.dir) for j in finished}
+        resumable = {j.id for j in finished
+                     if j.status.value in _RESUMABLE and _last_change(j.dir) > now - KEEP_RECENT_S}
+        kept, total = len(resumable), sum(sizes[i] for i in resumable)
+        full = kept >= MAX_FINISHED_JOBS or total >= MAX_FINISHED_BYTES
+        full_text = (f"the jobs folder {self.root} holds {kept} cancelled or interrupted jobs of the last "
+                     f"{KEEP_RECENT_S // 3600} hours ({total / (1 << 20):,.0f} MB), kept to be resumed; it keeps "
+                     f"{MAX_FINISHED_JOBS} finished jobs and {MAX_FINISHED_BYTES / (1 << 30):,.0f} GB at most. Resume "
+                     "them, or delete the folders of those you no longer need there, then start this again.")
         for job in finished:
-            size = _folder_bytes(job.dir)
-            within = kept < MAX_FINISHED_JOBS and total + size <= MAX_FINISHED_BYTES
-            if within or _last_change(job.dir) > now - KEEP_RECENT_S:
+            if job.id in resumable:
+                continue
+            size = sizes[job.id]
+            if kept < MAX_FINISHED_JOBS and total + size <= MAX_FINISHED_BYTES:
                 kept, total = kept + 1, total + size
                 continue
-            shutil.rmtree(job.dir, ignore_errors=True)
+            with _folder_lock(job.dir, blocking=False) as mine:
+                # Busy: a resume holds it (and will have it queued); no longer finished under the lock: resumed.
+                try:
+                    if not mine or not self.get(job.id).status.finished:
+                        continue
+                except NotFoundError:
+                    continue
+                shutil.rmtree(job.dir, ignore_errors=True)
             logger.info("job %s (%s, %s) removed: the jobs folder keeps the newest %d finished jobs, %s bytes "
                         "at most", job.id, job.kind, job.status.value, MAX_FINISHED_JOBS, f"{MAX_FINISHED_BYTES:,}")
+        if full:  # only jobs that may be resumed are left past the bounds: keep them, start nothing new
+            raise StateError(full_text)
 
     def _entry_problem(self, entry: Any, env: Any) -> str:
         """Why a worker must not run `entry` with `env` ("" if it may)."""
@@ -288,15 +399,25 @@ class JobManager:
             state = _read_state(job_dir)
             status = _status_of(state)
             if not status.finished:
-                # Asked to cancel, the worker may be gone before it could say so: a SIGTERM that arrives
-                # while it still starts up (before its handler is set) ends it at once.
-                if (job_dir / "cancel").exists():
-                    status = JobStatus.CANCELLED
-                    state.update(status=status.value, error=None)
-                else:
-                    status = JobStatus.INTERRUPTED
-                    state.update(status=status.value, error="the worker process exited without recording an outcome")
-                write_json_atomic(job_dir / "state.json", state)
+                # Under the job's lock, not waiting for it: a start or resume that holds it is about to
+                # record its new worker's pid, and its queued job must not be marked dead (nor the state
+                # it writes overwritten). Under the lock, read and check again.
+                with _folder_lock(job_dir, blocking=False) as mine:
+                    if mine:
+                        state = _read_state(job_dir)
+                        status = _status_of(state)
+                    if mine and not status.finished and not _pid_alive(state.get("pid"), state.get("pid_start"),
+                                                                       job_dir):
+                        # Asked to cancel, the worker may be gone before it could say so: a SIGTERM that
+                        # arrives while it still starts up (before its handler is set) ends it at once.
+                        if (job_dir / "cancel").exists():
+                            status = JobStatus.CANCELLED
+                            state.update(status=status.value, error=None)
+                        else:
+                            status = JobStatus.INTERRUPTED
+                            state.update(status=status.value,
+                                         error="the worker process exited without recording an outcome")
+                        write_json_atomic(job_dir / "state.json", state)
         if status.finished and job_id in self._running:
             self._running.discard(job_id)
             error = state.get("error")

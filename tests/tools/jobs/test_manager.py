@@ -153,7 +153,7 @@ def test_starting_a_job_removes_the_oldest_finished_jobs_past_the_bounds_but_not
     os.utime(jobs.root / done[0] / "state.json", (old, old))  # the oldest ended two days ago
     newest = jobs.start("test", "job_entries:count", {"n": 1})
     ids = [j.id for j in jobs.list()]
-    assert done[0] not in ids and done[1] in ids and done[2] in ids and newest.id in ids  # done[1]: ended today
+    assert done[0] not in ids and done[1] in ids and done[2] in ids and newest.id in ids  # done[1], done[2]: within the bounds
     monkeypatch.setattr(manager, "MAX_FINISHED_BYTES", 500)
     for job_id in done[1:]:
         os.utime(jobs.root / job_id / "state.json", (old, old))
