@@ -31,6 +31,8 @@ ProviderArg = Annotated[str, Field(description="openai, anthropic, deepseek, vll
 ModelArg = Annotated[str, Field(description="Model name as the provider spells it")]
 # USD per 1M tokens, bounded as tools.batch.spec.Price is.
 PriceArg = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
+# Token counts, bounded as tools.batch.prices.MAX_TOKENS is (10**400 overflowed the price arithmetic).
+MAX_TOKENS = 10**15
 LimitArg = Annotated[float | None, Field(gt=0, allow_inf_nan=False,
                                          description="Per-minute limit from the provider's console")]
 OptionsArg = Annotated[dict[str, Any] | None, Field(
@@ -175,9 +177,10 @@ class BatchTools:
     def estimate_cost(
         self,
         model: ModelArg,
-        input_tokens: Annotated[int, Field(ge=0, description="Input tokens, cached ones included")],
-        output_tokens: Annotated[int, Field(ge=0, description="Output tokens")],
-        cached_input_tokens: Annotated[int, Field(ge=0, description="Input tokens read from the cache")] = 0,
+        input_tokens: Annotated[int, Field(ge=0, le=MAX_TOKENS, description="Input tokens, cached ones included")],
+        output_tokens: Annotated[int, Field(ge=0, le=MAX_TOKENS, description="Output tokens")],
+        cached_input_tokens: Annotated[int, Field(ge=0, le=MAX_TOKENS,
+                                                  description="Input tokens read from the cache")] = 0,
         batch_api: Annotated[bool, Field(description="Price at the provider's batch-API discount (50%)")] = False,
         prices: Annotated[dict[str, dict[str, PriceArg]] | None, Field(
             description="Overrides: {model: {input, cached_input, output}} USD per 1M tokens")] = None,

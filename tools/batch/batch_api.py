@@ -35,6 +35,9 @@ __all__ = ["BatchAPI", "BatchAPIRunner", "RemoteBatch", "batch_api_for"]
 CALL_TIMEOUT_S = 600.0  # one batch-API request, body included
 MAX_FILE_BYTES = 1 << 30  # the largest body (a results file) read from the batch API
 _OPENAI_DONE = ("completed", "failed", "expired", "cancelled")
+# A provider ends a batch within its 24 h completion window; one still open an hour past that is given up.
+WAIT_LIMIT_S = 25 * 3600.0
+MAX_POLL_BACKOFF_S = 600.0  # the longest wait between polls while polling fails
 
 
 @dataclass
@@ -179,6 +182,7 @@ class BatchAPIRunner(BatchRunner):
     def __init__(self, *args: Any, poll_s: float = 30.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.poll_s = poll_s
+        self.wait_limit_s = WAIT_LIMIT_S
         self.api = batch_api_for(self.provider)
         self._shrink = False  # an answer was cut at max_tokens: the next round packs smaller batches
 
@@ -195,7 +199,7 @@ class BatchAPIRunner(BatchRunner):
             submission = self._pending() or await self._submit(
                 [t for t in tasks if not self.journal.done(t.id)], planned, rounds)
             rounds += 1
-            remote = await self._wait(submission["remote_id"])
+            remote = await self._wait(submission["remote_id"], submission.get("t"))
             if remote is None:  # cancelled while waiting; the remote batch was cancelled too
                 return RunOutcome(False, cancelled=True, elapsed_s=time.monotonic() - start, planned=planned)
             await self._collect(submission, remote, by_id)
@@ -232,15 +236,20 @@ class BatchAPIRunner(BatchRunner):
         self.journal.write_record(record)
         return record
 
-    async def _wait(self, remote_id: str) -> Any:
+    async def _wait(self, remote_id: str, submitted_at: float | None = None) -> Any:
+        """Poll until the batch ends; None if cancelled. Polls back off while they fail, and a batch
+        still open WAIT_LIMIT_S after it was submitted (wall clock: a resumed job counts from then) fails."""
+        deadline = (submitted_at or time.time()) + self.wait_limit_s
+        faults = 0
         while True:
             try:
                 remote = await self.api.poll(remote_id)
+                faults = 0
             except ProviderFault as fault:
                 if fault.kind == "fatal":
                     self._fatal = str(fault)
                     return RemoteBatch(remote_id, "fatal", True, {})
-                remote = None
+                remote, faults = None, faults + 1
             if remote is not None and remote.done:
                 return remote
             if self._cancelled():
@@ -250,7 +259,18 @@ class BatchAPIRunner(BatchRunner):
                     pass  # the provider may have ended it meanwhile; a resume polls it again
                 self.journal.write_record({"type": "cancel", "remote_id": remote_id, "t": round(time.time(), 3)})
                 return None
-            await asyncio.sleep(self.poll_s)
+            if time.time() >= deadline:
+                status = remote.status if remote is not None else "unreachable"
+                self._fatal = (f"batch {remote_id} is still {status} {self.wait_limit_s / 3600:g} h after it was "
+                               "submitted, past the provider's 24 h completion window: it was cancelled; resume the "
+                               "job to submit its tasks again")
+                try:
+                    await self.api.cancel(remote_id)  # its results would never be collected now
+                except ProviderFault:
+                    pass
+                return RemoteBatch(remote_id, "fatal", True, {})
+            # Doubling per failed poll in a row, so an outage is not polled at full rate.
+            await asyncio.sleep(min(self.poll_s * 2 ** min(faults, 20), max(self.poll_s, MAX_POLL_BACKOFF_S)))
 
     async def _collect(self, submission: dict[str, Any], remote: RemoteBatch, by_id: dict[str, Task]) -> None:
         answers = await self.api.results(remote) if remote.status != "fatal" else {}

@@ -26,7 +26,9 @@ had been given back, and stalled a run for 37 s). ``"response"``: measured when 
 was sent, after the request was settled.
 
 Users override a mapping with ``RunSpec.headers`` (``{"style": "openai", "remaining_at":
-"response", "tolerance": 1000}``, or ``{"style": "none"}`` to ignore a proxy's headers).
+"response", "tolerance": 1000}``, or ``{"style": "none"}`` to ignore a proxy's headers). An override's
+``template`` may use only the bare ``{field}`` and ``{name}`` placeholders, and ``names`` maps header
+names onto the buckets ``requests``, ``tokens``, ``input_tokens`` and ``output_tokens``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import email.utils
 import math
 import re
+import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -111,7 +114,44 @@ def mapping_for(api: str, override: Mapping[str, Any] | None = None) -> HeaderMa
         raise ValueError(f"headers.remaining_at {override['remaining_at']!r}: use 'admission' or 'response'")
     if override.get("reset", "duration") not in ("duration", "rfc3339", "seconds"):
         raise ValueError(f"headers.reset {override['reset']!r}: use 'duration', 'rfc3339' or 'seconds'")
+    _check_template(override.get("template", ""))
+    _check_names(override.get("names", {}))
+    tolerance = override.get("tolerance", 0.0)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < math.inf:
+        raise ValueError(f"headers.tolerance {tolerance!r}: use a finite number >= 0 (requests or tokens)")
+    if not isinstance(override.get("cached_input_counts", True), bool):
+        raise ValueError("headers.cached_input_counts: use true or false")
     return replace(base, **override)
+
+
+# The template is formatted for every response, and the caller (possibly a model) writes it: only the two
+# placeholders the presets use, as bare names. A format spec ("{field:>400000000}" allocated 400 MB per
+# header), an index ("{0}") or an attribute would run arbitrary formatting, or fail every task.
+MAX_TEMPLATE_CHARS = 200
+MAX_NAMES = 16
+BUCKETS = ("requests", "tokens", "input_tokens", "output_tokens")
+
+
+def _check_template(template: Any) -> None:
+    problem = f"headers.template may only use {{field}}/{{name}} placeholders without format specs, " \
+              f"in at most {MAX_TEMPLATE_CHARS} characters (e.g. 'x-ratelimit-{{field}}-{{name}}')"
+    if not isinstance(template, str) or len(template) > MAX_TEMPLATE_CHARS:
+        raise ValueError(problem)
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:  # a lone brace
+        raise ValueError(f"{problem}: {exc}") from exc
+    for _, name, spec, conversion in parts:
+        if name is not None and (name not in ("field", "name") or spec or conversion):
+            raise ValueError(f"{problem}; got {{{name}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec[:20] if spec else ''}}}")
+
+
+def _check_names(names: Any) -> None:
+    if not isinstance(names, dict) or len(names) > MAX_NAMES or not all(
+            isinstance(k, str) and len(k) <= 64 and v in BUCKETS for k, v in names.items()):
+        raise ValueError(f"headers.names must map at most {MAX_NAMES} header names (strings) to buckets "
+                         f"({', '.join(BUCKETS)}), e.g. {{\"requests\": \"requests\", \"tokens\": \"tokens\"}}")
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")

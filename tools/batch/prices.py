@@ -16,7 +16,7 @@ from skilldeck.tools.batch.errors import BatchError
 from skilldeck.tools.errors import InvalidInputError
 from skilldeck.tools.home import data_path
 
-__all__ = ["Price", "PRICES", "PRICE_TABLE", "price_for", "check_price", "cost_of", "BATCH_DISCOUNT"]
+__all__ = ["Price", "PRICES", "PRICE_TABLE", "price_for", "check_price", "cost_of", "BATCH_DISCOUNT", "MAX_TOKENS"]
 
 # Checked against the providers' public pricing pages as summarised on 2026-01-26.
 PRICE_TABLE = {
@@ -27,6 +27,8 @@ PRICE_TABLE = {
 }
 # OpenAI's and Anthropic's Batch APIs bill half the synchronous price.
 BATCH_DISCOUNT = 0.5
+# The most tokens a count may say (a quadrillion, far beyond any run): 10**400 overflowed the float price.
+MAX_TOKENS = 10**15
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,15 @@ def check_price(model: str, price: Any) -> None:
 
 def cost_of(model: str, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
             batch_api: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """USD for the tokens; `input_tokens` includes the cached ones. Unknown models get cost None."""
+    """USD for the tokens; `input_tokens` includes the cached ones. Unknown models get cost None.
+
+    Raises InvalidInputError for a count that is not a number from 0 to MAX_TOKENS.
+    """
+    for name, count in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
+                        ("cached_input_tokens", cached_input_tokens)):
+        if isinstance(count, bool) or not isinstance(count, (int, float)) or not 0 <= count <= MAX_TOKENS:
+            # Never the value itself: a 10**400 count is 401 digits (and past 4300, str() raises).
+            raise InvalidInputError(f"{name} must be a count from 0 to {MAX_TOKENS:,} (10**15) tokens")
     price, source = price_for(model, overrides)
     out: dict[str, Any] = {"model": model, "input_tokens": input_tokens, "cached_input_tokens": cached_input_tokens,
                            "output_tokens": output_tokens, "price_source": source,

@@ -7,9 +7,10 @@ against the batch's task ids and the output schema, so only bad or missing tasks
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,30 +47,64 @@ def _structural(text: str) -> Iterator[tuple[int, str]]:
         yield i, ch
 
 
-def _scan(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    """Walk JSON text, returning the points where a value inside a container ended, with the open stack."""
-    stack: list[str] = []
-    ends: list[tuple[int, list[str]]] = []
+# Repair walks the text in Python, so it reads at most this much (an answer is bounded by max_tokens; a longer
+# one is refused, not scanned), and tries at most this many cut points of a truncated answer (one cut of an
+# ordinary answer works; trying every one made '[x' + '[]' * 14000 take 29 s).
+MAX_REPAIR_CHARS = 1_000_000
+MAX_CUTS = 32
+
+# The open brackets as a linked list, (closer, the brackets open below it): an end point keeps its stack
+# by reference, so recording one costs nothing (copying the stack at every end point was quadratic).
+_Open = tuple[str, "_Open | None"]
+
+
+def _scan(text: str, keep: int = MAX_CUTS) -> tuple[list[tuple[int, _Open | None]], bool]:
+    """Walk JSON text: the last `keep` points where a value inside a container ended, each with the
+    brackets still open there, and whether any bracket is still open where the walk stopped."""
+    top: _Open | None = None
+    ends: deque[tuple[int, _Open | None]] = deque(maxlen=keep)
     for i, ch in _structural(text):
         if ch in "{[":
-            stack.append("}" if ch == "{" else "]")
+            top = ("}" if ch == "{" else "]", top)
         elif ch in "}]":
-            if not stack:
+            if top is None:
                 break
-            stack.pop()
-            ends.append((i + 1, list(stack)))
-            if not stack:
+            top = top[1]
+            ends.append((i + 1, top))
+            if top is None:
                 break
-    return ends, stack
+    return list(ends), top is not None
 
 
-def _strip_trailing_commas(text: str) -> str:
+def _closers(top: _Open | None) -> str:
+    """The text that closes every bracket open at `top`, innermost first."""
+    out = []
+    while top is not None:
+        out.append(top[0])
+        top = top[1]
+    return "".join(out)
+
+
+def _trailing_commas(text: str) -> list[int]:
+    """Positions, in order, of the commas outside strings that only whitespace separates from a closer."""
     def closes(i: int) -> bool:
         nxt = _SPACE.match(text, i + 1).end()
         return text[nxt:nxt + 1] in ("}", "]")
 
-    dropped = {i for i, ch in _structural(text) if ch == "," and closes(i)}
-    return "".join(ch for i, ch in enumerate(text) if i not in dropped)
+    return [i for i, ch in _structural(text) if ch == "," and closes(i)]
+
+
+def _without(text: str, dropped: list[int]) -> str:
+    pieces, start = [], 0
+    for i in dropped:
+        pieces.append(text[start:i])
+        start = i + 1
+    pieces.append(text[start:])
+    return "".join(pieces)
+
+
+def _strip_trailing_commas(text: str) -> str:
+    return _without(text, _trailing_commas(text))
 
 
 def _loads(text: str) -> Any:
@@ -82,13 +117,17 @@ def _loads(text: str) -> Any:
 def _close_truncated(text: str) -> Any:
     """Keep everything up to the last complete value inside a container and close the rest."""
     ends, _ = _scan(text)
-    for pos, stack in reversed(ends):
-        candidate = _strip_trailing_commas(text[:pos].rstrip().rstrip(",")) + "".join(reversed(stack))
+    # A cut point ends just after a closer, so the commas dropped from a prefix are the whole text's
+    # dropped commas before the cut: strip them once, not once per cut point.
+    dropped = _trailing_commas(text)
+    stripped = _without(text, dropped)
+    for pos, top in reversed(ends):
+        candidate = stripped[:pos - bisect.bisect_left(dropped, pos)] + _closers(top)
         try:
             return json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse; try a shallower cut
             continue
-    raise RepairError("truncated JSON with no complete item")
+    raise RepairError(f"truncated JSON with no complete item in the last {MAX_CUTS} places it could be cut")
 
 
 def extract_json(text: str) -> tuple[Any, list[str]]:
@@ -99,6 +138,8 @@ def extract_json(text: str) -> tuple[Any, list[str]]:
         raise
     except ValueError as exc:
         raise RepairError(f"unrepairable JSON: {exc}") from exc
+    except RecursionError as exc:  # json.loads of deeply nested arrays or objects
+        raise RepairError("unrepairable JSON: nested too deeply to parse") from exc
 
 
 def _extract(text: str) -> tuple[Any, list[str]]:
@@ -108,6 +149,9 @@ def _extract(text: str) -> tuple[Any, list[str]]:
         return json.loads(body), repairs
     except ValueError:
         pass
+    if len(body) > MAX_REPAIR_CHARS:
+        raise RepairError(f"the answer is not valid JSON and, at {len(body):,} characters, longer than the "
+                          f"{MAX_REPAIR_CHARS:,} that repair reads; ask for fewer tasks per batch")
     fence = _FENCE.search(body)
     if fence:
         body = fence.group(1).strip()
@@ -118,8 +162,8 @@ def _extract(text: str) -> tuple[Any, list[str]]:
     if start > 0:
         repairs.append("prose before")
     body = body[start:]
-    ends, stack = _scan(body)
-    if not stack and ends:
+    ends, still_open = _scan(body)
+    if not still_open and ends:
         if ends[-1][0] < len(body.rstrip()):
             repairs.append("prose after")
         complete = body[:ends[-1][0]]

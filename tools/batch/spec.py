@@ -5,24 +5,44 @@ It never holds an API key, only the name of the environment variable that does.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from skilldeck.tools.batch.limits import RateLimits
 from skilldeck.tools.batch.plan import PlanOptions
-from skilldeck.tools.batch.prices import check_price
+from skilldeck.tools.batch.prices import MAX_TOKENS, check_price
 from skilldeck.tools.batch.prompt import PromptSpec, check_output_schema
-from skilldeck.tools.batch.providers import ProviderConfig
+from skilldeck.tools.batch.providers import PRESETS, ProviderConfig
 from skilldeck.tools.batch.runner import RetryPolicy
 
 # USD per 1M tokens: finite, not negative and not absurd (NaN, Infinity and -1 were taken and priced a run at
 # NaN or -200; 1e308 priced it at Infinity).
 Price = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 
+# Every batch_api status poll is a request on the user's key: 1e-6 s made ~500 a second. A server on this
+# machine (vLLM, the test mock) may be polled faster, as polling it costs nothing.
+POLL_FLOOR_S = 1.0
+LOCAL_POLL_FLOOR_S = 0.1
+
 __all__ = ["RunSpec"]
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # a malformed URL; check_endpoint refuses it with its own message
+        return ""
+
+
+def _is_local(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class RunSpec(BaseModel):
@@ -45,9 +65,9 @@ class RunSpec(BaseModel):
                                                  "(default {answer: string})")
     output_tokens_per_task: int = Field(150, ge=1, le=32_000, description="Expected output tokens per task")
     batch_size: int = Field(20, ge=1, le=500, description="Most tasks per request")
-    max_input_tokens: int = Field(16_000, ge=100, description="Input token budget per request")
-    max_output_tokens: int = Field(4096, ge=16, description="max_tokens ceiling per request")
-    context_window: int = Field(128_000, ge=1000, description="The model's context window")
+    max_input_tokens: int = Field(16_000, ge=100, le=MAX_TOKENS, description="Input token budget per request")
+    max_output_tokens: int = Field(4096, ge=16, le=MAX_TOKENS, description="max_tokens ceiling per request")
+    context_window: int = Field(128_000, ge=1000, le=MAX_TOKENS, description="The model's context window")
     rpm: float | None = Field(None, gt=0, allow_inf_nan=False, description="Requests per minute")
     itpm: float | None = Field(None, gt=0, allow_inf_nan=False, description="Input tokens per minute")
     otpm: float | None = Field(None, gt=0, allow_inf_nan=False, description="Output tokens per minute")
@@ -64,7 +84,9 @@ class RunSpec(BaseModel):
     mode: Literal["live", "batch_api"] = Field("live", description="live: paced requests, answers in minutes; "
                                                "batch_api: the provider's batch API (OpenAI Batch, Anthropic "
                                                "Message Batches) at half price, results within 24 h")
-    poll_s: float = Field(30.0, gt=0, le=3600, description="batch_api mode: seconds between status polls")
+    poll_s: float = Field(30.0, ge=LOCAL_POLL_FLOOR_S, le=3600, allow_inf_nan=False,
+                          description=f"batch_api mode: seconds between status polls (at least {POLL_FLOOR_S:g}, "
+                          f"{LOCAL_POLL_FLOOR_S:g} for a server on this machine)")
     headers: dict[str, Any] | None = Field(None, description="Override the rate-limit header mapping, e.g. "
                                            "{\"style\": \"none\"} or {\"remaining_at\": \"response\", "
                                            "\"tolerance\": 1000} (see tools/batch/headers.py)")
@@ -96,6 +118,16 @@ class RunSpec(BaseModel):
         if name is not None and not re.fullmatch(r"[A-Z][A-Z0-9_]*_API_KEY", name):
             raise ValueError(f"api_key_env must name an API-key variable such as MY_PROVIDER_API_KEY, not {name!r}")
         return name
+
+    @model_validator(mode="after")
+    def _poll_floor(self) -> RunSpec:
+        preset = PRESETS.get(self.provider)
+        host = _host(self.base_url or (preset[1] if preset else ""))
+        if self.poll_s < POLL_FLOOR_S and not _is_local(host):
+            raise ValueError(f"poll_s {self.poll_s:g} is too short for {host or 'the provider'!r}: each "
+                             f"poll is a request on the provider; use poll_s >= {POLL_FLOOR_S:g} (or "
+                             f">= {LOCAL_POLL_FLOOR_S:g} for a server on this machine)")
+        return self
 
     def provider_config(self) -> ProviderConfig:
         return ProviderConfig(self.provider, self.model, self.base_url, self.api_key_env, self.structured,
