@@ -93,14 +93,16 @@ class FinetuneTools:
 
     def finetune_advice(
         self,
-        examples: Annotated[int, Field(ge=0, description="How many good labelled examples you have")],
+        examples: Annotated[int, Field(ge=0, le=10**12, description="How many good labelled examples you have")],
         task_change: Annotated[Literal["stable", "monthly", "weekly", "daily"], Field(
             description="How often the task's rules, facts or format change")] = "stable",
         gap: Annotated[Literal["behaviour", "knowledge", "both", "unknown"], Field(
             description="What the base model lacks: behaviour (format, style, consistency) or knowledge (facts)")]
         = "unknown",
-        model_params_b: Annotated[float, Field(gt=0, description="Base model size, billions of parameters")] = 7.0,
-        gpu_memory_gb: Annotated[float | None, Field(ge=0, description="Training GPU memory in GB (0: none)")] = None,
+        model_params_b: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False,
+                                               description="Base model size, billions of parameters")] = 7.0,
+        gpu_memory_gb: Annotated[float | None, Field(ge=0, le=100_000, allow_inf_nan=False,
+                                                     description="Training GPU memory in GB (0: none)")] = None,
         can_evaluate: Annotated[bool, Field(description="Whether a held-out evaluation set exists")] = True,
     ) -> dict:
         """Decide whether to fine-tune at all: prompting + retrieval, few-shot, LoRA, QLoRA or full fine-tuning.
@@ -121,8 +123,8 @@ class FinetuneTools:
                                                      "{messages: [...]} per line")],
         val_path: Annotated[str | None, Field(description="Validation JSONL (checked for leakage)")] = None,
         test_path: Annotated[str | None, Field(description="Test JSONL (checked for leakage)")] = None,
-        max_seq_len: Annotated[int, Field(ge=16, description="Training sequence length, for truncation "
-                                                             "warnings")] = 2048,
+        max_seq_len: Annotated[int, Field(ge=16, le=10_000_000, description="Training sequence length, for "
+                                                                         "truncation warnings")] = 2048,
         tokenizer: Annotated[str | None, Field(description="Model folder or tokenizer.json for exact token "
                                                            "counts (default: cl100k estimate)")] = None,
         write_splits_to: Annotated[str | None, Field(description="Folder to write clean, de-duplicated, "

@@ -152,3 +152,19 @@ async def test_writes_never_replace_what_a_folder_holds_and_worker_sizes_are_bou
         assert _data(await session.call_tool("list_trainings", {}))["count"] == 0
     assert (proj / "README.md").read_text() == "# My project\n" and (outside / "keep.md").read_text() == "mine\n"
     assert len((proj / "data" / "train.jsonl").read_text().splitlines()) == len(LEAKY_TRAIN)
+
+
+async def test_numbers_past_any_real_run_are_refused_naming_the_field_not_echoed(tmp_path):
+    """`finetune_advice(examples=10**4000)` echoed the 4,001-digit number back; `max_seq_len` the same."""
+    _write(tmp_path / "train.jsonl", LEAKY_TRAIN)
+    huge = 10 ** 400
+    with anyio.fail_after(120):
+        async with connect(*serve_args(), cwd=tmp_path) as (session, _):
+            for tool, args, field in (("finetune_advice", {"examples": huge}, "examples"),
+                                      ("finetune_advice", {"examples": 40, "model_params_b": 1e300}, "model_params_b"),
+                                      ("validate_dataset", {"train_path": "train.jsonl", "max_seq_len": huge},
+                                       "max_seq_len")):
+                result = await session.call_tool(tool, args)
+                text = text_of(result)
+                assert result.is_error and field in text and str(huge)[:50] not in text and len(text) < 600, text
+            assert _data(await session.call_tool("finetune_advice", {"examples": 40}))["approach"] == "few_shot"

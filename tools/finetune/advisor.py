@@ -30,14 +30,16 @@ class AdviceRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    examples: int = Field(ge=0, description="Number of good labelled examples (input and desired output) you have.")
+    examples: int = Field(ge=0, le=10**12, description="Number of good labelled examples (input and desired "
+                                                        "output) you have.")
     task_change: Literal["stable", "monthly", "weekly", "daily"] = Field(
         "stable", description="How often the task's rules, facts or format change.")
     gap: Literal["behaviour", "knowledge", "both", "unknown"] = Field(
         "unknown", description="What the base model lacks: behaviour (format, style, a skill done consistently) "
                                "or knowledge (facts, documents, fresh data).")
     model_params_b: float = Field(7.0, gt=0, le=1000, description="Base model size in billions of parameters.")
-    gpu_memory_gb: float | None = Field(None, ge=0, description="Memory of the GPU you train on in GB "
+    gpu_memory_gb: float | None = Field(None, ge=0, le=100_000, allow_inf_nan=False,
+                                        description="Memory of the GPU you train on in GB "
                                         "(0 for none; omit if unknown).")
     can_evaluate: bool = Field(True, description="Whether you have (or will build) a held-out set to measure "
                                                  "the tuned model against the base.")

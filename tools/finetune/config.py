@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 CORES = os.cpu_count() or 1  # the most cpu_threads may ask for
+MAX_SEQ_LEN = 10_000_000  # past any model's context; a 4,000-digit int is refused, not echoed
 
 __all__ = ["TrainConfig", "EvalConfig"]
 
@@ -45,7 +46,8 @@ class TrainConfig(BaseModel):
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps.")
     batch_size: int = Field(4, ge=1, description="Sequences per micro-batch (packed rows when packing).")
     grad_accum: int = Field(1, ge=1, le=4096, description="Micro-batches per optimiser step.")
-    max_seq_len: int = Field(2048, ge=16, description="Longest sequence; longer examples are dropped and counted.")
+    max_seq_len: int = Field(2048, ge=16, le=MAX_SEQ_LEN, description="Longest sequence; longer examples are "
+                                                                       "dropped and counted.")
     packing: bool | None = Field(None, description="Pack several examples per row (no padding, attention kept "
                                  "within each example). Default: on with CUDA, off on CPU.")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field("auto", description="auto: bf16 on a GPU that "
@@ -90,7 +92,7 @@ class EvalConfig(BaseModel):
     test_path: str = Field(description="Held-out JSONL in the training format.")
     max_examples: int = Field(200, ge=1, description="Examples used (the first N).")
     max_new_tokens: int = Field(256, ge=1, description="Generation budget per example.")
-    max_seq_len: int = Field(2048, ge=16, description="Longest prompt + reference for the loss.")
+    max_seq_len: int = Field(2048, ge=16, le=MAX_SEQ_LEN, description="Longest prompt + reference for the loss.")
     batch_size: int = Field(8, ge=1, description="Examples per forward pass.")
     include_base: bool = Field(True, description="Also score the base model for comparison.")
     trust_remote_code: bool = Field(False, description="Allow model code from the hub.")
