@@ -183,17 +183,22 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
     if config.check_doubts and verdict == "supported":  # doubts are asked only of what the lean supports
         texts = [s.text for s in window]
         signals += (check_quoted(claim, evidence, given) or check_swapped_word(claim, texts)
-                    or check_roles(claim, texts, evidence.text) or check_scattered(window, features["local"], coverage)
+                    or check_roles(claim, texts, evidence.text) or check_scattered(window, features["local"], coverage,
+                                                                    added=len((covered - local[1]) & needed.keys()))
                     or check_assembled_name(claim, evidence))
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
 
 
-def check_scattered(window: list[Sentence], local: float, coverage: float) -> list[Signal]:
+def check_scattered(window: list[Sentence], local: float, coverage: float, added: int = 2) -> list[Signal]:
     """A claim supported only by joining two sentences far apart in one source, which no run of
     adjacent sentences supports as well: how a summary moves a name or a number to another event
     ("Princess Eugenie is working in New York for the second day in a row", from a sentence about
-    her job and another, paragraphs later, about what she wore). A doubt (see `Signal`)."""
-    if len(window) < 2 or window[0].item is not window[1].item or local >= coverage - 1e-6:
+    her job and another, paragraphs later, about what she wore). A doubt (see `Signal`).
+
+    `added`: the claim's words that only the far sentences hold. One word from elsewhere is how an
+    answer about a document paraphrases ("explicitly" where the rule's sentence says "clearly");
+    a phrase moved from another event is at least two."""
+    if len(window) < 2 or window[0].item is not window[1].item or local >= coverage - 1e-6 or added < 2:
         return []
     gap = abs(window[0].position - window[1].position)
     if gap <= LOCAL_SPAN:

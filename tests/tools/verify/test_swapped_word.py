@@ -83,3 +83,20 @@ def test_support_joined_from_two_distant_sentences_of_one_source_is_a_doubt():
     near = "Princess Eugenie is working in New York at an art gallery. She has worn a bowler for the second day in a row."
     [close] = [c for c in verify_answer(claim, evidence=[near]).claims if c.claim.check_worthy]
     assert all(s.name != "scattered_support" for s in close.signals)
+
+
+
+def test_a_far_sentence_that_adds_only_one_word_to_a_local_run_is_no_doubt():
+    """An answer about an article often takes one word from elsewhere; the doubt is for a phrase
+    moved from another part ("for the second day in a row": three words)."""
+    import dataclasses
+
+    from skilldeck.tools.verify.support import check_scattered
+
+    article = "Spell the rule out once, right next to the few-shot examples. Paragraph two. Say it explicitly."
+    [result] = [c for c in verify_answer("Spell the rule out explicitly next to the examples.", evidence=[article]).claims
+                if c.claim.check_worthy]
+    first = result.citations[0]
+    far = [first, dataclasses.replace(first, position=first.position + 10)]  # same source, 10 sentences on
+    assert check_scattered(far, local=0.8, coverage=0.95, added=1) == []
+    assert check_scattered(far, local=0.8, coverage=0.95, added=2)
