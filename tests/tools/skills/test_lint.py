@@ -356,3 +356,16 @@ def test_linting_a_skill_built_to_be_slow_stops_at_the_call_s_deadline(tmp_path)
     with deadline(0.3), pytest.raises(TimeLimitError, match="one skill at a time"):
         lint_folders([skill])
     assert time.monotonic() - started < 5
+
+
+def test_lint_never_reads_a_hidden_file_through_a_link(tmp_path):
+    """`ref.md -> .env` inside a skill: the server refuses it, and so does lint."""
+    from skilldeck.tools.skills.lint import lint_folders
+    from skilldeck.tools.skills.lint.source import load_source
+
+    skill = make_skill(tmp_path, "linked", "name: linked\ndescription: Linked. Use when testing.", body="See ref.md.\n")
+    (skill / ".env").write_text("API_KEY=C:\\secret\\CANARY-LINT-1\n")
+    (skill / "ref.md").symlink_to(".env")
+    src = load_source(skill)
+    assert all(f.text is None or "CANARY" not in f.text for f in src.files) and "ref.md" in src.unreadable
+    assert "CANARY" not in json.dumps(lint_folders([skill]).to_dict())

@@ -95,7 +95,8 @@ def _read_file(rel: str, full: Path, folder: Path, budget: list[int], allow_hard
     """The file, or why it cannot be read. Only regular files really inside `folder` are opened, never
     blocking; at most MAX_FILE_BYTES of each, and MAX_TOTAL_BYTES for the whole skill (`budget`)."""
     try:
-        with open_file(full, within=[folder], allow_hardlinks=allow_hardlinks) as fh:
+        # allow_hidden=False, as the server's reads: `ref.md -> .env` is refused, not linted.
+        with open_file(full, within=[folder], allow_hardlinks=allow_hardlinks, allow_hidden=False) as fh:
             size = fh.size
             if size > MAX_FILE_BYTES or size > budget[0]:
                 return SkillFile(rel, full, size, None)  # counted by size, not read
@@ -109,7 +110,8 @@ def _read_file(rel: str, full: Path, folder: Path, budget: list[int], allow_hard
 
 def _read_skill_md(folder: Path, allow_hardlinks: bool) -> tuple[str, list[tuple[int, str]]]:
     """SKILL.md's text (newlines normalised) and problems; OSError or SkilldeckError if it cannot be read."""
-    with open_file(folder / SKILL_FILE, within=[folder], what=SKILL_FILE, allow_hardlinks=allow_hardlinks) as fh:
+    with open_file(folder / SKILL_FILE, within=[folder], what=SKILL_FILE, allow_hardlinks=allow_hardlinks,
+                   allow_hidden=False) as fh:
         raw = fh.read(MAX_SKILL_MD_BYTES + 1)
     problems = []
     if len(raw) > MAX_SKILL_MD_BYTES:
