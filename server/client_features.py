@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp.types as types
 
 from skilldeck.server.errors import redact, request_error
 from skilldeck.tools.fs import under_any
 
-__all__ = ["ClientLog", "register"]
+__all__ = ["ClientLog", "deliver", "deliver_all", "register", "stalled"]
 
 logger = logging.getLogger("skilldeck")
 
@@ -37,6 +40,13 @@ MCP_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.IN
 REPLAYED = 50            # records kept for a client that sets its level later
 MAX_SUBSCRIPTIONS = 1000  # per connection
 MAX_URI_CHARS = 2048
+# A client that does not take a notification within SEND_TIMEOUT_S (its stream is not being read)
+# gets none for STALLED_S: notifications to clients go out side by side, and one client's full
+# stream must not hold up the others' (over HTTP it held every later client's for good).
+SEND_TIMEOUT_S = 2.0
+STALLED_S = 60.0
+_STALLED_KEY = "skilldeck.stalled_until"
+_REPLAYED_KEY = "skilldeck.replayed"
 
 
 def _mcp_level(levelno: int) -> str:
@@ -57,6 +67,49 @@ def connection_of(session: Any) -> Any | None:
 def _state(session: Any) -> dict[str, Any] | None:
     state = getattr(connection_of(session), "state", None)
     return state if isinstance(state, dict) else None
+
+
+def stalled(session: Any) -> bool:
+    """The session did not take a notification in time lately (see `deliver`)."""
+    state = _state(session)
+    return state is not None and state.get(_STALLED_KEY, 0.0) > time.monotonic()
+
+
+async def deliver(session: Any, *notes: Any) -> bool:
+    """Send `notes` (SDK notification models, or callables returning an awaitable) to one session,
+    within SEND_TIMEOUT_S; False if the session went away or is stalled (then it is skipped for
+    STALLED_S: no send to it is tried until that has passed)."""
+    if stalled(session):
+        return False
+    state = _state(session)
+    with anyio.move_on_after(SEND_TIMEOUT_S) as scope:
+        try:
+            for note in notes:
+                await (note() if callable(note) else session.send_notification(note))
+        except Exception:  # noqa: BLE001 - a client that went away misses this; the server keeps running
+            return False
+    if scope.cancelled_caught:
+        if state is not None:
+            state[_STALLED_KEY] = time.monotonic() + STALLED_S
+        logger.warning("a client is not reading its notifications; none are sent to it for %.0f s", STALLED_S)
+        return False
+    return True
+
+
+async def deliver_all(sessions: Iterable[Any], *notes: Any,
+                      make: Callable[[Any], tuple[Any, ...]] | None = None) -> list[Any]:
+    """`deliver` to every session side by side (`make(session)`: that session's notes); returns the
+    sessions that could not be reached (gone or stalled)."""
+    failed: list[Any] = []
+
+    async def one(session: Any) -> None:
+        if not await deliver(session, *(make(session) if make else notes)):
+            failed.append(session)
+
+    async with anyio.create_task_group() as group:
+        for session in sessions:
+            group.start_soon(one, session)
+    return failed
 
 
 class ClientLog(logging.Handler):
@@ -101,15 +154,21 @@ class ClientLog(logging.Handler):
     async def _send(self, sessions: Iterable[Any], levelno: int, name: str, text: str) -> None:
         self._sending.active = True
         try:
-            for session in sessions:
-                await _notify_log(session, levelno, name, text)
+            await deliver_all(sessions, _log_note(levelno, name, text))
         finally:
             self._sending.active = False
 
     async def replay(self, session: Any, levelno: int) -> None:
-        for record_level, name, text in list(self.recent):
-            if record_level >= levelno:
-                await _notify_log(session, record_level, name, text)
+        """The recent records at `levelno` or above that this session was not sent by an earlier
+        logging/setLevel: lowering the level brings the records it now lets through, and repeating
+        a call brings nothing (each call replaying 50 records let a client fill its stream on demand)."""
+        state = _state(session)
+        below = state.get(_REPLAYED_KEY, float("inf")) if state is not None else float("inf")
+        if state is not None:
+            state[_REPLAYED_KEY] = min(below, levelno)
+        notes = [_log_note(level, name, text) for level, name, text in list(self.recent) if levelno <= level < below]
+        if notes:
+            await deliver(session, *notes)
 
 
 def _level_of(session: Any) -> int | None:
@@ -117,15 +176,11 @@ def _level_of(session: Any) -> int | None:
     return None if state is None else state.get(_LEVEL_KEY)
 
 
-async def _notify_log(session: Any, levelno: int, name: str, text: str) -> None:
+def _log_note(levelno: int, name: str, text: str) -> types.LoggingMessageNotification:
     # Sent as a plain notification: the SDK's send_log_message is deprecated (the 2026-07-28 logging
     # model), and this path serves only handshake-era sessions, where logging/setLevel is current.
-    note = types.LoggingMessageNotification(params=types.LoggingMessageNotificationParams(
+    return types.LoggingMessageNotification(params=types.LoggingMessageNotificationParams(
         level=_mcp_level(levelno), logger=name, data=text))  # type: ignore[arg-type]
-    try:
-        await session.send_notification(note)
-    except Exception:  # noqa: BLE001 - a client that went away misses its logs; the server keeps running
-        pass
 
 
 def register(server: Any) -> ClientLog:
@@ -189,16 +244,14 @@ async def notify_updated(sessions: Iterable[Any], changed: set[Path], since_ns: 
     """Send notifications/resources/updated for each subscribed resource whose file is in `changed`
     (or below a changed folder: a skill folder moved or deleted), or, with `since_ns`, whose file
     was modified since then (what no watcher saw: an edit before the watcher started)."""
-    for session in sessions:
+    def updates(session: Any) -> tuple[Any, ...]:
         state = _state(session)
         subscribed: dict[str, Path | None] = state.get(_SUBSCRIBED_KEY, {}) if state else {}
-        for uri, path in list(subscribed.items()):
-            if path is not None and (under_any(path, changed)
-                                     or since_ns is not None and _modified_since(path, since_ns)):
-                try:
-                    await session.send_resource_updated(uri)
-                except Exception:  # noqa: BLE001 - a client that went away is dropped elsewhere
-                    break
+        return tuple(functools.partial(session.send_resource_updated, uri) for uri, path in list(subscribed.items())
+                     if path is not None and (under_any(path, changed)
+                                              or since_ns is not None and _modified_since(path, since_ns)))
+
+    await deliver_all(sessions, make=updates)
 
 
 def _modified_since(path: Path, since_ns: int) -> bool:

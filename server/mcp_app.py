@@ -147,13 +147,13 @@ class SkilldeckServer(MCPServer):
         """Tell every connected client that tools, resources and prompts changed."""
         for event in (ToolsListChanged(), ResourcesListChanged(), PromptsListChanged()):
             await self._subscriptions.publish(event)
-        for connection, session in list(self._sessions.items()):
-            try:
-                await session.send_tool_list_changed()
-                await session.send_resource_list_changed()
-                await session.send_prompt_list_changed()
-            except Exception:  # noqa: BLE001 - a client that went away is dropped, others still hear
-                logger.debug("dropping a session that could not be notified", exc_info=True)
+        sessions = dict(self._sessions)
+        failed = await client_features.deliver_all(
+            sessions.values(), make=lambda s: (s.send_tool_list_changed, s.send_resource_list_changed,
+                                              s.send_prompt_list_changed))
+        for connection, session in sessions.items():
+            if session in failed and not client_features.stalled(session):
+                logger.debug("dropping a session that could not be notified")  # it went away; others still hear
                 self._sessions.pop(connection, None)
 
     def broadcast_list_changed_threadsafe(self) -> None:

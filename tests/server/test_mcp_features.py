@@ -184,3 +184,55 @@ def test_a_client_leaving_right_after_initialize_ends_the_server_quietly(tmp_pat
         assert proc.wait(timeout=30) == 0
         err = proc.stderr.read()
         assert "Traceback" not in err and "RuntimeError" not in err, err
+
+
+class _Connection:
+    def __init__(self):
+        self.state = {}
+
+
+class _Session:
+    """A session whose client reads its stream (`stuck=False`) or never does (every send waits)."""
+
+    def __init__(self, stuck: bool):
+        self._connection, self.stuck, self.got = _Connection(), stuck, []
+
+    async def send_notification(self, note):
+        if self.stuck:
+            await anyio.sleep_forever()
+        self.got.append(note)
+
+    async def send_resource_updated(self, uri):
+        await self.send_notification(uri)
+
+
+async def test_a_client_not_reading_its_stream_holds_up_no_other_client(monkeypatch):
+    """Over HTTP, one client that never read its GET stream stopped notifications to every client
+    after it: the server awaited each client's send in turn."""
+    from skilldeck.server import client_features
+
+    monkeypatch.setattr(client_features, "SEND_TIMEOUT_S", 0.2)
+    stuck, reader = _Session(stuck=True), _Session(stuck=False)
+    note = types.ResourceListChangedNotification()
+    with anyio.fail_after(5):
+        started = time.monotonic()
+        failed = await client_features.deliver_all([stuck, reader], note)
+        assert failed == [stuck] and reader.got == [note] and time.monotonic() - started < 1
+        assert client_features.stalled(stuck) and not client_features.stalled(reader)
+        started = time.monotonic()  # from now on the stalled client is skipped at once
+        assert await client_features.deliver_all([stuck, reader], note) == [stuck]
+        assert time.monotonic() - started < 0.1 and len(reader.got) == 2
+
+
+async def test_repeating_set_level_replays_each_recent_record_once():
+    """Each logging/setLevel replayed up to 50 records: a client could fill its own stream on demand."""
+    import logging
+
+    from skilldeck.server import client_features
+
+    log = client_features.ClientLog(server=None)
+    log.recent.extend([(logging.WARNING, "skilldeck", "a warning"), (logging.ERROR, "skilldeck", "an error")])
+    session = _Session(stuck=False)
+    for level in (logging.ERROR, logging.ERROR, logging.WARNING, logging.WARNING, logging.ERROR):
+        await log.replay(session, level)
+    assert [n.params.data for n in session.got] == ["an error", "a warning"]
