@@ -46,6 +46,7 @@ MAX_URI_CHARS = 2048
 SEND_TIMEOUT_S = 2.0
 STALLED_S = 60.0
 _STALLED_KEY = "skilldeck.stalled_until"
+END_KEY = "skilldeck.end_session"  # set by the server: ends a stalled client's HTTP session
 _REPLAYED_KEY = "skilldeck.replayed"
 
 
@@ -89,9 +90,12 @@ async def deliver(session: Any, *notes: Any) -> bool:
         except Exception:  # noqa: BLE001 - a client that went away misses this; the server keeps running
             return False
     if scope.cancelled_caught:
+        logger.warning("a client is not reading its notifications; none are sent to it for %.0f s", STALLED_S)
         if state is not None:
             state[_STALLED_KEY] = time.monotonic() + STALLED_S
-        logger.warning("a client is not reading its notifications; none are sent to it for %.0f s", STALLED_S)
+            end = state.get(END_KEY)
+            if end is not None:
+                await end(session)
         return False
     return True
 

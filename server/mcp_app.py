@@ -202,6 +202,27 @@ class SkilldeckServer(MCPServer):
         connection = client_features.connection_of(session)  # stable across a connection
         if connection is not None:
             self._sessions[connection] = session
+            if isinstance(getattr(connection, "state", None), dict):
+                connection.state[client_features.END_KEY] = self._end_stalled
+
+    async def _end_stalled(self, session: Any) -> None:
+        """End the HTTP session of a client that does not read its stream (see client_features.deliver).
+
+        The SDK routes a session's messages one at a time, so with that stream full nothing more is
+        answered on the session, and each request the client goes on sending stays in memory
+        (6,816 pings in 20 s: +140 MB, never freed). Ending the session frees them; the client may
+        initialize again. Over stdio there is no session to end."""
+        session_id = getattr(client_features.connection_of(session), "session_id", None)
+        try:
+            # `_server_instances` (session id -> transport) is private in mcp 2.3: read here only.
+            transports = self._lowlevel_server.session_manager._server_instances
+        except (AttributeError, RuntimeError):  # no HTTP app: stdio
+            return
+        transport = transports.get(session_id) if session_id else None
+        if transport is not None:
+            logger.warning("ending HTTP session %s: its client does not read its stream", str(session_id)[:12])
+            with anyio.move_on_after(2):
+                await transport.terminate()
 
     async def _on_initialized(self, ctx: Any, params: Any) -> None:
         self._remember(ctx.session)

@@ -213,15 +213,21 @@ async def test_a_client_not_reading_its_stream_holds_up_no_other_client(monkeypa
 
     monkeypatch.setattr(client_features, "SEND_TIMEOUT_S", 0.2)
     stuck, reader = _Session(stuck=True), _Session(stuck=False)
+    ended = []
+
+    async def end(session):  # what the server sets: ends the stalled client's HTTP session
+        ended.append(session)
+
+    stuck._connection.state[client_features.END_KEY] = end
     note = types.ResourceListChangedNotification()
     with anyio.fail_after(5):
         started = time.monotonic()
         failed = await client_features.deliver_all([stuck, reader], note)
         assert failed == [stuck] and reader.got == [note] and time.monotonic() - started < 1
-        assert client_features.stalled(stuck) and not client_features.stalled(reader)
+        assert client_features.stalled(stuck) and not client_features.stalled(reader) and ended == [stuck]
         started = time.monotonic()  # from now on the stalled client is skipped at once
         assert await client_features.deliver_all([stuck, reader], note) == [stuck]
-        assert time.monotonic() - started < 0.1 and len(reader.got) == 2
+        assert time.monotonic() - started < 0.1 and len(reader.got) == 2 and ended == [stuck]
 
 
 async def test_repeating_set_level_replays_each_recent_record_once():
