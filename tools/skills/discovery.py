@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from skilldeck.tools.fs import is_within
 from skilldeck.tools.skills.skill import SKILL_FILE
 
 __all__ = ["skill_folders", "MAX_DEPTH"]
@@ -84,7 +85,7 @@ class _Walk:
             except OSError:
                 continue
             real = os.path.realpath(entry.path)
-            if pack is not None and not (real == pack or real.startswith(pack.rstrip(os.sep) + os.sep)):
+            if pack is not None and not is_within(Path(real), [Path(pack)]):
                 logger.warning("%s links outside the pack it is in (%s); not followed", entry.path, pack)
                 continue
             if not self.first_visit(entry.path, real):

@@ -149,8 +149,6 @@ def _file_words(names: Iterable[str]) -> str:
     return " ".join(kept)
 
 
-
-
 def _file_titles(skill: Skill, names: Iterable[str], limit: int = 20) -> str:
     """The first heading of each markdown reference file (its first 2 KB, read through the same
     confined opener as every other skill file)."""

@@ -151,7 +151,7 @@ def _clauses(text: str, a: int, b: int) -> list[tuple[int, int]]:
         # A bare "and" needs an unmistakable verb on its right before the next pause: "and the arts" is
         # a list, not a clause, and so is "by BetterUp Labs and the Stanford Lab: output that has ...".
         bare_and = m.group().strip().lower() == "and"
-        if _is_clause(left) and _is_clause(right) and (not bare_and or _STRONG_VERB.search(_PAUSE.split(right)[0])):
+        if _is_clause(left) and _is_clause(right) and (not bare_and or _STRONG_VERB.search(_PAUSE.split(right, maxsplit=1)[0])):
             out.append((start, m.start()))
             start = m.end()
     out.append((start, len(piece)))

@@ -171,6 +171,9 @@ def _globs(text: str) -> list[tuple[int, re.Pattern[str]]]:
     return out
 
 
+LINT_ADVICE = "Lint one skill at a time."  # what a lint past its call's time limit is told
+
+
 def reachability(src: SkillSource) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
     """Depth of each file reachable from SKILL.md through mentions, and for each the first file
     (with line) that mentions it."""
@@ -187,7 +190,7 @@ def reachability(src: SkillSource) -> tuple[dict[str, int], dict[str, tuple[str,
             globs = _globs(text)
             for number, f in enumerate(src.files):
                 if not number % 64:  # each file's patterns search every text that mentions files
-                    check("Linting", "Lint one skill at a time.")
+                    check("Linting", LINT_ADVICE)
                 if f.rel in depth or f.rel == name:
                     continue
                 index = _mentions(text, patterns[f.rel], code)

@@ -10,7 +10,7 @@ from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import InvalidInputError, SkilldeckError
 from skilldeck.tools.fs import is_within, real_path
 from skilldeck.tools.skills.discovery import skill_folders
-from skilldeck.tools.skills.lint.leanness import body_lines, check_leanness
+from skilldeck.tools.skills.lint.leanness import LINT_ADVICE, body_lines, check_leanness
 from skilldeck.tools.skills.lint.model import Figures, LintConfig, LintReport, SkillReport
 from skilldeck.tools.skills.lint.portability import check_portability
 from skilldeck.tools.skills.lint.routing import check_description, overlap_finding, overlapping_pairs
@@ -42,9 +42,6 @@ def find_skill_folders(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
             problems.append(f"{raw}: no SKILL.md here or in the folders below (up to two levels)")
         folders.update(dict.fromkeys(found))
     return list(folders), problems
-
-
-_ADVICE = "Lint one skill at a time."
 
 
 def lint_paths(paths: Iterable[Path], config: LintConfig | None = None) -> LintReport:
@@ -79,7 +76,7 @@ def lint_folders(folders: list[Path], config: LintConfig | None = None,
     report = LintReport()
     sources: list[tuple[str, SkillSource]] = []
     for folder in folders:
-        check("Linting", _ADVICE)
+        check("Linting", LINT_ADVICE)
         try:
             src = load_source(folder, allow_hardlinks=folder in trusted)
         except (OSError, SkilldeckError) as exc:  # missing, a FIFO, a link out of the folder...
