@@ -75,7 +75,10 @@ def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evid
     A quantity matches only a value in the same unit ("240 miles" is not "300 km"). A number
     absent from all evidence is `number_absent`; when the best evidence window holds a
     different number of the same kind (a year for a year, a percentage for a percentage) it is
-    `number_mismatch`, a contradiction.
+    `number_mismatch`, a contradiction. A number written as a word ("first", "three") that the
+    evidence lacks is `number_word_absent`, a doubt: such words are often implied rather than stated
+    ("13 years since I was on a stage" for "her first appearance in 13 years", three names listed
+    for "the three applicants"), so the claim is left unsure for a judge, not failed.
     """
     signals: list[Signal] = []
     claim_units = {round(v, 6): unit for v, unit in quantities(claim)}
@@ -92,6 +95,8 @@ def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evid
         rivals = [s for v, k, s in window_numbers if k == kind and not s.isalpha()]
         if rivals and not surface.isalpha():
             signals.append(Signal("number_mismatch", f"claim says {surface!r}; evidence says {rivals[0]!r}", True))
+        elif surface.isalpha():
+            signals.append(Signal("number_word_absent", f"{surface!r} is not in the evidence", doubt=True))
         else:
             signals.append(Signal("number_absent", f"{surface!r} is not in the evidence"))
     return signals

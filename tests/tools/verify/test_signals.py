@@ -234,3 +234,16 @@ def test_a_season_written_short_ends_in_the_year_its_long_form_names():
     # A score, an ISO date and a span of more than twenty years stay plain numbers.
     assert [v for v, k, _ in numbers("won 10–7 on 2018-05-14; 1950–99")] == [10, 7, 2018, 5, 14, 1950, 99]
     assert (2000.0, "year", "00") in numbers("the 1999–00 season")
+
+
+def test_a_number_word_the_evidence_lacks_is_a_doubt_and_a_missing_digit_is_fabricated():
+    # "first" and "three" are often implied ("13 years since I was on a stage", a list of three
+    # names): their absence leaves the claim unsure, for a judge, instead of failing it outright.
+    ev = ["Adams returned to Broadway. \"It's been 13 years since I was on a proper stage,\" she said."]
+    worded = only_claim("It was her first stage appearance in 13 years.", ev)
+    assert "number_word_absent" in names(worded) and "number_absent" not in names(worded)
+    assert worded.outcome == "unsure"
+    digits = only_claim("It was her stage appearance in 14 years.", ev)
+    assert digits.outcome == "not_supported"
+    fabricated = only_claim("The Golden Gate Bridge opened in 1937 after 4 years of work.")
+    assert fabricated.outcome == "not_supported" and "number_absent" in names(fabricated)
