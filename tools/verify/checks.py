@@ -410,3 +410,4 @@ def check_attribution(claim: str, evidence_lowered: str, evidence_stems: frozens
 _SELF_SOURCE = re.compile(rf"(?:the|this) (?:{'|'.join(SELF_SOURCES)})", re.IGNORECASE)
 _GENERIC_SOURCE = frozenset(stem(w) for w in "study report survey paper analysis review article trial poll new "
                             "recent major landmark peer-reviewed published investigation".split())
+

@@ -185,7 +185,7 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
         signals += (check_quoted(claim, evidence, given) or check_swapped_word(claim, texts)
                     or check_roles(claim, texts, evidence.text) or check_scattered(window, features["local"], coverage,
                                                                     added=len((covered - local[1]) & needed.keys()))
-                    or check_assembled_name(claim, evidence))
+                    or check_assembled_name(claim, evidence) or check_subject_bound(claim, evidence))
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
 
 
@@ -347,3 +347,43 @@ def _checks(claim: str, window: list[Sentence], evidence: EvidenceSet, found: Ca
         signals += check_exclusive(claim, [s.text for s in window])
     signals += check_attribution(claim, evidence.lowered, evidence.stems)
     return signals
+
+
+def _opening_name(text: str) -> str:
+    """The name a sentence opens with (its subject, most often), or "": a capitalised first word
+    belongs to it ("Hot Rod", "Cooking Light", whose first words alone read as ordinary ones)."""
+    text = normalise_quotes(text).lstrip(" \"'([")
+    names = entities(text[:300])
+    opens = re.match(rf"(?:the\s+)?((?:[A-Z][\w'.-]*\s+){{0,2}}{re.escape(names[0])})\b", text) if names else None
+    return opens.group(1) if opens else ""
+
+
+def check_subject_bound(claim: str, evidence: EvidenceSet) -> list[Signal]:
+    """The claim says of its subject what the evidence says of another name: "Hot Rod was founded
+    in 1987" where the evidence has "Cooking Light is a magazine founded in 1987. Hot Rod is a car
+    magazine". Every word is found, in adjacent sentences, so coverage passes; but no sentence
+    holds the subject with what is said of it, and the sentence that holds most of it opens with
+    a name the claim does not use. A doubt (see `Signal`)."""
+    opener = _opening_name(claim)
+    subject = {w for w in stem_sequence(opener) if len(w) > 1}
+    named = subject | {w for name in entities(claim) for w in stem_sequence(name)}
+    said = {w for w in stem_sequence(claim) if w not in named and w in evidence.stems}
+    if not subject or not said:
+        return []
+    need = max(1, (len(said) + 1) // 2)
+    best, best_got = None, 0
+    for i, s in enumerate(evidence.sentences):
+        if i % 512 == 511:
+            check_deadline(*_DEADLINE)
+        got = len(said & s.terms.stems)
+        if got >= need and subject <= s.terms.stems:
+            return []  # a sentence says it of the subject
+        if got > best_got:
+            best, best_got = s, got
+    if best is None or best_got < need:
+        return []
+    other = _opening_name(best.text)
+    if not other or set(stem_sequence(other)) & named:
+        return []
+    return [Signal("subject_unbound", f"the evidence says this of {clip(other, 60)!r}, not of {clip(opener, 60)!r}",
+                   doubt=True)]

@@ -247,3 +247,16 @@ def test_a_number_word_the_evidence_lacks_is_a_doubt_and_a_missing_digit_is_fabr
     assert digits.outcome == "not_supported"
     fabricated = only_claim("The Golden Gate Bridge opened in 1937 after 4 years of work.")
     assert fabricated.outcome == "not_supported" and "number_absent" in names(fabricated)
+
+
+def test_what_the_evidence_says_of_another_name_is_a_doubt_for_the_claims_subject():
+    ev = ["Cooking Light is an American monthly food and lifestyle magazine founded in 1987. "
+          "Hot Rod is a monthly American car magazine devoted to hot rodding."]
+    moved = only_claim("Hot Rod was founded in 1987.", ev)
+    assert "subject_unbound" in names(moved) and moved.outcome != "supported"
+    assert "'Cooking Light'" in next(s.detail for s in moved.signals if s.name == "subject_unbound")
+    kept = only_claim("Cooking Light was founded in 1987.", ev)
+    assert "subject_unbound" not in names(kept)
+    # Said of the subject in its own sentence: no doubt, though another sentence names someone else.
+    own = only_claim("Hot Rod is devoted to hot rodding.", ev)
+    assert "subject_unbound" not in names(own)
