@@ -434,8 +434,63 @@ def read_toc(f: OpenFile) -> dict[str, Any]:
         lines = text.replace("\r\n", "\n").split("\n")
         total = len(lines) - (1 if lines and lines[-1] == "" else 0)
         return {"total_lines": total, "file_tokens": count_tokens(text), "toc": markdown_toc(lines)}
-    toc = markdown_toc(f.lines())
-    return {"total_lines": _count_lines(f), "file_tokens": f.size // 4, "toc": toc}
+    toc, total = _streamed_toc(f)
+    return {"total_lines": total, "file_tokens": f.size // 4, "toc": toc}
+
+
+# At a line's start: a code fence (after blanks) or a "#" (a heading candidate).
+_TOC_MARK = re.compile(rb"^[ \t\r\x0b\x0c]*(?:```|~~~)|^#", re.MULTILINE)
+_TOC_BLOCK = 1 << 18
+
+
+def _streamed_toc(f: OpenFile, limit: int = MAX_TOC_ENTRIES) -> tuple[list[dict[str, Any]], int]:
+    """`markdown_toc` of a large file and its line count, in one pass of 256 KB blocks: the lines that
+    may matter are found by one regular expression per block, so 256 MB of newlines takes about a
+    second instead of a Python step per line. A line longer than a block is read as cut there."""
+    toc: list[dict[str, Any]] = []
+    fenced, line = False, 1
+
+    def scan(block: bytes) -> None:  # whole lines (the last may be cut)
+        nonlocal fenced, line
+        at = 0
+        for m in _TOC_MARK.finditer(block) if len(toc) < limit else ():
+            line += block.count(b"\n", at, m.start())
+            at = m.start()
+            if m.group() != b"#":
+                fenced = not fenced
+            elif not fenced:
+                stop = block.find(b"\n", at)
+                head = block[at:stop if stop != -1 else len(block)][:4096]
+                found = markdown_heading(head.decode("utf-8", errors="replace"))
+                if found:
+                    toc.append({"level": found[0], "title": printable(found[1], 200), "line": line})
+                    if len(toc) == limit:
+                        break
+        line += block.count(b"\n", at)
+
+    os.lseek(f.fd, 0, os.SEEK_SET)
+    carry, mid_line, last = b"", False, b"\n"
+    while chunk := f.read(_TOC_BLOCK):
+        check("Reading the table of contents", "Read the file in line ranges instead (start_line, end_line).")
+        last, data = chunk[-1:], carry + chunk
+        if mid_line:  # the rest of a line already read as cut
+            cut = data.find(b"\n")
+            carry = b""
+            if cut == -1:
+                continue
+            data, mid_line = data[cut + 1:], False
+            line += 1
+        end = data.rfind(b"\n") + 1
+        if not end and len(data) < _TOC_BLOCK:
+            carry = data
+            continue
+        block, carry = (data[:end], data[end:]) if end else (data, b"")
+        mid_line = not end
+        scan(block)
+    if carry:
+        scan(carry)
+    os.lseek(f.fd, 0, os.SEEK_SET)
+    return toc, line - 1 + (0 if last == b"\n" else 1)
 
 
 def read_text_slice(f: OpenFile, start_line: int, end_line: int | None, max_bytes: int) -> dict[str, Any]:

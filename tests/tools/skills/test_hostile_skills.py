@@ -14,6 +14,7 @@ from skilldeck.tools.errors import AccessDeniedError, InvalidInputError, NotFoun
 from skilldeck.tools.skills.catalog import SkillCatalog
 from skilldeck.tools.skills.listing import fair_order, render_activation, render_catalog
 from skilldeck.tools.skills.skill import SkillRoot
+from skilldeck.tools.tokens import count_tokens
 from tests.fixtures.skill_factory import basic_collection, make_skill
 
 CANARY = "CANARY-4f1c9e-outside-secret"
@@ -232,6 +233,7 @@ def test_the_toc_and_pages_of_a_huge_file_are_streamed(tmp_path):
         for _ in range(16):
             fh.write(line * 16384)  # 16 x 1.7 MB = about 28 MB; bench/skills_bench.py measures 200 MB
     catalog = catalog_of(root)
+    count_tokens("warm")  # the tokeniser's tables (about 20 MB) load once per process, in whichever test is first
     tracemalloc.start()
     try:
         toc = catalog.read_file("pdf-forms", "references/huge.md", toc=True)
@@ -242,6 +244,35 @@ def test_the_toc_and_pages_of_a_huge_file_are_streamed(tmp_path):
     assert toc["total_lines"] == 16 * 16384 * 2 and len(toc["toc"]) == 1000
     assert page["content"].startswith("# Heading\ntext ") and page["end_line"] == 200_004
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB: the file was read whole"
+
+
+def test_the_streamed_toc_matches_the_line_by_line_one_on_awkward_files(tmp_path):
+    import random
+
+    from skilldeck.tools.fs import open_file
+    from skilldeck.tools.skills.files import _streamed_toc, markdown_toc
+
+    rng = random.Random(7)
+    pieces = [b"# Title\n", b"## Sub ##\n", b"#no space\n", b"  ```py\n", b"~~~\n", b"# in fence?\n",
+              b"text\r\n", b"\n", b"### Crlf\r\n", b"#\n", b"x" * 70_000 + b"\n", b"# " + b"y" * 1_500_000 + b"\n"]
+    for case in range(6):
+        data = b"".join(rng.choice(pieces) for _ in range(400)) + (b"# Last, no newline" if case % 2 else b"")
+        path = tmp_path / f"case{case}.md"
+        path.write_bytes(data)
+        with open_file(path) as f:
+            toc, total = _streamed_toc(f)
+        assert toc == markdown_toc(data.split(b"\n")[:total] if data.endswith(b"\n") else data.split(b"\n"))
+        assert total == data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def test_a_toc_counts_millions_of_empty_lines_across_blocks(tmp_path):
+    # bench/big_file_bench.py times it: 64 million newlines took about 25 s line by line, now 1-2 s.
+    root = basic_collection(tmp_path / "skills")
+    (root / "pdf-forms" / "references" / "empty.md").write_bytes(b"\n" * (16 << 20) + b"# End\n\n## After")
+    toc = catalog_of(root).read_file("pdf-forms", "references/empty.md", toc=True)
+    assert toc["toc"] == [{"level": 1, "title": "End", "line": (16 << 20) + 1},
+                          {"level": 2, "title": "After", "line": (16 << 20) + 3}]
+    assert toc["total_lines"] == (16 << 20) + 3
 
 
 def test_a_sparse_terabyte_file_is_refused_at_once_by_every_read_and_listing(tmp_path):
