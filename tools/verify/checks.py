@@ -76,9 +76,10 @@ def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evid
     absent from all evidence is `number_absent`; when the best evidence window holds a
     different number of the same kind (a year for a year, a percentage for a percentage) it is
     `number_mismatch`, a contradiction. A number written as a word ("first", "three") that the
-    evidence lacks is `number_word_absent`, a doubt: such words are often implied rather than stated
+    evidence lacks is `number_word_absent`: such words are often implied rather than stated
     ("13 years since I was on a stage" for "her first appearance in 13 years", three names listed
-    for "the three applicants"), so the claim is left unsure for a judge, not failed.
+    for "the three applicants"), so the claim leans unsupported but is left unsure for a judge
+    (see `calibration.settle`), not failed as fabricated.
     """
     signals: list[Signal] = []
     claim_units = {round(v, 6): unit for v, unit in quantities(claim)}
@@ -96,7 +97,7 @@ def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evid
         if rivals and not surface.isalpha():
             signals.append(Signal("number_mismatch", f"claim says {surface!r}; evidence says {rivals[0]!r}", True))
         elif surface.isalpha():
-            signals.append(Signal("number_word_absent", f"{surface!r} is not in the evidence", doubt=True))
+            signals.append(Signal("number_word_absent", f"{surface!r} is not in the evidence"))
         else:
             signals.append(Signal("number_absent", f"{surface!r} is not in the evidence"))
     return signals

@@ -269,8 +269,8 @@ def _reasons(p: Prepared, checkable: list[ClaimResult], signals: list[tuple[int 
         reasons.append("the answer has no check-worthy claim")
     for r in checkable:
         if r.outcome == "unsure":
-            doubts = "; ".join(s.detail for s in r.signals if s.doubt)
-            why = doubts or f"the evidence is related but does not settle it (p={r.probability:.2f})"
+            found = "; ".join(s.detail for s in r.signals)  # doubts, and checks that only lean against it
+            why = found or f"the evidence is related but does not settle it (p={r.probability:.2f})"
             reasons.append(f"claim {r.claim.index} is unsure: {why}; a judge can decide it")
         elif r.outcome != "supported":
             why = "; ".join(s.detail for s in r.signals) or f"only {r.coverage:.0%} of its terms are in the evidence"
