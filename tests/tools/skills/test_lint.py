@@ -369,3 +369,14 @@ def test_lint_never_reads_a_hidden_file_through_a_link(tmp_path):
     src = load_source(skill)
     assert all(f.text is None or "CANARY" not in f.text for f in src.files) and "ref.md" in src.unreadable
     assert "CANARY" not in json.dumps(lint_folders([skill]).to_dict())
+
+
+def test_file_names_one_file_system_merges_warn(tmp_path):
+    composed, combined = "caf\u00e9.md", "cafe\u0301.md"
+    folder = good(tmp_path / "a", body="# T\n\nSee guide.md, Guide.md and the menu.\n",
+                  files={"guide.md": "# G\n", "Guide.md": "# G2\n", composed: "# C\n", combined: "# C2\n"})
+    found = rules(folder)["name-clash"]
+    assert len(found) == 2 and all(f.level == "warning" for f in found)
+    assert any("'guide.md' and 'Guide.md'" in f.message or "'Guide.md' and 'guide.md'" in f.message for f in found)
+    assert any("\\u0301" in f.message for f in found)  # the two spellings are told apart in the message
+    assert "name-clash" not in rules(good(tmp_path / "b", files={"guide.md": "# G\n", "guides.md": "# G\n"}))

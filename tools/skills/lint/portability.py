@@ -1,8 +1,10 @@
-"""Portability rules: Windows-style paths, files no client can read, and skills too big to upload or copy around."""
+"""Portability rules: Windows-style paths, files no client can read, file names that one file system
+merges, and skills too big to upload or copy around."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from skilldeck.tools.skills.frontmatter import short_repr
 from skilldeck.tools.skills.lint.model import Finding, LintConfig
@@ -27,6 +29,7 @@ def check_portability(src: SkillSource, config: LintConfig) -> list[Finding]:
                                    f"use forward slashes ({short_repr(fixed)}): they work on every platform", path=rel,
                                    line=first + index))
     out += _unreadable(src)
+    out += _clashing_names(src)
     count = len(src.files) + len(src.unreadable) + src.not_read + 1
     if count > config.max_files:
         out.append(Finding("too-many-files", "error", f"{count} files (at most {config.max_files}); remove "
@@ -49,4 +52,20 @@ def _unreadable(src: SkillSource) -> list[Finding]:
     if len(src.unreadable) > _MAX_UNREADABLE:
         out.append(Finding("unreadable-file", "warning", f"{len(src.unreadable) - _MAX_UNREADABLE} more files cannot "
                            "be read", path="."))
+    return out
+
+
+def _clashing_names(src: SkillSource) -> list[Finding]:
+    """Paths that differ only in letter case or Unicode form ("Guide.md" and "guide.md"; "café" with
+    an accent composed or combined): one file on macOS and Windows, so a copy or an unpacked archive
+    keeps one of them, and two identical-looking names wherever both survive."""
+    seen: dict[str, list[str]] = {}
+    for rel in ["SKILL.md", *(f.rel for f in src.files), *src.unreadable]:
+        seen.setdefault(unicodedata.normalize("NFC", rel).casefold(), []).append(rel)
+    clashes = [rels for rels in seen.values() if len(rels) > 1]
+    out = [Finding("name-clash", "warning", f"{' and '.join(ascii(r) for r in rels[:3])} differ only in letter case "
+                   "or Unicode form: one file on macOS and Windows, so copies keep only one; rename them apart",
+                   path=rels[1]) for rels in clashes[:_MAX_UNREADABLE]]
+    if len(clashes) > _MAX_UNREADABLE:
+        out.append(Finding("name-clash", "warning", f"{len(clashes) - _MAX_UNREADABLE} more names clash", path="."))
     return out
