@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import NotFoundError, SkilldeckError
 from skilldeck.tools.finetune.errors import DatasetError
 from skilldeck.tools.fs import open_file
@@ -25,6 +26,10 @@ __all__ = ["Record", "SchemaProblem", "read_records", "parse_record", "record_fr
 
 ROLES = ("system", "user", "assistant")
 MAX_DATASET_BYTES = 1 << 30  # one dataset file; its records are held in memory
+# ... and its lines: a record (or a line's problem) takes 200-800 bytes in memory however short the line,
+# so 1 GiB of "1" lines (a 2 MB file of them took 225 MB) would have held about 100 GB.
+MAX_DATASET_LINES = 1_000_000
+_CHECK_EVERY = 10_000  # lines between checks of the call's deadline
 
 
 @dataclass
@@ -180,7 +185,8 @@ def record_from_row(row: Any, line: int = 0, source: str = "<memory>") -> Record
 
 def iter_lines(path: Path, within: Sequence[Path] | None = None) -> Iterator[tuple[int, str]]:
     """Non-blank lines with their numbers, streamed: a regular file only (a FIFO or device would stall
-    the reader), at most MAX_DATASET_BYTES, and with `within` really inside those folders."""
+    the reader), at most MAX_DATASET_BYTES and MAX_DATASET_LINES, and with `within` really inside those
+    folders. Inside a call's deadline (`skilldeck.tools.deadline`) the read stops when it passes."""
     try:
         fh = open_file(path, within or (), what="dataset file")
     except NotFoundError:
@@ -192,6 +198,12 @@ def iter_lines(path: Path, within: Sequence[Path] | None = None) -> Iterator[tup
             raise DatasetError(f"Dataset file {str(path)!r} is {fh.size:,} bytes; the limit is "
                                f"{MAX_DATASET_BYTES:,}. Split it or sample from it.")
         for number, raw in enumerate(fh.lines(MAX_DATASET_BYTES), start=1):
+            if number % _CHECK_EVERY == 0:
+                # A read past its call's time limit went on for minutes, holding the analysis slot.
+                check("Reading the dataset", "Validate a smaller dataset, or a sample of it.")
+            if number > MAX_DATASET_LINES:
+                raise DatasetError(f"Dataset file {str(path)!r} has more than {MAX_DATASET_LINES:,} lines, the "
+                                   "limit (its records are held in memory). Split it or sample from it.")
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -50,3 +50,19 @@ def test_a_task_line_nested_past_the_parser_names_its_line(tmp_path):
 
     with pytest.raises(TaskFileError, match="line 2: nested too deeply"):
         parse_tasks(['{"id": 1, "text": "a"}', "[" * 100_000 + "]" * 100_000])
+
+
+def test_a_file_of_millions_of_tiny_tasks_is_refused_and_a_read_keeps_its_call_s_deadline(tmp_path, monkeypatch):
+    """100 MB of '{"id":1,"a":1}' lines passed the size bound and held about 4 GB in the server per plan or
+    results page (a 20 MB file took 680 MB): the count of tasks is bounded too (red-team finding)."""
+    from skilldeck.tools import deadline
+    from skilldeck.tools.batch import tasks
+
+    monkeypatch.setattr(tasks, "MAX_TASKS", 100)
+    path = write(tmp_path, "".join(f'{{"id": {i}, "a": 1}}\n' for i in range(101)))
+    with pytest.raises(TaskFileError, match="more than 100 tasks"):
+        load_tasks(path)
+    path = write(tmp_path, "".join(f'{{"id": {i}, "a": 1}}\n' for i in range(100)))
+    assert len(load_tasks(path)) == 100
+    with deadline.deadline(0.0), pytest.raises(deadline.TimeLimitError, match="Reading the tasks"):
+        load_tasks(path)

@@ -47,3 +47,21 @@ def test_splits_into_an_existing_file_name_the_field(tmp_path):
     with pytest.raises(DatasetError, match="write_splits_to .* is a file; give a folder"):
         write_splits({"train": tmp_path / "train.jsonl"}, tmp_path / "taken")
     assert (tmp_path / "taken").read_text() == "a file, not a folder"
+
+
+def test_a_read_stops_at_its_call_s_deadline_and_a_file_of_millions_of_lines_is_refused(tmp_path, monkeypatch):
+    """1 GiB of one-character lines is allowed by size, but each line is a record or a problem of some hundred
+    bytes in memory (a 2 MB file of "1" lines took 225 MB), and the read went on for minutes after the
+    call that asked for it had timed out, holding the one analysis slot (red-team finding)."""
+    from skilldeck.tools import deadline
+    from skilldeck.tools.finetune import records
+
+    (tmp_path / "ones.jsonl").write_text("1\n" * 30_000)
+    with deadline.deadline(0.0), pytest.raises(deadline.TimeLimitError, match="Reading the dataset"):
+        read_records(tmp_path / "ones.jsonl")
+    monkeypatch.setattr(records, "MAX_DATASET_LINES", 100)
+    (tmp_path / "train.jsonl").write_text(rows(101))
+    with pytest.raises(DatasetError, match="more than 100 lines"):
+        read_records(tmp_path / "train.jsonl")
+    (tmp_path / "train.jsonl").write_text(rows(100))
+    assert len(read_records(tmp_path / "train.jsonl")[0]) == 100
