@@ -61,9 +61,11 @@ class FinetuneTools:
             return real
         if not os.path.isdir(real) or os.path.islink(real):
             raise InvalidInputError(f"{what} {p[:200]!r} exists and is not a folder; give a new folder")
-        taken = [n for n in names if os.path.lexists(os.path.join(real, n))] if names else sorted(os.listdir(real))[:5]
+        taken = [n for n in names if os.path.lexists(os.path.join(real, n))] if names else os.listdir(real)
         if taken:
-            raise InvalidInputError(f"{what} {p[:200]!r} already holds {', '.join(taken)}; give a new or empty folder, "
+            shown = sorted(n for n in taken if not n.startswith("."))[:5]  # hidden names are not the model's business
+            held = ", ".join(shown) if shown else "hidden files"
+            raise InvalidInputError(f"{what} {p[:200]!r} already holds {held}; give a new or empty folder, "
                                     "so that nothing there is overwritten")
         return real
 
@@ -190,7 +192,8 @@ class FinetuneTools:
         method: Annotated[Literal["lora", "qlora", "full"], Field(description="lora (default), qlora (4-bit base, "
                                                                               "CUDA + bitsandbytes) or full")] = "lora",
         max_steps: Annotated[int | None, Field(ge=1, description="Stop after N optimiser steps")] = None,
-        num_epochs: Annotated[float, Field(gt=0, description="Passes over the data if max_steps is unset")] = 3.0,
+        num_epochs: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False,
+                                           description="Passes over the data if max_steps is unset")] = 3.0,
         learning_rate: Annotated[float | None, Field(gt=0, description="Default 2e-4 (LoRA), 1e-5 (full)")] = None,
         options: Annotated[dict[str, Any] | None, Field(description="Other TrainConfig fields: lora_r (16), "
                            "lora_alpha (32), lora_dropout (0.05), target_modules ('all-linear'), batch_size (4), "

@@ -149,6 +149,12 @@ async def test_writes_never_replace_what_a_folder_holds_and_worker_sizes_are_bou
             assert result.is_error and "options.num_processes" in text_of(result) and "CPU cores" in text_of(result)
         result = await session.call_tool("start_training", {**base, "options": {"grad_accum": 10 ** 9}})
         assert result.is_error and "grad_accum" in text_of(result)
+        result = await session.call_tool("start_training", {**base, "num_epochs": 1e300})  # a job that never ends
+        assert result.is_error and "num_epochs" in text_of(result)
+        (proj / "secrets").mkdir()
+        (proj / "secrets" / ".env").write_text("KEY=1\n")
+        result = await session.call_tool("start_training", {**base, "options": {"output_dir": "secrets"}})
+        assert result.is_error and "hidden files" in text_of(result) and ".env" not in text_of(result)
         assert _data(await session.call_tool("list_trainings", {}))["count"] == 0
     assert (proj / "README.md").read_text() == "# My project\n" and (outside / "keep.md").read_text() == "mine\n"
     assert len((proj / "data" / "train.jsonl").read_text().splitlines()) == len(LEAKY_TRAIN)

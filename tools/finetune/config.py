@@ -42,7 +42,8 @@ class TrainConfig(BaseModel):
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent warming up the learning rate.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
-    num_epochs: float = Field(3.0, gt=0, description="Passes over the training data (ignored when max_steps is set).")
+    num_epochs: float = Field(3.0, gt=0, le=1000, allow_inf_nan=False,
+                              description="Passes over the training data (ignored when max_steps is set).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps.")
     batch_size: int = Field(4, ge=1, description="Sequences per micro-batch (packed rows when packing).")
     grad_accum: int = Field(1, ge=1, le=4096, description="Micro-batches per optimiser step.")
