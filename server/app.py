@@ -12,7 +12,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from skilldeck.server.errors import install_log_redaction
+from skilldeck.server.errors import add_secret, install_log_redaction
 from skilldeck.server.limits import CallLimits
 from skilldeck.server.mcp_app import SkilldeckServer
 from skilldeck.server.settings import Settings
@@ -71,6 +71,8 @@ def package_version() -> str:
 def build_server(settings: Settings) -> SkilldeckServer:
     services = Services(settings)
     install_log_redaction()
+    if settings.http_token is not None:  # skilldeck.toml, in the project folder tools read, may hold it
+        add_secret(settings.http_token.get_secret_value())
     limits = CallLimits(timeout_s=settings.call_timeout_s, answer_bytes=settings.max_answer_bytes,
                         argument_chars=settings.max_argument_chars, concurrent_calls=settings.concurrent_calls)
     mcp = SkilldeckServer(instructions=INSTRUCTIONS, version=package_version(), page_size=settings.page_size,

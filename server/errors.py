@@ -10,7 +10,8 @@ and the model gets a short message that still names the tool's failure.
 
 Every message made here goes through `redact`: the value of any environment variable whose
 name looks like a secret (``*_API_KEY``, ``*_TOKEN``, ``*SECRET*``, ``*PASSWORD*``; values of
-8 characters or more) is replaced by ``[redacted]``. The server applies the same to tool
+8 characters or more), and of the HTTP bearer token however it was configured (`add_secret`), is
+replaced by ``[redacted]``. The server applies the same to tool
 answers, prompts and log lines (`install_log_redaction`).
 """
 
@@ -32,8 +33,8 @@ from pydantic import ValidationError
 from skilldeck.tools.errors import SkilldeckError
 from skilldeck.tools.skills.names import escape_unsafe
 
-__all__ = ["REDACTED", "argument_error", "clip", "install_log_redaction", "redact", "redact_data", "request_error",
-           "tool_errors", "validation_problems"]
+__all__ = ["REDACTED", "add_secret", "argument_error", "clip", "install_log_redaction", "redact", "redact_data",
+           "request_error", "tool_errors", "validation_problems"]
 
 logger = logging.getLogger("skilldeck")
 
@@ -43,11 +44,22 @@ MAX_MESSAGE_CHARS = 4000
 _SECRET_NAME = re.compile(r"(_API_KEY|_TOKEN)$|SECRET|PASSWORD", re.IGNORECASE)
 
 
+# Secrets that are not in the environment: the HTTP bearer token from skilldeck.toml or
+# http_token_file (both can sit in the project folder, where tools read files the model names).
+_configured_secrets: set[str] = set()
+
+
+def add_secret(value: str) -> None:
+    """Redact `value` too, from now on, wherever `redact` is applied."""
+    if len(value.strip()) >= MIN_SECRET_CHARS:
+        _configured_secrets.add(value.strip())
+
+
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of the secret-looking environment variables, longest first (so a secret that
-    contains another is replaced whole)."""
+    """Values of the secret-looking environment variables and of `add_secret`, longest first (so a
+    secret that contains another is replaced whole)."""
     env = os.environ if environ is None else environ
-    values = set()
+    values = set(_configured_secrets)
     for name, value in env.items():
         if _SECRET_NAME.search(name):
             # Also as it is used (stripped) and as an error message quotes it ("\r" written out).

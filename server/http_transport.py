@@ -6,7 +6,8 @@
 - A non-loopback bind needs an explicit ``allow_remote`` and a bearer token
   (``SKILLDECK_HTTP_TOKEN`` or ``http_token_file``); requests without
   ``Authorization: Bearer <token>`` get 401. On loopback a token is optional and, when set,
-  required the same way. The token is compared in constant time and never logged.
+  required the same way. The token is compared in constant time, never logged, and redacted from
+  every answer like the secrets in the environment (it may sit in a project file a tool reads).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from skilldeck.server.errors import add_secret
 from skilldeck.server.mcp_app import SkilldeckServer
 from skilldeck.server.settings import Settings
 from skilldeck.tools.errors import InvalidInputError
@@ -140,6 +142,8 @@ BODY_TIMEOUT_S = 30.0         # a request whose body is still arriving after 30-
 def http_app(server: SkilldeckServer, settings: Settings) -> ASGIApp:
     """The server's Streamable HTTP app for `settings`, checked and wrapped; InvalidInputError if unsafe."""
     token = http_token(settings)
+    if token is not None:
+        add_secret(token)  # from a file or skilldeck.toml it is in no environment variable redaction knows
     check_bind(settings, token)
     app: ASGIApp = server.streamable_http_app(transport_security=transport_security(settings), host=settings.host,
                                               max_sessions=MAX_HTTP_SESSIONS)

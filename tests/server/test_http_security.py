@@ -11,7 +11,7 @@ from skilldeck.server.settings import Settings, load_settings
 from skilldeck.tools.errors import InvalidInputError
 from tests.fixtures.skill_factory import basic_collection
 from tests.server.http_client import http_session, post, serving
-from tests.server.mcp_client import server_command, text_of
+from tests.server.mcp_client import connect, server_command, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -72,6 +72,33 @@ async def test_remote_bind_with_opt_in_token_and_hosts_serves_only_with_the_toke
         async with http_session(url, headers={"Authorization": f"Bearer {TOKEN}"}) as (session, _):
             result = await session.call_tool("use_skill", {"name": "sql-tuning"})
             assert "Do the thing." in text_of(result)
+
+
+async def _quoted_by_verify(session, path: str, token: str) -> str:
+    await session.call_tool("enable_tools", {"toolset": "verify"})
+    answer = f"The token is {token[:10]} and the file sets http_token."
+    return text_of(await session.call_tool("verify_answer", {"answer": answer, "paths": [path]}))
+
+
+async def test_a_token_file_in_the_project_is_not_quoted_back_by_a_tool(tmp_path):
+    # The token guards the server; a model that any text can steer must not read it from a tool answer.
+    token = "file-token-" + "7" * 24
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "token.txt").write_text(f"{token}\n")
+    s = settings(tmp_path, project_dir=project, http_token_file=project / "token.txt")
+    async with serving(app_for(s)) as url:
+        async with http_session(url, headers={"Authorization": f"Bearer {token}"}) as (session, _):
+            quoted = await _quoted_by_verify(session, "token.txt", token)
+    assert "token.txt" in quoted and token not in quoted
+
+
+async def test_a_token_in_the_projects_skilldeck_toml_is_not_quoted_back_by_a_tool(tmp_path):
+    token = "toml-token-" + "8" * 24
+    (tmp_path / "skilldeck.toml").write_text(f'[skilldeck]\nhttp_token = "{token}"\n')
+    async with connect("--no-user-skills", "--no-bundled-skills", "--no-watch", cwd=tmp_path) as (session, _):
+        quoted = await _quoted_by_verify(session, "skilldeck.toml", token)
+    assert "skilldeck.toml" in quoted and token not in quoted
 
 
 def test_non_loopback_bind_needs_opt_in_token_and_hosts(tmp_path):

@@ -187,10 +187,11 @@ def _describe(f: OpenFile, rel: str) -> FileInfo:
 def walk_files(folder: Path, problems: list[str] | None = None,
                max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, Path]]:
     """Yield (posix path relative to `folder`, full path) for every file but SKILL.md, sorted,
-    skipping hidden files and tool folders. Symlinked folders are not entered; symlinked files are
-    yielded, and `servable` or `open_skill_file` decide where they lead. Iterative (a folder nested
-    thousands deep cannot exhaust the stack) and bounded by `max_depth` folder levels and MAX_ENTRIES;
-    what is left out for those bounds is said in `problems`."""
+    skipping hidden files and tool folders. Symlinked folders are not entered: one inside the skill
+    is passed over, one leading outside is yielded like a linked file, so `servable` refuses it in the
+    same words whether or not its target exists. Iterative (a folder nested thousands deep cannot
+    exhaust the stack) and bounded by `max_depth` folder levels and MAX_ENTRIES; what is left out for
+    those bounds is said in `problems`."""
     base = real_path(folder)
     stack: list[tuple[Path, int]] = [(base, 0)]
     seen = 0
@@ -207,11 +208,13 @@ def walk_files(folder: Path, problems: list[str] | None = None,
         for name, is_dir, is_link in entries:
             if name.startswith("."):
                 continue
-            if is_dir:
-                if name not in _SKIP_DIRS and not is_link:
-                    folders.append(here / name)
-                continue
             full = here / name
+            if is_dir and not is_link:
+                if name not in _SKIP_DIRS:
+                    folders.append(full)
+                continue
+            if is_dir and _leads_inside(full, base):
+                continue
             rel = full.relative_to(base).as_posix()
             if rel != SKILL_FILE:
                 yield rel, full
@@ -222,6 +225,13 @@ def walk_files(folder: Path, problems: list[str] | None = None,
             _note(problems, f"folders more than {max_depth} levels deep are not listed")
             continue
         stack.extend((f, depth + 1) for f in reversed(folders))
+
+
+def _leads_inside(link: Path, base: Path) -> bool:
+    try:
+        return is_within(real_path(link), [base])
+    except AccessDeniedError:
+        return False
 
 
 class _FolderListings:
@@ -279,20 +289,25 @@ def servable(full: Path, rel: str, base: Path, hardlinks: bool = False) -> os.st
         return f"{printable(rel)}: the name holds the control or format character U+{ord(bad):04X}; not served"
     if "\\" in rel:  # a read path turns a backslash into a folder separator: it would name another file
         return f"{printable(rel)}: a backslash in the name; not served"
+    if rel != rel.strip():  # a read path is stripped: "x.md " would read x.md
+        return f"{printable(rel)!r}: white space at the start or end of the path; not served"
     if len(rel) > MAX_PATH_CHARS:
         return f"{printable(rel, 80)}: a path over {MAX_PATH_CHARS} characters; not served"
     try:
-        st = os.stat(full)
         real = real_path(full)
-    except OSError as exc:  # vanished mid-walk, a dangling link, a loop
-        return f"{rel}: cannot read ({exc.strerror or exc})"
     except AccessDeniedError:
         return f"{rel}: symlink in a loop; not served"
+    # Where a link leads is checked before anything is looked up there: a link to a missing host path
+    # and one to an existing file get the same words, so a skill cannot learn which host paths exist.
     if not is_within(real, [base]):
         return f"{rel}: symlink leading outside the skill; not served"
     hidden = hidden_part(real, [base])
     if hidden is not None:
         return f"{rel}: symlink leading into the hidden {hidden!r} (hidden files hold secrets); not served"
+    try:
+        st = os.stat(full)
+    except OSError as exc:  # vanished mid-walk, a dangling link inside the skill, a loop
+        return f"{rel}: cannot read ({exc.strerror or exc})"
     if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
         return f"{rel}: not a regular file; not served"
     if st.st_nlink > 1 and not hardlinks:
