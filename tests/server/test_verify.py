@@ -193,3 +193,17 @@ async def test_skilldeck_serve_exposes_verify_tools_end_to_end(tmp_path):
             result = await session.call_tool("verify_answer", {"answer": ANSWER, "paths": ["ev.md"]})
         out = json.loads(text_of(result))
     assert out["claims"][0]["citations"][0]["line"] == 1 and out["status"] == "partially_supported"
+
+
+async def test_a_judge_giving_one_claim_two_verdicts_does_not_pass_it_in_high_risk():
+    # The first of "supported" and "contradicted" stood, and risk='high' accepted the answer.
+    both = [{"claim": 0, "verdict": "supported", "evidence": [1]}, {"claim": 0, "verdict": "contradicted"}]
+    sampling, asked = sampler(json.dumps({"verdicts": both}))
+    async with Client(server(), sampling_callback=sampling) as client:
+        sampled = data(await client.call_tool("verify_answer", {**JUDGED, "risk": "high"}))
+        out = data(await client.call_tool("verify_answer", {**JUDGED, "judge": "host", "risk": "high"}))
+        hosted = data(await client.call_tool("record_judgments", {
+            "verification_id": out["judgment"]["verification_id"], "judgments": both}))
+    assert len(asked) == 2 and "more than one verdict" in asked[1]
+    for final in (sampled, hosted):
+        assert final["status"] == "rejected" and final["claims"][0]["verdict"] == "unsure"

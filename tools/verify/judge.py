@@ -14,13 +14,14 @@ The reply is only this JSON object, one entry per packet:
 `verdict` is supported / not_supported / contradicted / unsure; a "supported" must name the
 evidence numbers it rests on (they become the claim's citations). A reply that breaks the
 contract gets one repair request naming the problem; after that, entries that are still
-invalid or missing leave their claims unsure. A judge failure never becomes a pass.
+invalid or missing leave their claims unsure, and so does a claim given two verdicts. A reply
+over `MAX_REPLY_CHARS`, or with more than twice as many entries as claims (plus ten), is refused
+whole. A judge failure never becomes a pass.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,9 @@ VERDICTS = ("supported", "not_supported", "contradicted", "unsure")
 _ALIASES = {"unsupported": "not_supported", "not supported": "not_supported", "refuted": "contradicted"}
 MAX_SPANS = 3
 MAX_QUOTE = 400
+# A reply for 40 claims is a few KB. A longer one is refused unread: decoded, a hostile client's 15 MB reply
+# of a million entries took 500 MB and 7 s of the GIL, three times per call.
+MAX_REPLY_CHARS = 200_000
 
 SYSTEM_PROMPT = (
     "You check claims against evidence. For each claim decide, using ONLY the evidence spans given with it: "
@@ -101,9 +105,12 @@ def build_prompt(packets: list[Packet]) -> str:
 
 def _extract_json(reply: str) -> Any:
     text = reply.strip()
-    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, re.DOTALL)
-    if fenced:
-        text = fenced.group(1)
+    # Sliced, not matched: the pattern ^```(?:json)?\s*(.*?)\s*```$ backtracked cubically on a reply of
+    # a fence and blanks, and 6,000 characters from a client's model held the server (and its GIL) for minutes.
+    if len(text) >= 6 and text.startswith("```") and text.endswith("```"):
+        text = text[3:-3]
+        text = text[4:] if text.startswith("json") else text
+        text = text.strip()
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -112,16 +119,24 @@ def _extract_json(reply: str) -> Any:
         raise ValueError("JSON nested too deeply to read") from exc
 
 
+def _shown(value: Any) -> str:
+    """A judge's value as a problem names it, cut short: the problems go back to the judge and into the
+    report, and a 3 MB claim number pushed the report past the answer limit, cut and unreadable."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def parse_entry(entry: Any, packets: dict[int, Packet]) -> tuple[int, Judgement]:
     """One verdict entry checked against its packet; raises ValueError naming the problem."""
     if not isinstance(entry, dict):
         raise ValueError("each verdict must be an object")
     idx, verdict = entry.get("claim"), entry.get("verdict")
     if isinstance(idx, bool) or not isinstance(idx, int) or idx not in packets:
-        raise ValueError(f"claim number {idx!r} is not one of the claims asked about ({', '.join(map(str, packets))})")
+        raise ValueError(f"claim number {_shown(idx)} is not one of the claims asked about "
+                         f"({', '.join(map(str, packets))})")
     verdict = _ALIASES.get(verdict, verdict) if isinstance(verdict, str) else verdict
     if verdict not in VERDICTS:
-        raise ValueError(f"verdict {entry.get('verdict')!r} for claim {idx} is not one of {', '.join(VERDICTS)}")
+        raise ValueError(f"verdict {_shown(entry.get('verdict'))} for claim {idx} is not one of {', '.join(VERDICTS)}")
     spans = entry.get("evidence", [])
     count = len(packets[idx].spans)
     if not isinstance(spans, list) or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= count
@@ -131,7 +146,7 @@ def parse_entry(entry: Any, packets: dict[int, Packet]) -> tuple[int, Judgement]
         raise ValueError(f"claim {idx} is 'supported' but names no evidence span it rests on")
     conf = entry.get("confidence")
     if conf is not None and (isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0 <= conf <= 1):
-        raise ValueError(f"confidence {conf!r} for claim {idx} is not a number from 0 to 1")
+        raise ValueError(f"confidence {_shown(conf)} for claim {idx} is not a number from 0 to 1")
     reason = entry.get("reason", "")
     return idx, Judgement(verdict, tuple(dict.fromkeys(spans)), str(reason)[:300] if reason else "",
                           None if conf is None else float(conf))
@@ -144,6 +159,8 @@ def parse_verdicts(reply: str | Any, packets: list[Packet]) -> tuple[dict[int, J
     keeps the contract). A claim with no valid entry is simply absent: it stays unsure.
     """
     by_claim = {p.claim: p for p in packets}
+    if isinstance(reply, str) and len(reply) > MAX_REPLY_CHARS:
+        return {}, [f"the reply is {len(reply):,} characters, over {MAX_REPLY_CHARS:,}: give one short entry per claim"]
     try:
         data = _extract_json(reply) if isinstance(reply, str) else reply
     except ValueError as exc:
@@ -152,7 +169,10 @@ def parse_verdicts(reply: str | Any, packets: list[Packet]) -> tuple[dict[int, J
         data = {"verdicts": data}
     if not isinstance(data, dict) or not isinstance(data.get("verdicts"), list):
         return {}, ['the top level must be an object with a "verdicts" list']
+    if len(data["verdicts"]) > 2 * len(packets) + 10:
+        return {}, [f"the reply has {len(data['verdicts']):,} verdicts for {len(packets)} claim(s): give one per claim"]
     found: dict[int, Judgement] = {}
+    doubled: set[int] = set()
     problems: list[str] = []
     for entry in data["verdicts"]:
         try:
@@ -160,8 +180,12 @@ def parse_verdicts(reply: str | Any, packets: list[Packet]) -> tuple[dict[int, J
         except ValueError as exc:
             problems.append(str(exc))
             continue
-        if idx in found:
-            problems.append(f"claim {idx} has more than one verdict")
+        if idx in found or idx in doubled:
+            # Neither verdict stands: keeping the first let "supported", then "contradicted", pass a claim.
+            if idx in found:
+                problems.append(f"claim {idx} has more than one verdict")
+            found.pop(idx, None)
+            doubled.add(idx)
             continue
         found[idx] = judgement
     missing = [str(i) for i in by_claim if i not in found]

@@ -5,10 +5,11 @@
     report = ledger.record(handoff["verification_id"], [{"claim": 3, "verdict": "supported", "evidence": [1]}])
 
 Between the two calls the prepared answer waits here, under an unguessable id, for at most
-`ttl_s` seconds and among at most `capacity` others (the oldest goes first). `record` applies the
-same rules as every judge (`judge.parse_verdicts`, `verifier.apply_judgements`): a claim the
-model did not decide, or decided outside the contract, stays unsure, and in high risk an unsure
-claim rejects the answer. Each id can be recorded once.
+`ttl_s` seconds and among at most `capacity` others, within bounds on the evidence and the claims
+they keep all together (the oldest goes first). `record` applies the same rules as every judge
+(`judge.parse_verdicts`, `verifier.apply_judgements`): a claim the model did not decide, or decided
+outside the contract, stays unsure, and in high risk an unsure claim rejects the answer. Each id
+can be recorded once.
 """
 
 from __future__ import annotations
@@ -42,17 +43,19 @@ def _tokens(value: Any) -> int:
 
 
 MAX_OPEN_EVIDENCE_CHARS = 8_000_000  # evidence text kept by open verifications, all together
+MAX_OPEN_CLAIMS = 40_000  # claim results kept by open verifications, all together (about 4 KB each)
 
 
 class JudgmentLedger:
     """Prepared answers awaiting the host model's judgments (thread-safe; in memory only)."""
 
     def __init__(self, capacity: int = 64, ttl_s: float = 3600.0, max_packets: int = 40,
-                 max_evidence_chars: int = MAX_OPEN_EVIDENCE_CHARS) -> None:
+                 max_evidence_chars: int = MAX_OPEN_EVIDENCE_CHARS, max_claims: int = MAX_OPEN_CLAIMS) -> None:
         self.capacity = capacity
         self.ttl_s = ttl_s
         self.max_packets = max_packets
         self.max_evidence_chars = max_evidence_chars
+        self.max_claims = max_claims
         self._open: OrderedDict[str, tuple[float, Prepared]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -67,10 +70,10 @@ class JudgmentLedger:
             with self._lock:
                 self._expire()
                 self._open[ident] = (time.monotonic(), prepared)
-                # The oldest go first past either bound: a verification keeps its whole evidence (the
-                # answer-level checks read it again), and ten of 4 MB each held 790 MB for an hour.
-                while len(self._open) > 1 and (len(self._open) > self.capacity
-                                               or self._held() > self.max_evidence_chars):
+                # The oldest go first past any bound: a verification keeps its whole evidence (the
+                # answer-level checks read it again) and every claim's result; ten of 4 MB of evidence
+                # each held 790 MB for an hour, and so did 64 answers of 3,000 short claims each.
+                while len(self._open) > 1 and (len(self._open) > self.capacity or self._over()):
                     self._open.popitem(last=False)
             per_claim = round(sum(_tokens(p) for p in shown) / len(shown))
             out = {"verification_id": ident, **out, "tokens_per_claim": per_claim,
@@ -96,8 +99,10 @@ class JudgmentLedger:
         notes += apply_judgements(prepared, found, judge_name)
         return finish(prepared, f"lexical+{judge_name}", notes)
 
-    def _held(self) -> int:
-        return sum(len(p.evidence.lowered) for _, p in self._open.values())
+    def _over(self) -> bool:
+        kept = [p for _, p in self._open.values()]
+        return (sum(len(p.evidence.lowered) for p in kept) > self.max_evidence_chars
+                or sum(len(p.results) for p in kept) > self.max_claims)
 
     def _expire(self) -> None:
         now = time.monotonic()

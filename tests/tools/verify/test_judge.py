@@ -156,3 +156,53 @@ def test_open_host_verifications_are_bounded_by_the_evidence_they_keep():
     with pytest.raises(NotFoundError, match="expired"):
         ledger.record(idents[0], [])
     assert ledger.record(idents[-1], []).claims
+
+
+@pytest.mark.timeout(20)
+def test_a_fence_of_blanks_from_a_hostile_judge_is_refused_at_once():
+    # A reply of ``` and 6,000 blanks held the server (and its GIL) for minutes in a backtracking regex.
+    found, problems = parse_verdicts("```json" + " " * 100_000 + "x", packets())
+    assert found == {} and "not valid JSON" in problems[0]
+    found, _ = parse_verdicts("```json\n" + reply("contradicted") + "\n```", packets())
+    assert found[0].verdict == "contradicted"
+
+
+def test_a_claim_given_two_verdicts_gets_neither():
+    # A judge that said "supported" and then "contradicted" passed the claim on its first word.
+    both = json.dumps({"verdicts": [{"claim": 0, "verdict": "supported", "evidence": [1]},
+                                    {"claim": 0, "verdict": "contradicted"},
+                                    {"claim": 0, "verdict": "supported", "evidence": [2]}]})
+    found, problems = parse_verdicts(both, packets())
+    assert found == {} and problems == ["claim 0 has more than one verdict", "no valid verdict for claim(s) 0"]
+
+
+def test_open_host_verifications_are_bounded_by_the_claims_they_keep():
+    """64 host verifications of 3,000 short claims each held 790 MB for an hour, their evidence small."""
+    from skilldeck.tools.verify.ledger import JudgmentLedger
+
+    ledger = JudgmentLedger(max_claims=50)
+    answer = "Hubble was put into orbit by Discovery. " * 20  # 20 claims, left unsure
+    idents = [ledger.open(prepare(answer, EVIDENCE + ["Hubble was launched aboard Discovery."]))["verification_id"]
+              for _ in range(4)]
+    assert len(ledger._open) == 2  # the two oldest went first
+    with pytest.raises(NotFoundError, match="expired"):
+        ledger.record(idents[1], [])
+    assert ledger.record(idents[-1], []).claims
+
+
+def test_a_judges_huge_values_are_named_short():
+    # A 3 MB claim number came back in the notes and pushed the report past the answer limit, cut
+    # (a reply that long is now refused unread: these 90 KB values fit in one).
+    bad = json.dumps({"verdicts": [{"claim": "A" * 90_000, "verdict": "supported"},
+                                   {"claim": 0, "verdict": "B" * 90_000}]})
+    found, problems = parse_verdicts(bad, packets())
+    assert found == {} and len(problems) == 3 and max(map(len, problems)) < 200
+
+
+def test_an_oversized_reply_is_refused_unread():
+    # 15 MB of a million entries took 500 MB and 7 s of the GIL to refuse one entry at a time.
+    found, problems = parse_verdicts(json.dumps({"verdicts": [{"claim": 99}] * 1_000_000}), packets())
+    assert found == {} and "over 200,000" in problems[0]
+    found, problems = parse_verdicts({"verdicts": [{"claim": 0, "verdict": "supported", "evidence": [1]}] * 13},
+                                     packets())
+    assert found == {} and problems == ["the reply has 13 verdicts for 1 claim(s): give one per claim"]
