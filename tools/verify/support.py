@@ -185,7 +185,8 @@ def score_claim(claim: str, evidence: EvidenceSet, matcher: Matcher, config: Sup
         signals += (check_quoted(claim, evidence, given) or check_swapped_word(claim, texts)
                     or check_roles(claim, texts, evidence.text) or check_scattered(window, features["local"], coverage,
                                                                     added=len((covered - local[1]) & needed.keys()))
-                    or check_assembled_name(claim, evidence) or check_subject_bound(claim, evidence))
+                    or check_assembled_name(claim, evidence)
+                    or check_subject_bound(claim, [hits.sentences[i] for i in sorted(hits.by_position)]))
     return ClaimSupport(verdict, round(score, 4), round(coverage, 4), signals, window, missing, features, local[0])
 
 
@@ -358,21 +359,22 @@ def _opening_name(text: str) -> str:
     return opens.group(1) if opens else ""
 
 
-def check_subject_bound(claim: str, evidence: EvidenceSet) -> list[Signal]:
+def check_subject_bound(claim: str, sentences: list[Sentence]) -> list[Signal]:
     """The claim says of its subject what the evidence says of another name: "Hot Rod was founded
     in 1987" where the evidence has "Cooking Light is a magazine founded in 1987. Hot Rod is a car
     magazine". Every word is found, in adjacent sentences, so coverage passes; but no sentence
     holds the subject with what is said of it, and the sentence that holds most of it opens with
-    a name the claim does not use. A doubt (see `Signal`)."""
+    a name the claim does not use. A doubt (see `Signal`). `sentences`: those holding any of the
+    claim's words, in document order."""
     opener = _opening_name(claim)
     subject = {w for w in stem_sequence(opener) if len(w) > 1}
     named = subject | {w for name in entities(claim) for w in stem_sequence(name)}
-    said = {w for w in stem_sequence(claim) if w not in named and w in evidence.stems}
+    said = {w for w in stem_sequence(claim) if w not in named and any(w in s.terms.stems for s in sentences)}
     if not subject or not said:
         return []
     need = max(1, (len(said) + 1) // 2)
     best, best_got = None, 0
-    for i, s in enumerate(evidence.sentences):
+    for i, s in enumerate(sentences):
         if i % 512 == 511:
             check_deadline(*_DEADLINE)
         got = len(said & s.terms.stems)
