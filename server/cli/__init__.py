@@ -37,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    stderr = sys.stderr
+    sys.stderr = _Escaping(stderr)  # argparse echoes arguments: `skilldeck lint *` passes strangers' folder names
+    try:
+        args = parser.parse_args(argv)
+    finally:
+        sys.stderr = stderr
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

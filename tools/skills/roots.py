@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def skill_roots(extra: Sequence[Path], projects: Sequence[Path], user: bool = Tr
     seen: set[Path] = set()
     unique = []
     for root in roots:
-        key = root.path.resolve()
+        # Not Path.resolve(): on a link loop (a cloned repository's `skills -> skills`) it raises
+        # RuntimeError, and neither the server nor `skilldeck skills` would start.
+        key = Path(os.path.realpath(root.path))
         if key not in seen:
             seen.add(key)
             unique.append(root)

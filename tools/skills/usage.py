@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 import os
 import stat
 import threading
@@ -292,6 +293,25 @@ def _read_log(path: Path) -> Iterator[dict[str, Any]]:
         logger.warning("cannot read usage log %s: %s", path, exc)
 
 
+MAX_COUNT = 10**12  # tokens in one event; a larger figure is a foreign writer's, not a count
+
+
+def _count(value: Any) -> int:
+    """A token count from the log: JSON allows `Infinity` and `1e308`, which made `stats` fail
+    (OverflowError) or print `Infinity`, which is not JSON. ValueError for anything else."""
+    number = int(value or 0)
+    if not 0 <= number <= MAX_COUNT:
+        raise ValueError(f"not a token count: {value!r}")
+    return number
+
+
+def _time(value: Any) -> float:
+    t = float(value or 0)
+    if not math.isfinite(t):
+        raise ValueError(f"not a time: {value!r}")
+    return t
+
+
 def aggregate(events: Iterable[dict[str, Any]]) -> dict[str, _SkillFigures]:
     """Fold events (in order) into figures per skill name."""
     skills: dict[str, _SkillFigures] = {}
@@ -302,30 +322,30 @@ def aggregate(events: Iterable[dict[str, Any]]) -> dict[str, _SkillFigures]:
 
     for ev in events:
         try:
-            kind, session, t = ev.get("event"), str(ev.get("session", "")), float(ev.get("t", 0))
+            kind, session, t = ev.get("event"), str(ev.get("session", "")), _time(ev.get("t", 0))
             if kind == "search":
                 for rank, hit in enumerate(ev.get("names") or []):
                     fig = get(str(hit))
                     fig.searches += 1
                     fig.top_hits += rank == 0
             elif kind == "activation":
+                act = _Activation(_count(ev.get("body_tokens")),
+                                  {str(p): _count(n) for p, n in (ev.get("files") or {}).items()})
                 fig = get(str(ev["name"]))
-                act = _Activation(int(ev.get("body_tokens") or 0),
-                                  {str(p): int(n or 0) for p, n in (ev.get("files") or {}).items()})
                 fig.activations.append(act)
                 fig.sessions.add(session)
                 fig.last_used = max(fig.last_used, t)
                 current[(session, fig.name)] = act
             elif kind == "read":
+                tokens, path = _count(ev.get("tokens")), str(ev["path"])
                 fig = get(str(ev["name"]))
-                path = str(ev["path"])
-                fig.read_tokens += int(ev.get("tokens") or 0)
+                fig.read_tokens += tokens
                 fig.reads[path] = fig.reads.get(path, 0) + 1
                 fig.last_used = max(fig.last_used, t)
                 act = current.get((session, fig.name))
                 if act is not None and path in act.files:
                     act.read.add(path)
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
             continue  # a malformed event from a foreign or older writer: skip it
     return skills
 
