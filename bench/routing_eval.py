@@ -1,7 +1,7 @@
 """Routing quality of skill search: top-1 / top-3 per query set, "nothing fits" on off-topic requests,
 latency, an ablation of the ranking's parts, and how soon hybrid ranking is ready.
 
-    # the suite: anthropic (../shared) + seven PyPI collections + skilldeck's bundled skills
+    # the suite: anthropic (../shared) + eight PyPI collections + skilldeck's bundled skills
     python bench/routing_eval.py --suite [--split dev|test|all] [--hybrid] [--ablate] [--misses]
     python bench/routing_eval.py --suite --readiness 1000      # cold and warm semantic start-up
     python bench/routing_eval.py --suite --agent-tasks [--hybrid]  # as an agent calls it: task + request
@@ -50,7 +50,9 @@ COLLECTIONS = (("abvx-agent-skills==0.16.1", "abvx_agent_skills/skills", "abvx",
                # 21 of 29 folders: the rest copy Anthropic's skills, share a name with another source's,
                # or are not model-invocable
                ("claude-skills==0.0.1", "claude_skills/skills", "wachawo", "wachawo_kept.txt"),
-               ("writing-skills==0.6.0", "skills", "writing", None))
+               ("writing-skills==0.6.0", "skills", "writing", None),
+               # 80 of 83 folders: the other three are about the collection itself
+               ("bitranox-skills==8.24.0", "bitranox_skills/plugin/skills", "bitranox", "bitranox_kept.txt"))
 
 
 def fetch_collections(cache: Path) -> list[Path]:
@@ -270,6 +272,12 @@ def main() -> int:
     sets = read_sets(files, args.split)
     if args.agent_tasks:
         named = {r["query"]: r["task"] for r in map(json.loads, args.agent_tasks.read_text().splitlines()) if r}
+        # A set added after the tasks were written has none: it is left out, and said so.
+        untasked = sorted(name for name, qs in sets.items() if qs and not any(q["query"] in named for q in qs))
+        for name in untasked:
+            del sets[name]
+        if untasked:
+            print(f"--agent-tasks: {', '.join(untasked)} left out ({args.agent_tasks.name} names no task for them)")
         unnamed = [q["query"] for qs in sets.values() for q in qs if q["query"] not in named]
         if unnamed:
             parser.error(f"{args.agent_tasks} names no task for {len(unnamed)} request(s), e.g. {unnamed[0]!r}")
