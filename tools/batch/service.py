@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from skilldeck.tools.batch.prompt import build_prompt
 from skilldeck.tools.batch.providers import check_endpoint
 from skilldeck.tools.batch.spec import RunSpec
 from skilldeck.tools.batch.tasks import Task, load_tasks, parse_tasks, read_task_file
+from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
 from skilldeck.tools.jobs import JobInfo, JobManager
 
@@ -23,12 +26,34 @@ __all__ = ["dry_run", "start_run", "resume_run", "job_view", "results_page", "pr
 
 KIND = "batch"
 
+# One call at a time holds a task file's tasks in this process: a file near the 1,000,000-task cap
+# takes about 680 MB as tasks, and a plan, a start and each results page read it whole.
+_TASKS_HELD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _turn(reads_file: bool = True) -> Iterator[None]:
+    """Wait for this process's turn to hold a task file's tasks, within the call's deadline."""
+    if not reads_file:
+        yield
+        return
+    while not _TASKS_HELD.acquire(timeout=0.25):
+        check("Waiting for another batch call that reads a task file", "Try again when it has finished.")
+    try:
+        yield
+    finally:
+        _TASKS_HELD.release()
+
 
 def dry_run(spec: RunSpec, tasks: list[Task] | None = None, preview_chars: int = 1200,
             within: Sequence[Path] | None = None) -> dict[str, Any]:
     """Plan without sending: batches, tokens, input saved, cost estimate, time the limits allow.
     `within`: folders the task file must really lie in (None: anywhere)."""
-    tasks = tasks if tasks is not None else load_tasks(_tasks_path(spec), within)
+    with _turn(tasks is None):
+        return _dry_run(spec, tasks if tasks is not None else load_tasks(_tasks_path(spec), within), preview_chars)
+
+
+def _dry_run(spec: RunSpec, tasks: list[Task], preview_chars: int) -> dict[str, Any]:
     prompt_spec = spec.prompt_spec()
     plan = make_plan(tasks, prompt_spec, spec.plan_options(), spec.limits())
     out = plan.summary(spec.limits())
@@ -71,16 +96,18 @@ def start_run(jobs: JobManager, spec: RunSpec, tasks: list[Task] | None = None,
     must lie in `within`, when given), the worker runs the copy that was checked, never the file
     itself, which could have been swapped for a link or a FIFO since.
     """
-    if tasks is not None:
-        spec = spec.model_copy(update={"tasks_path": None})
-        text = "".join(json.dumps({"id": t.id, **t.fields}, ensure_ascii=False) + "\n" for t in tasks)
-    else:
-        path = _tasks_path(spec).resolve()
-        spec = spec.model_copy(update={"tasks_path": str(path)})
-        text = read_task_file(path, within)
-        tasks = parse_tasks(text.splitlines(), source=str(path))
+    with _turn(tasks is None):
+        if tasks is not None:
+            spec = spec.model_copy(update={"tasks_path": None})
+            text = "".join(json.dumps({"id": t.id, **t.fields}, ensure_ascii=False) + "\n" for t in tasks)
+        else:
+            path = _tasks_path(spec).resolve()
+            spec = spec.model_copy(update={"tasks_path": str(path)})
+            text = read_task_file(path, within)
+            tasks = parse_tasks(text.splitlines(), source=str(path))
+        make_plan(tasks, spec.prompt_spec(), spec.plan_options(), spec.limits())
+        del tasks
     files = {TASKS: text}
-    make_plan(tasks, spec.prompt_spec(), spec.plan_options(), spec.limits())
     from skilldeck.tools.batch.providers import Provider
 
     Provider.check_key(spec.provider_config())
@@ -136,7 +163,8 @@ def results_page(jobs: JobManager, job_id: str, offset: int = 0, limit: int = 50
                              f"{f': {info.error}' if info.error else ''}; resume it or start a new run.")
         raise BatchError(f"job {job_id} has not read its tasks yet (status {info.status.value}); try again shortly.")
     state = Journal.read(info.dir / JOURNAL)
-    rows = [state.results[t.id] for t in load_tasks(task_file) if t.id in state.results]
+    with _turn():
+        rows = [state.results[t.id] for t in load_tasks(task_file) if t.id in state.results]
     if status:
         rows = [r for r in rows if r.get("status") == status]
     page = [{k: r.get(k) for k in ("id", "status", "output", "reason", "attempts")} for r in rows[offset:offset + limit]]

@@ -45,3 +45,27 @@ def test_unconfigured_endpoints_and_key_swaps_are_refused(config):
 ])
 def test_default_and_configured_endpoints_pass(config):
     check_endpoint(config, ["http://127.0.0.1:9/v1"])
+
+
+def test_one_call_at_a_time_holds_a_task_files_tasks_and_a_waiting_call_keeps_its_deadline(tmp_path):
+    """A file near the task cap takes about 680 MB as tasks: concurrent plans of it now queue."""
+    import threading
+
+    from skilldeck.tools.batch import service
+    from skilldeck.tools.batch.spec import RunSpec
+    from skilldeck.tools.batch.tasks import Task
+    from skilldeck.tools.deadline import TimeLimitError, deadline
+
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"id": 1, "text": "hi"}) + "\n")
+    spec = RunSpec(provider="vllm", model="m", instructions="tag it", tasks_path=str(path))
+    with service._TASKS_HELD:  # another call holds its tasks
+        with pytest.raises(TimeLimitError, match="another batch call"), deadline(0.3):
+            service.dry_run(spec)
+        assert service.dry_run(spec, [Task("1", {"text": "hi"})])["batches"]  # inline tasks do not wait
+        waited = threading.Thread(target=service.dry_run, args=(spec,))
+        waited.start()
+        waited.join(0.5)
+        assert waited.is_alive()  # queued behind the holder
+    waited.join(10)
+    assert not waited.is_alive() and service.dry_run(spec)["batches"]
