@@ -10,7 +10,7 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from skilldeck.tools.batch.limits import RateLimits
 from skilldeck.tools.batch.plan import PlanOptions
@@ -119,15 +119,17 @@ class RunSpec(BaseModel):
             raise ValueError(f"api_key_env must name an API-key variable such as MY_PROVIDER_API_KEY, not {name!r}")
         return name
 
-    @model_validator(mode="after")
-    def _poll_floor(self) -> RunSpec:
-        preset = PRESETS.get(self.provider)
-        host = _host(self.base_url or (preset[1] if preset else ""))
-        if self.poll_s < POLL_FLOOR_S and not _is_local(host):
-            raise ValueError(f"poll_s {self.poll_s:g} is too short for {host or 'the provider'!r}: each "
-                             f"poll is a request on the provider; use poll_s >= {POLL_FLOOR_S:g} (or "
-                             f">= {LOCAL_POLL_FLOOR_S:g} for a server on this machine)")
-        return self
+    @field_validator("poll_s")
+    @classmethod
+    def _poll_floor(cls, poll_s: float, info: ValidationInfo) -> float:
+        # A field validator, so that the error names poll_s; provider and base_url come before it.
+        preset = PRESETS.get(info.data.get("provider", ""))
+        host = _host(info.data.get("base_url") or (preset[1] if preset else ""))
+        if poll_s < POLL_FLOOR_S and not _is_local(host):
+            raise ValueError(f"{poll_s:g} s is too short for {host or 'the provider'!r}: each poll is a request "
+                             f"on the provider; use poll_s >= {POLL_FLOOR_S:g} (or >= {LOCAL_POLL_FLOOR_S:g} for "
+                             "a server on this machine)")
+        return poll_s
 
     def provider_config(self) -> ProviderConfig:
         return ProviderConfig(self.provider, self.model, self.base_url, self.api_key_env, self.structured,

@@ -88,8 +88,9 @@ def test_a_custom_header_template_still_reads_the_headers():
 @pytest.mark.parametrize("values", [{"poll_s": 1e-6}, {"provider": "openai", "poll_s": 0.5},
                                     {"provider": "vllm", "base_url": "https://gpu.example.com/v1", "poll_s": 0.2}])
 def test_a_poll_interval_that_would_flood_the_provider_is_refused(values):
-    with pytest.raises(ValidationError, match="poll_s"):
+    with pytest.raises(ValidationError, match="poll_s") as raised:
         RunSpec(mode="batch_api", **values)
+    assert [e["loc"] for e in raised.value.errors()] == [("poll_s",)]  # the field is named, not the whole spec
 
 
 def test_a_server_on_this_machine_may_be_polled_faster():
