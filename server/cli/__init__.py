@@ -69,6 +69,11 @@ def _run(args: argparse.Namespace) -> int:
         # The reader went away (`skilldeck lint --json | head`): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception:  # noqa: BLE001 - a bug: its traceback may quote a stranger's skill text
+        import traceback
+
+        traceback.print_exc()  # through the escaping stream, while it is still in place
+        return 1
 
 
 class _Escaping:

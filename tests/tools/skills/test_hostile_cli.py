@@ -112,3 +112,16 @@ def test_arguments_argparse_refuses_are_echoed_without_terminal_escapes(capsys):
         main(["lint", "--x\x1b]0;pwned\x07"])
     err = capsys.readouterr().err
     assert "unrecognized arguments" in err and "\x1b" not in err and "\\u001b]0;pwned" in err
+
+
+def test_an_unexpected_crash_prints_its_traceback_without_terminal_escapes(monkeypatch, capsys):
+    # A bug's traceback quotes what it was reading: a stranger's skill name or heading.
+    import skilldeck.server.cli.skills as skills_cli
+
+    def crash(args):
+        raise RuntimeError("skill \x1b]52;c;cGF5bG9hZA==\x07 broke it")
+
+    monkeypatch.setattr(skills_cli, "run", crash)
+    assert main(["skills"]) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError" in err and "Traceback" in err and "\x1b" not in err and "\\u001b]52" in err
