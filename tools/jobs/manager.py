@@ -158,7 +158,7 @@ def _pid_alive(pid: Any, start_time: Any = None, job_dir: Path | None = None) ->
     return job_dir is None or _runs_worker_of(pid, job_dir)
 
 
-_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks: dict[str, list] = {}  # folder -> [its thread lock, threads holding or waiting for it]
 _thread_locks_guard = threading.Lock()
 _held = threading.local()  # the folders whose lock this thread holds (the lock is re-entrant per thread)
 LOCK_WAIT_S = 60.0  # a lock is held for a status check and a spawn (or a prune): a long wait means a stuck holder
@@ -178,7 +178,22 @@ def _folder_lock(folder: Path, blocking: bool = True) -> Iterator[bool]:
         yield True
         return
     with _thread_locks_guard:
-        tlock = _thread_locks.setdefault(key, threading.Lock())
+        entry = _thread_locks.setdefault(key, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with _holding(entry[0], key, folder, blocking) as got:
+            yield got
+    finally:
+        with _thread_locks_guard:  # the last user drops it: one lock per job ever locked stayed for good
+            entry[1] -= 1
+            if not entry[1]:
+                del _thread_locks[key]
+
+
+@contextmanager
+def _holding(tlock: threading.Lock, key: str, folder: Path, blocking: bool) -> Iterator[bool]:
+    """`_folder_lock`'s body: the thread lock `tlock`, then the flock of the folder's lock file."""
+    held: set[str] = _held.__dict__.setdefault("keys", set())
     busy = f"{folder.name} is busy: another start or resume of it has not finished; try again"
     deadline = time.monotonic() + LOCK_WAIT_S
     if not (tlock.acquire(timeout=LOCK_WAIT_S) if blocking else tlock.acquire(blocking=False)):

@@ -105,3 +105,30 @@ def test_a_job_being_started_or_resumed_is_not_marked_interrupted(jobs, tmp_path
         release.set()
         thread.join(30)
     assert jobs.get(info.id).status is JobStatus.INTERRUPTED  # no one holds it: the worker really is gone
+
+
+def test_a_folders_thread_lock_is_dropped_by_its_last_user(jobs, tmp_path):
+    """One lock per job ever locked stayed in the process for good; now the last holder or waiter drops it."""
+    from skilldeck.tools.jobs import manager
+
+    info = jobs.wait(jobs.start("test", "job_entries:count", {"n": 1}).id, timeout_s=30)
+    key = os.path.realpath(info.dir)
+    holding, release = threading.Event(), threading.Event()
+
+    def holder():
+        with manager._folder_lock(info.dir):
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert holding.wait(30)
+    with manager._folder_lock(info.dir, blocking=False) as got:
+        assert got is False and manager._thread_locks[key][1] == 2  # the holder and this try
+    assert manager._thread_locks[key][1] == 1
+    release.set()
+    thread.join(30)
+    assert key not in manager._thread_locks
+    with pytest.raises(RuntimeError), manager._folder_lock(info.dir):
+        raise RuntimeError("the body failed")
+    assert key not in manager._thread_locks
