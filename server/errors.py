@@ -50,9 +50,10 @@ _configured_secrets: set[str] = set()
 
 
 def add_secret(value: str) -> None:
-    """Redact `value` too, from now on, wherever `redact` is applied."""
-    if len(value.strip()) >= MIN_SECRET_CHARS:
-        _configured_secrets.add(value.strip())
+    """Redact `value` too, from now on, wherever `redact` is applied (as it is and as `!r` quotes it)."""
+    value = value.strip()
+    if len(value) >= MIN_SECRET_CHARS:
+        _configured_secrets.update({value, repr(value)[1:-1]})
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -69,10 +69,14 @@ def _run(args: argparse.Namespace) -> int:
         # The reader went away (`skilldeck lint --json | head`): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception:  # noqa: BLE001 - a bug: its traceback may quote a stranger's skill text
+    except Exception:  # noqa: BLE001 - a bug: its traceback may quote a stranger's skill text or a secret
         import traceback
 
-        traceback.print_exc()  # through the escaping stream, while it is still in place
+        from skilldeck.server.errors import redact
+        from skilldeck.tools.skills.names import escape_unsafe
+
+        # Escaped here, not only by the stream: serve's stderr is not wrapped (its log lines are escaped where made).
+        sys.stderr.write(escape_unsafe(redact(traceback.format_exc())))
         return 1
 
 

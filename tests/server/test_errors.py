@@ -159,3 +159,11 @@ def test_an_os_error_names_the_file_and_the_reason_never_the_whole_path(tmp_path
     (tmp_path / "f").write_text("")
     with pytest.raises(ToolError, match=r"^Cannot use 'x': Not a directory\.$"), tool_errors():
         open(tmp_path / "f" / "x")
+
+
+def test_a_configured_secret_is_redacted_as_repr_quotes_it_too():
+    from skilldeck.server.errors import add_secret, redact
+
+    token = "tok-abc\\def'ghi\"jkl"
+    add_secret(token)
+    assert "ghi" not in redact(f"bad token {token!r}") and "ghi" not in redact(f"bad token {token}")

@@ -16,6 +16,7 @@ is polled, so a resumed job polls the batch it already paid for instead of submi
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from dataclasses import dataclass
@@ -161,7 +162,7 @@ def batch_api_for(provider: Provider) -> BatchAPI:
 
 def _jsonl(text: str) -> list[dict[str, Any]]:
     out = []
-    for line in text.splitlines():
+    for line in io.StringIO(text):  # "\n" only: str.splitlines also splits at U+2028 inside a JSON string
         try:
             record = json.loads(line)
         except (ValueError, RecursionError):  # a torn or hostile line: that request's result stays missing

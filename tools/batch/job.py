@@ -9,6 +9,7 @@ resume never sees an edited file; tasks given inline are written there when the 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import time
@@ -98,7 +99,7 @@ def _job_tasks(job_dir: Path, spec: RunSpec) -> list[Task]:
         if not spec.tasks_path:
             raise BatchError("the job spec names no tasks_path; start the run with a task file.")
         text = read_task_file(spec.tasks_path)  # regular, bounded; the copy is what was parsed
-        tasks = parse_tasks(text.splitlines(), source=spec.tasks_path)
+        tasks = parse_tasks(io.StringIO(text), source=spec.tasks_path)
         tmp = copy.with_suffix(".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, copy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -104,7 +105,7 @@ def start_run(jobs: JobManager, spec: RunSpec, tasks: list[Task] | None = None,
             path = _tasks_path(spec).resolve()
             spec = spec.model_copy(update={"tasks_path": str(path)})
             text = read_task_file(path, within)
-            tasks = parse_tasks(text.splitlines(), source=str(path))
+            tasks = parse_tasks(io.StringIO(text), source=str(path))
         make_plan(tasks, spec.prompt_spec(), spec.plan_options(), spec.limits())
         del tasks
     files = {TASKS: text}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -99,7 +100,7 @@ def read_task_file(path: str | Path, within: Sequence[Path] | None = None) -> st
 
 def load_tasks(path: str | Path, within: Sequence[Path] | None = None) -> list[Task]:
     """Read a JSONL task file; raise `TaskFileError` with the line number of the first problem."""
-    return parse_tasks(read_task_file(path, within).splitlines(), source=str(path))
+    return parse_tasks(io.StringIO(read_task_file(path, within)), source=str(path))
 
 
 def tasks_from_records(records: list[dict[str, Any]]) -> list[Task]:

@@ -84,11 +84,6 @@ def settle(lean: str, signals: list, features: dict[str, float], has_citations: 
         return ("unsure", "", 0.5) if has_citations else ("not_supported", "denial_unsupported", 0.0)
     if not has_citations:
         return "not_supported", "missing", 0.0
-    if "number_word_absent" in names:
-        # "her first appearance in 13 years" against "13 years since I was on a stage": a number word
-        # is often implied, so its absence is for the judge (calibration split: balanced accuracy over
-        # the settled 0.805 -> 0.818 with subject_unbound, WiCE 0.677 -> 0.737; old binary unchanged).
-        return "unsure", "", 0.5
     if not features:  # a bare yes/no, decided by its statement's verdict
         return ("supported", "", 1.0) if lean == "supported" else ("not_supported", "missing", 0.0)
     p = round(calibration.probability(features), 4)

@@ -68,6 +68,9 @@ def _matches(value: float, kind: str, surface: str, claim: str, ev_numbers: set[
     return False
 
 
+_ORDINAL_WORD = re.compile(r"first|second|third|[a-z]+th")
+
+
 def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evidence_numbers: set[float],
                   evidence_stems: frozenset[str], evidence_units: dict[float, set[str]] | None = None) -> list[Signal]:
     """Every number, quantity or date in the claim must appear in the evidence.
@@ -76,10 +79,12 @@ def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evid
     absent from all evidence is `number_absent`; when the best evidence window holds a
     different number of the same kind (a year for a year, a percentage for a percentage) it is
     `number_mismatch`, a contradiction. A number written as a word ("first", "three") that the
-    evidence lacks is `number_word_absent`: such words are often implied rather than stated
-    ("13 years since I was on a stage" for "her first appearance in 13 years", three names listed
-    for "the three applicants"), so the claim leans unsupported but is left unsure for a judge
-    (see `calibration.settle`), not failed as fabricated.
+    evidence lacks, where the best window holds no other number of its kind (or it is an ordinal), is
+    `number_word_absent`:
+    such words are often implied rather than stated ("13 years since I was on a stage" for "her
+    first appearance in 13 years", three names listed for "the three applicants"), so it counts
+    against the claim like a missing word, not as a fabricated specific: the rest of the evidence
+    decides between unsure and not supported.
     """
     signals: list[Signal] = []
     claim_units = {round(v, 6): unit for v, unit in quantities(claim)}
@@ -96,7 +101,8 @@ def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evid
         rivals = [s for v, k, s in window_numbers if k == kind and not s.isalpha()]
         if rivals and not surface.isalpha():
             signals.append(Signal("number_mismatch", f"claim says {surface!r}; evidence says {rivals[0]!r}", True))
-        elif surface.isalpha():
+        elif surface.isalpha() and (not rivals or _ORDINAL_WORD.fullmatch(surface.lower())):
+            # An ordinal ranks ("her first role in 13 years"): the window's other numbers are no rival to it.
             signals.append(Signal("number_word_absent", f"{surface!r} is not in the evidence"))
         else:
             signals.append(Signal("number_absent", f"{surface!r} is not in the evidence"))
@@ -411,4 +417,3 @@ def check_attribution(claim: str, evidence_lowered: str, evidence_stems: frozens
 _SELF_SOURCE = re.compile(rf"(?:the|this) (?:{'|'.join(SELF_SOURCES)})", re.IGNORECASE)
 _GENERIC_SOURCE = frozenset(stem(w) for w in "study report survey paper analysis review article trial poll new "
                             "recent major landmark peer-reviewed published investigation".split())
-

@@ -175,10 +175,16 @@ def parse_verdicts(reply: str | Any, packets: list[Packet]) -> tuple[dict[int, J
     doubled: set[int] = set()
     problems: list[str] = []
     for entry in data["verdicts"]:
+        named = entry.get("claim") if isinstance(entry, dict) else None
         try:
             idx, judgement = parse_entry(entry, by_claim)
         except ValueError as exc:
             problems.append(str(exc))
+            if isinstance(named, int) and not isinstance(named, bool) and named in by_claim:
+                # A second say on a claim counts even when it breaks the contract ("contradicted" with a
+                # bad span number after a clean "supported"): the claim gets neither.
+                found.pop(named, None)
+                doubled.add(named)
             continue
         if idx in found or idx in doubled:
             # Neither verdict stands: keeping the first let "supported", then "contradicted", pass a claim.

@@ -69,3 +69,13 @@ def test_one_call_at_a_time_holds_a_task_files_tasks_and_a_waiting_call_keeps_it
         assert waited.is_alive()  # queued behind the holder
     waited.join(10)
     assert not waited.is_alive() and service.dry_run(spec)["batches"]
+
+
+def test_a_task_whose_text_holds_a_line_separator_is_read_back_whole(tmp_path):
+    # str.splitlines() also splits at U+2028 and U+0085, which json.dumps(ensure_ascii=False) leaves
+    # raw: a task accepted at start was then unreadable in its own job's task file.
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"id": "1", "text": "line one\u2028line two\u0085three"}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    (task,) = load_tasks(path)
+    assert task.fields["text"] == "line one\u2028line two\u0085three"

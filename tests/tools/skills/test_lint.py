@@ -380,3 +380,5 @@ def test_file_names_one_file_system_merges_warn(tmp_path):
     assert any("'guide.md' and 'Guide.md'" in f.message or "'Guide.md' and 'guide.md'" in f.message for f in found)
     assert any("\\u0301" in f.message for f in found)  # the two spellings are told apart in the message
     assert "name-clash" not in rules(good(tmp_path / "b", files={"guide.md": "# G\n", "guides.md": "# G\n"}))
+    # Full case folding would merge these; no file system does.
+    assert "name-clash" not in rules(good(tmp_path / "c", files={"Stra\u00dfe.md": "# S\n", "strasse.md": "# S\n"}))

@@ -174,6 +174,12 @@ def test_a_claim_given_two_verdicts_gets_neither():
                                     {"claim": 0, "verdict": "supported", "evidence": [2]}]})
     found, problems = parse_verdicts(both, packets())
     assert found == {} and problems == ["claim 0 has more than one verdict", "no valid verdict for claim(s) 0"]
+    # A second say that breaks the contract (a span that does not exist, a confidence of 2) counts too.
+    for second in ({"claim": 0, "verdict": "contradicted", "evidence": [99]},
+                   {"claim": 0, "verdict": "contradicted", "confidence": 2}):
+        found, problems = parse_verdicts(json.dumps({"verdicts": [
+            {"claim": 0, "verdict": "supported", "evidence": [1]}, second]}), packets())
+        assert found == {} and problems[-1] == "no valid verdict for claim(s) 0"
 
 
 def test_open_host_verifications_are_bounded_by_the_claims_they_keep():

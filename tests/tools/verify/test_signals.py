@@ -236,17 +236,23 @@ def test_a_season_written_short_ends_in_the_year_its_long_form_names():
     assert (2000.0, "year", "00") in numbers("the 1999–00 season")
 
 
-def test_a_number_word_the_evidence_lacks_is_a_doubt_and_a_missing_digit_is_fabricated():
+def test_a_number_word_the_evidence_lacks_counts_as_a_missing_word_and_a_missing_digit_as_fabricated():
     # "first" and "three" are often implied ("13 years since I was on a stage", a list of three
-    # names): their absence leaves the claim unsure, for a judge, instead of failing it outright.
+    # names): their absence counts against the claim like a missing word, never as a fabricated
+    # specific, and the rest of the evidence decides between unsure and not supported.
     ev = ["Adams returned to Broadway. \"It's been 13 years since I was on a proper stage,\" she said."]
     worded = only_claim("It was her first stage appearance in 13 years.", ev)
     assert "number_word_absent" in names(worded) and "number_absent" not in names(worded)
-    assert worded.outcome == "unsure"
-    digits = only_claim("It was her stage appearance in 14 years.", ev)
-    assert digits.outcome == "not_supported"
+    assert worded.outcome != "supported" and worded.reason != "fabricated_number"
     fabricated = only_claim("The Golden Gate Bridge opened in 1937 after 4 years of work.")
     assert fabricated.outcome == "not_supported" and "number_absent" in names(fabricated)
+    # A number word against another number of its kind in the evidence stays a fabricated number.
+    offices = only_claim("The firm has three offices.", ["The firm has 5 offices in Europe."])
+    assert offices.outcome == "not_supported" and "number_absent" in names(offices)
+    # And it does not rescue a claim whose other words the evidence lacks (the review's case).
+    museum = ["The museum opened in 1990. Its garden is behind the building."]
+    assert only_claim("The museum keeps three sculptures in a garden behind the building.", museum).outcome \
+        != "supported"
 
 
 def test_what_the_evidence_says_of_another_name_is_a_doubt_for_the_claims_subject():

@@ -56,16 +56,17 @@ def _unreadable(src: SkillSource) -> list[Finding]:
 
 
 def _clashing_names(src: SkillSource) -> list[Finding]:
-    """Paths that differ only in letter case or Unicode form ("Guide.md" and "guide.md"; "café" with
-    an accent composed or combined): one file on macOS and Windows, so a copy or an unpacked archive
-    keeps one of them, and two identical-looking names wherever both survive."""
+    """Paths that differ only in letter case ("Guide.md" and "guide.md": one file on macOS and
+    Windows) or Unicode form ("café" with an accent composed or combined: one file on macOS), so a
+    copy or an unpacked archive keeps one of them; wherever both survive they look identical.
+    Simple lower-casing, not full case folding: "Straße" and "strasse" are two files everywhere."""
     seen: dict[str, list[str]] = {}
     for rel in ["SKILL.md", *(f.rel for f in src.files), *src.unreadable]:
-        seen.setdefault(unicodedata.normalize("NFC", rel).casefold(), []).append(rel)
+        seen.setdefault(unicodedata.normalize("NFC", rel).lower(), []).append(rel)
     clashes = [rels for rels in seen.values() if len(rels) > 1]
     out = [Finding("name-clash", "warning", f"{' and '.join(ascii(r) for r in rels[:3])} differ only in letter case "
-                   "or Unicode form: one file on macOS and Windows, so copies keep only one; rename them apart",
-                   path=rels[1]) for rels in clashes[:_MAX_UNREADABLE]]
+                   "or Unicode form: one file where names are compared that way (macOS; Windows for case), so "
+                   "copies keep only one; rename them apart", path=rels[1]) for rels in clashes[:_MAX_UNREADABLE]]
     if len(clashes) > _MAX_UNREADABLE:
         out.append(Finding("name-clash", "warning", f"{len(clashes) - _MAX_UNREADABLE} more names clash", path="."))
     return out
