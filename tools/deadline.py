@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 import time
 from collections.abc import Iterator
 
 from skilldeck.tools.errors import SkilldeckError
 
-__all__ = ["TimeLimitError", "check", "deadline"]
+__all__ = ["TimeLimitError", "check", "deadline", "holding"]
 
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("skilldeck_deadline", default=None)
 
@@ -48,3 +49,15 @@ def check(what: str = "The work", advice: str = "") -> None:
     end = _DEADLINE.get()
     if end is not None and time.monotonic() > end:
         raise TimeLimitError(f"{what} passed the call's time limit and was stopped. {advice}".rstrip())
+
+
+@contextlib.contextmanager
+def holding(lock: threading.Lock, what: str) -> Iterator[None]:
+    """Hold `lock`, waiting for it no longer than the current deadline: one slow holder makes the
+    others wait, not outlive their calls (`what` names the wait, "Waiting for another ...")."""
+    while not lock.acquire(timeout=0.25):
+        check(what, "Try again when it has finished.")
+    try:
+        yield
+    finally:
+        lock.release()

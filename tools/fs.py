@@ -30,7 +30,8 @@ from pathlib import Path
 
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError, NotFoundError
 
-__all__ = ["OpenFile", "open_file", "read_limited", "real_path", "is_within", "under_any", "check_within", "TooLargeError"]
+__all__ = ["OpenFile", "open_file", "read_limited", "real_path", "is_within", "leads_inside", "under_any",
+           "check_within", "TooLargeError"]
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 CHUNK = 1 << 16
@@ -51,6 +52,15 @@ def under_any(path: Path, folders: Collection[Path]) -> bool:
 def is_within(path: Path, bases: Sequence[Path]) -> bool:
     """True if the (already real) `path` is one of `bases` (real paths) or below one."""
     return _inside(str(path), [str(b) for b in bases])
+
+
+def leads_inside(path: Path, bases: Sequence[Path]) -> bool:
+    """Whether `path`, with every link followed, is one of the real `bases` or below one; False
+    for a link loop or one that cannot be resolved."""
+    try:
+        return is_within(real_path(path), bases)
+    except AccessDeniedError:
+        return False
 
 
 _O_PATH = getattr(os, "O_PATH", 0)  # Linux: a handle on the name only, nothing is opened for reading

@@ -6,7 +6,7 @@ import contextlib
 import io
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from skilldeck.tools.batch.prompt import build_prompt
 from skilldeck.tools.batch.providers import check_endpoint
 from skilldeck.tools.batch.spec import RunSpec
 from skilldeck.tools.batch.tasks import Task, load_tasks, parse_tasks, read_task_file
-from skilldeck.tools.deadline import check
+from skilldeck.tools.deadline import holding
 from skilldeck.tools.errors import InvalidInputError, NotFoundError
 from skilldeck.tools.jobs import JobInfo, JobManager
 
@@ -32,18 +32,10 @@ KIND = "batch"
 _TASKS_HELD = threading.Lock()
 
 
-@contextlib.contextmanager
-def _turn(reads_file: bool = True) -> Iterator[None]:
-    """Wait for this process's turn to hold a task file's tasks, within the call's deadline."""
-    if not reads_file:
-        yield
-        return
-    while not _TASKS_HELD.acquire(timeout=0.25):
-        check("Waiting for another batch call that reads a task file", "Try again when it has finished.")
-    try:
-        yield
-    finally:
-        _TASKS_HELD.release()
+def _turn(reads_file: bool = True) -> contextlib.AbstractContextManager:
+    """This process's turn to hold a task file's tasks, waited for within the call's deadline."""
+    return holding(_TASKS_HELD, "Waiting for another batch call that reads a task file") if reads_file \
+        else contextlib.nullcontext()
 
 
 def dry_run(spec: RunSpec, tasks: list[Task] | None = None, preview_chars: int = 1200,

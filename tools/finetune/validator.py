@@ -13,15 +13,14 @@ task, and examples longer than the training sequence length.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skilldeck.tools.deadline import check
+from skilldeck.tools.deadline import check, holding
 from skilldeck.tools.finetune.checks import is_vague, label_counts, make_counter, output_format, token_stats
 from skilldeck.tools.finetune.errors import DatasetError
 from skilldeck.tools.finetune.findings import MAX_LOCATIONS, Finding, ValidationReport
@@ -72,22 +71,11 @@ def _load(files: Mapping[str, str | Path],
 _ONE_AT_A_TIME = threading.Lock()
 
 
-@contextlib.contextmanager
-def _turn() -> Iterator[None]:
-    """Wait for this process's analysis slot, within the call's deadline."""
-    while not _ONE_AT_A_TIME.acquire(timeout=0.25):
-        check("Waiting for another dataset validation to finish", "Try again when it has finished.")
-    try:
-        yield
-    finally:
-        _ONE_AT_A_TIME.release()
-
-
 def analyse(files: Mapping[str, str | Path], near_threshold: float = NEAR_THRESHOLD,
             within: Sequence[Path] | None = None) -> Analysis:
     """Read the splits and find exact duplicates, near duplicates and conflicting outputs.
     `within`: folders the files must really lie in (None: anywhere). One analysis runs at a time."""
-    with _turn():
+    with holding(_ONE_AT_A_TIME, "Waiting for another dataset validation to finish"):
         return _analyse(files, near_threshold, within)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import AccessDeniedError, InvalidInputError
-from skilldeck.tools.fs import OpenFile, TooLargeError, hidden_part, is_within, open_file, real_path
+from skilldeck.tools.fs import OpenFile, TooLargeError, hidden_part, is_within, leads_inside, open_file, real_path
 from skilldeck.tools.skills.names import printable, unsafe_char
 from skilldeck.tools.skills.skill import SKILL_FILE
 from skilldeck.tools.tokens import ENCODING_NOTE, count_tokens
@@ -213,7 +213,7 @@ def walk_files(folder: Path, problems: list[str] | None = None,
                 if name not in _SKIP_DIRS:
                     folders.append(full)
                 continue
-            if is_dir and _leads_inside(full, base):
+            if is_dir and leads_inside(full, [base]):
                 continue
             rel = full.relative_to(base).as_posix()
             if rel != SKILL_FILE:
@@ -225,13 +225,6 @@ def walk_files(folder: Path, problems: list[str] | None = None,
             _note(problems, f"folders more than {max_depth} levels deep are not listed")
             continue
         stack.extend((f, depth + 1) for f in reversed(folders))
-
-
-def _leads_inside(link: Path, base: Path) -> bool:
-    try:
-        return is_within(real_path(link), [base])
-    except AccessDeniedError:
-        return False
 
 
 class _FolderListings:

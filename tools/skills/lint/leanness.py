@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 
 from skilldeck.tools.deadline import check
 from skilldeck.tools.errors import AccessDeniedError
-from skilldeck.tools.fs import is_within, real_path
+from skilldeck.tools.fs import leads_inside, real_path
 from skilldeck.tools.skills.lint.model import Finding, LintConfig
 from skilldeck.tools.skills.frontmatter import short_repr
 from skilldeck.tools.skills.lint.source import SkillFile, SkillSource
@@ -122,7 +122,7 @@ def _exists(src: SkillSource, rel: str) -> bool:
         # Only inside the skill: through `sub -> ~/.ssh`, `[k](sub/id_rsa)` would be told apart from
         # `[k](sub/id_dsa)`, and a skill would learn, link by link, which of your files exist.
         path = src.dir / rel
-        return is_within(real_path(path), [real_path(src.dir)]) and path.exists()
+        return leads_inside(path, [real_path(src.dir)]) and path.exists()
     except (OSError, ValueError, AccessDeniedError):  # a name too long, a NUL byte, a loop: no such file
         return False
 
