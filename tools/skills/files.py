@@ -453,8 +453,8 @@ _TOC_BLOCK = 1 << 18
 
 def _streamed_toc(f: OpenFile, limit: int = MAX_TOC_ENTRIES) -> tuple[list[dict[str, Any]], int]:
     """`markdown_toc` of a large file and its line count, in one pass of 256 KB blocks: the lines that
-    may matter are found by one regular expression per block, so 256 MB of newlines takes about a
-    second instead of a Python step per line. A line longer than a block is read as cut there."""
+    may matter are found by one regular expression per block, not a Python step per line (211 MB of
+    newlines: 5 s instead of about 80). A line longer than a block is read as cut there."""
     toc: list[dict[str, Any]] = []
     fenced, line = False, 1
 

@@ -79,12 +79,11 @@ def check_numbers(claim: str, window_numbers: list[tuple[float, str, str]], evid
     absent from all evidence is `number_absent`; when the best evidence window holds a
     different number of the same kind (a year for a year, a percentage for a percentage) it is
     `number_mismatch`, a contradiction. A number written as a word ("first", "three") that the
-    evidence lacks, where the best window holds no other number of its kind (or it is an ordinal), is
-    `number_word_absent`:
-    such words are often implied rather than stated ("13 years since I was on a stage" for "her
-    first appearance in 13 years", three names listed for "the three applicants"), so it counts
-    against the claim like a missing word, not as a fabricated specific: the rest of the evidence
-    decides between unsure and not supported.
+    evidence lacks, where the best window holds no other number of its kind (or it is an ordinal),
+    is `number_word_absent`: such words are often implied rather than stated ("13 years since I was
+    on a stage" for "her first appearance in 13 years", three names listed for "the three
+    applicants"), so it counts against the claim like a missing word, not as a fabricated specific:
+    the rest of the evidence decides between unsure and not supported.
     """
     signals: list[Signal] = []
     claim_units = {round(v, 6): unit for v, unit in quantities(claim)}
